@@ -1,0 +1,26 @@
+//! The runhub domain: resource types, enums and the lifecycle rules of SPEC §1–2.
+//!
+//! Values of these types are valid by construction (parse, don't validate); nothing here does I/O,
+//! so the rules can be tested without a server or a database.
+
+pub mod decode;
+pub mod enums;
+pub mod error;
+pub mod process;
+pub mod public_error;
+pub mod run;
+pub mod statistics;
+pub mod tenant;
+pub mod text;
+pub mod time;
+
+pub use enums::{GraphEnum, IncomingDomain, ReadinessStatus, RunStatus};
+pub use error::{ErrorKind, FieldError};
+pub use process::{NewProcess, Process, ProcessKind, ProcessPatch};
+pub use public_error::PublicError;
+pub use run::{GroupFacts, MemberCounts, MemberSummary, NewRun, OwnTimes, Run, RunKind, RunPatch};
+pub use statistics::Statistics;
+pub use tenant::TenantId;
+pub use text::DisplayName;
+pub use time::Timestamp;
+pub use uuid::Uuid;

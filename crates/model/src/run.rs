@@ -1,0 +1,450 @@
+//! Runs and their lifecycle (SPEC §1–2).
+
+use uuid::Uuid;
+
+use crate::enums::RunStatus;
+use crate::error::FieldError;
+use crate::process::ProcessKind;
+use crate::public_error::PublicError;
+use crate::statistics::Statistics;
+use crate::text::DisplayName;
+use crate::time::Timestamp;
+
+/// The concrete run types.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum RunKind {
+    IncomingFlowRun,
+    OutgoingFlowRun,
+    RunGroup,
+}
+
+impl RunKind {
+    pub const ALL: [RunKind; 3] = [RunKind::IncomingFlowRun, RunKind::OutgoingFlowRun, RunKind::RunGroup];
+
+    /// The unqualified OData type name.
+    pub fn type_name(self) -> &'static str {
+        match self {
+            RunKind::IncomingFlowRun => "incomingFlowRun",
+            RunKind::OutgoingFlowRun => "outgoingFlowRun",
+            RunKind::RunGroup => "runGroup",
+        }
+    }
+
+    pub fn from_type_name(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|k| k.type_name() == name)
+    }
+
+    /// The kind of process a run of this kind must point to; `None` for runGroups, which have none.
+    pub fn process_kind(self) -> Option<ProcessKind> {
+        match self {
+            RunKind::IncomingFlowRun => Some(ProcessKind::IncomingFlow),
+            RunKind::OutgoingFlowRun => Some(ProcessKind::OutgoingFlow),
+            RunKind::RunGroup => None,
+        }
+    }
+
+    /// The run kind a process of `kind` causes.
+    pub fn for_process(kind: ProcessKind) -> Self {
+        match kind {
+            ProcessKind::IncomingFlow => RunKind::IncomingFlowRun,
+            ProcessKind::OutgoingFlow => RunKind::OutgoingFlowRun,
+        }
+    }
+
+    pub fn ordinal(self) -> i64 {
+        self as i64
+    }
+
+    pub fn from_ordinal(n: i64) -> Option<Self> {
+        Self::ALL.get(usize::try_from(n).ok()?).copied()
+    }
+}
+
+/// How many member runs a runGroup has, by status: the server-owned `statistics.memberRuns`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct MemberCounts {
+    pub total: i64,
+    pub running: i64,
+    pub failed: i64,
+    pub completed: i64,
+    pub completed_with_errors: i64,
+    pub completed_with_warnings: i64,
+}
+
+impl MemberCounts {
+    pub fn add(&mut self, status: RunStatus, n: i64) {
+        self.total += n;
+        *match status {
+            RunStatus::Running => &mut self.running,
+            RunStatus::Failed => &mut self.failed,
+            RunStatus::Completed => &mut self.completed,
+            RunStatus::CompletedWithErrors => &mut self.completed_with_errors,
+            RunStatus::CompletedWithWarnings => &mut self.completed_with_warnings,
+        } += n;
+    }
+
+    pub fn to_json(&self) -> serde_json::Value {
+        serde_json::json!({
+            "total": self.total,
+            "running": self.running,
+            "failed": self.failed,
+            "completed": self.completed,
+            "completedWithErrors": self.completed_with_errors,
+            "completedWithWarnings": self.completed_with_warnings,
+        })
+    }
+
+    /// The status a group with these members has (SPEC §2); `None` without members.
+    pub fn derived_status(&self) -> Option<RunStatus> {
+        if self.total == 0 {
+            None
+        } else if self.running > 0 {
+            Some(RunStatus::Running)
+        } else if self.failed > 0 {
+            Some(RunStatus::Failed)
+        } else if self.completed_with_errors > 0 {
+            Some(RunStatus::CompletedWithErrors)
+        } else if self.completed_with_warnings > 0 {
+            Some(RunStatus::CompletedWithWarnings)
+        } else {
+            Some(RunStatus::Completed)
+        }
+    }
+}
+
+/// What the store aggregates over a group's members to derive the group (SPEC §2).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct MemberSummary {
+    pub counts: MemberCounts,
+    pub earliest_start: Option<Timestamp>,
+    pub latest_end: Option<Timestamp>,
+}
+
+/// The values a runGroup holds of its own: what it shows while it has no members.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OwnTimes {
+    pub start: Timestamp,
+    pub end: Option<Timestamp>,
+    pub status: RunStatus,
+}
+
+/// A runGroup's own values and its members, from which its visible values derive.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct GroupFacts {
+    pub own: OwnTimes,
+    pub members: MemberCounts,
+}
+
+/// A stored run of any kind. For a runGroup, `start`/`end`/`status` are the derived values.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Run {
+    pub id: Uuid,
+    pub kind: RunKind,
+    pub display_name: DisplayName,
+    pub start: Timestamp,
+    pub end: Option<Timestamp>,
+    pub status: RunStatus,
+    pub blocking_error: Option<PublicError>,
+    pub statistics: Statistics,
+    pub process_id: Option<Uuid>,
+    pub group_id: Option<Uuid>,
+    /// Bumped on every change, including a group's derived values; rendered as the eTag.
+    pub version: i64,
+    /// Present exactly when `kind` is `RunGroup`.
+    pub group: Option<GroupFacts>,
+}
+
+/// A run as a create request describes it (the server resolves `process@odata.bind` to `process_id`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewRun {
+    pub kind: RunKind,
+    pub display_name: DisplayName,
+    pub start: Option<Timestamp>,
+    pub end: Option<Timestamp>,
+    pub status: Option<RunStatus>,
+    pub blocking_error: Option<PublicError>,
+    pub statistics: Option<Statistics>,
+}
+
+/// The members a PATCH sets; `Some(None)` clears a nullable member.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct RunPatch {
+    /// `@odata.type` as sent, if any: it must name the run's own kind.
+    pub kind: Option<RunKind>,
+    pub display_name: Option<DisplayName>,
+    pub start: Option<Timestamp>,
+    pub end: Option<Option<Timestamp>>,
+    pub status: Option<RunStatus>,
+    pub blocking_error: Option<Option<PublicError>>,
+    pub statistics: Option<Statistics>,
+}
+
+const MEMBER_RUNS: &str = "memberRuns";
+
+fn end_before_start(end: Timestamp, start: Timestamp) -> FieldError {
+    FieldError::invalid(
+        "endDateTime",
+        "endBeforeStart",
+        format!("'endDateTime' ({end}) is before 'startDateTime' ({start})"),
+    )
+}
+
+fn end_while_running() -> FieldError {
+    FieldError::invalid(
+        "endDateTime",
+        "endDateTimeWhileRunning",
+        "'endDateTime' cannot be set on a run whose status is 'running'; it is set when the run finishes",
+    )
+}
+
+fn check_group_statistics(kind: RunKind, statistics: Option<&Statistics>) -> Result<(), FieldError> {
+    if kind == RunKind::RunGroup && statistics.is_some_and(|s| s.contains_key(MEMBER_RUNS)) {
+        return Err(FieldError::invalid(
+            "statistics/memberRuns",
+            "readOnlyProperty",
+            "'statistics/memberRuns' of a runGroup is owned by the server and cannot be set",
+        ));
+    }
+    Ok(())
+}
+
+impl NewRun {
+    /// Applies the create rules of SPEC §2: status defaults to running, start to now; a run created
+    /// in a terminal status ends at the later of now and its start unless told otherwise.
+    pub fn into_run(self, id: Uuid, process_id: Option<Uuid>, group_id: Option<Uuid>, now: Timestamp) -> Result<Run, FieldError> {
+        check_group_statistics(self.kind, self.statistics.as_ref())?;
+        let status = self.status.unwrap_or(RunStatus::Running);
+        let start = self.start.unwrap_or(now);
+        let end = match (status.is_terminal(), self.end) {
+            (false, Some(_)) => return Err(end_while_running()),
+            (false, None) => None,
+            (true, Some(end)) => Some(end),
+            (true, None) => Some(now.max(start)),
+        };
+        if let Some(end) = end.filter(|e| *e < start) {
+            return Err(end_before_start(end, start));
+        }
+        let group = (self.kind == RunKind::RunGroup)
+            .then_some(GroupFacts { own: OwnTimes { start, end, status }, members: MemberCounts::default() });
+        Ok(Run {
+            id,
+            kind: self.kind,
+            display_name: self.display_name,
+            start,
+            end,
+            status,
+            blocking_error: self.blocking_error,
+            statistics: self.statistics.unwrap_or_default(),
+            process_id,
+            group_id,
+            version: 1,
+            group,
+        })
+    }
+}
+
+impl Run {
+    fn has_members(&self) -> bool {
+        self.group.is_some_and(|g| g.members.total > 0)
+    }
+
+    /// Applies a PATCH under the lifecycle rules of SPEC §2, returning the next version.
+    pub fn apply(&self, patch: RunPatch, now: Timestamp) -> Result<Run, FieldError> {
+        if let Some(kind) = patch.kind.filter(|k| *k != self.kind) {
+            return Err(FieldError::invalid(
+                "@odata.type",
+                "typeMismatch",
+                format!("this run is a {}; '@odata.type' cannot change it to {}", self.kind.type_name(), kind.type_name()),
+            ));
+        }
+        check_group_statistics(self.kind, patch.statistics.as_ref())?;
+        let mut next = self.clone();
+        next.version = self.version + 1;
+        if let Some(name) = patch.display_name {
+            next.display_name = name;
+        }
+
+        if self.has_members() {
+            for (present, target) in [
+                (patch.status.is_some(), "status"),
+                (patch.start.is_some(), "startDateTime"),
+                (patch.end.is_some(), "endDateTime"),
+            ] {
+                if present {
+                    return Err(FieldError::conflict(
+                        target,
+                        "derivedProperty",
+                        format!("'{target}' of a runGroup with member runs is derived from its members and cannot be set"),
+                    ));
+                }
+            }
+        }
+
+        if self.status.is_terminal() {
+            // A finished run is a closed record: only its name may change. Re-sending a value it
+            // already has is not a change.
+            if patch.status.is_some_and(|s| s != self.status) {
+                return Err(FieldError::conflict(
+                    "status",
+                    "invalidStatusTransition",
+                    format!("the run finished with status '{}'; a finished run cannot change its status", self.status),
+                ));
+            }
+            let closed = [
+                ("startDateTime", patch.start.is_some_and(|s| s != self.start)),
+                ("endDateTime", patch.end.is_some_and(|e| e != self.end)),
+                ("statistics", patch.statistics.as_ref().is_some_and(|s| *s != self.statistics)),
+                ("blockingError", patch.blocking_error.as_ref().is_some_and(|b| *b != self.blocking_error)),
+            ];
+            if let Some((target, _)) = closed.into_iter().find(|(_, changed)| *changed) {
+                return Err(FieldError::conflict(
+                    target,
+                    "runClosed",
+                    format!("the run finished with status '{}'; its '{target}' can no longer change", self.status),
+                ));
+            }
+            return Ok(next);
+        }
+
+        if let Some(start) = patch.start {
+            next.start = start;
+        }
+        if let Some(error) = patch.blocking_error {
+            next.blocking_error = error;
+        }
+        if let Some(statistics) = patch.statistics {
+            next.statistics = statistics;
+        }
+        match patch.status.unwrap_or(RunStatus::Running) {
+            RunStatus::Running => {
+                if patch.end.is_some_and(|e| e.is_some()) {
+                    return Err(end_while_running());
+                }
+            }
+            terminal => {
+                next.status = terminal;
+                next.end = Some(patch.end.flatten().unwrap_or_else(|| now.max(next.start)));
+            }
+        }
+        if let Some(end) = next.end.filter(|e| *e < next.start) {
+            return Err(end_before_start(end, next.start));
+        }
+        if let Some(group) = next.group.as_mut().filter(|g| g.members.total == 0) {
+            group.own = OwnTimes { start: next.start, end: next.end, status: next.status };
+        }
+        Ok(next)
+    }
+
+    /// Re-derives a runGroup's visible values from its members (SPEC §2): status running while any
+    /// member runs, else the worst member outcome; start the earliest of its own and its members';
+    /// end the latest member end once all members are terminal. Without members, its own values.
+    pub fn derive_group(&mut self, summary: MemberSummary) {
+        let Some(group) = self.group.as_mut() else { return };
+        group.members = summary.counts;
+        match summary.counts.derived_status() {
+            None => {
+                self.start = group.own.start;
+                self.end = group.own.end;
+                self.status = group.own.status;
+            }
+            Some(status) => {
+                self.status = status;
+                self.start = summary.earliest_start.map_or(group.own.start, |s| s.min(group.own.start));
+                self.end = if status.is_terminal() { summary.latest_end } else { None };
+            }
+        }
+    }
+
+    /// The `statistics` as rendered: the client's members, plus `memberRuns` on a runGroup.
+    pub fn statistics_json(&self) -> serde_json::Value {
+        let mut map = serde_json::Map::new();
+        map.insert(
+            "@odata.type".to_owned(),
+            serde_json::Value::String(crate::statistics::STATISTICS_ODATA_TYPE.to_owned()),
+        );
+        for (k, v) in self.statistics.as_map() {
+            map.insert(k.clone(), v.clone());
+        }
+        if let Some(group) = &self.group {
+            map.insert(MEMBER_RUNS.to_owned(), group.members.to_json());
+        }
+        serde_json::Value::Object(map)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn t(n: i64) -> Timestamp {
+        Timestamp::from_micros(n)
+    }
+
+    fn new_run(status: Option<RunStatus>, start: Option<i64>, end: Option<i64>) -> NewRun {
+        NewRun {
+            kind: RunKind::IncomingFlowRun,
+            display_name: DisplayName::from_stored("r".into()),
+            start: start.map(t),
+            end: end.map(t),
+            status,
+            blocking_error: None,
+            statistics: None,
+        }
+    }
+
+    #[test]
+    fn create_defaults() {
+        let r = new_run(None, None, None).into_run(Uuid::nil(), None, None, t(100)).unwrap();
+        assert_eq!((r.status, r.start, r.end), (RunStatus::Running, t(100), None));
+        let r = new_run(Some(RunStatus::Completed), Some(50), None).into_run(Uuid::nil(), None, None, t(100)).unwrap();
+        assert_eq!(r.end, Some(t(100)));
+        let r = new_run(Some(RunStatus::Completed), Some(500), None).into_run(Uuid::nil(), None, None, t(100)).unwrap();
+        assert_eq!(r.end, Some(t(500)), "a future start ends no earlier than it starts");
+    }
+
+    #[test]
+    fn create_rejects_inconsistent_times() {
+        let e = new_run(None, Some(1), Some(2)).into_run(Uuid::nil(), None, None, t(100)).unwrap_err();
+        assert_eq!(e.code, "endDateTimeWhileRunning");
+        let e = new_run(Some(RunStatus::Failed), Some(10), Some(5)).into_run(Uuid::nil(), None, None, t(100)).unwrap_err();
+        assert_eq!(e.code, "endBeforeStart");
+    }
+
+    #[test]
+    fn finishing_sets_end_and_closes_the_record() {
+        let r = new_run(None, Some(10), None).into_run(Uuid::nil(), None, None, t(100)).unwrap();
+        let done = r.apply(RunPatch { status: Some(RunStatus::Failed), ..Default::default() }, t(200)).unwrap();
+        assert_eq!((done.status, done.end, done.version), (RunStatus::Failed, Some(t(200)), 2));
+        let e = done.apply(RunPatch { status: Some(RunStatus::Running), ..Default::default() }, t(300)).unwrap_err();
+        assert_eq!((e.code, e.kind), ("invalidStatusTransition", crate::error::ErrorKind::Conflict));
+        let e = done
+            .apply(RunPatch { statistics: Some(Statistics::parse("statistics", &serde_json::json!({"a": 1})).unwrap()), ..Default::default() }, t(300))
+            .unwrap_err();
+        assert_eq!(e.target, "statistics");
+        let renamed = done
+            .apply(RunPatch { display_name: Some(DisplayName::from_stored("x".into())), ..Default::default() }, t(300))
+            .unwrap();
+        assert_eq!(renamed.display_name.as_str(), "x");
+    }
+
+    #[test]
+    fn group_derivation() {
+        let mut g = NewRun { kind: RunKind::RunGroup, ..new_run(None, Some(50), None) }
+            .into_run(Uuid::nil(), None, None, t(100))
+            .unwrap();
+        let mut counts = MemberCounts::default();
+        counts.add(RunStatus::Running, 1);
+        counts.add(RunStatus::CompletedWithWarnings, 1);
+        g.derive_group(MemberSummary { counts, earliest_start: Some(t(20)), latest_end: Some(t(90)) });
+        assert_eq!((g.status, g.start, g.end), (RunStatus::Running, t(20), None));
+        let mut counts = MemberCounts::default();
+        counts.add(RunStatus::Completed, 1);
+        counts.add(RunStatus::CompletedWithErrors, 1);
+        g.derive_group(MemberSummary { counts, earliest_start: Some(t(60)), latest_end: Some(t(90)) });
+        assert_eq!((g.status, g.start, g.end), (RunStatus::CompletedWithErrors, t(50), Some(t(90))));
+        let e = g.apply(RunPatch { status: Some(RunStatus::Failed), ..Default::default() }, t(1)).unwrap_err();
+        assert_eq!(e.code, "derivedProperty");
+        g.derive_group(MemberSummary::default());
+        assert_eq!((g.status, g.start, g.end), (RunStatus::Running, t(50), None));
+    }
+}

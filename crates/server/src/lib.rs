@@ -1,1 +1,13 @@
+//! The runhub HTTP service: the Microsoft Graph `industryData` run API over a [`runhub_store::Store`].
 
+pub mod app;
+pub mod auth;
+pub mod cli;
+pub mod error;
+pub mod paging;
+pub mod path;
+pub mod protocol;
+pub mod render;
+pub mod routes;
+
+pub use app::{AppState, router};

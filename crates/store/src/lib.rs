@@ -1,1 +1,172 @@
+//! Storage for runhub: the [`Store`] trait the HTTP layer talks to, and its SQLite implementation.
+//!
+//! Every method takes the caller's [`TenantId`]; every statement is scoped by it, so tenancy is not
+//! something a caller can forget (SPEC §7). Lifecycle rules come from `runhub-model`; the store
+//! only loads, applies and saves, inside one transaction per operation.
 
+mod columns;
+mod filter_sql;
+pub mod sqlite;
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use runhub_model::{FieldError, NewProcess, NewRun, Process, ProcessKind, ProcessPatch, Run, RunKind, RunPatch, TenantId, Uuid};
+use runhub_odata::ast::{Filter, OrderKey, Type, Value};
+
+pub use columns::Table;
+
+/// Where a run is addressed from: which collection it must belong to.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RunScope {
+    pub parent: RunParent,
+    /// A cast segment (or the runGroups set): only runs of this kind.
+    pub kind: Option<RunKind>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum RunParent {
+    /// `/industryData/runs`, `/industryData/runGroups`.
+    All,
+    /// `/industryData/{incomingFlows|outgoingFlows}/{id}/runs`.
+    Process(ProcessKind, Uuid),
+    /// `/industryData/runGroups/{id}/runs`: the group's members.
+    Group(Uuid),
+}
+
+impl RunScope {
+    pub fn all() -> Self {
+        Self { parent: RunParent::All, kind: None }
+    }
+}
+
+/// A reference to a process, resolved from `process@odata.bind` or a `$ref` body.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ProcessRef {
+    pub kind: ProcessKind,
+    pub id: Uuid,
+}
+
+/// `If-Match`: the version the client last saw, or `*`.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Precondition {
+    Any,
+    /// One or more entity tags, as sent (quotes included).
+    Tags(Vec<String>),
+}
+
+impl Precondition {
+    fn holds(&self, version: i64) -> bool {
+        match self {
+            Precondition::Any => true,
+            Precondition::Tags(tags) => tags.iter().any(|t| *t == etag(version)),
+        }
+    }
+}
+
+/// The strong entity tag of a stored version: the `ETag` header, `@odata.etag` and a process's `eTag`.
+pub fn etag(version: i64) -> String {
+    format!("\"{version}\"")
+}
+
+/// A page request over a collection.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ListQuery {
+    pub filter: Option<Filter>,
+    /// The ordering; empty means the collection's default. `id asc` always breaks ties.
+    pub orderby: Vec<OrderKey>,
+    pub top: u32,
+    pub skip: u64,
+    /// The order-key values of the last row already returned (keyset cursor), `id` last.
+    pub after: Option<Vec<Value>>,
+    pub count: bool,
+}
+
+impl ListQuery {
+    pub fn first_page(top: u32) -> Self {
+        Self { filter: None, orderby: Vec::new(), top, skip: 0, after: None, count: false }
+    }
+}
+
+/// The default ordering of a collection when no `$orderby` is given (SPEC §3).
+pub fn default_order(table: Table) -> Vec<OrderKey> {
+    match table {
+        Table::Runs => vec![OrderKey { path: "startDateTime", ty: Type::DateTimeOffset, descending: true }],
+        Table::Processes => vec![OrderKey { path: "displayName", ty: Type::String, descending: false }],
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    /// When more rows remain: the cursor after the last item (its order-key values, then `id`).
+    pub next: Option<Vec<Value>>,
+    /// The total number of matching rows, when asked for.
+    pub count: Option<u64>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The addressed resource does not exist (for this tenant, in this scope).
+    #[error("{0}")]
+    NotFound(String),
+    /// `If-Match` did not match the stored version.
+    #[error("the entity tag does not match the current version {current}")]
+    PreconditionFailed { current: String },
+    /// A rule of the domain refused the change (400 or 409, by its kind).
+    #[error(transparent)]
+    Rule(#[from] FieldError),
+    /// The database cannot be reached or is shutting down.
+    #[error("the store is unavailable: {0}")]
+    Unavailable(String),
+    #[error("store failure: {0}")]
+    Internal(String),
+}
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// The operations the HTTP layer needs. Implementations: SQLite (embedded, the default).
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// Whether the database answers.
+    async fn health(&self) -> StoreResult<()>;
+    /// The secret that authenticates `$skiptoken`s; the same for every replica on one database.
+    fn token_secret(&self) -> &[u8];
+    /// Flushes and closes; later calls fail with `Unavailable`.
+    async fn close(&self);
+
+    async fn create_process(&self, tenant: &TenantId, new: NewProcess) -> StoreResult<Process>;
+    async fn get_process(&self, tenant: &TenantId, kind: ProcessKind, id: Uuid) -> StoreResult<Process>;
+    async fn update_process(&self, tenant: &TenantId, kind: ProcessKind, id: Uuid, patch: ProcessPatch, pre: Option<Precondition>) -> StoreResult<Process>;
+    /// Refuses (409) while the process still has runs.
+    async fn delete_process(&self, tenant: &TenantId, kind: ProcessKind, id: Uuid, pre: Option<Precondition>) -> StoreResult<()>;
+    async fn list_processes(&self, tenant: &TenantId, kind: ProcessKind, query: &ListQuery) -> StoreResult<Page<Process>>;
+    async fn count_processes(&self, tenant: &TenantId, kind: ProcessKind, filter: Option<&Filter>) -> StoreResult<u64>;
+    /// The processes with these ids (any kind), for `$expand=process`; missing ones are skipped.
+    async fn processes_by_ids(&self, tenant: &TenantId, ids: &[Uuid]) -> StoreResult<Vec<Process>>;
+
+    /// Creates a run in `scope` (a flow's runs, a group's members, or the top-level sets).
+    async fn create_run(&self, tenant: &TenantId, scope: &RunScope, new: NewRun, process: Option<ProcessRef>) -> StoreResult<Run>;
+    async fn get_run(&self, tenant: &TenantId, scope: &RunScope, id: Uuid) -> StoreResult<Run>;
+    async fn update_run(&self, tenant: &TenantId, scope: &RunScope, id: Uuid, patch: RunPatch, pre: Option<Precondition>) -> StoreResult<Run>;
+    async fn delete_run(&self, tenant: &TenantId, scope: &RunScope, id: Uuid, pre: Option<Precondition>) -> StoreResult<()>;
+    async fn list_runs(&self, tenant: &TenantId, scope: &RunScope, query: &ListQuery) -> StoreResult<Page<Run>>;
+    /// The first `query.top` runs of each scope (`$expand=runs`), in one query for all of them.
+    /// The scopes are all flows or all groups; the result is in the order of `scopes`.
+    async fn list_runs_of_parents(&self, tenant: &TenantId, scopes: &[RunScope], query: &ListQuery) -> StoreResult<Vec<Vec<Run>>>;
+    async fn count_runs(&self, tenant: &TenantId, scope: &RunScope, filter: Option<&Filter>) -> StoreResult<u64>;
+    /// Re-points a run's `process` (`$ref`).
+    async fn set_run_process(&self, tenant: &TenantId, scope: &RunScope, id: Uuid, process: ProcessRef) -> StoreResult<Run>;
+    /// Adds an existing run to a group; 409 if it is in another group.
+    async fn add_group_member(&self, tenant: &TenantId, group: Uuid, run: Uuid) -> StoreResult<()>;
+    async fn remove_group_member(&self, tenant: &TenantId, group: Uuid, run: Uuid) -> StoreResult<()>;
+    /// Starts a new running incomingFlowRun of a ready flow inside its window.
+    async fn run_now(&self, tenant: &TenantId, flow: Uuid) -> StoreResult<Run>;
+    /// The group's members that failed or completed with errors or warnings, by start then id.
+    async fn group_problem_runs(&self, tenant: &TenantId, group: Uuid) -> StoreResult<Vec<Run>>;
+}
+
+/// Opens the store a `--database-url` names, or the embedded SQLite store in `data_dir`.
+pub async fn open(data_dir: &std::path::Path, options: sqlite::Options) -> StoreResult<Arc<dyn Store>> {
+    Ok(Arc::new(sqlite::SqliteStore::open(data_dir, options).await?))
+}

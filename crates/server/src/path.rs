@@ -1,0 +1,254 @@
+//! The OData URL space of SPEC §3, parsed into a typed resource path. One parser decides what a URL
+//! addresses, so 404 (no such resource) and 405 (no such method on it) are decided in one place.
+
+use axum::http::Method;
+use runhub_model::{ProcessKind, RunKind, Uuid};
+use runhub_store::{RunParent, RunScope};
+
+use crate::error::ApiError;
+
+const CAST_PREFIX: &str = "microsoft.graph.industryData.";
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Resource {
+    ServiceDocument,
+    Metadata,
+    Processes(ProcessKind),
+    Process(ProcessKind, Uuid),
+    RunNow(Uuid),
+    /// A run collection; `runGroups` is the runs collection cast to runGroup.
+    Runs(RunScope),
+    Run(RunScope, Uuid),
+    RunProcess(RunScope, Uuid),
+    RunProcessRef(RunScope, Uuid),
+    /// `runGroups/{id}/runs/$ref`.
+    GroupMemberRefs(Uuid),
+    /// `runGroups/{id}/runs/{runId}/$ref`.
+    GroupMemberRef(Uuid, Uuid),
+    ErrorsAndWarnings(Uuid),
+}
+
+/// A parsed URL: the resource, whether `/$count` follows, and the OData context path of the
+/// collection it belongs to (for `@odata.context`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ResourcePath {
+    pub resource: Resource,
+    pub count: bool,
+    /// E.g. `industryData/incomingFlows('…')/runs`; empty for the service document and metadata.
+    pub context: String,
+    /// The request path after the service root, as given (for `nextLink` and `Location`).
+    pub path: String,
+}
+
+impl Resource {
+    /// The methods this resource supports.
+    pub fn allowed(&self, count: bool) -> &'static [Method] {
+        if count {
+            return &[Method::GET];
+        }
+        match self {
+            Resource::ServiceDocument | Resource::Metadata | Resource::RunProcess(..) | Resource::ErrorsAndWarnings(_) => &[Method::GET],
+            Resource::Processes(_) => &[Method::GET, Method::POST],
+            Resource::Process(..) | Resource::Run(..) => &[Method::GET, Method::PATCH, Method::DELETE],
+            Resource::RunNow(_) | Resource::GroupMemberRefs(_) => &[Method::POST],
+            // A cast segment narrows a listing; creating goes through the un-cast collection, except
+            // for the runGroups set, which is the runs set cast to runGroup.
+            Resource::Runs(scope) if scope.kind.is_some() && scope.parent == RunParent::All && scope.kind != Some(RunKind::RunGroup) => &[Method::GET],
+            Resource::Runs(_) => &[Method::GET, Method::POST],
+            Resource::RunProcessRef(..) => &[Method::GET, Method::PUT, Method::POST],
+            Resource::GroupMemberRef(..) => &[Method::DELETE],
+        }
+    }
+
+    fn countable(&self) -> bool {
+        matches!(self, Resource::Processes(_) | Resource::Runs(_))
+    }
+}
+
+fn not_found(path: &str) -> ApiError {
+    ApiError::not_found(format!("no resource at '/beta/{path}'"))
+}
+
+fn id(segment: &str, what: &str) -> Result<Uuid, ApiError> {
+    Uuid::parse_str(segment).map_err(|_| ApiError::not_found(format!("no {what} with id '{segment}'")))
+}
+
+fn cast(segment: &str) -> Option<RunKind> {
+    segment.strip_prefix(CAST_PREFIX).and_then(RunKind::from_type_name)
+}
+
+/// Strips the optional `()` of a bound function and its optional namespace.
+fn function_name(segment: &str) -> &str {
+    let s = segment.strip_suffix("()").unwrap_or(segment);
+    s.strip_prefix(CAST_PREFIX).unwrap_or(s)
+}
+
+/// Parses a path below the service root (without the leading `/beta/`).
+pub fn parse(path: &str) -> Result<ResourcePath, ApiError> {
+    let trimmed = path.trim_end_matches('/');
+    let mut segs: Vec<&str> = if trimmed.is_empty() { Vec::new() } else { trimmed.split('/').collect() };
+    let count = segs.last() == Some(&"$count");
+    if count {
+        segs.pop();
+    }
+    let mut context: Vec<String> = Vec::new();
+    let resource = match segs.as_slice() {
+        [] => Resource::ServiceDocument,
+        ["$metadata"] => Resource::Metadata,
+        ["industryData", rest @ ..] => {
+            context.push("industryData".into());
+            parse_industry_data(rest, &mut context).ok_or_else(|| not_found(path))??
+        }
+        _ => return Err(not_found(path)),
+    };
+    if count && !resource.countable() {
+        return Err(not_found(path));
+    }
+    Ok(ResourcePath { resource, count, context: context.join("/"), path: trimmed.to_owned() })
+}
+
+/// `None` when the shape is unknown (404), `Some(Err)` for a malformed id (404 naming it).
+fn parse_industry_data(segs: &[&str], context: &mut Vec<String>) -> Option<Result<Resource, ApiError>> {
+    let parsed = (|| -> Result<Option<Resource>, ApiError> {
+        Ok(Some(match segs {
+            [set, rest @ ..] if ProcessKind::from_entity_set(set).is_some() => {
+                let kind = ProcessKind::from_entity_set(set).expect("checked above");
+                context.push((*set).to_owned());
+                match rest {
+                    [] => Resource::Processes(kind),
+                    [pid, tail @ ..] => {
+                        let pid = id(pid, kind.type_name())?;
+                        match tail {
+                            [] => Resource::Process(kind, pid),
+                            [action] if kind == ProcessKind::IncomingFlow && function_name(action) == "runNow" => Resource::RunNow(pid),
+                            ["runs", tail @ ..] => {
+                                let last = context.pop().unwrap_or_default();
+                                context.push(format!("{last}('{pid}')"));
+                                context.push("runs".into());
+                                let scope = RunScope { parent: RunParent::Process(kind, pid), kind: None };
+                                match run_tail(scope, tail)? {
+                                    Some(r) => r,
+                                    None => return Ok(None),
+                                }
+                            }
+                            _ => return Ok(None),
+                        }
+                    }
+                }
+            }
+            ["runs", tail @ ..] => {
+                context.push("runs".into());
+                match run_tail(RunScope::all(), tail)? {
+                    Some(r) => r,
+                    None => return Ok(None),
+                }
+            }
+            ["runGroups", tail @ ..] => {
+                context.push("runGroups".into());
+                let groups = RunScope { parent: RunParent::All, kind: Some(RunKind::RunGroup) };
+                match tail {
+                    [] => Resource::Runs(groups),
+                    [gid, rest @ ..] => {
+                        let group = id(gid, "runGroup")?;
+                        match rest {
+                            ["runs", "$ref"] => Resource::GroupMemberRefs(group),
+                            ["runs", rid, "$ref"] => Resource::GroupMemberRef(group, id(rid, "run")?),
+                            [f] if function_name(f) == "getErrorsAndWarningsFile" => Resource::ErrorsAndWarnings(group),
+                            ["runs", member @ ..] => {
+                                context.pop();
+                                context.push(format!("runGroups('{group}')"));
+                                context.push("runs".into());
+                                let scope = RunScope { parent: RunParent::Group(group), kind: None };
+                                match run_tail(scope, member)? {
+                                    Some(r) => r,
+                                    None => return Ok(None),
+                                }
+                            }
+                            _ => match run_tail(groups, &segs[1..])? {
+                                Some(r) => r,
+                                None => return Ok(None),
+                            },
+                        }
+                    }
+                }
+            }
+            _ => return Ok(None),
+        }))
+    })();
+    match parsed {
+        Ok(Some(r)) => Some(Ok(r)),
+        Ok(None) => None,
+        Err(e) => Some(Err(e)),
+    }
+}
+
+/// What follows a run collection: `[cast]`, `{id}[/cast]`, `{id}/process[/$ref]`.
+fn run_tail(mut scope: RunScope, segs: &[&str]) -> Result<Option<Resource>, ApiError> {
+    let mut segs = segs;
+    if let [first, rest @ ..] = segs {
+        if let Some(kind) = cast(first) {
+            if scope.kind.is_some_and(|k| k != kind) {
+                return Ok(None);
+            }
+            scope.kind = Some(kind);
+            segs = rest;
+        }
+    }
+    Ok(Some(match segs {
+        [] => Resource::Runs(scope),
+        [rid, rest @ ..] => {
+            let rid = id(rid, "run")?;
+            let mut rest = rest;
+            if let [first, tail @ ..] = rest {
+                if let Some(kind) = cast(first) {
+                    if scope.kind.is_some_and(|k| k != kind) {
+                        return Ok(None);
+                    }
+                    scope.kind = Some(kind);
+                    rest = tail;
+                }
+            }
+            match rest {
+                [] => Resource::Run(scope, rid),
+                ["process"] => Resource::RunProcess(scope, rid),
+                ["process", "$ref"] => Resource::RunProcessRef(scope, rid),
+                _ => return Ok(None),
+            }
+        }
+    }))
+}
+
+/// Parses `@odata.id` / `@odata.bind` URLs: absolute or relative, with or without `/beta/`.
+pub fn reference_path(url: &str) -> &str {
+    let without_scheme = url.split_once("://").map_or(url, |(_, rest)| rest.split_once('/').map_or("", |(_, p)| p));
+    let p = without_scheme.trim_start_matches('/');
+    let p = p.strip_prefix("beta/").unwrap_or(p);
+    p.split(['?', '#']).next().unwrap_or(p)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_the_url_space() {
+        let r = parse("industryData/incomingFlows/7f3c8c9e-4a3e-4a39-9a77-1d3c6f0b1a20/runs/$count").unwrap();
+        assert!(r.count);
+        assert!(matches!(r.resource, Resource::Runs(RunScope { parent: RunParent::Process(ProcessKind::IncomingFlow, _), kind: None })));
+        assert_eq!(r.context, "industryData/incomingFlows('7f3c8c9e-4a3e-4a39-9a77-1d3c6f0b1a20')/runs");
+        let r = parse("industryData/runs/microsoft.graph.industryData.runGroup").unwrap();
+        assert_eq!(r.resource, Resource::Runs(RunScope { parent: RunParent::All, kind: Some(RunKind::RunGroup) }));
+        assert!(parse("industryData/outgoingFlows/7f3c8c9e-4a3e-4a39-9a77-1d3c6f0b1a20/runNow").is_err());
+        assert!(parse("industryData/nothing").is_err());
+        assert!(parse("industryData/runs/not-a-uuid").is_err());
+        let r = parse("industryData/runGroups/7f3c8c9e-4a3e-4a39-9a77-1d3c6f0b1a20/microsoft.graph.industryData.getErrorsAndWarningsFile()").unwrap();
+        assert!(matches!(r.resource, Resource::ErrorsAndWarnings(_)));
+    }
+
+    #[test]
+    fn reference_paths() {
+        assert_eq!(reference_path("http://h:1/beta/industryData/runs/x"), "industryData/runs/x");
+        assert_eq!(reference_path("/beta/industryData/runs/x"), "industryData/runs/x");
+        assert_eq!(reference_path("industryData/runs/x"), "industryData/runs/x");
+    }
+}

@@ -1,0 +1,82 @@
+//! The one pagination helper every list shares: query options → a store page request, and a page
+//! → the OData collection reply with `@odata.count` and `@odata.nextLink`.
+
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use runhub_odata::ast::Value as KeyValue;
+use runhub_odata::{EntitySet, QueryOptions, Target};
+use runhub_store::{ListQuery, Page, Table, default_order};
+use serde_json::{Map, Value, json};
+
+use super::{Ctx, json_reply};
+use crate::error::ApiResult;
+use crate::paging::{self, TokenScope};
+
+pub const DEFAULT_PAGE_SIZE: u32 = 100;
+
+/// Parses the query options the URL allows for `target`.
+pub fn options(ctx: &Ctx, set: EntitySet, target: Target) -> ApiResult<QueryOptions> {
+    Ok(runhub_odata::parse_query(set, target, ctx.raw_query.as_deref())?)
+}
+
+/// The raw (still encoded) value of a system option, by name with or without `$`.
+fn raw_option<'a>(ctx: &'a Ctx, name: &str) -> Option<&'a str> {
+    ctx.raw_query.as_deref()?.split('&').find_map(|pair| {
+        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+        let k = k.replace("%24", "$");
+        (k.strip_prefix('$').unwrap_or(&k) == name).then_some(v)
+    })
+}
+
+fn token_scope<'a>(ctx: &'a Ctx) -> TokenScope<'a> {
+    TokenScope {
+        tenant: &ctx.tenant,
+        collection: &ctx.path.context,
+        filter: raw_option(ctx, "filter"),
+        orderby: raw_option(ctx, "orderby"),
+    }
+}
+
+/// The store request for one page of a collection.
+pub fn list_query(ctx: &Ctx, options: &QueryOptions, table: Table) -> ApiResult<ListQuery> {
+    let keys = if options.orderby.is_empty() { default_order(table) } else { options.orderby.clone() };
+    let after = match &options.skiptoken {
+        Some(token) => Some(paging::verify(ctx.state.store.token_secret(), &token_scope(ctx), token, keys.len())?),
+        None => None,
+    };
+    Ok(ListQuery {
+        filter: options.filter.clone(),
+        orderby: keys,
+        top: options.top.unwrap_or(DEFAULT_PAGE_SIZE),
+        // A continuation has already skipped: the cursor says where it is.
+        skip: if after.is_some() { 0 } else { options.skip.unwrap_or(0) },
+        after,
+        count: options.count,
+    })
+}
+
+/// The collection reply for a page whose items are already rendered.
+pub fn reply<T>(ctx: &Ctx, page: &Page<T>, items: Vec<Map<String, Value>>) -> Response {
+    let mut body = Map::new();
+    body.insert("@odata.context".into(), json!(ctx.context(false)));
+    if let Some(count) = page.count {
+        body.insert("@odata.count".into(), json!(count));
+    }
+    body.insert("value".into(), Value::Array(items.into_iter().map(Value::Object).collect()));
+    if let Some(cursor) = &page.next {
+        body.insert("@odata.nextLink".into(), json!(next_link(ctx, cursor)));
+    }
+    json_reply(StatusCode::OK, &Value::Object(body))
+}
+
+fn next_link(ctx: &Ctx, cursor: &[KeyValue]) -> String {
+    let token = paging::mint(ctx.state.store.token_secret(), &token_scope(ctx), cursor);
+    paging::next_link(&ctx.url(&ctx.path.path), ctx.raw_query.as_deref(), &token)
+}
+
+/// `/$count`: the bare number as text.
+pub fn count_reply(count: u64) -> Response {
+    let mut response = (StatusCode::OK, count.to_string()).into_response();
+    response.headers_mut().insert(header::CONTENT_TYPE, header::HeaderValue::from_static("text/plain"));
+    response
+}

@@ -1,0 +1,230 @@
+//! The HTTP surface of SPEC §3: one module per resource, dispatched from the typed resource path.
+
+mod collection;
+mod processes;
+mod run_groups;
+mod runs;
+mod service;
+
+use axum::body::{Body, Bytes};
+use axum::extract::{Request, State};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use runhub_model::TenantId;
+use runhub_store::Precondition;
+use serde_json::{Map, Value};
+
+pub use service::healthz;
+
+use crate::app::AppState;
+use crate::error::{ApiError, ApiResult};
+use crate::path::{self, Resource, ResourcePath};
+use crate::protocol::JSON_CONTENT_TYPE;
+
+/// The largest request body accepted (SPEC §5).
+pub const MAX_BODY_BYTES: usize = 1024 * 1024;
+pub const SERVICE_ROOT: &str = "/beta";
+
+/// Everything a handler needs to know about the request it serves.
+pub struct Ctx {
+    pub state: AppState,
+    pub tenant: TenantId,
+    pub method: Method,
+    pub headers: HeaderMap,
+    pub raw_query: Option<String>,
+    pub path: ResourcePath,
+    body: Bytes,
+    /// Absolute URL of the service root, e.g. `http://127.0.0.1:8080/beta`.
+    pub root: String,
+}
+
+impl Ctx {
+    /// An absolute URL below the service root.
+    pub fn url(&self, path: &str) -> String {
+        format!("{}/{}", self.root, path)
+    }
+
+    /// `@odata.context` for the addressed collection, or for one entity of it.
+    pub fn context(&self, entity: bool) -> String {
+        let suffix = if entity { "/$entity" } else { "" };
+        format!("{}/$metadata#{}{suffix}", self.root, self.path.context)
+    }
+
+    /// The request body as one JSON object, after the checks of SPEC §5 (JSON only).
+    pub fn json_body(&self) -> ApiResult<Map<String, Value>> {
+        if self.body.is_empty() {
+            return Err(ApiError::bad_request("missingRequestBody", "this request needs a JSON object as its body"));
+        }
+        Ok(runhub_model::decode::parse_object(&self.body)?)
+    }
+
+    /// `If-Match`, when sent.
+    pub fn if_match(&self) -> ApiResult<Option<Precondition>> {
+        let Some(value) = self.headers.get(header::IF_MATCH) else { return Ok(None) };
+        let text = value.to_str().map_err(|_| ApiError::bad_request("invalidHeader", "If-Match is not valid text").with_target("If-Match"))?;
+        if text.trim() == "*" {
+            return Ok(Some(Precondition::Any));
+        }
+        Ok(Some(Precondition::Tags(text.split(',').map(|t| t.trim().to_owned()).filter(|t| !t.is_empty()).collect())))
+    }
+
+    /// Whether `If-None-Match` names this entity tag (or `*`): the client's copy is current.
+    pub fn not_modified(&self, etag: &str) -> bool {
+        self.headers
+            .get(header::IF_NONE_MATCH)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.split(',').any(|t| t.trim() == "*" || t.trim() == etag))
+    }
+
+    /// `Prefer: return=minimal`.
+    pub fn prefers_minimal(&self) -> bool {
+        self.headers
+            .get_all("prefer")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .any(|p| p.trim().eq_ignore_ascii_case("return=minimal"))
+    }
+}
+
+fn header_value(s: &str) -> HeaderValue {
+    HeaderValue::from_str(s).unwrap_or_else(|_| HeaderValue::from_static(""))
+}
+
+/// A JSON reply with the OData content type.
+pub fn json_reply(status: StatusCode, body: &Value) -> Response {
+    let mut response = (status, body.to_string()).into_response();
+    response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(JSON_CONTENT_TYPE));
+    response
+}
+
+/// One entity: `@odata.context`, the `ETag` header, `If-None-Match` → 304, and for creates `Location`
+/// (plus `OData-EntityId` when `Prefer: return=minimal` makes it a 204).
+pub fn entity_reply(ctx: &Ctx, status: StatusCode, mut entity: Map<String, Value>, etag: &str, location: Option<&str>) -> Response {
+    let mut response = if ctx.method == Method::GET && ctx.not_modified(etag) {
+        StatusCode::NOT_MODIFIED.into_response()
+    } else if ctx.method != Method::GET && ctx.prefers_minimal() && status != StatusCode::ACCEPTED {
+        let mut r = StatusCode::NO_CONTENT.into_response();
+        r.headers_mut().insert("preference-applied", HeaderValue::from_static("return=minimal"));
+        if let Some(location) = location {
+            r.headers_mut().insert("odata-entityid", header_value(location));
+        }
+        r
+    } else {
+        let mut body = Map::new();
+        body.insert("@odata.context".into(), Value::String(ctx.context(true)));
+        body.append(&mut entity);
+        json_reply(status, &Value::Object(body))
+    };
+    response.headers_mut().insert(header::ETAG, header_value(etag));
+    if let Some(location) = location {
+        response.headers_mut().insert(header::LOCATION, header_value(location));
+    }
+    response
+}
+
+pub fn no_content() -> Response {
+    StatusCode::NO_CONTENT.into_response()
+}
+
+fn content_type_ok(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|mime| mime.trim().eq_ignore_ascii_case("application/json"))
+}
+
+/// Reads the body within the limit; a body must be JSON.
+async fn read_body(headers: &HeaderMap, body: Body) -> ApiResult<Bytes> {
+    let too_large = || {
+        ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "payloadTooLarge", format!("the request body is larger than {MAX_BODY_BYTES} bytes"))
+    };
+    let declared = headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > MAX_BODY_BYTES as u64) {
+        return Err(too_large());
+    }
+    let bytes = axum::body::to_bytes(body, MAX_BODY_BYTES).await.map_err(|_| too_large())?;
+    if !bytes.is_empty() && !content_type_ok(headers) {
+        let given = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("none");
+        return Err(ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupportedMediaType",
+            format!("request bodies must be application/json; Content-Type was '{given}'"),
+        )
+        .with_target("Content-Type"));
+    }
+    Ok(bytes)
+}
+
+/// The absolute service root: `--public-url` if set, else from the request's Host.
+fn service_root(state: &AppState, headers: &HeaderMap) -> String {
+    if let Some(public) = &state.public_url {
+        return format!("{}{SERVICE_ROOT}", public.trim_end_matches('/'));
+    }
+    let host = headers.get(header::HOST).and_then(|v| v.to_str().ok()).filter(|h| !h.is_empty() && !h.contains(['/', ' ']));
+    format!("http://{}{SERVICE_ROOT}", host.unwrap_or("localhost"))
+}
+
+/// Every request below `/beta`.
+pub async fn dispatch(State(state): State<AppState>, request: Request) -> Response {
+    match serve(state, request).await {
+        Ok(response) => response,
+        Err(error) => error.into_response(),
+    }
+}
+
+async fn serve(state: AppState, request: Request) -> ApiResult<Response> {
+    let (parts, body) = request.into_parts();
+    let full_path = parts.uri.path();
+    let below_root = if full_path == SERVICE_ROOT {
+        ""
+    } else {
+        full_path.strip_prefix("/beta/").ok_or_else(|| ApiError::not_found(format!("no resource at '{full_path}'")))?
+    };
+    let path = path::parse(below_root)?;
+    let allowed = path.resource.allowed(path.count);
+    if !allowed.contains(&parts.method) {
+        return Err(ApiError::method_not_allowed(allowed));
+    }
+    let body = read_body(&parts.headers, body).await?;
+    let tenant = crate::auth::tenant(&parts)?;
+    let ctx = Ctx {
+        root: service_root(&state, &parts.headers),
+        state,
+        tenant,
+        method: parts.method,
+        raw_query: parts.uri.query().map(str::to_owned),
+        headers: parts.headers,
+        path,
+        body,
+    };
+    route(&ctx).await
+}
+
+async fn route(ctx: &Ctx) -> ApiResult<Response> {
+    let m = &ctx.method;
+    match ctx.path.resource.clone() {
+        Resource::ServiceDocument => service::service_document(ctx),
+        Resource::Metadata => service::metadata(ctx),
+        Resource::Processes(kind) if ctx.path.count => processes::count(ctx, kind).await,
+        Resource::Processes(kind) if m == Method::GET => processes::list(ctx, kind).await,
+        Resource::Processes(kind) => processes::create(ctx, kind).await,
+        Resource::Process(kind, id) if m == Method::GET => processes::get(ctx, kind, id).await,
+        Resource::Process(kind, id) if m == Method::PATCH => processes::update(ctx, kind, id).await,
+        Resource::Process(kind, id) => processes::delete(ctx, kind, id).await,
+        Resource::RunNow(id) => processes::run_now(ctx, id).await,
+        Resource::Runs(scope) if ctx.path.count => runs::count(ctx, &scope).await,
+        Resource::Runs(scope) if m == Method::GET => runs::list(ctx, &scope).await,
+        Resource::Runs(scope) => runs::create(ctx, &scope).await,
+        Resource::Run(scope, id) if m == Method::GET => runs::get(ctx, &scope, id).await,
+        Resource::Run(scope, id) if m == Method::PATCH => runs::update(ctx, &scope, id).await,
+        Resource::Run(scope, id) => runs::delete(ctx, &scope, id).await,
+        Resource::RunProcess(scope, id) => runs::get_process(ctx, &scope, id).await,
+        Resource::RunProcessRef(scope, id) if m == Method::GET => runs::get_process_ref(ctx, &scope, id).await,
+        Resource::RunProcessRef(scope, id) => runs::set_process_ref(ctx, &scope, id).await,
+        Resource::GroupMemberRefs(group) => run_groups::add_member(ctx, group).await,
+        Resource::GroupMemberRef(group, run) => run_groups::remove_member(ctx, group, run).await,
+        Resource::ErrorsAndWarnings(group) => run_groups::errors_and_warnings(ctx, group).await,
+    }
+}

@@ -1,0 +1,31 @@
+//! The service document, `$metadata` and `/healthz`.
+
+use axum::extract::State;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+
+use super::{Ctx, json_reply};
+use crate::app::AppState;
+use crate::error::{ApiError, ApiResult};
+
+pub fn service_document(ctx: &Ctx) -> ApiResult<Response> {
+    let doc = runhub_odata::service_document(&format!("{}/$metadata", ctx.root));
+    Ok(json_reply(StatusCode::OK, &doc))
+}
+
+pub fn metadata(_ctx: &Ctx) -> ApiResult<Response> {
+    let mut response = (StatusCode::OK, runhub_odata::metadata_xml()).into_response();
+    response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/xml"));
+    Ok(response)
+}
+
+/// 200 when the store answers, 503 when it does not.
+pub async fn healthz(State(state): State<AppState>) -> Response {
+    match state.store.health().await {
+        Ok(()) => json_reply(StatusCode::OK, &json!({ "status": "healthy" })),
+        Err(e) => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "storeUnavailable", format!("the store does not answer: {e}"))
+            .with_header(header::RETRY_AFTER, "1")
+            .into_response(),
+    }
+}

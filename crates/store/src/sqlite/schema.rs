@@ -1,0 +1,76 @@
+//! Versioned migrations for the SQLite store, applied in order at start-up and recorded in
+//! `PRAGMA user_version`.
+
+use rusqlite::Connection;
+
+use crate::{StoreError, StoreResult};
+
+/// Migration N (1-based) is `MIGRATIONS[N - 1]`. Never edit one that has shipped; append.
+const MIGRATIONS: &[&str] = &[r#"
+CREATE TABLE meta (
+    key   TEXT PRIMARY KEY,
+    value BLOB NOT NULL
+);
+
+-- Both flow kinds. Every row belongs to a tenant; every key starts with it.
+CREATE TABLE processes (
+    tenant           TEXT    NOT NULL,
+    id               TEXT    NOT NULL,
+    kind             INTEGER NOT NULL,   -- ProcessKind ordinal
+    display_name     TEXT    NOT NULL,
+    readiness_status INTEGER NOT NULL,   -- member order = sort order
+    data_domain      INTEGER,
+    recurrence_start INTEGER,            -- microseconds since the epoch, UTC
+    recurrence_end   INTEGER,
+    version          INTEGER NOT NULL,
+    PRIMARY KEY (tenant, id)
+) WITHOUT ROWID;
+CREATE INDEX processes_by_name ON processes (tenant, kind, display_name, id);
+
+-- Every run kind, runGroups included (they are runs too).
+CREATE TABLE runs (
+    tenant         TEXT    NOT NULL,
+    id             TEXT    NOT NULL,
+    kind           INTEGER NOT NULL,     -- RunKind ordinal
+    display_name   TEXT    NOT NULL,
+    start_time     INTEGER NOT NULL,     -- for a runGroup: the derived value
+    end_time       INTEGER,
+    status         INTEGER NOT NULL,
+    blocking_error TEXT,                 -- publicError as JSON
+    error_code     TEXT,                 -- blockingError/code etc., for $filter
+    error_message  TEXT,
+    error_target   TEXT,
+    statistics     TEXT    NOT NULL,     -- the client's object, compact JSON
+    process_id     TEXT,
+    group_id       TEXT,
+    version        INTEGER NOT NULL,
+    own_start      INTEGER,              -- runGroup only: its own values and member counts
+    own_end        INTEGER,
+    own_status     INTEGER,
+    member_counts  TEXT,
+    PRIMARY KEY (tenant, id)
+);
+CREATE INDEX runs_by_start   ON runs (tenant, start_time DESC, id);
+CREATE INDEX runs_by_status  ON runs (tenant, status, start_time DESC, id);
+CREATE INDEX runs_by_process ON runs (tenant, process_id, start_time DESC, id);
+CREATE INDEX runs_by_group   ON runs (tenant, group_id, start_time DESC, id);
+CREATE INDEX runs_by_kind    ON runs (tenant, kind, start_time DESC, id);
+"#];
+
+pub(crate) fn migrate(conn: &Connection) -> StoreResult<()> {
+    let fail = |e: rusqlite::Error| StoreError::Internal(format!("migration failed: {e}"));
+    let current: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0)).map_err(fail)?;
+    let known = MIGRATIONS.len() as i64;
+    if current > known {
+        return Err(StoreError::Internal(format!(
+            "the database is at schema version {current}, newer than this runhub knows ({known})"
+        )));
+    }
+    for (i, sql) in MIGRATIONS.iter().enumerate().skip(current as usize) {
+        let version = i as i64 + 1;
+        conn.execute_batch(&format!("BEGIN IMMEDIATE; {sql}; PRAGMA user_version = {version}; COMMIT;"))
+            .map_err(fail)?;
+        tracing::info!(version, "applied migration");
+    }
+    Ok(())
+}

@@ -1,0 +1,117 @@
+//! Group commit: one thread owns the write connection. Concurrent write operations queue up; the
+//! thread runs everything queued in one transaction (each operation inside its own savepoint, so one
+//! refused operation does not undo the others), commits once — one fsync for the whole batch — and
+//! only then answers each caller. An answered write is therefore on disk.
+
+use std::panic::{AssertUnwindSafe, catch_unwind};
+
+use rusqlite::Connection;
+use tokio::sync::{mpsc, oneshot};
+
+use crate::{StoreError, StoreResult};
+
+/// The largest number of operations one transaction takes; bounds the latency of the first caller.
+const MAX_BATCH: usize = 512;
+
+type Reply = Box<dyn FnOnce(StoreResult<()>) + Send>;
+/// An operation: runs against the connection inside the batch, returns whether it succeeded and
+/// how to answer its caller once the batch's fate is known.
+type Job = Box<dyn FnOnce(&Connection) -> (bool, Reply) + Send>;
+
+pub(crate) struct Writer {
+    /// `None` once closed.
+    jobs: std::sync::RwLock<Option<mpsc::UnboundedSender<Job>>>,
+    thread: std::sync::Mutex<Option<std::thread::JoinHandle<()>>>,
+}
+
+impl Writer {
+    pub fn start(conn: Connection) -> StoreResult<Self> {
+        let (tx, rx) = mpsc::unbounded_channel();
+        let handle = std::thread::Builder::new()
+            .name("runhub-writer".into())
+            .spawn(move || run(conn, rx))
+            .map_err(|e| StoreError::Internal(format!("cannot start the writer thread: {e}")))?;
+        Ok(Self { jobs: std::sync::RwLock::new(Some(tx)), thread: std::sync::Mutex::new(Some(handle)) })
+    }
+
+    /// Stops taking writes, lets the queued ones finish, and waits for the thread to close the
+    /// connection.
+    pub fn close(&self) {
+        if let Ok(mut jobs) = self.jobs.write() {
+            jobs.take();
+        }
+        let handle = self.thread.lock().ok().and_then(|mut h| h.take());
+        if let Some(handle) = handle {
+            let _ = handle.join();
+        }
+    }
+
+    /// Runs `op` in the next batch and answers after the batch is durable.
+    pub async fn write<T, F>(&self, op: F) -> StoreResult<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> StoreResult<T> + Send + 'static,
+    {
+        let (tx, rx) = oneshot::channel::<StoreResult<T>>();
+        let job: Job = Box::new(move |conn| {
+            let result = match catch_unwind(AssertUnwindSafe(|| op(conn))) {
+                Ok(r) => r,
+                Err(_) => Err(StoreError::Internal("a write operation panicked".into())),
+            };
+            let ok = result.is_ok();
+            let reply: Reply = Box::new(move |commit: StoreResult<()>| {
+                let _ = tx.send(commit.and(result));
+            });
+            (ok, reply)
+        });
+        let sent = match self.jobs.read() {
+            Ok(jobs) => jobs.as_ref().is_some_and(|j| j.send(job).is_ok()),
+            Err(_) => false,
+        };
+        if !sent {
+            return Err(StoreError::Unavailable("the store is closed".into()));
+        }
+        rx.await.map_err(|_| StoreError::Unavailable("the store closed before answering".into()))?
+    }
+}
+
+fn exec(conn: &Connection, sql: &str) -> StoreResult<()> {
+    conn.execute_batch(sql).map_err(|e| StoreError::Internal(format!("{sql}: {e}")))
+}
+
+fn run(conn: Connection, mut rx: mpsc::UnboundedReceiver<Job>) {
+    let mut batch: Vec<Job> = Vec::with_capacity(MAX_BATCH);
+    while let Some(first) = rx.blocking_recv() {
+        batch.push(first);
+        while batch.len() < MAX_BATCH {
+            match rx.try_recv() {
+                Ok(job) => batch.push(job),
+                Err(_) => break,
+            }
+        }
+        let mut replies = Vec::with_capacity(batch.len());
+        if let Err(e) = exec(&conn, "BEGIN IMMEDIATE") {
+            tracing::error!(error = %e, "cannot begin a write transaction");
+            // Dropping a job drops its reply channel: its caller gets `Unavailable`.
+            batch.clear();
+            continue;
+        }
+        for job in batch.drain(..) {
+            let savepoint = exec(&conn, "SAVEPOINT op");
+            let (ok, reply) = job(&conn);
+            if savepoint.is_ok() {
+                let _ = if ok { exec(&conn, "RELEASE op") } else { exec(&conn, "ROLLBACK TO op; RELEASE op") };
+            }
+            replies.push(reply);
+        }
+        let committed = exec(&conn, "COMMIT").or_else(|e| {
+            let _ = exec(&conn, "ROLLBACK");
+            Err(e)
+        });
+        for reply in replies {
+            reply(committed.as_ref().map(|_| ()).map_err(|e| StoreError::Unavailable(e.to_string())));
+        }
+    }
+    // Channel closed: every sender is gone. Checkpoint so the next start has little WAL to replay.
+    let _ = conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE)");
+}

@@ -1,0 +1,183 @@
+//! Spins up a real runhub per test: the real router over HTTP on a random port, on a fresh SQLite
+//! data directory. `TestApp` is the HTTP client every test uses.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use reqwest::{Method, StatusCode};
+use runhub_server::{AppState, router};
+use runhub_store::Store;
+use runhub_store::sqlite::{Options, SqliteStore};
+use serde_json::{Value, json};
+
+pub struct TestApp {
+    pub base: String,
+    pub client: reqwest::Client,
+    pub store: Arc<dyn Store>,
+    pub data_dir: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+/// A reply, read whole.
+#[derive(Debug)]
+pub struct Reply {
+    pub status: StatusCode,
+    pub headers: reqwest::header::HeaderMap,
+    pub text: String,
+}
+
+impl Reply {
+    pub fn json(&self) -> Value {
+        serde_json::from_str(&self.text).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.text))
+    }
+
+    pub fn header(&self, name: &str) -> Option<String> {
+        self.headers.get(name).map(|v| v.to_str().unwrap().to_owned())
+    }
+
+    /// Asserts a Graph error: status, top-level code, innerError.code, and that the message is there.
+    #[track_caller]
+    pub fn assert_error(&self, status: u16, inner_code: &str) -> Value {
+        assert_eq!(self.status.as_u16(), status, "body: {}", self.text);
+        let body = self.json();
+        let error = &body["error"];
+        let top = match status {
+            400 => "badRequest",
+            404 => "itemNotFound",
+            405 => "methodNotAllowed",
+            409 => "conflict",
+            412 => "preconditionFailed",
+            413 => "payloadTooLarge",
+            415 => "unsupportedMediaType",
+            _ => error["code"].as_str().unwrap(),
+        };
+        assert_eq!(error["code"], top, "{}", self.text);
+        assert_eq!(error["innerError"]["code"], inner_code, "{}", self.text);
+        assert!(error["message"].as_str().is_some_and(|m| !m.is_empty()), "{}", self.text);
+        assert!(error["innerError"]["request-id"].as_str().is_some_and(|m| !m.is_empty()), "{}", self.text);
+        assert!(error["innerError"]["date"].is_string(), "{}", self.text);
+        assert_eq!(self.header("content-type").as_deref(), Some("application/json;odata.metadata=minimal"));
+        error.clone()
+    }
+
+    #[track_caller]
+    pub fn assert_status(&self, status: u16) -> &Self {
+        assert_eq!(self.status.as_u16(), status, "body: {}", self.text);
+        self
+    }
+}
+
+impl TestApp {
+    pub async fn spawn() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let store: Arc<dyn Store> = Arc::new(SqliteStore::open(dir.path(), Options::default()).await.unwrap());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let app = router(AppState { store: store.clone(), public_url: None });
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        Self {
+            base: format!("http://{addr}"),
+            client: reqwest::Client::new(),
+            store,
+            data_dir: dir.path().to_owned(),
+            _dir: dir,
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        if path.starts_with("http") { path.to_owned() } else { format!("{}{}", self.base, path) }
+    }
+
+    pub async fn send(&self, method: Method, path: &str, body: Option<&Value>, headers: &[(&str, &str)]) -> Reply {
+        let mut req = self.client.request(method, self.url(path));
+        if let Some(body) = body {
+            req = req.header("content-type", "application/json").body(body.to_string());
+        }
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        let resp = req.send().await.unwrap();
+        let status = resp.status();
+        let headers = resp.headers().clone();
+        let text = resp.text().await.unwrap();
+        Reply { status, headers, text }
+    }
+
+    pub async fn get(&self, path: &str) -> Reply {
+        self.send(Method::GET, path, None, &[]).await
+    }
+
+    pub async fn post(&self, path: &str, body: Value) -> Reply {
+        self.send(Method::POST, path, Some(&body), &[]).await
+    }
+
+    pub async fn patch(&self, path: &str, body: Value) -> Reply {
+        self.send(Method::PATCH, path, Some(&body), &[]).await
+    }
+
+    pub async fn delete(&self, path: &str) -> Reply {
+        self.send(Method::DELETE, path, None, &[]).await
+    }
+
+    /// Sends raw bytes with a given content type.
+    pub async fn raw(&self, method: Method, path: &str, content_type: Option<&str>, body: Vec<u8>) -> Reply {
+        let mut req = self.client.request(method, self.url(path)).body(body);
+        if let Some(ct) = content_type {
+            req = req.header("content-type", ct);
+        }
+        let resp = req.send().await.unwrap();
+        let status = resp.status();
+        let headers = resp.headers().clone();
+        let text = resp.text().await.unwrap();
+        Reply { status, headers, text }
+    }
+
+    /// Creates an incomingFlow (ready) and returns its id.
+    pub async fn incoming_flow(&self, name: &str) -> String {
+        let r = self.post("/beta/industryData/incomingFlows", json!({"displayName": name, "readinessStatus": "ready"})).await;
+        r.assert_status(201);
+        r.json()["id"].as_str().unwrap().to_owned()
+    }
+
+    pub async fn outgoing_flow(&self, name: &str) -> String {
+        let r = self.post("/beta/industryData/outgoingFlows", json!({"displayName": name, "readinessStatus": "ready"})).await;
+        r.assert_status(201);
+        r.json()["id"].as_str().unwrap().to_owned()
+    }
+
+    /// Creates a run under an incomingFlow with extra properties; returns the created entity.
+    pub async fn run_of(&self, flow: &str, extra: Value) -> Value {
+        let mut body = json!({"displayName": "run"});
+        for (k, v) in extra.as_object().unwrap() {
+            body[k] = v.clone();
+        }
+        let r = self.post(&format!("/beta/industryData/incomingFlows/{flow}/runs"), body).await;
+        r.assert_status(201);
+        r.json()
+    }
+
+    pub async fn group(&self, name: &str) -> String {
+        let r = self.post("/beta/industryData/runGroups", json!({"displayName": name})).await;
+        r.assert_status(201);
+        r.json()["id"].as_str().unwrap().to_owned()
+    }
+
+    /// Every run visible through `/industryData/runs`, walking all pages.
+    pub async fn all_runs(&self) -> Vec<Value> {
+        self.walk("/beta/industryData/runs?$top=999").await
+    }
+
+    /// Follows `@odata.nextLink` to the end and returns every item.
+    pub async fn walk(&self, first: &str) -> Vec<Value> {
+        let mut out = Vec::new();
+        let mut next = Some(first.to_owned());
+        while let Some(url) = next {
+            let r = self.get(&url).await;
+            r.assert_status(200);
+            let body = r.json();
+            out.extend(body["value"].as_array().unwrap().iter().cloned());
+            next = body["@odata.nextLink"].as_str().map(str::to_owned);
+        }
+        out
+    }
+}

@@ -1,0 +1,4 @@
+//! Black-box tests: each starts the real router on a random port over a fresh SQLite database and
+//! talks to it over HTTP.
+
+mod helpers;

@@ -170,14 +170,6 @@ fn is_condition(expr: &Expr<'_>) -> bool {
     }
 }
 
-fn describe(expr: &Expr<'_>) -> String {
-    match &expr.kind {
-        ExprKind::Path(p) => format!("'{p}'"),
-        ExprKind::Call { name, .. } => format!("{name}(…)"),
-        _ => "the expression".into(),
-    }
-}
-
 impl Checker<'_> {
     fn err(&self, byte: usize, reason: impl Into<String>) -> Problem {
         Problem::invalid(Some(char_offset(self.text, byte)), reason)
@@ -297,6 +289,10 @@ impl Checker<'_> {
             ExprKind::TypeName(name) => {
                 Err(self.err(expr.pos, format!("the type name '{name}' is only allowed inside isof()")))
             }
+            ExprKind::Not(_) => Err(self.err(
+                expr.pos,
+                "'not' applies to the operand right after it, before any comparison: write not (a eq b)",
+            )),
             _ => Err(self.err(
                 expr.pos,
                 "a condition cannot be used as a value here; compare values, and combine conditions with 'and', 'or' and 'not'",

@@ -1,1 +1,49 @@
+//! OData for runhub: the static schema of the `microsoft.graph.industryData` run API, the
+//! parsing and validation of system query options (SPEC §4), the CSDL `$metadata` document and
+//! the service document.
+//!
+//! # Public API
+//!
+//! ```text
+//! parse_query(set: EntitySet, target: Target, raw_query: Option<&str>) -> Result<QueryOptions, QueryError>
+//! parse_filter(set: EntitySet, text: &str) -> Result<Filter, QueryError>
+//! parse_orderby(set: EntitySet, text: &str) -> Result<Vec<OrderKey>, QueryError>
+//! parse_select(set: EntitySet, text: &str) -> Result<Option<Vec<&'static str>>, QueryError>
+//! parse_expand(set: EntitySet, text: &str) -> Result<Expand, QueryError>
+//! metadata_xml() -> String
+//! service_document(metadata_url: &str) -> serde_json::Value
+//! ```
+//!
+//! - [`parse_query`] takes the raw (still percent-encoded) query string of a request, splits it
+//!   on `&`, decodes it (`+` is a space), accepts system option names with or without `$`
+//!   (case-sensitive), ignores custom options and validates every system option against the
+//!   [`EntitySet`] the URL addresses and whether it addresses a collection, one entity or a
+//!   `/$count` ([`Target`]).
+//! - Everything resolved is typed: property paths in the [`ast`] are `&'static str` taken from
+//!   [`schema`], literals are typed by what they are compared with (enum members become
+//!   ordinals, DateTimeOffsets microseconds).
+//! - Every error is a [`QueryError`]: `option` (`$filter`…), `position` (0-based character offset
+//!   in the option's decoded value), `code` (one of [`error::codes`]) and a `message` naming all
+//!   three. The server maps it to a 400 `badRequest` with `innerError.code = code` and
+//!   `target = option`.
+//!
+//! `$filter` and `$orderby` are parsed with [winnow](https://docs.rs/winnow) ([`syntax`]), then
+//! checked ([`filter`]). Parsing is bounded in input size (4 KiB), syntactic depth and tree
+//! size, so no input can panic it or overflow the stack.
+
 pub mod ast;
+pub mod csdl;
+pub mod error;
+pub mod filter;
+pub mod options;
+pub mod schema;
+pub mod service_document;
+mod syntax;
+
+pub use ast::{CaseFn, CmpOp, Filter, Operand, OrderKey, StringFn, Type, Value};
+pub use csdl::metadata_xml;
+pub use error::QueryError;
+pub use filter::parse_filter;
+pub use options::{Expand, QueryOptions, Target, parse_expand, parse_orderby, parse_query, parse_select};
+pub use schema::EntitySet;
+pub use service_document::service_document;

@@ -220,8 +220,7 @@ fn describe_next(rest: &str) -> String {
 
 /// Parses a `$filter` value into the untyped tree.
 pub(crate) fn parse_filter(text: &str) -> Result<Expr<'_>, SynErr> {
-    let mut i = input(text);
-    let result = (|i: &mut Input<'_>| {
+    fn whole<'i>(i: &mut Input<'i>) -> PResult<Expr<'i>> {
         ws0(i)?;
         let expr = or_expr(i)?;
         ws0(i)?;
@@ -229,9 +228,8 @@ pub(crate) fn parse_filter(text: &str) -> Result<Expr<'_>, SynErr> {
             return trailing(i);
         }
         Ok(expr)
-    })
-    .parse_next(&mut i);
-    finish(result, text)
+    }
+    finish(whole.parse_next(&mut input(text)), text)
 }
 
 fn finish<T>(result: PResult<T>, text: &str) -> Result<T, SynErr> {
@@ -514,7 +512,9 @@ fn looks_like_date(rest: &str) -> bool {
 }
 
 fn digits<'i>(n: usize) -> impl Parser<Input<'i>, u32, ErrMode<SynErr>> {
-    take_while(n, |c: char| c.is_ascii_digit()).try_map(str::parse::<u32>)
+    // At most 4 ASCII digits: no overflow possible.
+    take_while(n, |c: char| c.is_ascii_digit())
+        .map(|s: &str| s.bytes().fold(0u32, |acc, b| acc * 10 + u32::from(b - b'0')))
 }
 
 const DATETIME_FORMAT: &str = "YYYY-MM-DDThh:mm[:ss[.fffffff]] followed by Z or ±hh:mm";
@@ -686,18 +686,16 @@ pub(crate) fn parse_orderby(text: &str) -> Result<Vec<OrderItem<'_>>, SynErr> {
             opt(preceded(ws1, alt((word("asc").value(false), word("desc").value(true))))).parse_next(i)?;
         Ok(OrderItem { pos, path, descending: direction.unwrap_or(false) })
     }
-    let mut i = input(text);
-    let result = (|i: &mut Input<'_>| {
+    fn whole<'i>(i: &mut Input<'i>) -> PResult<Vec<OrderItem<'i>>> {
         ws0(i)?;
-        let items: Vec<OrderItem<'_>> = separated(1.., item, (ws0, ',', ws0)).parse_next(i)?;
+        let items = separated(1.., item, (ws0, ',', ws0)).parse_next(i)?;
         ws0(i)?;
         if !i.input.is_empty() {
             return expected(i, "',', 'asc', 'desc' or the end of $orderby");
         }
         Ok(items)
-    })
-    .parse_next(&mut i);
-    finish(result, text)
+    }
+    finish(whole.parse_next(&mut input(text)), text)
 }
 
 #[cfg(test)]

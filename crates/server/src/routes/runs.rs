@@ -17,11 +17,6 @@ pub fn entity_set(scope: &RunScope) -> EntitySet {
     if scope.kind == Some(RunKind::RunGroup) { EntitySet::RunGroups } else { EntitySet::Runs }
 }
 
-/// The canonical URL of a run.
-pub fn url(ctx: &Ctx, id: Uuid) -> String {
-    ctx.url(&format!("industryData/runs/{id}"))
-}
-
 /// An entity reply for a run.
 pub fn run_reply(ctx: &Ctx, status: StatusCode, run: &Run, location: Option<&str>, select: Option<&[&str]>) -> Response {
     entity_reply(ctx, status, render::run(run, select), &etag(run.version), location)

@@ -1,0 +1,149 @@
+//! Nothing lost: the real `runhub` binary, killed with SIGKILL while clients write, keeps every run
+//! whose create it acknowledged; SIGTERM drains in-flight requests and exits 0.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use tokio::sync::Mutex;
+
+struct Server {
+    child: Child,
+    base: String,
+}
+
+fn start(data_dir: &std::path::Path) -> Server {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_runhub"))
+        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(data_dir)
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("start runhub");
+    let stdout = child.stdout.take().unwrap();
+    let mut line = String::new();
+    BufReader::new(stdout).read_line(&mut line).unwrap();
+    let base = line.trim().rsplit(' ').next().unwrap().to_owned();
+    assert!(base.starts_with("http://127.0.0.1:"), "unexpected first line: {line}");
+    Server { child, base }
+}
+
+fn signal(child: &Child, sig: i32) {
+    unsafe {
+        libc::kill(child.id() as i32, sig);
+    }
+}
+
+async fn create_flow(client: &reqwest::Client, base: &str) -> String {
+    let r = client
+        .post(format!("{base}/beta/industryData/incomingFlows"))
+        .json(&json!({"displayName": "durable", "readinessStatus": "ready"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    r.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn acknowledged_creates_survive_sigkill() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut server = start(dir.path());
+    let client = reqwest::Client::builder().timeout(Duration::from_secs(10)).build().unwrap();
+    let flow = create_flow(&client, &server.base).await;
+
+    // Several clients create runs as fast as they can; each remembers what was acknowledged.
+    let acknowledged: Arc<Mutex<Vec<Value>>> = Arc::default();
+    let mut writers = Vec::new();
+    for w in 0..8 {
+        let (client, base, flow, acknowledged) = (client.clone(), server.base.clone(), flow.clone(), acknowledged.clone());
+        writers.push(tokio::spawn(async move {
+            for i in 0..10_000 {
+                let body = json!({"displayName": format!("w{w}-{i}"), "statistics": {"writer": w, "seq": i}});
+                let sent = client.post(format!("{base}/beta/industryData/incomingFlows/{flow}/runs")).json(&body).send().await;
+                match sent {
+                    Ok(r) if r.status() == 201 => {
+                        let run: Value = r.json().await.unwrap();
+                        acknowledged.lock().await.push(run);
+                    }
+                    // The server died mid-request: that create was never acknowledged.
+                    _ => return,
+                }
+            }
+        }));
+    }
+    // Let them write for a while, then kill the server without warning.
+    loop {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        if acknowledged.lock().await.len() >= 300 {
+            break;
+        }
+    }
+    signal(&server.child, libc::SIGKILL);
+    server.child.wait().unwrap();
+    for w in writers {
+        w.await.unwrap();
+    }
+    let acknowledged = acknowledged.lock().await.clone();
+    assert!(acknowledged.len() >= 300);
+
+    // Restart on the same data and find every acknowledged run, intact.
+    let mut server = start(dir.path());
+    for run in &acknowledged {
+        let id = run["id"].as_str().unwrap();
+        let r = client.get(format!("{}/beta/industryData/runs/{id}", server.base)).send().await.unwrap();
+        assert_eq!(r.status(), 200, "acknowledged run {id} is missing after SIGKILL");
+        let mut stored: Value = r.json().await.unwrap();
+        stored.as_object_mut().unwrap().remove("@odata.context");
+        assert_eq!(&stored, run, "run {id} changed");
+    }
+    signal(&server.child, libc::SIGTERM);
+    server.child.wait().unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sigterm_drains_in_flight_requests_and_exits_zero() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut server = start(dir.path());
+    let client = reqwest::Client::builder().timeout(Duration::from_secs(20)).build().unwrap();
+    let flow = create_flow(&client, &server.base).await;
+
+    // Requests in flight when SIGTERM arrives: all must be answered.
+    let mut in_flight = Vec::new();
+    for i in 0..50 {
+        let (client, base, flow) = (client.clone(), server.base.clone(), flow.clone());
+        in_flight.push(tokio::spawn(async move {
+            client
+                .post(format!("{base}/beta/industryData/incomingFlows/{flow}/runs"))
+                .json(&json!({"displayName": format!("drain-{i}")}))
+                .send()
+                .await
+                .map(|r| r.status().as_u16())
+        }));
+    }
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    signal(&server.child, libc::SIGTERM);
+    let mut answered = 0;
+    for f in in_flight {
+        match f.await.unwrap() {
+            Ok(201) => answered += 1,
+            Ok(other) => panic!("in-flight request answered {other}"),
+            // Sent after the listener closed: refused, never half-done.
+            Err(e) => assert!(e.is_connect() || e.is_request(), "{e}"),
+        }
+    }
+    let status = server.child.wait().unwrap();
+    assert!(status.success(), "runhub exited with {status}");
+
+    // Every answered create is there after a restart.
+    let server = start(dir.path());
+    let r = client.get(format!("{}/beta/industryData/incomingFlows/{flow}/runs/$count", server.base)).send().await.unwrap();
+    let count: usize = r.text().await.unwrap().parse().unwrap();
+    assert!(count >= answered, "{count} stored < {answered} answered");
+    signal(&server.child, libc::SIGTERM);
+    let mut child = server.child;
+    child.wait().unwrap();
+}

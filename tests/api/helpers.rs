@@ -181,3 +181,111 @@ impl TestApp {
         out
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// Shared by the test modules.
+
+pub const NS: &str = "microsoft.graph.industryData";
+
+/// Microseconds since the epoch of a DateTimeOffset the server rendered (or a literal).
+#[track_caller]
+pub fn micros(text: &Value) -> i64 {
+    let s = text.as_str().unwrap_or_else(|| panic!("not a DateTimeOffset string: {text}"));
+    runhub_model::Timestamp::parse(s).unwrap_or_else(|e| panic!("'{s}' is not a DateTimeOffset: {e}")).micros()
+}
+
+pub fn now_micros() -> i64 {
+    runhub_model::Timestamp::now().micros()
+}
+
+/// `#microsoft.graph.industryData.{name}`.
+pub fn odata_type(name: &str) -> String {
+    format!("#{NS}.{name}")
+}
+
+impl Reply {
+    /// Asserts a Graph error about one property: status, innerError.code, `target` equal to the
+    /// property, and the property named in the message.
+    #[track_caller]
+    pub fn assert_bad(&self, status: u16, inner_code: &str, property: &str) -> Value {
+        let error = self.assert_error(status, inner_code);
+        assert_eq!(error["target"], property, "target: {}", self.text);
+        let message = error["message"].as_str().unwrap();
+        assert!(message.contains(property), "message does not name '{property}': {message}");
+        error
+    }
+}
+
+impl Reply {
+    /// Asserts a Graph error whose `target` is the given property or option.
+    #[track_caller]
+    pub fn assert_target(&self, status: u16, inner_code: &str, target: &str) -> Value {
+        let error = self.assert_error(status, inner_code);
+        assert_eq!(error["target"], target, "target: {}", self.text);
+        error
+    }
+}
+
+impl TestApp {
+    pub async fn post_with(&self, path: &str, body: Value, headers: &[(&str, &str)]) -> Reply {
+        self.send(Method::POST, path, Some(&body), headers).await
+    }
+
+    pub async fn patch_with(&self, path: &str, body: Value, headers: &[(&str, &str)]) -> Reply {
+        self.send(Method::PATCH, path, Some(&body), headers).await
+    }
+
+    /// The absolute URL the server uses for a path below the service root (for `$ref` bodies).
+    pub fn beta(&self, path: &str) -> String {
+        format!("{}/beta/{}", self.base, path.trim_start_matches('/'))
+    }
+
+    /// Creates an incomingFlow with the given extra properties; returns the created entity.
+    pub async fn incoming_flow_with(&self, body: Value) -> Value {
+        let r = self.post("/beta/industryData/incomingFlows", body).await;
+        r.assert_status(201);
+        r.json()
+    }
+
+    /// Creates a run under an outgoingFlow; returns the created entity.
+    pub async fn outgoing_run_of(&self, flow: &str, extra: Value) -> Value {
+        let mut body = json!({"displayName": "run"});
+        for (k, v) in extra.as_object().unwrap() {
+            body[k] = v.clone();
+        }
+        let r = self.post(&format!("/beta/industryData/outgoingFlows/{flow}/runs"), body).await;
+        r.assert_status(201);
+        r.json()
+    }
+
+    /// Creates a runGroup with the given body; returns the created entity.
+    pub async fn group_with(&self, body: Value) -> Value {
+        let r = self.post("/beta/industryData/runGroups", body).await;
+        r.assert_status(201);
+        r.json()
+    }
+
+    /// Adds an existing run to a group through `runs/$ref`.
+    pub async fn add_member(&self, group: &str, run: &str) {
+        let url = self.beta(&format!("industryData/runs/{run}"));
+        let r = self.post(&format!("/beta/industryData/runGroups/{group}/runs/$ref"), json!({"@odata.id": url})).await;
+        r.assert_status(204);
+    }
+
+    /// A run, read through `/industryData/runs/{id}`.
+    pub async fn run(&self, id: &str) -> Value {
+        let r = self.get(&format!("/beta/industryData/runs/{id}")).await;
+        r.assert_status(200);
+        r.json()
+    }
+
+    /// Everything the service stores, as clients see it: every flow and every run (of every kind,
+    /// with its eTag and statistics), so that any change shows as a difference.
+    pub async fn snapshot_state(&self) -> Value {
+        json!({
+            "incomingFlows": self.walk("/beta/industryData/incomingFlows?$top=999").await,
+            "outgoingFlows": self.walk("/beta/industryData/outgoingFlows?$top=999").await,
+            "runs": self.all_runs().await,
+        })
+    }
+}

@@ -2,3 +2,7 @@
 //! talks to it over HTTP.
 
 mod helpers;
+mod paths;
+mod lifecycle;
+mod protocol;
+mod bad_input;

@@ -37,7 +37,7 @@ pub trait GraphEnum: Sized + Copy + 'static {
                     property,
                     "invalidEnumValue",
                     format!(
-                        "'{value}' is not a member of {}; expected one of: {}",
+                        "'{property}' is '{value}', which is not a member of {}; expected one of: {}",
                         Self::TYPE_NAME,
                         Self::MEMBERS[..Self::MEMBERS.len() - 1].join(", ")
                     ),

@@ -27,9 +27,16 @@
 //!   three. The server maps it to a 400 `badRequest` with `innerError.code = code` and
 //!   `target = option`.
 //!
-//! `$filter` and `$orderby` are parsed with [winnow](https://docs.rs/winnow) ([`syntax`]), then
-//! checked ([`filter`]). Parsing is bounded in input size (4 KiB), syntactic depth and tree
-//! size, so no input can panic it or overflow the stack.
+//! Which [`EntitySet`] to pass: `Runs` for `/runs`, a process's or a runGroup's `runs` and the
+//! `incomingFlowRun`/`outgoingFlowRun` cast segments; `RunGroups` for `/runGroups` and the
+//! `runGroup` cast (it adds `$expand=runs`); `IncomingFlows`/`OutgoingFlows` for the process
+//! sets. `Processes` (the abstract `process` type) is what `$expand=process` targets.
+//!
+//! `$filter` and `$orderby` are parsed with [winnow](https://docs.rs/winnow) (module `syntax`),
+//! then resolved and type-checked ([`filter`]). Parsing is bounded in input size (4 KiB),
+//! syntactic depth (100) and tree size (256 nodes), and the recursive descent grows its stack
+//! on demand ([stacker](https://docs.rs/stacker)), so no input can panic it or overflow the
+//! stack, whatever thread it runs on.
 
 pub mod ast;
 pub mod csdl;
@@ -44,6 +51,11 @@ pub use ast::{CaseFn, CmpOp, Filter, Operand, OrderKey, StringFn, Type, Value};
 pub use csdl::metadata_xml;
 pub use error::QueryError;
 pub use filter::parse_filter;
-pub use options::{Expand, QueryOptions, Target, parse_expand, parse_orderby, parse_query, parse_select};
+pub use options::{
+    Expand, QueryOptions, Target, parse_expand, parse_orderby, parse_query, parse_select,
+};
 pub use schema::EntitySet;
 pub use service_document::service_document;
+
+#[cfg(test)]
+mod tests;

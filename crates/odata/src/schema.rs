@@ -129,7 +129,12 @@ const fn nav(
     collection: bool,
     contains_target: bool,
 ) -> NavigationProperty {
-    NavigationProperty { name, target, collection, contains_target }
+    NavigationProperty {
+        name,
+        target,
+        collection,
+        contains_target,
+    }
 }
 
 /// Every entity type, base types before derived ones.
@@ -156,7 +161,11 @@ pub static ENTITY_TYPES: &[EntityType] = &[
         properties: &[
             prop("eTag", STRING, false),
             prop("displayName", STRING, false),
-            prop("readinessStatus", PropType::Primitive(Type::Enum(ReadinessStatus::TYPE_NAME)), false),
+            prop(
+                "readinessStatus",
+                PropType::Primitive(Type::Enum(ReadinessStatus::TYPE_NAME)),
+                false,
+            ),
         ],
         navigations: &[nav("runs", RUN, true, false)],
     },
@@ -165,7 +174,11 @@ pub static ENTITY_TYPES: &[EntityType] = &[
         base: Some(PROCESS),
         is_abstract: false,
         properties: &[
-            prop("dataDomain", PropType::Primitive(Type::Enum(IncomingDomain::TYPE_NAME)), true),
+            prop(
+                "dataDomain",
+                PropType::Primitive(Type::Enum(IncomingDomain::TYPE_NAME)),
+                true,
+            ),
             prop("recurrenceEffectiveDateTime", DATE_TIME, true),
             prop("recurrenceExpirationDateTime", DATE_TIME, true),
         ],
@@ -186,7 +199,11 @@ pub static ENTITY_TYPES: &[EntityType] = &[
             prop("displayName", STRING, false),
             prop("startDateTime", DATE_TIME, false),
             prop("endDateTime", DATE_TIME, true),
-            prop("status", PropType::Primitive(Type::Enum(RunStatus::TYPE_NAME)), false),
+            prop(
+                "status",
+                PropType::Primitive(Type::Enum(RunStatus::TYPE_NAME)),
+                false,
+            ),
             prop("blockingError", PropType::Complex(PUBLIC_ERROR), true),
             // Defaults to `{}`, so it is never null.
             prop("statistics", PropType::Complex(RUN_STATISTICS), false),
@@ -237,7 +254,11 @@ pub static COMPLEX_TYPES: &[ComplexType] = &[
             prop("code", STRING, true),
             prop("message", STRING, true),
             prop("target", STRING, true),
-            prop("details", PropType::ComplexCollection(PUBLIC_ERROR_DETAIL), true),
+            prop(
+                "details",
+                PropType::ComplexCollection(PUBLIC_ERROR_DETAIL),
+                true,
+            ),
             prop("innerError", PropType::Complex(PUBLIC_INNER_ERROR), true),
         ],
     },
@@ -257,17 +278,34 @@ pub static COMPLEX_TYPES: &[ComplexType] = &[
             prop("code", STRING, true),
             prop("message", STRING, true),
             prop("target", STRING, true),
-            prop("details", PropType::ComplexCollection(PUBLIC_ERROR_DETAIL), true),
+            prop(
+                "details",
+                PropType::ComplexCollection(PUBLIC_ERROR_DETAIL),
+                true,
+            ),
         ],
     },
-    ComplexType { qualified: RUN_STATISTICS, open: true, properties: &[] },
+    ComplexType {
+        qualified: RUN_STATISTICS,
+        open: true,
+        properties: &[],
+    },
 ];
 
 /// The enum types of the `microsoft.graph.industryData` namespace, straight from the model.
 pub static ENUM_TYPES: &[EnumType] = &[
-    EnumType { name: RunStatus::TYPE_NAME, members: RunStatus::MEMBERS },
-    EnumType { name: ReadinessStatus::TYPE_NAME, members: ReadinessStatus::MEMBERS },
-    EnumType { name: IncomingDomain::TYPE_NAME, members: IncomingDomain::MEMBERS },
+    EnumType {
+        name: RunStatus::TYPE_NAME,
+        members: RunStatus::MEMBERS,
+    },
+    EnumType {
+        name: ReadinessStatus::TYPE_NAME,
+        members: ReadinessStatus::MEMBERS,
+    },
+    EnumType {
+        name: IncomingDomain::TYPE_NAME,
+        members: IncomingDomain::MEMBERS,
+    },
 ];
 
 /// The paths into complex or navigation properties that `$filter` and `$orderby` accept. Their
@@ -369,8 +407,12 @@ struct SetInfo {
     isof_types: Vec<&'static str>,
 }
 
-static SET_INFO: LazyLock<Vec<SetInfo>> =
-    LazyLock::new(|| EntitySet::ALL.iter().map(|set| derive_set_info(*set)).collect());
+static SET_INFO: LazyLock<Vec<SetInfo>> = LazyLock::new(|| {
+    EntitySet::ALL
+        .iter()
+        .map(|set| derive_set_info(*set))
+        .collect()
+});
 
 fn derive_set_info(set: EntitySet) -> SetInfo {
     let chain = type_chain(set.entity_type());
@@ -391,14 +433,14 @@ fn derive_set_info(set: EntitySet) -> SetInfo {
                 }),
                 PropType::Complex(complex) => {
                     for member in complex_type(complex).map_or(&[][..], |c| c.properties) {
-                        if let PropType::Primitive(t) = member.ty {
-                            if let Some(path) = nested_path(p.name, member.name) {
-                                info.properties.push(QueryProperty {
-                                    path,
-                                    ty: t,
-                                    nullable: p.nullable || member.nullable,
-                                });
-                            }
+                        if let PropType::Primitive(t) = member.ty
+                            && let Some(path) = nested_path(p.name, member.name)
+                        {
+                            info.properties.push(QueryProperty {
+                                path,
+                                ty: t,
+                                nullable: p.nullable || member.nullable,
+                            });
                         }
                     }
                 }
@@ -406,14 +448,26 @@ fn derive_set_info(set: EntitySet) -> SetInfo {
             }
         }
         for n in ty.navigations {
-            let Some(target_type) = entity_type(n.target) else { continue };
-            let Some(target) = EntitySet::for_type(target_type.qualified) else { continue };
-            info.navigations.push(NavigationTarget { name: n.name, target, collection: n.collection });
+            let Some(target_type) = entity_type(n.target) else {
+                continue;
+            };
+            let Some(target) = EntitySet::for_type(target_type.qualified) else {
+                continue;
+            };
+            info.navigations.push(NavigationTarget {
+                name: n.name,
+                target,
+                collection: n.collection,
+            });
             // A single-valued navigation exposes its target's key, e.g. `process/id`.
-            if !n.collection {
-                if let Some(path) = nested_path(n.name, "id") {
-                    info.properties.push(QueryProperty { path, ty: Type::String, nullable: true });
-                }
+            if !n.collection
+                && let Some(path) = nested_path(n.name, "id")
+            {
+                info.properties.push(QueryProperty {
+                    path,
+                    ty: Type::String,
+                    nullable: true,
+                });
             }
         }
     }
@@ -432,9 +486,10 @@ fn derive_set_info(set: EntitySet) -> SetInfo {
 }
 
 fn nested_path(owner: &str, member: &str) -> Option<&'static str> {
-    NESTED_QUERY_PATHS.iter().copied().find(|p| {
-        p.split_once('/') == Some((owner, member))
-    })
+    NESTED_QUERY_PATHS
+        .iter()
+        .copied()
+        .find(|p| p.split_once('/') == Some((owner, member)))
 }
 
 impl EntitySet {
@@ -509,7 +564,11 @@ mod tests {
 
     #[test]
     fn runs_have_the_documented_query_paths() {
-        let paths: Vec<_> = EntitySet::Runs.properties().iter().map(|p| p.path).collect();
+        let paths: Vec<_> = EntitySet::Runs
+            .properties()
+            .iter()
+            .map(|p| p.path)
+            .collect();
         assert_eq!(
             paths,
             [
@@ -526,12 +585,28 @@ mod tests {
         );
         let end = EntitySet::Runs.property("endDateTime").unwrap();
         assert!(end.nullable);
-        assert_eq!(EntitySet::Runs.property("status").unwrap().ty, Type::Enum("runStatus"));
-        assert!(EntitySet::Runs.property("blockingError/code").unwrap().nullable);
+        assert_eq!(
+            EntitySet::Runs.property("status").unwrap().ty,
+            Type::Enum("runStatus")
+        );
+        assert!(
+            EntitySet::Runs
+                .property("blockingError/code")
+                .unwrap()
+                .nullable
+        );
         assert!(!EntitySet::Runs.property("id").unwrap().nullable);
         assert_eq!(
             EntitySet::Runs.selectable(),
-            ["id", "displayName", "startDateTime", "endDateTime", "status", "blockingError", "statistics"]
+            [
+                "id",
+                "displayName",
+                "startDateTime",
+                "endDateTime",
+                "status",
+                "blockingError",
+                "statistics"
+            ]
         );
         assert_eq!(
             EntitySet::Runs.isof_types(),
@@ -539,7 +614,14 @@ mod tests {
         );
         let navs = EntitySet::Runs.navigations();
         assert_eq!(navs.len(), 1);
-        assert_eq!(navs[0], NavigationTarget { name: "process", target: EntitySet::Processes, collection: false });
+        assert_eq!(
+            navs[0],
+            NavigationTarget {
+                name: "process",
+                target: EntitySet::Processes,
+                collection: false
+            }
+        );
     }
 
     #[test]
@@ -549,12 +631,19 @@ mod tests {
         let runs = EntitySet::RunGroups.navigation("runs").unwrap();
         assert_eq!(runs.target, EntitySet::Runs);
         assert!(runs.collection);
-        assert_eq!(EntitySet::RunGroups.properties(), EntitySet::Runs.properties());
+        assert_eq!(
+            EntitySet::RunGroups.properties(),
+            EntitySet::Runs.properties()
+        );
     }
 
     #[test]
     fn processes() {
-        let paths: Vec<_> = EntitySet::IncomingFlows.properties().iter().map(|p| p.path).collect();
+        let paths: Vec<_> = EntitySet::IncomingFlows
+            .properties()
+            .iter()
+            .map(|p| p.path)
+            .collect();
         assert_eq!(
             paths,
             [
@@ -567,13 +656,35 @@ mod tests {
                 "recurrenceExpirationDateTime"
             ]
         );
-        let outgoing: Vec<_> = EntitySet::OutgoingFlows.properties().iter().map(|p| p.path).collect();
+        let outgoing: Vec<_> = EntitySet::OutgoingFlows
+            .properties()
+            .iter()
+            .map(|p| p.path)
+            .collect();
         assert_eq!(outgoing, ["id", "eTag", "displayName", "readinessStatus"]);
-        assert_eq!(EntitySet::IncomingFlows.isof_types(), ["process", "incomingFlow"]);
-        assert_eq!(EntitySet::OutgoingFlows.isof_types(), ["process", "outgoingFlow"]);
-        assert_eq!(EntitySet::Processes.isof_types(), ["process", "incomingFlow", "outgoingFlow"]);
-        assert!(EntitySet::IncomingFlows.property("dataDomain").unwrap().nullable);
-        for set in [EntitySet::IncomingFlows, EntitySet::OutgoingFlows, EntitySet::Processes] {
+        assert_eq!(
+            EntitySet::IncomingFlows.isof_types(),
+            ["process", "incomingFlow"]
+        );
+        assert_eq!(
+            EntitySet::OutgoingFlows.isof_types(),
+            ["process", "outgoingFlow"]
+        );
+        assert_eq!(
+            EntitySet::Processes.isof_types(),
+            ["process", "incomingFlow", "outgoingFlow"]
+        );
+        assert!(
+            EntitySet::IncomingFlows
+                .property("dataDomain")
+                .unwrap()
+                .nullable
+        );
+        for set in [
+            EntitySet::IncomingFlows,
+            EntitySet::OutgoingFlows,
+            EntitySet::Processes,
+        ] {
             let runs = set.navigation("runs").unwrap();
             assert_eq!((runs.target, runs.collection), (EntitySet::Runs, true));
         }

@@ -71,7 +71,7 @@ fn bound_process(conn: &Connection, tenant: &TenantId, kind: RunKind, target: &s
         Some(expected) => Err(FieldError::invalid(
             target,
             "invalidBinding",
-            format!("a {} must be caused by an {}, but '{target}' refers to an {}", kind.type_name(), expected.type_name(), found.kind.type_name()),
+            format!("an {} must be caused by an {}, but '{target}' refers to an {}", kind.type_name(), expected.type_name(), found.kind.type_name()),
         )
         .into()),
         None => Err(FieldError::invalid(target, "invalidBinding", "a runGroup has no process").into()),

@@ -1,5 +1,10 @@
 //! Spins up a real runhub per test: the real router over HTTP on a random port, on a fresh SQLite
-//! data directory. `TestApp` is the HTTP client every test uses.
+//! data directory — or, with `RUNHUB_TEST_STORE=postgres`, on a fresh PostgreSQL database (see
+//! tests/common/pg.rs). `TestApp` is the HTTP client every test uses.
+
+#[path = "../common/pg.rs"]
+#[allow(dead_code)]
+pub mod pg;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -16,6 +21,9 @@ pub struct TestApp {
     pub store: Arc<dyn Store>,
     pub data_dir: PathBuf,
     _dir: tempfile::TempDir,
+    /// The PostgreSQL database the store lives in, when the suite runs on PostgreSQL; dropped with
+    /// the app.
+    pub postgres: Option<pg::TestDb>,
 }
 
 /// A reply, read whole.
@@ -70,7 +78,12 @@ impl Reply {
 impl TestApp {
     pub async fn spawn() -> Self {
         let dir = tempfile::tempdir().unwrap();
-        let store: Arc<dyn Store> = Arc::new(SqliteStore::open(dir.path(), Options::default()).await.unwrap());
+        let (store, postgres): (Arc<dyn Store>, _) = if pg::wanted() {
+            let db = pg::TestDb::create().await;
+            (runhub_store::open_postgres(&db.url, Default::default()).await.unwrap(), Some(db))
+        } else {
+            (Arc::new(SqliteStore::open(dir.path(), Options::default()).await.unwrap()), None)
+        };
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let app = router(AppState { store: store.clone(), public_url: None });
@@ -81,6 +94,7 @@ impl TestApp {
             store,
             data_dir: dir.path().to_owned(),
             _dir: dir,
+            postgres,
         }
     }
 

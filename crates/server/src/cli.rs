@@ -44,9 +44,23 @@ pub struct ServeArgs {
     /// of a reply; by default it is taken from the request's Host header.
     #[arg(long, env = "RUNHUB_PUBLIC_URL")]
     pub public_url: Option<String>,
-    /// What an acknowledged write is worth.
+    /// What an acknowledged write is worth (SQLite; PostgreSQL's is the server's own setting).
     #[arg(long, env = "RUNHUB_DURABILITY", value_enum, default_value = "full")]
     pub durability: DurabilityArg,
+    /// PostgreSQL: connections in this replica's pool.
+    #[arg(long, env = "RUNHUB_DB_POOL_SIZE", default_value_t = 16, value_parser = clap::value_parser!(u32).range(1..=1000))]
+    pub db_pool_size: u32,
+    /// PostgreSQL: seconds any one database operation may take (connecting, waiting for a pooled
+    /// connection or a row lock, running) before the request gets 503 with Retry-After.
+    #[arg(long, env = "RUNHUB_DB_TIMEOUT", default_value_t = 5.0, value_parser = parse_timeout)]
+    pub db_timeout: f64,
+}
+
+fn parse_timeout(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(s) if s.is_finite() && s > 0.0 && s <= 3600.0 => Ok(s),
+        _ => Err(format!("'{text}' is not a number of seconds between 0 and 3600")),
+    }
 }
 
 pub fn init_tracing() {
@@ -78,20 +92,33 @@ async fn shutdown_signal() {
 }
 
 pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
-    if let Some(url) = &args.database_url {
-        anyhow::bail!(
-            "--database-url '{}' is not supported by this build: only the embedded SQLite store (--data-dir) is available",
-            url.split('@').next_back().unwrap_or("")
-        );
-    }
-    let durability = match args.durability {
-        DurabilityArg::Full => Durability::Full,
-        DurabilityArg::Relaxed => Durability::Relaxed,
+    let store = match &args.database_url {
+        Some(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
+            let options = runhub_store::postgres::Options {
+                pool_size: args.db_pool_size as usize,
+                timeout: std::time::Duration::from_secs_f64(args.db_timeout),
+            };
+            let store = runhub_store::open_postgres(url, options.clone()).await?;
+            // Only the part after '@': the URL may carry a password.
+            tracing::info!(database = url.rsplit('@').next().unwrap_or(""), ?options, "PostgreSQL store opened");
+            store
+        }
+        Some(url) => anyhow::bail!(
+            "--database-url '{}' names no supported database: use a postgres:// URL, or omit it for the embedded SQLite store",
+            url.rsplit('@').next().unwrap_or("")
+        ),
+        None => {
+            let durability = match args.durability {
+                DurabilityArg::Full => Durability::Full,
+                DurabilityArg::Relaxed => Durability::Relaxed,
+            };
+            let store = runhub_store::open(&args.data_dir, Options { durability, ..Options::default() }).await?;
+            tracing::info!(data_dir = %args.data_dir.display(), ?durability, "SQLite store opened");
+            store
+        }
     };
-    let store = runhub_store::open(&args.data_dir, Options { durability, ..Options::default() }).await?;
     let listener = tokio::net::TcpListener::bind(args.listen).await?;
     let addr = listener.local_addr()?;
-    tracing::info!(data_dir = %args.data_dir.display(), ?durability, "store opened");
     // Tests and scripts read this line to find the port.
     println!("runhub listening on http://{addr}");
     let app = router(AppState { store: store.clone(), public_url: args.public_url.clone() });

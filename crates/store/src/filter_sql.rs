@@ -62,18 +62,30 @@ impl Compiler {
                 Term { expr: c.expr(), nullable: c.nullable, null: false }
             }
             Operand::Literal(Value::Null) => Term { expr: Expr::null(), nullable: true, null: true },
+            // PostgreSQL: a string literal compared with another literal would otherwise take the
+            // database's default collation; pin it to code point order like every text column.
+            Operand::Literal(v @ Value::String(_)) if self.dialect == Dialect::Postgres => {
+                Term { expr: Expr::cust_with_expr("(CAST($1 AS TEXT) COLLATE \"C\")", bind(v)), nullable: false, null: false }
+            }
             Operand::Literal(v) => Term { expr: bind(v), nullable: false, null: false },
             Operand::Case(func, inner) => {
                 let inner = self.term(inner)?;
-                let name = match (func, self.dialect) {
-                    // SQLite's lower()/upper() only fold ASCII; ours fold all of Unicode, as
-                    // PostgreSQL's do.
-                    (CaseFn::ToLower, Dialect::Sqlite) => "rh_lower",
-                    (CaseFn::ToUpper, Dialect::Sqlite) => "rh_upper",
-                    (CaseFn::ToLower, Dialect::Postgres) => "lower",
-                    (CaseFn::ToUpper, Dialect::Postgres) => "upper",
+                let expr = match (func, self.dialect) {
+                    // SQLite's lower()/upper() only fold ASCII; rh_lower/rh_upper are Rust's
+                    // str::to_lowercase/to_uppercase (all of Unicode, full mappings).
+                    (CaseFn::ToLower, Dialect::Sqlite) => Func::cust("rh_lower").arg(inner.expr).into(),
+                    (CaseFn::ToUpper, Dialect::Sqlite) => Func::cust("rh_upper").arg(inner.expr).into(),
+                    // PostgreSQL folds only ASCII under COLLATE "C"; under the ICU root collation
+                    // (migration 1: runhub_fold) it applies Unicode's full case mappings, as Rust
+                    // does. The result goes back to "C" so comparisons stay by code point.
+                    (CaseFn::ToLower, Dialect::Postgres) => {
+                        Expr::cust_with_expr("(lower(CAST($1 AS TEXT) COLLATE runhub_fold) COLLATE \"C\")", inner.expr)
+                    }
+                    (CaseFn::ToUpper, Dialect::Postgres) => {
+                        Expr::cust_with_expr("(upper(CAST($1 AS TEXT) COLLATE runhub_fold) COLLATE \"C\")", inner.expr)
+                    }
                 };
-                Term { expr: Func::cust(name).arg(inner.expr).into(), ..inner }
+                Term { expr, ..inner }
             }
         })
     }

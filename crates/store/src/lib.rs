@@ -1,4 +1,5 @@
-//! Storage for runhub: the [`Store`] trait the HTTP layer talks to, and its SQLite implementation.
+//! Storage for runhub: the [`Store`] trait the HTTP layer talks to, and its two implementations —
+//! embedded SQLite and PostgreSQL — which share every operation ([`ops`]) and statement ([`query`]).
 //!
 //! Every method takes the caller's [`TenantId`]; every statement is scoped by it, so tenancy is not
 //! something a caller can forget (SPEC §7). Lifecycle rules come from `runhub-model`; the store
@@ -6,6 +7,10 @@
 
 mod columns;
 mod filter_sql;
+mod ops;
+pub mod postgres;
+mod query;
+mod records;
 pub mod sqlite;
 
 use std::sync::Arc;
@@ -125,7 +130,7 @@ pub enum StoreError {
 
 pub type StoreResult<T> = Result<T, StoreError>;
 
-/// The operations the HTTP layer needs. Implementations: SQLite (embedded, the default).
+/// The operations the HTTP layer needs. Implementations: SQLite (embedded, the default) and PostgreSQL.
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
     /// Whether the database answers.
@@ -166,7 +171,12 @@ pub trait Store: Send + Sync + 'static {
     async fn group_problem_runs(&self, tenant: &TenantId, group: Uuid) -> StoreResult<Vec<Run>>;
 }
 
-/// Opens the store a `--database-url` names, or the embedded SQLite store in `data_dir`.
+/// Opens the embedded SQLite store in `data_dir`.
 pub async fn open(data_dir: &std::path::Path, options: sqlite::Options) -> StoreResult<Arc<dyn Store>> {
     Ok(Arc::new(sqlite::SqliteStore::open(data_dir, options).await?))
+}
+
+/// Opens the PostgreSQL store a `postgres://` URL names, applying its migrations.
+pub async fn open_postgres(url: &str, options: postgres::Options) -> StoreResult<Arc<dyn Store>> {
+    Ok(Arc::new(postgres::PgStore::open(url, options).await?))
 }

@@ -1,9 +1,8 @@
 //! The embedded store: one SQLite database file in WAL mode. Writes go through one writer thread
 //! that commits in groups ([`writer`]); reads run on a small pool of connections in parallel.
 
-mod ops;
-mod rows;
 mod schema;
+mod tx;
 mod writer;
 
 use std::path::{Path, PathBuf};
@@ -11,19 +10,18 @@ use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use rand::RngCore;
-use runhub_model::{GraphEnum, NewProcess, NewRun, Process, ProcessKind, ProcessPatch, Run, RunKind, RunPatch, TenantId, Uuid};
-use runhub_odata::ast::{Filter, Value};
+use futures_executor::block_on;
+use runhub_model::{NewProcess, NewRun, Process, ProcessKind, ProcessPatch, Run, RunPatch, TenantId, Uuid};
+use runhub_odata::ast::Filter;
 use rusqlite::functions::FunctionFlags;
 use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
-use sea_query::{Alias, Expr, ExprTrait, Query, SelectStatement, SqliteQueryBuilder};
-use sea_query_rusqlite::RusqliteBinder;
 use tokio::sync::Semaphore;
 
-use self::rows::{PROCESS_COLUMNS, RUN_COLUMNS, internal, process_from_row, run_from_row};
+use self::tx::SqliteTx;
 use self::writer::Writer;
-use crate::columns::{Table, column};
-use crate::filter_sql::{Compiler, Dialect};
-use crate::{ListQuery, Page, Precondition, ProcessRef, RunParent, RunScope, Store, StoreError, StoreResult, default_order};
+use crate::ops;
+use crate::records::internal;
+use crate::{ListQuery, Page, Precondition, ProcessRef, RunScope, Store, StoreError, StoreResult};
 
 /// How much an acknowledged write is worth.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -149,132 +147,10 @@ fn token_secret(conn: &Connection) -> StoreResult<Vec<u8>> {
     Ok(secret)
 }
 
-fn tenant_is(tenant: &TenantId) -> Expr {
-    Expr::col(Alias::new("tenant")).eq(tenant.as_str())
-}
-
-/// The WHERE terms that pick a scope's runs.
-fn scope_terms(scope: &RunScope) -> Vec<Expr> {
-    let mut terms = Vec::new();
-    match scope.parent {
-        RunParent::All => {}
-        RunParent::Process(kind, id) => {
-            terms.push(Expr::col(Alias::new("process_id")).eq(id.to_string()));
-            terms.push(Expr::col(Alias::new("kind")).eq(RunKind::for_process(kind).ordinal()));
-        }
-        RunParent::Group(id) => terms.push(Expr::col(Alias::new("group_id")).eq(id.to_string())),
-    }
-    if let Some(kind) = scope.kind {
-        terms.push(Expr::col(Alias::new("kind")).eq(kind.ordinal()));
-    }
-    terms
-}
-
-/// Builds the page query and its count query for a table, with the scope's terms.
-fn page_statements(table: Table, tenant: &TenantId, terms: Vec<Expr>, query: &ListQuery) -> StoreResult<(SelectStatement, Option<SelectStatement>, Vec<runhub_odata::ast::OrderKey>)> {
-    let compiler = Compiler { table, dialect: Dialect::Sqlite };
-    let mut base = Query::select();
-    base.from(Alias::new(table.name())).and_where(tenant_is(tenant));
-    for t in terms {
-        base.and_where(t);
-    }
-    if let Some(f) = &query.filter {
-        base.and_where(compiler.filter(f)?);
-    }
-    let count = query.count.then(|| {
-        let mut c = base.clone();
-        c.expr(Expr::cust("COUNT(*)"));
-        c
-    });
-    let keys = if query.orderby.is_empty() { default_order(table) } else { query.orderby.clone() };
-    let mut page = base;
-    if let Some(after) = &query.after {
-        page.and_where(compiler.after(&keys, after)?);
-    }
-    for (expr, order, nulls) in compiler.order_by(&keys)? {
-        match nulls {
-            Some(n) => page.order_by_expr_with_nulls(expr, order, n),
-            None => page.order_by_expr(expr, order),
-        };
-    }
-    page.limit(u64::from(query.top) + 1).offset(query.skip);
-    Ok((page, count, keys))
-}
-
-/// The cursor after `row`: its order-key values, then its id.
-fn cursor_of(keys: &[runhub_odata::ast::OrderKey], table: Table, get: impl Fn(&str) -> Value) -> Vec<Value> {
-    let mut values: Vec<Value> = keys.iter().map(|k| if column(table, k.path).is_some() { get(k.path) } else { Value::Null }).collect();
-    values.push(get("id"));
-    values
-}
-
-fn run_key(run: &Run, path: &str) -> Value {
-    let opt_str = |s: Option<&String>| s.map_or(Value::Null, |s| Value::String(s.clone()));
-    let error = run.blocking_error.as_ref();
-    match path {
-        "id" => Value::String(run.id.to_string()),
-        "displayName" => Value::String(run.display_name.as_str().to_owned()),
-        "startDateTime" => Value::DateTime(run.start.micros()),
-        "endDateTime" => run.end.map_or(Value::Null, |e| Value::DateTime(e.micros())),
-        "status" => Value::Enum(Some(run.status.ordinal())),
-        "blockingError/code" => opt_str(error.and_then(|e| e.code.as_ref())),
-        "blockingError/message" => opt_str(error.and_then(|e| e.message.as_ref())),
-        "blockingError/target" => opt_str(error.and_then(|e| e.target.as_ref())),
-        "process/id" => run.process_id.map_or(Value::Null, |p| Value::String(p.to_string())),
-        _ => Value::Null,
-    }
-}
-
-fn process_key(p: &Process, path: &str) -> Value {
-    match path {
-        "id" => Value::String(p.id.to_string()),
-        "displayName" => Value::String(p.display_name.as_str().to_owned()),
-        "eTag" => Value::String(crate::etag(p.version)),
-        "readinessStatus" => Value::Enum(Some(p.readiness_status.ordinal())),
-        "dataDomain" => p.data_domain.map_or(Value::Null, |d| Value::Enum(Some(d.ordinal()))),
-        "recurrenceEffectiveDateTime" => p.recurrence_start.map_or(Value::Null, |t| Value::DateTime(t.micros())),
-        "recurrenceExpirationDateTime" => p.recurrence_end.map_or(Value::Null, |t| Value::DateTime(t.micros())),
-        _ => Value::Null,
-    }
-}
-
-fn fetch_page<T>(
-    conn: &Connection,
-    table: Table,
-    columns: &[&str],
-    (mut page, count, keys): (SelectStatement, Option<SelectStatement>, Vec<runhub_odata::ast::OrderKey>),
-    top: u32,
-    from_row: fn(&rusqlite::Row<'_>) -> rusqlite::Result<T>,
-    key: fn(&T, &str) -> Value,
-) -> StoreResult<Page<T>> {
-    page.columns(columns.iter().map(|c| Alias::new(*c)));
-    let (sql, values) = page.build_rusqlite(SqliteQueryBuilder);
-    let mut stmt = conn.prepare_cached(&sql).map_err(internal)?;
-    let mut items = stmt.query_map(&*values.as_params(), from_row).map_err(internal)?.collect::<Result<Vec<T>, _>>().map_err(internal)?;
-    let more = items.len() > top as usize;
-    items.truncate(top as usize);
-    let next = if more { items.last().map(|last| cursor_of(&keys, table, |p| key(last, p))) } else { None };
-    let count = match count {
-        Some(c) => {
-            let (sql, values) = c.build_rusqlite(SqliteQueryBuilder);
-            Some(conn.query_row(&sql, &*values.as_params(), |r| r.get::<_, i64>(0)).map_err(internal)? as u64)
-        }
-        None => None,
-    };
-    Ok(Page { items, next, count })
-}
-
-fn count_rows(conn: &Connection, table: Table, tenant: &TenantId, terms: Vec<Expr>, filter: Option<&Filter>) -> StoreResult<u64> {
-    let mut q = Query::select();
-    q.expr(Expr::cust("COUNT(*)")).from(Alias::new(table.name())).and_where(tenant_is(tenant));
-    for t in terms {
-        q.and_where(t);
-    }
-    if let Some(f) = filter {
-        q.and_where(Compiler { table, dialect: Dialect::Sqlite }.filter(f)?);
-    }
-    let (sql, values) = q.build_rusqlite(SqliteQueryBuilder);
-    Ok(conn.query_row(&sql, &*values.as_params(), |r| r.get::<_, i64>(0)).map_err(internal)? as u64)
+/// Runs a shared operation on a connection: its futures never wait (see [`tx`]), so `block_on`
+/// returns at once.
+fn on<T>(conn: &Connection, op: impl AsyncFnOnce(&mut SqliteTx<'_>) -> StoreResult<T>) -> StoreResult<T> {
+    block_on(op(&mut SqliteTx(conn)))
 }
 
 #[async_trait]
@@ -295,194 +171,96 @@ impl Store for SqliteStore {
 
     async fn create_process(&self, tenant: &TenantId, new: NewProcess) -> StoreResult<Process> {
         let tenant = tenant.clone();
-        self.writer.write(move |c| ops::create_process(c, &tenant, new)).await
+        self.writer.write(move |c| on(c, async |tx| ops::create_process(tx, &tenant, new).await)).await
     }
 
     async fn get_process(&self, tenant: &TenantId, kind: ProcessKind, id: Uuid) -> StoreResult<Process> {
         let tenant = tenant.clone();
-        self.read(move |c| ops::load_process_of_kind(c, &tenant, kind, id)).await
+        self.read(move |c| on(c, async |tx| ops::get_process(tx, &tenant, kind, id).await)).await
     }
 
     async fn update_process(&self, tenant: &TenantId, kind: ProcessKind, id: Uuid, patch: ProcessPatch, pre: Option<Precondition>) -> StoreResult<Process> {
         let tenant = tenant.clone();
-        self.writer.write(move |c| ops::update_process(c, &tenant, kind, id, patch, pre)).await
+        self.writer.write(move |c| on(c, async |tx| ops::update_process(tx, &tenant, kind, id, patch, pre).await)).await
     }
 
     async fn delete_process(&self, tenant: &TenantId, kind: ProcessKind, id: Uuid, pre: Option<Precondition>) -> StoreResult<()> {
         let tenant = tenant.clone();
-        self.writer.write(move |c| ops::delete_process(c, &tenant, kind, id, pre)).await
+        self.writer.write(move |c| on(c, async |tx| ops::delete_process(tx, &tenant, kind, id, pre).await)).await
     }
 
     async fn list_processes(&self, tenant: &TenantId, kind: ProcessKind, query: &ListQuery) -> StoreResult<Page<Process>> {
         let (tenant, query) = (tenant.clone(), query.clone());
-        self.read(move |c| {
-            let terms = vec![Expr::col(Alias::new("kind")).eq(kind.ordinal())];
-            let stmts = page_statements(Table::Processes, &tenant, terms, &query)?;
-            fetch_page(c, Table::Processes, &PROCESS_COLUMNS, stmts, query.top, process_from_row, process_key)
-        })
-        .await
+        self.read(move |c| on(c, async |tx| ops::list_processes(tx, &tenant, kind, &query).await)).await
     }
 
     async fn count_processes(&self, tenant: &TenantId, kind: ProcessKind, filter: Option<&Filter>) -> StoreResult<u64> {
         let (tenant, filter) = (tenant.clone(), filter.cloned());
-        self.read(move |c| {
-            count_rows(c, Table::Processes, &tenant, vec![Expr::col(Alias::new("kind")).eq(kind.ordinal())], filter.as_ref())
-        })
-        .await
+        self.read(move |c| on(c, async |tx| ops::count_processes(tx, &tenant, kind, filter.as_ref()).await)).await
     }
 
     async fn processes_by_ids(&self, tenant: &TenantId, ids: &[Uuid]) -> StoreResult<Vec<Process>> {
-        let tenant = tenant.clone();
-        let ids: Vec<String> = ids.iter().map(Uuid::to_string).collect();
-        self.read(move |c| {
-            let mut q = Query::select();
-            q.columns(PROCESS_COLUMNS.iter().map(|c| Alias::new(*c)))
-                .from(Alias::new("processes"))
-                .and_where(tenant_is(&tenant))
-                .and_where(Expr::col(Alias::new("id")).is_in(ids));
-            let (sql, values) = q.build_rusqlite(SqliteQueryBuilder);
-            let mut stmt = c.prepare(&sql).map_err(internal)?;
-            stmt.query_map(&*values.as_params(), process_from_row).map_err(internal)?.collect::<Result<Vec<_>, _>>().map_err(internal)
-        })
-        .await
+        let (tenant, ids) = (tenant.clone(), ids.to_vec());
+        self.read(move |c| on(c, async |tx| ops::processes_by_ids(tx, &tenant, &ids).await)).await
     }
 
     async fn create_run(&self, tenant: &TenantId, scope: &RunScope, new: NewRun, process: Option<ProcessRef>) -> StoreResult<Run> {
         let (tenant, scope) = (tenant.clone(), scope.clone());
-        self.writer.write(move |c| ops::create_run(c, &tenant, &scope, new, process)).await
+        self.writer.write(move |c| on(c, async |tx| ops::create_run(tx, &tenant, &scope, new, process).await)).await
     }
 
     async fn get_run(&self, tenant: &TenantId, scope: &RunScope, id: Uuid) -> StoreResult<Run> {
         let (tenant, scope) = (tenant.clone(), scope.clone());
-        self.read(move |c| ops::load_scoped_run(c, &tenant, &scope, id)).await
+        self.read(move |c| on(c, async |tx| ops::get_run(tx, &tenant, &scope, id).await)).await
     }
 
     async fn update_run(&self, tenant: &TenantId, scope: &RunScope, id: Uuid, patch: RunPatch, pre: Option<Precondition>) -> StoreResult<Run> {
         let (tenant, scope) = (tenant.clone(), scope.clone());
-        self.writer.write(move |c| ops::update_run(c, &tenant, &scope, id, patch, pre)).await
+        self.writer.write(move |c| on(c, async |tx| ops::update_run(tx, &tenant, &scope, id, patch, pre).await)).await
     }
 
     async fn delete_run(&self, tenant: &TenantId, scope: &RunScope, id: Uuid, pre: Option<Precondition>) -> StoreResult<()> {
         let (tenant, scope) = (tenant.clone(), scope.clone());
-        self.writer.write(move |c| ops::delete_run(c, &tenant, &scope, id, pre)).await
+        self.writer.write(move |c| on(c, async |tx| ops::delete_run(tx, &tenant, &scope, id, pre).await)).await
     }
 
     async fn list_runs(&self, tenant: &TenantId, scope: &RunScope, query: &ListQuery) -> StoreResult<Page<Run>> {
         let (tenant, scope, query) = (tenant.clone(), scope.clone(), query.clone());
-        self.read(move |c| {
-            ops::check_parent(c, &tenant, &scope.parent)?;
-            let stmts = page_statements(Table::Runs, &tenant, scope_terms(&scope), &query)?;
-            fetch_page(c, Table::Runs, &RUN_COLUMNS, stmts, query.top, run_from_row, run_key)
-        })
-        .await
+        self.read(move |c| on(c, async |tx| ops::list_runs(tx, &tenant, &scope, &query).await)).await
     }
 
     async fn list_runs_of_parents(&self, tenant: &TenantId, scopes: &[RunScope], query: &ListQuery) -> StoreResult<Vec<Vec<Run>>> {
-        let parents: Vec<(&'static str, String, Option<i64>)> = scopes
-            .iter()
-            .map(|s| match s.parent {
-                RunParent::Process(kind, id) => Ok(("process_id", id.to_string(), Some(RunKind::for_process(kind).ordinal()))),
-                RunParent::Group(id) => Ok(("group_id", id.to_string(), None)),
-                RunParent::All => Err(internal("expanding runs needs a parent")),
-            })
-            .collect::<StoreResult<_>>()?;
-        let Some((parent_col, _, kind)) = parents.first().cloned() else { return Ok(Vec::new()) };
-        if parents.iter().any(|p| p.0 != parent_col) {
-            return Err(internal("cannot expand runs of mixed parents"));
-        }
-        let (tenant, query) = (tenant.clone(), query.clone());
-        let ids: Vec<String> = parents.into_iter().map(|p| p.1).collect();
-        self.read(move |c| {
-            let compiler = Compiler { table: Table::Runs, dialect: Dialect::Sqlite };
-            let keys = if query.orderby.is_empty() { default_order(Table::Runs) } else { query.orderby.clone() };
-            // Column names come from the fixed schema map, never from the request.
-            let order = keys
-                .iter()
-                .filter_map(|k| column(Table::Runs, k.path).map(|c| format!("{} {}", c.name, if k.descending { "DESC" } else { "ASC" })))
-                .chain(std::iter::once("id ASC".to_owned()))
-                .collect::<Vec<_>>()
-                .join(", ");
-            let mut inner = Query::select();
-            inner
-                .columns(RUN_COLUMNS.iter().map(|c| Alias::new(*c)))
-                .expr_as(Expr::cust(format!("ROW_NUMBER() OVER (PARTITION BY {parent_col} ORDER BY {order})")), Alias::new("rn"))
-                .from(Alias::new("runs"))
-                .and_where(tenant_is(&tenant))
-                .and_where(Expr::col(Alias::new(parent_col)).is_in(ids.clone()));
-            if let Some(kind) = kind {
-                inner.and_where(Expr::col(Alias::new("kind")).eq(kind));
-            }
-            if let Some(f) = &query.filter {
-                inner.and_where(compiler.filter(f)?);
-            }
-            let mut outer = Query::select();
-            outer
-                .columns(RUN_COLUMNS.iter().map(|c| Alias::new(*c)))
-                .from_subquery(inner, Alias::new("ranked"))
-                .and_where(Expr::col(Alias::new("rn")).lte(i64::from(query.top)))
-                .order_by(Alias::new("rn"), sea_query::Order::Asc);
-            let (sql, values) = outer.build_rusqlite(SqliteQueryBuilder);
-            let mut stmt = c.prepare_cached(&sql).map_err(internal)?;
-            let runs = stmt.query_map(&*values.as_params(), run_from_row).map_err(internal)?.collect::<Result<Vec<_>, _>>().map_err(internal)?;
-            let mut out: Vec<Vec<Run>> = vec![Vec::new(); ids.len()];
-            for run in runs {
-                let parent = if parent_col == "process_id" { run.process_id } else { run.group_id };
-                if let Some(i) = parent.and_then(|p| ids.iter().position(|id| *id == p.to_string())) {
-                    out[i].push(run);
-                }
-            }
-            Ok(out)
-        })
-        .await
+        let (tenant, scopes, query) = (tenant.clone(), scopes.to_vec(), query.clone());
+        self.read(move |c| on(c, async |tx| ops::list_runs_of_parents(tx, &tenant, &scopes, &query).await)).await
     }
 
     async fn count_runs(&self, tenant: &TenantId, scope: &RunScope, filter: Option<&Filter>) -> StoreResult<u64> {
         let (tenant, scope, filter) = (tenant.clone(), scope.clone(), filter.cloned());
-        self.read(move |c| {
-            ops::check_parent(c, &tenant, &scope.parent)?;
-            count_rows(c, Table::Runs, &tenant, scope_terms(&scope), filter.as_ref())
-        })
-        .await
+        self.read(move |c| on(c, async |tx| ops::count_runs(tx, &tenant, &scope, filter.as_ref()).await)).await
     }
 
     async fn set_run_process(&self, tenant: &TenantId, scope: &RunScope, id: Uuid, process: ProcessRef) -> StoreResult<Run> {
         let (tenant, scope) = (tenant.clone(), scope.clone());
-        self.writer.write(move |c| ops::set_run_process(c, &tenant, &scope, id, process)).await
+        self.writer.write(move |c| on(c, async |tx| ops::set_run_process(tx, &tenant, &scope, id, process).await)).await
     }
 
     async fn add_group_member(&self, tenant: &TenantId, group: Uuid, run: Uuid) -> StoreResult<()> {
         let tenant = tenant.clone();
-        self.writer.write(move |c| ops::add_group_member(c, &tenant, group, run)).await
+        self.writer.write(move |c| on(c, async |tx| ops::add_group_member(tx, &tenant, group, run).await)).await
     }
 
     async fn remove_group_member(&self, tenant: &TenantId, group: Uuid, run: Uuid) -> StoreResult<()> {
         let tenant = tenant.clone();
-        self.writer.write(move |c| ops::remove_group_member(c, &tenant, group, run)).await
+        self.writer.write(move |c| on(c, async |tx| ops::remove_group_member(tx, &tenant, group, run).await)).await
     }
 
     async fn run_now(&self, tenant: &TenantId, flow: Uuid) -> StoreResult<Run> {
         let tenant = tenant.clone();
-        self.writer.write(move |c| ops::run_now(c, &tenant, flow)).await
+        self.writer.write(move |c| on(c, async |tx| ops::run_now(tx, &tenant, flow).await)).await
     }
 
     async fn group_problem_runs(&self, tenant: &TenantId, group: Uuid) -> StoreResult<Vec<Run>> {
         let tenant = tenant.clone();
-        self.read(move |c| {
-            ops::load_group(c, &tenant, group)?;
-            let sql = format!(
-                "SELECT {} FROM runs WHERE tenant = ?1 AND group_id = ?2 AND status IN (?3, ?4, ?5) ORDER BY start_time, id",
-                RUN_COLUMNS.join(", ")
-            );
-            use runhub_model::RunStatus as S;
-            let mut stmt = c.prepare_cached(&sql).map_err(internal)?;
-            stmt.query_map(
-                params![tenant.as_str(), group.to_string(), S::Failed.ordinal(), S::CompletedWithErrors.ordinal(), S::CompletedWithWarnings.ordinal()],
-                run_from_row,
-            )
-            .map_err(internal)?
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(internal)
-        })
-        .await
+        self.read(move |c| on(c, async |tx| ops::group_problem_runs(tx, &tenant, group).await)).await
     }
 }

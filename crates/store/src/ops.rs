@@ -1,0 +1,423 @@
+//! Every store operation, written once for every backend, over a small [`Tx`]: the backend only
+//! executes rendered statements and decodes rows. The write operations load what they change (with
+//! the row locks a multi-writer engine needs), apply the domain's rules from `runhub-model`, and
+//! save; a returned error rolls the operation back.
+//!
+//! SQLite drives these futures with `futures_executor::block_on` on its writer thread (its `Tx`
+//! never awaits anything, so they complete at once); PostgreSQL awaits them inside a transaction.
+//!
+//! Lock order, so that concurrent writers through different replicas do not deadlock: a member run
+//! before its group; a process (shared) before the run created under it. Deleting a group locks it
+//! before detaching its members — the one reversed order; PostgreSQL detects that rare deadlock
+//! and the PostgreSQL store retries the operation.
+
+use runhub_model::{
+    FieldError, MemberCounts, MemberSummary, NewProcess, NewRun, Process, ProcessKind, ProcessPatch, Run, RunKind,
+    RunPatch, RunStatus, TenantId, Timestamp, Uuid,
+};
+use runhub_odata::ast::Filter;
+use sea_query::{Alias, Expr, ExprTrait};
+
+use crate::columns::Table;
+use crate::filter_sql::Dialect;
+use crate::query::{self, Lock, Sql, render};
+use crate::records::internal;
+use crate::{ListQuery, Page, Precondition, ProcessRef, RunParent, RunScope, StoreError, StoreResult, etag};
+
+pub(crate) const BIND: &str = "process@odata.bind";
+
+/// What an operation needs from a backend: run statements inside the operation's transaction (or,
+/// for reads, on one connection) and decode their rows.
+pub(crate) trait Tx {
+    const DIALECT: Dialect;
+    /// Rows of [`crate::records::RUN_COLUMNS`].
+    async fn runs(&mut self, sql: Sql) -> StoreResult<Vec<Run>>;
+    /// Rows of [`crate::records::PROCESS_COLUMNS`].
+    async fn processes(&mut self, sql: Sql) -> StoreResult<Vec<Process>>;
+    /// Rows of nullable integers (counts, summaries).
+    async fn integers(&mut self, sql: Sql) -> StoreResult<Vec<Vec<Option<i64>>>>;
+    /// Runs a statement that returns no rows.
+    async fn execute(&mut self, sql: Sql) -> StoreResult<()>;
+}
+
+fn not_found(what: &str, id: Uuid) -> StoreError {
+    StoreError::NotFound(format!("no {what} with id '{id}'"))
+}
+
+fn check(pre: &Option<Precondition>, version: i64) -> StoreResult<()> {
+    match pre {
+        Some(p) if !p.holds(version) => Err(StoreError::PreconditionFailed { current: etag(version) }),
+        _ => Ok(()),
+    }
+}
+
+/// Whether a run belongs to the collection a URL addresses it through.
+pub(crate) fn in_scope(run: &Run, scope: &RunScope) -> bool {
+    if scope.kind.is_some_and(|k| k != run.kind) {
+        return false;
+    }
+    match scope.parent {
+        RunParent::All => true,
+        RunParent::Process(kind, id) => run.process_id == Some(id) && run.kind == RunKind::for_process(kind),
+        RunParent::Group(id) => run.group_id == Some(id),
+    }
+}
+
+async fn load_run<T: Tx>(tx: &mut T, tenant: &TenantId, id: Uuid, lock: Lock) -> StoreResult<Option<Run>> {
+    Ok(tx.runs(render(&query::load_run(tenant, id, lock, T::DIALECT), T::DIALECT)).await?.into_iter().next())
+}
+
+async fn load_process<T: Tx>(tx: &mut T, tenant: &TenantId, id: Uuid, lock: Lock) -> StoreResult<Option<Process>> {
+    Ok(tx.processes(render(&query::load_process(tenant, id, lock, T::DIALECT), T::DIALECT)).await?.into_iter().next())
+}
+
+async fn save_run<T: Tx>(tx: &mut T, tenant: &TenantId, run: &Run) -> StoreResult<()> {
+    tx.execute(render(&query::save_run(tenant, run)?, T::DIALECT)).await
+}
+
+async fn save_process<T: Tx>(tx: &mut T, tenant: &TenantId, process: &Process) -> StoreResult<()> {
+    tx.execute(render(&query::save_process(tenant, process)?, T::DIALECT)).await
+}
+
+async fn count<T: Tx>(tx: &mut T, stmt: sea_query::SelectStatement) -> StoreResult<u64> {
+    let rows = tx.integers(render(&stmt, T::DIALECT)).await?;
+    let n = rows.first().and_then(|r| r.first().copied().flatten()).ok_or_else(|| internal("COUNT(*) returned no row"))?;
+    u64::try_from(n).map_err(internal)
+}
+
+pub(crate) async fn load_process_of_kind<T: Tx>(tx: &mut T, tenant: &TenantId, kind: ProcessKind, id: Uuid, lock: Lock) -> StoreResult<Process> {
+    load_process(tx, tenant, id, lock).await?.filter(|p| p.kind == kind).ok_or_else(|| not_found(kind.type_name(), id))
+}
+
+pub(crate) async fn load_group<T: Tx>(tx: &mut T, tenant: &TenantId, id: Uuid, lock: Lock) -> StoreResult<Run> {
+    load_run(tx, tenant, id, lock).await?.filter(|r| r.kind == RunKind::RunGroup).ok_or_else(|| not_found("runGroup", id))
+}
+
+pub(crate) async fn load_scoped_run<T: Tx>(tx: &mut T, tenant: &TenantId, scope: &RunScope, id: Uuid, lock: Lock) -> StoreResult<Run> {
+    load_run(tx, tenant, id, lock).await?.filter(|r| in_scope(r, scope)).ok_or_else(|| not_found("run in this collection", id))
+}
+
+/// Fails with 404 when the collection's parent (a flow or a group) does not exist.
+pub(crate) async fn check_parent<T: Tx>(tx: &mut T, tenant: &TenantId, parent: &RunParent) -> StoreResult<()> {
+    match *parent {
+        RunParent::All => Ok(()),
+        RunParent::Process(kind, id) => load_process_of_kind(tx, tenant, kind, id, Lock::No).await.map(|_| ()),
+        RunParent::Group(id) => load_group(tx, tenant, id, Lock::No).await.map(|_| ()),
+    }
+}
+
+/// Resolves a bound process: it must exist and fit the run's kind, else 400 (SPEC §2–3). The
+/// process stays share-locked so that it cannot be deleted before the run naming it commits.
+async fn bound_process<T: Tx>(tx: &mut T, tenant: &TenantId, kind: RunKind, target: &str, process: ProcessRef) -> StoreResult<Uuid> {
+    let Some(found) = load_process(tx, tenant, process.id, Lock::Share).await?.filter(|p| p.kind == process.kind) else {
+        return Err(FieldError::invalid(
+            target,
+            "bindingTargetNotFound",
+            format!("'{target}' refers to {} '{}', which does not exist", process.kind.type_name(), process.id),
+        )
+        .into());
+    };
+    match kind.process_kind() {
+        Some(expected) if expected == found.kind => Ok(found.id),
+        Some(expected) => Err(FieldError::invalid(
+            target,
+            "invalidBinding",
+            format!("an {} must be caused by an {}, but '{target}' refers to an {}", kind.type_name(), expected.type_name(), found.kind.type_name()),
+        )
+        .into()),
+        None => Err(FieldError::invalid(target, "invalidBinding", "a runGroup has no process").into()),
+    }
+}
+
+// ---- writes -------------------------------------------------------------------------------------
+
+pub(crate) async fn create_process<T: Tx>(tx: &mut T, tenant: &TenantId, new: NewProcess) -> StoreResult<Process> {
+    let process = new.into_process(Uuid::new_v4())?;
+    save_process(tx, tenant, &process).await?;
+    Ok(process)
+}
+
+pub(crate) async fn update_process<T: Tx>(
+    tx: &mut T, tenant: &TenantId, kind: ProcessKind, id: Uuid, patch: ProcessPatch, pre: Option<Precondition>,
+) -> StoreResult<Process> {
+    let current = load_process_of_kind(tx, tenant, kind, id, Lock::Update).await?;
+    check(&pre, current.version)?;
+    let next = current.apply(patch)?;
+    save_process(tx, tenant, &next).await?;
+    Ok(next)
+}
+
+pub(crate) async fn delete_process<T: Tx>(tx: &mut T, tenant: &TenantId, kind: ProcessKind, id: Uuid, pre: Option<Precondition>) -> StoreResult<()> {
+    // The update lock waits for run creations holding the process shared, so the count below
+    // (a new statement, a new snapshot) sees their runs.
+    let current = load_process_of_kind(tx, tenant, kind, id, Lock::Update).await?;
+    check(&pre, current.version)?;
+    let runs = count(tx, query::count_process_runs(tenant, id)).await?;
+    if runs > 0 {
+        return Err(FieldError::conflict(
+            "runs",
+            "processHasRuns",
+            format!("the {} still has {runs} run(s); delete them first so that no history is lost by accident", kind.type_name()),
+        )
+        .into());
+    }
+    tx.execute(render(&query::delete_row(Table::Processes, tenant, id), T::DIALECT)).await?;
+    Ok(())
+}
+
+pub(crate) async fn create_run<T: Tx>(tx: &mut T, tenant: &TenantId, scope: &RunScope, new: NewRun, process: Option<ProcessRef>) -> StoreResult<Run> {
+    let kind = new.kind;
+    let (process_id, group_id) = match scope.parent {
+        RunParent::Process(pkind, pid) => {
+            load_process_of_kind(tx, tenant, pkind, pid, Lock::Share).await?;
+            if let Some(p) = process.filter(|p| p.id != pid) {
+                return Err(FieldError::invalid(
+                    BIND,
+                    "invalidBinding",
+                    format!("this run is created under {} '{pid}'; '{BIND}' names '{}'", pkind.type_name(), p.id),
+                )
+                .into());
+            }
+            (Some(pid), None)
+        }
+        RunParent::Group(gid) => {
+            // Locked now (it is recomputed below anyway) so that a concurrent delete of the group
+            // cannot leave this new member pointing at nothing.
+            load_group(tx, tenant, gid, Lock::Update).await?;
+            if kind == RunKind::RunGroup {
+                return Err(FieldError::invalid("@odata.type", "invalidType", "a runGroup cannot be a member of another runGroup").into());
+            }
+            (None, Some(gid))
+        }
+        RunParent::All => (None, None),
+    };
+    let process_id = match (process_id, process) {
+        (Some(id), _) => Some(id),
+        (None, Some(p)) => Some(bound_process(tx, tenant, kind, BIND, p).await?),
+        (None, None) if kind.process_kind().is_some() => {
+            return Err(FieldError::invalid(
+                BIND,
+                "missingProperty",
+                format!("a {} needs '{BIND}': the URL of the process that caused it", kind.type_name()),
+            )
+            .into());
+        }
+        (None, None) => None,
+    };
+    let run = new.into_run(Uuid::new_v4(), process_id, group_id, Timestamp::now())?;
+    save_run(tx, tenant, &run).await?;
+    if let Some(gid) = group_id {
+        recompute_group(tx, tenant, gid).await?;
+    }
+    Ok(run)
+}
+
+pub(crate) async fn update_run<T: Tx>(
+    tx: &mut T, tenant: &TenantId, scope: &RunScope, id: Uuid, patch: RunPatch, pre: Option<Precondition>,
+) -> StoreResult<Run> {
+    // Locked before `If-Match` is checked: of two writers holding the same tag, the second reads
+    // the first one's committed version and gets 412.
+    let current = load_scoped_run(tx, tenant, scope, id, Lock::Update).await?;
+    check(&pre, current.version)?;
+    let next = current.apply(patch, Timestamp::now())?;
+    save_run(tx, tenant, &next).await?;
+    if let Some(gid) = next.group_id {
+        recompute_group(tx, tenant, gid).await?;
+    }
+    Ok(next)
+}
+
+pub(crate) async fn delete_run<T: Tx>(tx: &mut T, tenant: &TenantId, scope: &RunScope, id: Uuid, pre: Option<Precondition>) -> StoreResult<()> {
+    let current = load_scoped_run(tx, tenant, scope, id, Lock::Update).await?;
+    check(&pre, current.version)?;
+    if current.kind == RunKind::RunGroup {
+        // Deleting a group keeps its members (SPEC §3); they simply belong to no group now.
+        tx.execute(render(&query::detach_members(tenant, id), T::DIALECT)).await?;
+    }
+    tx.execute(render(&query::delete_row(Table::Runs, tenant, id), T::DIALECT)).await?;
+    if let Some(gid) = current.group_id {
+        recompute_group(tx, tenant, gid).await?;
+    }
+    Ok(())
+}
+
+pub(crate) async fn set_run_process<T: Tx>(tx: &mut T, tenant: &TenantId, scope: &RunScope, id: Uuid, process: ProcessRef) -> StoreResult<Run> {
+    let mut run = load_scoped_run(tx, tenant, scope, id, Lock::Update).await?;
+    if run.kind == RunKind::RunGroup {
+        return Err(FieldError::invalid("@odata.id", "invalidBinding", "a runGroup has no process to re-point").into());
+    }
+    run.process_id = Some(bound_process(tx, tenant, run.kind, "@odata.id", process).await?);
+    run.version += 1;
+    save_run(tx, tenant, &run).await?;
+    Ok(run)
+}
+
+pub(crate) async fn add_group_member<T: Tx>(tx: &mut T, tenant: &TenantId, group: Uuid, member: Uuid) -> StoreResult<()> {
+    load_group(tx, tenant, group, Lock::No).await?;
+    let Some(mut run) = load_run(tx, tenant, member, Lock::Update).await? else {
+        return Err(FieldError::invalid("@odata.id", "bindingTargetNotFound", format!("'@odata.id' refers to run '{member}', which does not exist")).into());
+    };
+    if run.kind == RunKind::RunGroup {
+        return Err(FieldError::invalid("@odata.id", "invalidBinding", "a runGroup cannot be a member of another runGroup").into());
+    }
+    match run.group_id {
+        Some(g) if g == group => return Ok(()),
+        Some(g) => {
+            return Err(FieldError::conflict(
+                "@odata.id",
+                "runAlreadyInGroup",
+                format!("run '{member}' already belongs to runGroup '{g}'; a run belongs to at most one group"),
+            )
+            .into());
+        }
+        None => {}
+    }
+    // The member is locked; now the group, which must still exist when the member joins it.
+    load_group(tx, tenant, group, Lock::Update).await?;
+    run.group_id = Some(group);
+    run.version += 1;
+    save_run(tx, tenant, &run).await?;
+    recompute_group(tx, tenant, group).await
+}
+
+pub(crate) async fn remove_group_member<T: Tx>(tx: &mut T, tenant: &TenantId, group: Uuid, member: Uuid) -> StoreResult<()> {
+    load_group(tx, tenant, group, Lock::No).await?;
+    let mut run = load_scoped_run(tx, tenant, &RunScope { parent: RunParent::Group(group), kind: None }, member, Lock::Update).await?;
+    run.group_id = None;
+    run.version += 1;
+    save_run(tx, tenant, &run).await?;
+    recompute_group(tx, tenant, group).await
+}
+
+pub(crate) async fn run_now<T: Tx>(tx: &mut T, tenant: &TenantId, flow: Uuid) -> StoreResult<Run> {
+    let process = load_process_of_kind(tx, tenant, ProcessKind::IncomingFlow, flow, Lock::Share).await?;
+    let now = Timestamp::now();
+    process.check_can_run_now(now)?;
+    let new = NewRun {
+        kind: RunKind::IncomingFlowRun,
+        display_name: process.display_name.clone(),
+        start: Some(now),
+        end: None,
+        status: Some(RunStatus::Running),
+        blocking_error: None,
+        statistics: None,
+    };
+    let run = new.into_run(Uuid::new_v4(), Some(process.id), None, now)?;
+    save_run(tx, tenant, &run).await?;
+    Ok(run)
+}
+
+/// Re-derives a group's status, times and member counts from its members, in the same transaction
+/// as the change that affected them. The group row is locked *before* its members are summed: two
+/// members finishing at once through different replicas take turns here, and the second sums
+/// (in a fresh statement snapshot) with the first one's change committed — no lost update.
+pub(crate) async fn recompute_group<T: Tx>(tx: &mut T, tenant: &TenantId, group: Uuid) -> StoreResult<()> {
+    let Some(mut run) = load_run(tx, tenant, group, Lock::Update).await? else { return Ok(()) };
+    let mut summary = MemberSummary { counts: MemberCounts::default(), earliest_start: None, latest_end: None };
+    for row in tx.integers(render(&query::member_summary(tenant, group), T::DIALECT)).await? {
+        let [Some(status), Some(n), Some(min_start), max_end] = row[..] else {
+            return Err(internal("a member summary row has missing values"));
+        };
+        let status = RunStatus::from_ordinal(status).ok_or_else(|| internal(format!("stored status {status} is unknown")))?;
+        summary.counts.add(status, n);
+        let start = Timestamp::from_micros(min_start);
+        summary.earliest_start = Some(summary.earliest_start.map_or(start, |s| s.min(start)));
+        if let Some(end) = max_end.map(Timestamp::from_micros) {
+            summary.latest_end = Some(summary.latest_end.map_or(end, |e| e.max(end)));
+        }
+    }
+    run.derive_group(summary);
+    run.version += 1;
+    save_run(tx, tenant, &run).await
+}
+
+// ---- reads --------------------------------------------------------------------------------------
+
+pub(crate) async fn get_process<T: Tx>(tx: &mut T, tenant: &TenantId, kind: ProcessKind, id: Uuid) -> StoreResult<Process> {
+    load_process_of_kind(tx, tenant, kind, id, Lock::No).await
+}
+
+pub(crate) async fn get_run<T: Tx>(tx: &mut T, tenant: &TenantId, scope: &RunScope, id: Uuid) -> StoreResult<Run> {
+    load_scoped_run(tx, tenant, scope, id, Lock::No).await
+}
+
+fn process_kind_term(kind: ProcessKind) -> Expr {
+    Expr::col(Alias::new("kind")).eq(kind.ordinal())
+}
+
+use runhub_model::GraphEnum;
+
+pub(crate) async fn list_processes<T: Tx>(tx: &mut T, tenant: &TenantId, kind: ProcessKind, q: &ListQuery) -> StoreResult<Page<Process>> {
+    let stmts = query::page_statements(Table::Processes, tenant, vec![process_kind_term(kind)], q, T::DIALECT)?;
+    let items = tx.processes(render(&stmts.page, T::DIALECT)).await?;
+    finish_page(tx, items, stmts, q.top, Table::Processes, query::process_key).await
+}
+
+pub(crate) async fn count_processes<T: Tx>(tx: &mut T, tenant: &TenantId, kind: ProcessKind, filter: Option<&Filter>) -> StoreResult<u64> {
+    count(tx, query::count_rows(Table::Processes, tenant, vec![process_kind_term(kind)], filter, T::DIALECT)?).await
+}
+
+pub(crate) async fn processes_by_ids<T: Tx>(tx: &mut T, tenant: &TenantId, ids: &[Uuid]) -> StoreResult<Vec<Process>> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    tx.processes(render(&query::processes_by_ids(tenant, ids), T::DIALECT)).await
+}
+
+pub(crate) async fn list_runs<T: Tx>(tx: &mut T, tenant: &TenantId, scope: &RunScope, q: &ListQuery) -> StoreResult<Page<Run>> {
+    check_parent(tx, tenant, &scope.parent).await?;
+    let stmts = query::page_statements(Table::Runs, tenant, query::scope_terms(scope), q, T::DIALECT)?;
+    let items = tx.runs(render(&stmts.page, T::DIALECT)).await?;
+    finish_page(tx, items, stmts, q.top, Table::Runs, query::run_key).await
+}
+
+pub(crate) async fn count_runs<T: Tx>(tx: &mut T, tenant: &TenantId, scope: &RunScope, filter: Option<&Filter>) -> StoreResult<u64> {
+    check_parent(tx, tenant, &scope.parent).await?;
+    count(tx, query::count_rows(Table::Runs, tenant, query::scope_terms(scope), filter, T::DIALECT)?).await
+}
+
+/// Cuts the look-ahead row off a page, makes the cursor after its last item, and counts.
+async fn finish_page<T: Tx, I>(
+    tx: &mut T, mut items: Vec<I>, stmts: query::PageStatements, top: u32, table: Table, key: fn(&I, &str) -> runhub_odata::ast::Value,
+) -> StoreResult<Page<I>> {
+    let more = items.len() > top as usize;
+    items.truncate(top as usize);
+    let next = if more { items.last().map(|last| query::cursor_of(&stmts.keys, table, |p| key(last, p))) } else { None };
+    let count = match stmts.count {
+        Some(c) => Some(count(tx, c).await?),
+        None => None,
+    };
+    Ok(Page { items, next, count })
+}
+
+/// The first `q.top` runs of each scope (`$expand=runs`), in the order of `scopes`.
+pub(crate) async fn list_runs_of_parents<T: Tx>(tx: &mut T, tenant: &TenantId, scopes: &[RunScope], q: &ListQuery) -> StoreResult<Vec<Vec<Run>>> {
+    let parents: Vec<(&'static str, String, Option<i64>)> = scopes
+        .iter()
+        .map(|s| match s.parent {
+            RunParent::Process(kind, id) => Ok(("process_id", id.to_string(), Some(RunKind::for_process(kind).ordinal()))),
+            RunParent::Group(id) => Ok(("group_id", id.to_string(), None)),
+            RunParent::All => Err(internal("expanding runs needs a parent")),
+        })
+        .collect::<StoreResult<_>>()?;
+    let Some((parent_col, _, kind)) = parents.first().cloned() else { return Ok(Vec::new()) };
+    if parents.iter().any(|p| p.0 != parent_col) {
+        return Err(internal("cannot expand runs of mixed parents"));
+    }
+    let ids: Vec<String> = parents.into_iter().map(|p| p.1).collect();
+    let stmt = query::runs_of_parents(tenant, parent_col, &ids, kind, q, T::DIALECT)?;
+    let runs = tx.runs(render(&stmt, T::DIALECT)).await?;
+    let mut out: Vec<Vec<Run>> = vec![Vec::new(); ids.len()];
+    for run in runs {
+        let parent = if parent_col == "process_id" { run.process_id } else { run.group_id };
+        if let Some(i) = parent.and_then(|p| ids.iter().position(|id| *id == p.to_string())) {
+            out[i].push(run);
+        }
+    }
+    Ok(out)
+}
+
+pub(crate) async fn group_problem_runs<T: Tx>(tx: &mut T, tenant: &TenantId, group: Uuid) -> StoreResult<Vec<Run>> {
+    load_group(tx, tenant, group, Lock::No).await?;
+    tx.runs(render(&query::group_problem_runs(tenant, group), T::DIALECT)).await
+}

@@ -1,0 +1,407 @@
+//! The PostgreSQL store: the same schema and the very same operations ([`crate::ops`]) as the
+//! SQLite store, over a pool of connections. Any number of runhub replicas may share one database:
+//! nothing lives in a replica's memory — not even the `$skiptoken` secret, which is in `meta` —
+//! and each write is one transaction whose row locks (`FOR UPDATE`, `FOR SHARE`) serialize exactly
+//! the writers that touch the same rows.
+//!
+//! Every operation is bounded by the configured timeout: while the database is unreachable, callers
+//! get [`StoreError::Unavailable`] (503 with `Retry-After`) within that time instead of hanging,
+//! and the pool reconnects by itself once the database answers again.
+
+mod schema;
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, PoolError, RecyclingMethod, Runtime};
+use rand::RngCore;
+use runhub_model::{NewProcess, NewRun, Process, ProcessKind, ProcessPatch, Run, RunPatch, TenantId, Uuid};
+use runhub_odata::ast::Filter;
+use sea_query_postgres::{PostgresValue, PostgresValues};
+use tokio_postgres::error::SqlState;
+use tokio_postgres::{NoTls, Row};
+
+use crate::filter_sql::Dialect;
+use crate::ops::{self, Tx};
+use crate::query::Sql;
+use crate::records::{ProcessRecord, RunRecord, internal};
+use crate::{ListQuery, Page, Precondition, ProcessRef, RunScope, Store, StoreError, StoreResult};
+
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Connections in the pool (per replica).
+    pub pool_size: usize,
+    /// The longest any one store operation may take — connecting, waiting for a pooled connection
+    /// or for row locks, and running — before it fails with `Unavailable`.
+    pub timeout: Duration,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self { pool_size: 16, timeout: Duration::from_secs(5) }
+    }
+}
+
+/// How often an operation that lost a serialization race (deadlock victim, serialization
+/// failure) is tried again before the caller gets 503.
+const MAX_RETRIES: u32 = 5;
+
+pub struct PgStore {
+    pool: Pool,
+    secret: Vec<u8>,
+    timeout: Duration,
+}
+
+/// A database error in words, without the connection details (the URL may carry a password).
+pub(crate) fn describe(e: &tokio_postgres::Error) -> String {
+    match e.as_db_error() {
+        Some(db) => format!("{} ({})", db.message(), db.code().code()),
+        None => e.to_string(),
+    }
+}
+
+/// Whether an error means "try the whole transaction again".
+fn retryable(e: &tokio_postgres::Error) -> bool {
+    matches!(e.code(), Some(c) if *c == SqlState::T_R_SERIALIZATION_FAILURE || *c == SqlState::T_R_DEADLOCK_DETECTED)
+}
+
+/// Maps a driver error: no SQLSTATE (I/O, a closed connection, a refused connect), connection
+/// exceptions (class 08), operator intervention (57: shutdown, cannot connect now) and
+/// insufficient resources (53: too many connections) mean the database is unavailable; a lost
+/// serialization race that outlived its retries is unavailable too (try again later); anything
+/// else is a bug of ours.
+pub(crate) fn classify_plain(e: tokio_postgres::Error) -> StoreError {
+    let Some(code) = e.code() else { return StoreError::Unavailable(format!("the database does not answer: {e}")) };
+    let class = &code.code()[..2];
+    if matches!(class, "08" | "57" | "53") || retryable(&e) {
+        StoreError::Unavailable(describe(&e))
+    } else {
+        StoreError::Internal(describe(&e))
+    }
+}
+
+fn classify_pool(e: PoolError) -> StoreError {
+    match e {
+        PoolError::Backend(e) => classify_plain(e),
+        PoolError::Timeout(kind) => StoreError::Unavailable(format!("no database connection in time ({kind:?})")),
+        PoolError::Closed => StoreError::Unavailable("the store is closed".into()),
+        other => StoreError::Unavailable(other.to_string()),
+    }
+}
+
+impl PgStore {
+    /// Connects, applies the migrations, and loads (or makes) the shared `$skiptoken` secret.
+    pub async fn open(url: &str, options: Options) -> StoreResult<Self> {
+        let mut config = tokio_postgres::Config::from_str(url)
+            .map_err(|e| StoreError::Internal(format!("the database URL is not a valid PostgreSQL URL: {e}")))?;
+        config.connect_timeout(options.timeout);
+        // Notice a peer that vanished without closing (a cut network) on idle pooled connections.
+        config.keepalives(true).keepalives_idle(Duration::from_secs(30));
+        if config.get_application_name().is_none() {
+            config.application_name("runhub");
+        }
+        let manager = Manager::from_config(config, NoTls, ManagerConfig { recycling_method: RecyclingMethod::Fast });
+        let pool = Pool::builder(manager)
+            .max_size(options.pool_size.max(1))
+            .runtime(Runtime::Tokio1)
+            .wait_timeout(Some(options.timeout))
+            .create_timeout(Some(options.timeout))
+            .recycle_timeout(Some(options.timeout))
+            .build()
+            .map_err(internal)?;
+        let mut client = pool.get().await.map_err(classify_pool)?;
+        schema::migrate(&mut client).await?;
+        let secret = token_secret(&client).await?;
+        drop(client);
+        Ok(Self { pool, secret, timeout: options.timeout })
+    }
+
+    /// Bounds `op` by the configured timeout. A transaction cut off here is dropped mid-way; its
+    /// connection is then discarded (see [`PgTx`]'s `Drop`), which rolls it back.
+    async fn bounded<T>(&self, op: impl Future<Output = StoreResult<T>>) -> StoreResult<T> {
+        match tokio::time::timeout(self.timeout, op).await {
+            Ok(result) => result,
+            Err(_) => Err(StoreError::Unavailable(format!("the database did not answer within {:?}", self.timeout))),
+        }
+    }
+
+    async fn connection(&self) -> StoreResult<PgTx> {
+        let client = self.pool.get().await.map_err(classify_pool)?;
+        Ok(PgTx { client: Some(client), open: false, retry: false })
+    }
+
+    async fn begin(&self) -> StoreResult<PgTx> {
+        let mut tx = self.connection().await?;
+        tx.client()?.batch_execute("BEGIN ISOLATION LEVEL READ COMMITTED").await.map_err(classify_plain)?;
+        tx.open = true;
+        Ok(tx)
+    }
+}
+
+/// The `$skiptoken` key: made by whichever replica comes first, then shared by all.
+async fn token_secret(client: &Object) -> StoreResult<Vec<u8>> {
+    let mut secret = vec![0u8; 32];
+    rand::rng().fill_bytes(&mut secret);
+    client
+        .execute("INSERT INTO meta (key, value) VALUES ('token_secret', $1) ON CONFLICT (key) DO NOTHING", &[&secret])
+        .await
+        .map_err(classify_plain)?;
+    let row = client.query_one("SELECT value FROM meta WHERE key = 'token_secret'", &[]).await.map_err(classify_plain)?;
+    row.try_get(0).map_err(classify_plain)
+}
+
+/// One pooled connection, in a transaction (writes) or not (reads).
+pub(crate) struct PgTx {
+    /// `None` only after it was discarded.
+    client: Option<Object>,
+    /// A transaction is open on the connection.
+    open: bool,
+    /// The last database error was a lost serialization race: the operation may be run again.
+    retry: bool,
+}
+
+impl PgTx {
+    fn client(&self) -> StoreResult<&Object> {
+        self.client.as_ref().ok_or_else(|| StoreError::Unavailable("the database connection was discarded".into()))
+    }
+
+    fn fail(&mut self, e: tokio_postgres::Error) -> StoreError {
+        self.retry = retryable(&e);
+        classify_plain(e)
+    }
+
+    async fn query(&mut self, sql: &Sql) -> StoreResult<Vec<Row>> {
+        let values = PostgresValues(sql.values.0.iter().cloned().map(|v| PostgresValue(signed(v))).collect());
+        // Typed parameters: one round trip (no separate prepare), and the value types sea-query
+        // bound are the types the server sees.
+        let params: Vec<_> = values.as_params().into_iter().zip(values.as_types()).collect();
+        let result = self.client()?.query_typed(&sql.text, &params).await;
+        result.map_err(|e| self.fail(e))
+    }
+
+    /// Commits (if `result` is Ok) or rolls back, and gives the connection back to the pool.
+    async fn finish<T>(&mut self, result: StoreResult<T>) -> StoreResult<T> {
+        let end = if result.is_ok() { "COMMIT" } else { "ROLLBACK" };
+        let ended = self.client()?.batch_execute(end).await;
+        match ended {
+            Ok(()) => {
+                self.open = false;
+                result
+            }
+            // A failed COMMIT: the transaction did not commit. A failed ROLLBACK: the connection
+            // is gone; the server rolls back on its own. Either way `Drop` discards it.
+            Err(e) => {
+                let e = self.fail(e);
+                result.and(Err(e))
+            }
+        }
+    }
+}
+
+impl Drop for PgTx {
+    fn drop(&mut self) {
+        if self.open {
+            // Never hand a connection with a transaction still open back to the pool: closing it
+            // makes the server roll the transaction back.
+            if let Some(client) = self.client.take() {
+                drop(Object::take(client));
+            }
+        }
+    }
+}
+
+/// PostgreSQL has no unsigned integers, and sea-query-postgres declares a `u64` (`LIMIT`, `OFFSET`)
+/// as NUMERIC while sending it as an int8 — which the server misreads. Bind them as BIGINT.
+fn signed(value: sea_query::Value) -> sea_query::Value {
+    use sea_query::Value as V;
+    match value {
+        V::BigUnsigned(v) => V::BigInt(v.map(|v| i64::try_from(v).unwrap_or(i64::MAX))),
+        V::Unsigned(v) => V::BigInt(v.map(i64::from)),
+        other => other,
+    }
+}
+
+fn run_record(row: &Row) -> Result<RunRecord, tokio_postgres::Error> {
+    Ok(RunRecord {
+        id: row.try_get(0)?,
+        kind: row.try_get(1)?,
+        display_name: row.try_get(2)?,
+        start_time: row.try_get(3)?,
+        end_time: row.try_get(4)?,
+        status: row.try_get(5)?,
+        blocking_error: row.try_get(6)?,
+        statistics: row.try_get(7)?,
+        process_id: row.try_get(8)?,
+        group_id: row.try_get(9)?,
+        version: row.try_get(10)?,
+        own_start: row.try_get(11)?,
+        own_end: row.try_get(12)?,
+        own_status: row.try_get(13)?,
+        member_counts: row.try_get(14)?,
+    })
+}
+
+fn process_record(row: &Row) -> Result<ProcessRecord, tokio_postgres::Error> {
+    Ok(ProcessRecord {
+        id: row.try_get(0)?,
+        kind: row.try_get(1)?,
+        display_name: row.try_get(2)?,
+        readiness_status: row.try_get(3)?,
+        data_domain: row.try_get(4)?,
+        recurrence_start: row.try_get(5)?,
+        recurrence_end: row.try_get(6)?,
+        version: row.try_get(7)?,
+    })
+}
+
+impl Tx for PgTx {
+    const DIALECT: Dialect = Dialect::Postgres;
+
+    async fn runs(&mut self, sql: Sql) -> StoreResult<Vec<Run>> {
+        self.query(&sql).await?.iter().map(|r| run_record(r).map_err(internal)?.into_run()).collect()
+    }
+
+    async fn processes(&mut self, sql: Sql) -> StoreResult<Vec<Process>> {
+        self.query(&sql).await?.iter().map(|r| process_record(r).map_err(internal)?.into_process()).collect()
+    }
+
+    async fn integers(&mut self, sql: Sql) -> StoreResult<Vec<Vec<Option<i64>>>> {
+        self.query(&sql)
+            .await?
+            .iter()
+            .map(|r| (0..r.len()).map(|i| r.try_get::<_, Option<i64>>(i).map_err(internal)).collect())
+            .collect()
+    }
+
+    async fn execute(&mut self, sql: Sql) -> StoreResult<()> {
+        self.query(&sql).await.map(|_| ())
+    }
+}
+
+/// Runs a shared write operation in a transaction of its own, again (up to [`MAX_RETRIES`]) when
+/// it lost a serialization race, all within the store's timeout.
+macro_rules! write {
+    ($self:ident, |$tx:ident| $op:expr) => {
+        $self
+            .bounded(async {
+                let mut attempt = 0;
+                loop {
+                    let mut $tx = $self.begin().await?;
+                    let result = $op.await;
+                    let result = $tx.finish(result).await;
+                    match result {
+                        Err(_) if $tx.retry && attempt < MAX_RETRIES => {
+                            attempt += 1;
+                            tracing::debug!(attempt, "retrying a write that lost a serialization race");
+                        }
+                        other => break other,
+                    }
+                }
+            })
+            .await
+    };
+}
+
+/// Runs a shared read operation on a pooled connection, within the store's timeout.
+macro_rules! read {
+    ($self:ident, |$tx:ident| $op:expr) => {
+        $self
+            .bounded(async {
+                let mut $tx = $self.connection().await?;
+                $op.await
+            })
+            .await
+    };
+}
+
+#[async_trait]
+impl Store for PgStore {
+    async fn health(&self) -> StoreResult<()> {
+        read!(self, |tx| async { tx.query(&Sql { text: "SELECT 1".into(), values: sea_query::Values(Vec::new()) }).await.map(|_| ()) })
+    }
+
+    fn token_secret(&self) -> &[u8] {
+        &self.secret
+    }
+
+    async fn close(&self) {
+        self.pool.close();
+    }
+
+    async fn create_process(&self, tenant: &TenantId, new: NewProcess) -> StoreResult<Process> {
+        write!(self, |tx| ops::create_process(&mut tx, tenant, new.clone()))
+    }
+
+    async fn get_process(&self, tenant: &TenantId, kind: ProcessKind, id: Uuid) -> StoreResult<Process> {
+        read!(self, |tx| ops::get_process(&mut tx, tenant, kind, id))
+    }
+
+    async fn update_process(&self, tenant: &TenantId, kind: ProcessKind, id: Uuid, patch: ProcessPatch, pre: Option<Precondition>) -> StoreResult<Process> {
+        write!(self, |tx| ops::update_process(&mut tx, tenant, kind, id, patch.clone(), pre.clone()))
+    }
+
+    async fn delete_process(&self, tenant: &TenantId, kind: ProcessKind, id: Uuid, pre: Option<Precondition>) -> StoreResult<()> {
+        write!(self, |tx| ops::delete_process(&mut tx, tenant, kind, id, pre.clone()))
+    }
+
+    async fn list_processes(&self, tenant: &TenantId, kind: ProcessKind, query: &ListQuery) -> StoreResult<Page<Process>> {
+        read!(self, |tx| ops::list_processes(&mut tx, tenant, kind, query))
+    }
+
+    async fn count_processes(&self, tenant: &TenantId, kind: ProcessKind, filter: Option<&Filter>) -> StoreResult<u64> {
+        read!(self, |tx| ops::count_processes(&mut tx, tenant, kind, filter))
+    }
+
+    async fn processes_by_ids(&self, tenant: &TenantId, ids: &[Uuid]) -> StoreResult<Vec<Process>> {
+        read!(self, |tx| ops::processes_by_ids(&mut tx, tenant, ids))
+    }
+
+    async fn create_run(&self, tenant: &TenantId, scope: &RunScope, new: NewRun, process: Option<ProcessRef>) -> StoreResult<Run> {
+        write!(self, |tx| ops::create_run(&mut tx, tenant, scope, new.clone(), process))
+    }
+
+    async fn get_run(&self, tenant: &TenantId, scope: &RunScope, id: Uuid) -> StoreResult<Run> {
+        read!(self, |tx| ops::get_run(&mut tx, tenant, scope, id))
+    }
+
+    async fn update_run(&self, tenant: &TenantId, scope: &RunScope, id: Uuid, patch: RunPatch, pre: Option<Precondition>) -> StoreResult<Run> {
+        write!(self, |tx| ops::update_run(&mut tx, tenant, scope, id, patch.clone(), pre.clone()))
+    }
+
+    async fn delete_run(&self, tenant: &TenantId, scope: &RunScope, id: Uuid, pre: Option<Precondition>) -> StoreResult<()> {
+        write!(self, |tx| ops::delete_run(&mut tx, tenant, scope, id, pre.clone()))
+    }
+
+    async fn list_runs(&self, tenant: &TenantId, scope: &RunScope, query: &ListQuery) -> StoreResult<Page<Run>> {
+        read!(self, |tx| ops::list_runs(&mut tx, tenant, scope, query))
+    }
+
+    async fn list_runs_of_parents(&self, tenant: &TenantId, scopes: &[RunScope], query: &ListQuery) -> StoreResult<Vec<Vec<Run>>> {
+        read!(self, |tx| ops::list_runs_of_parents(&mut tx, tenant, scopes, query))
+    }
+
+    async fn count_runs(&self, tenant: &TenantId, scope: &RunScope, filter: Option<&Filter>) -> StoreResult<u64> {
+        read!(self, |tx| ops::count_runs(&mut tx, tenant, scope, filter))
+    }
+
+    async fn set_run_process(&self, tenant: &TenantId, scope: &RunScope, id: Uuid, process: ProcessRef) -> StoreResult<Run> {
+        write!(self, |tx| ops::set_run_process(&mut tx, tenant, scope, id, process))
+    }
+
+    async fn add_group_member(&self, tenant: &TenantId, group: Uuid, run: Uuid) -> StoreResult<()> {
+        write!(self, |tx| ops::add_group_member(&mut tx, tenant, group, run))
+    }
+
+    async fn remove_group_member(&self, tenant: &TenantId, group: Uuid, run: Uuid) -> StoreResult<()> {
+        write!(self, |tx| ops::remove_group_member(&mut tx, tenant, group, run))
+    }
+
+    async fn run_now(&self, tenant: &TenantId, flow: Uuid) -> StoreResult<Run> {
+        write!(self, |tx| ops::run_now(&mut tx, tenant, flow))
+    }
+
+    async fn group_problem_runs(&self, tenant: &TenantId, group: Uuid) -> StoreResult<Vec<Run>> {
+        read!(self, |tx| ops::group_problem_runs(&mut tx, tenant, group))
+    }
+}

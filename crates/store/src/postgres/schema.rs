@@ -1,0 +1,100 @@
+//! Versioned migrations for the PostgreSQL store, applied in order at start-up and recorded in the
+//! `runhub_migrations` table (one row per applied version). Replicas starting at the same moment
+//! take turns through a transaction-scoped advisory lock, so each migration runs exactly once.
+//!
+//! The schema is the SQLite store's (`../sqlite/schema.rs`): tenant first in every key, times as
+//! integer microseconds, enums as their ordinals. Every text column is `COLLATE "C"`, so that
+//! comparison and ordering are by code point, as in SQLite (SPEC §4).
+
+use tokio_postgres::Client;
+
+use crate::{StoreError, StoreResult};
+
+/// Migration N (1-based) is `MIGRATIONS[N - 1]`. Never edit one that has shipped; append.
+const MIGRATIONS: &[&str] = &[r#"
+-- OData's tolower/toupper fold all of Unicode, with Unicode's full case mappings (as Rust's
+-- str::to_lowercase does for the SQLite store). Under COLLATE "C" PostgreSQL's lower()/upper()
+-- fold ASCII only, so the case functions run under this ICU root collation (see filter_sql.rs).
+CREATE COLLATION runhub_fold (provider = icu, locale = 'und');
+
+CREATE TABLE meta (
+    key   TEXT COLLATE "C" PRIMARY KEY,
+    value BYTEA NOT NULL
+);
+
+-- Both flow kinds. Every row belongs to a tenant; every key starts with it.
+CREATE TABLE processes (
+    tenant           TEXT COLLATE "C" NOT NULL,
+    id               TEXT COLLATE "C" NOT NULL,
+    kind             BIGINT NOT NULL,    -- ProcessKind ordinal
+    display_name     TEXT COLLATE "C" NOT NULL,
+    readiness_status BIGINT NOT NULL,    -- member order = sort order
+    data_domain      BIGINT,
+    recurrence_start BIGINT,             -- microseconds since the epoch, UTC
+    recurrence_end   BIGINT,
+    version          BIGINT NOT NULL,
+    PRIMARY KEY (tenant, id)
+);
+CREATE INDEX processes_by_name ON processes (tenant, kind, display_name, id);
+
+-- Every run kind, runGroups included (they are runs too).
+CREATE TABLE runs (
+    tenant         TEXT COLLATE "C" NOT NULL,
+    id             TEXT COLLATE "C" NOT NULL,
+    kind           BIGINT NOT NULL,      -- RunKind ordinal
+    display_name   TEXT COLLATE "C" NOT NULL,
+    start_time     BIGINT NOT NULL,      -- for a runGroup: the derived value
+    end_time       BIGINT,
+    status         BIGINT NOT NULL,
+    blocking_error TEXT COLLATE "C",     -- publicError as JSON
+    error_code     TEXT COLLATE "C",     -- blockingError/code etc., for $filter
+    error_message  TEXT COLLATE "C",
+    error_target   TEXT COLLATE "C",
+    statistics     TEXT COLLATE "C" NOT NULL,  -- the client's object, compact JSON, kept verbatim
+    process_id     TEXT COLLATE "C",
+    group_id       TEXT COLLATE "C",
+    version        BIGINT NOT NULL,
+    own_start      BIGINT,               -- runGroup only: its own values and member counts
+    own_end        BIGINT,
+    own_status     BIGINT,
+    member_counts  TEXT COLLATE "C",
+    PRIMARY KEY (tenant, id)
+);
+CREATE INDEX runs_by_start   ON runs (tenant, start_time DESC, id);
+CREATE INDEX runs_by_status  ON runs (tenant, status, start_time DESC, id);
+CREATE INDEX runs_by_process ON runs (tenant, process_id, start_time DESC, id);
+CREATE INDEX runs_by_group   ON runs (tenant, group_id, start_time DESC, id);
+CREATE INDEX runs_by_kind    ON runs (tenant, kind, start_time DESC, id);
+"#];
+
+/// An arbitrary constant naming runhub's migration lock among the database's advisory locks.
+const MIGRATION_LOCK: i64 = 0x7275_6e68_7562; // "runhub"
+
+pub(crate) async fn migrate(client: &mut Client) -> StoreResult<()> {
+    let fail = |e: tokio_postgres::Error| StoreError::Internal(format!("migration failed: {}", super::describe(&e)));
+    let tx = client.transaction().await.map_err(super::classify_plain)?;
+    // Taken first, so that even creating the bookkeeping table happens once among racing replicas.
+    tx.query("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK]).await.map_err(super::classify_plain)?;
+    tx.batch_execute(
+        "CREATE TABLE IF NOT EXISTS runhub_migrations (
+             version    INTEGER PRIMARY KEY,
+             applied_at TIMESTAMPTZ NOT NULL DEFAULT now()
+         )",
+    )
+    .await
+    .map_err(fail)?;
+    let current: i32 = tx.query_one("SELECT COALESCE(MAX(version), 0) FROM runhub_migrations", &[]).await.map_err(fail)?.get(0);
+    let known = MIGRATIONS.len() as i32;
+    if current > known {
+        return Err(StoreError::Internal(format!(
+            "the database is at schema version {current}, newer than this runhub knows ({known})"
+        )));
+    }
+    for (i, sql) in MIGRATIONS.iter().enumerate().skip(current as usize) {
+        let version = i as i32 + 1;
+        tx.batch_execute(sql).await.map_err(fail)?;
+        tx.execute("INSERT INTO runhub_migrations (version) VALUES ($1)", &[&version]).await.map_err(fail)?;
+        tracing::info!(version, "applied PostgreSQL migration");
+    }
+    tx.commit().await.map_err(fail)
+}

@@ -1,0 +1,334 @@
+//! Every statement the stores run, built once as sea-query statements and rendered for a
+//! [`Dialect`]: SQLite and PostgreSQL execute the same SQL shape with the same bound values.
+
+use runhub_model::{GraphEnum, Process, Run, RunKind, RunStatus, TenantId, Uuid};
+use runhub_odata::ast::{Filter, OrderKey, Value};
+use sea_query::{
+    Alias, DeleteStatement, Expr, ExprTrait, InsertStatement, LockType, OnConflict, PostgresQueryBuilder, Query,
+    QueryStatementWriter, SelectStatement, SqliteQueryBuilder, UpdateStatement, Values,
+};
+
+use crate::columns::{Table, column};
+use crate::filter_sql::{Compiler, Dialect};
+use crate::records::{PROCESS_COLUMNS, RUN_COLUMNS, internal, process_values, run_values};
+use crate::{ListQuery, RunParent, RunScope, StoreResult, default_order};
+
+/// A rendered statement: SQL text with placeholders, and the values bound to them.
+pub(crate) struct Sql {
+    pub text: String,
+    pub values: Values,
+}
+
+pub(crate) fn render(stmt: &impl QueryStatementWriter, dialect: Dialect) -> Sql {
+    let (text, values) = match dialect {
+        Dialect::Sqlite => stmt.build(SqliteQueryBuilder),
+        Dialect::Postgres => stmt.build(PostgresQueryBuilder),
+    };
+    Sql { text, values }
+}
+
+fn col(name: &str) -> Expr {
+    Expr::col(Alias::new(name))
+}
+
+pub(crate) fn tenant_is(tenant: &TenantId) -> Expr {
+    col("tenant").eq(tenant.as_str())
+}
+
+fn key_is(tenant: &TenantId, id: Uuid) -> [Expr; 2] {
+    [tenant_is(tenant), col("id").eq(id.to_string())]
+}
+
+/// A row lock held to the end of the transaction, where the dialect has row locks (PostgreSQL).
+/// SQLite needs none: its single writer already runs every write alone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Lock {
+    /// A plain read.
+    No,
+    /// `FOR SHARE`: the row may not change or vanish, but other writers may share it (a process
+    /// that runs are being created under).
+    Share,
+    /// `FOR UPDATE`: this transaction is about to change the row.
+    Update,
+}
+
+fn apply_lock(q: &mut SelectStatement, lock: Lock, dialect: Dialect) {
+    if dialect == Dialect::Postgres {
+        match lock {
+            Lock::No => {}
+            Lock::Share => {
+                q.lock(LockType::Share);
+            }
+            Lock::Update => {
+                q.lock(LockType::Update);
+            }
+        }
+    }
+}
+
+/// One run by id.
+pub(crate) fn load_run(tenant: &TenantId, id: Uuid, lock: Lock, dialect: Dialect) -> SelectStatement {
+    let mut q = Query::select();
+    q.columns(RUN_COLUMNS.iter().map(|c| Alias::new(*c))).from(Alias::new("runs"));
+    for e in key_is(tenant, id) {
+        q.and_where(e);
+    }
+    apply_lock(&mut q, lock, dialect);
+    q
+}
+
+pub(crate) fn load_process(tenant: &TenantId, id: Uuid, lock: Lock, dialect: Dialect) -> SelectStatement {
+    let mut q = Query::select();
+    q.columns(PROCESS_COLUMNS.iter().map(|c| Alias::new(*c))).from(Alias::new("processes"));
+    for e in key_is(tenant, id) {
+        q.and_where(e);
+    }
+    apply_lock(&mut q, lock, dialect);
+    q
+}
+
+/// Inserts a whole row, or overwrites every column of the row with the same key (an upsert both
+/// engines speak: `ON CONFLICT (tenant, id) DO UPDATE`).
+fn upsert(table: &str, tenant: &TenantId, values: Vec<(&'static str, sea_query::Value)>) -> StoreResult<InsertStatement> {
+    let mut q = Query::insert();
+    q.into_table(Alias::new(table))
+        .columns(std::iter::once(Alias::new("tenant")).chain(values.iter().map(|(c, _)| Alias::new(*c))))
+        .values(std::iter::once(Expr::val(tenant.as_str())).chain(values.iter().map(|(_, v)| Expr::val(v.clone()))))
+        .map_err(internal)?
+        .on_conflict(
+            OnConflict::columns([Alias::new("tenant"), Alias::new("id")])
+                .update_columns(values.iter().filter(|(c, _)| *c != "id").map(|(c, _)| Alias::new(*c)))
+                .to_owned(),
+        );
+    Ok(q)
+}
+
+pub(crate) fn save_run(tenant: &TenantId, run: &Run) -> StoreResult<InsertStatement> {
+    upsert("runs", tenant, run_values(run))
+}
+
+pub(crate) fn save_process(tenant: &TenantId, p: &Process) -> StoreResult<InsertStatement> {
+    upsert("processes", tenant, process_values(p))
+}
+
+pub(crate) fn delete_row(table: Table, tenant: &TenantId, id: Uuid) -> DeleteStatement {
+    let mut q = Query::delete();
+    q.from_table(Alias::new(table.name()));
+    for e in key_is(tenant, id) {
+        q.and_where(e);
+    }
+    q
+}
+
+/// Detaches every member of a group (deleting a group keeps its members, SPEC §3).
+pub(crate) fn detach_members(tenant: &TenantId, group: Uuid) -> UpdateStatement {
+    let mut q = Query::update();
+    q.table(Alias::new("runs"))
+        .value(Alias::new("group_id"), Expr::null())
+        .value(Alias::new("version"), col("version").add(1))
+        .and_where(tenant_is(tenant))
+        .and_where(col("group_id").eq(group.to_string()));
+    q
+}
+
+pub(crate) fn count_process_runs(tenant: &TenantId, process: Uuid) -> SelectStatement {
+    let mut q = Query::select();
+    q.expr(Expr::cust("COUNT(*)"))
+        .from(Alias::new("runs"))
+        .and_where(tenant_is(tenant))
+        .and_where(col("process_id").eq(process.to_string()));
+    q
+}
+
+/// A group's members by status: `status, COUNT(*), MIN(start_time), MAX(end_time)`.
+pub(crate) fn member_summary(tenant: &TenantId, group: Uuid) -> SelectStatement {
+    let mut q = Query::select();
+    q.column(Alias::new("status"))
+        .expr(Expr::cust("COUNT(*)"))
+        .expr(Expr::cust("MIN(start_time)"))
+        .expr(Expr::cust("MAX(end_time)"))
+        .from(Alias::new("runs"))
+        .and_where(tenant_is(tenant))
+        .and_where(col("group_id").eq(group.to_string()))
+        .group_by_col(Alias::new("status"));
+    q
+}
+
+/// The WHERE terms that pick a scope's runs.
+pub(crate) fn scope_terms(scope: &RunScope) -> Vec<Expr> {
+    let mut terms = Vec::new();
+    match scope.parent {
+        RunParent::All => {}
+        RunParent::Process(kind, id) => {
+            terms.push(col("process_id").eq(id.to_string()));
+            terms.push(col("kind").eq(RunKind::for_process(kind).ordinal()));
+        }
+        RunParent::Group(id) => terms.push(col("group_id").eq(id.to_string())),
+    }
+    if let Some(kind) = scope.kind {
+        terms.push(col("kind").eq(kind.ordinal()));
+    }
+    terms
+}
+
+/// A page query, its count query (when `$count=true`) and the effective ordering.
+pub(crate) struct PageStatements {
+    pub page: SelectStatement,
+    pub count: Option<SelectStatement>,
+    pub keys: Vec<OrderKey>,
+}
+
+/// Builds the page query and its count query for a table, with the scope's terms.
+pub(crate) fn page_statements(table: Table, tenant: &TenantId, terms: Vec<Expr>, query: &ListQuery, dialect: Dialect) -> StoreResult<PageStatements> {
+    let compiler = Compiler { table, dialect };
+    let mut base = Query::select();
+    base.from(Alias::new(table.name())).and_where(tenant_is(tenant));
+    for t in terms {
+        base.and_where(t);
+    }
+    if let Some(f) = &query.filter {
+        base.and_where(compiler.filter(f)?);
+    }
+    let count = query.count.then(|| {
+        let mut c = base.clone();
+        c.expr(Expr::cust("COUNT(*)"));
+        c
+    });
+    let keys = if query.orderby.is_empty() { default_order(table) } else { query.orderby.clone() };
+    let mut page = base;
+    if let Some(after) = &query.after {
+        page.and_where(compiler.after(&keys, after)?);
+    }
+    for (expr, order, nulls) in compiler.order_by(&keys)? {
+        match nulls {
+            Some(n) => page.order_by_expr_with_nulls(expr, order, n),
+            None => page.order_by_expr(expr, order),
+        };
+    }
+    let columns: &[&str] = match table {
+        Table::Runs => &RUN_COLUMNS,
+        Table::Processes => &PROCESS_COLUMNS,
+    };
+    page.columns(columns.iter().map(|c| Alias::new(*c)));
+    page.limit(u64::from(query.top) + 1).offset(query.skip);
+    Ok(PageStatements { page, count, keys })
+}
+
+pub(crate) fn count_rows(table: Table, tenant: &TenantId, terms: Vec<Expr>, filter: Option<&Filter>, dialect: Dialect) -> StoreResult<SelectStatement> {
+    let mut q = Query::select();
+    q.expr(Expr::cust("COUNT(*)")).from(Alias::new(table.name())).and_where(tenant_is(tenant));
+    for t in terms {
+        q.and_where(t);
+    }
+    if let Some(f) = filter {
+        q.and_where(Compiler { table, dialect }.filter(f)?);
+    }
+    Ok(q)
+}
+
+pub(crate) fn processes_by_ids(tenant: &TenantId, ids: &[Uuid]) -> SelectStatement {
+    let mut q = Query::select();
+    q.columns(PROCESS_COLUMNS.iter().map(|c| Alias::new(*c)))
+        .from(Alias::new("processes"))
+        .and_where(tenant_is(tenant))
+        .and_where(col("id").is_in(ids.iter().map(Uuid::to_string)));
+    q
+}
+
+/// The first `query.top` runs of each parent (`$expand=runs`) in one statement: `ROW_NUMBER()`
+/// over a partition per parent, in the requested order.
+pub(crate) fn runs_of_parents(
+    tenant: &TenantId, parent_col: &'static str, ids: &[String], kind: Option<i64>, query: &ListQuery, dialect: Dialect,
+) -> StoreResult<SelectStatement> {
+    let compiler = Compiler { table: Table::Runs, dialect };
+    let keys = if query.orderby.is_empty() { default_order(Table::Runs) } else { query.orderby.clone() };
+    // Column names come from the fixed schema map, never from the request. Nulls sort lowest:
+    // SQLite's native order, spelled out for PostgreSQL, whose native order is the opposite.
+    let order = keys
+        .iter()
+        .filter_map(|k| {
+            column(Table::Runs, k.path).map(|c| {
+                let dir = if k.descending { "DESC" } else { "ASC" };
+                let nulls = match (dialect, c.nullable, k.descending) {
+                    (Dialect::Postgres, true, true) => " NULLS LAST",
+                    (Dialect::Postgres, true, false) => " NULLS FIRST",
+                    _ => "",
+                };
+                format!("{} {dir}{nulls}", c.name)
+            })
+        })
+        .chain(std::iter::once("id ASC".to_owned()))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let mut inner = Query::select();
+    inner
+        .columns(RUN_COLUMNS.iter().map(|c| Alias::new(*c)))
+        .expr_as(Expr::cust(format!("ROW_NUMBER() OVER (PARTITION BY {parent_col} ORDER BY {order})")), Alias::new("rn"))
+        .from(Alias::new("runs"))
+        .and_where(tenant_is(tenant))
+        .and_where(col(parent_col).is_in(ids.iter().cloned()));
+    if let Some(kind) = kind {
+        inner.and_where(col("kind").eq(kind));
+    }
+    if let Some(f) = &query.filter {
+        inner.and_where(compiler.filter(f)?);
+    }
+    let mut outer = Query::select();
+    outer
+        .columns(RUN_COLUMNS.iter().map(|c| Alias::new(*c)))
+        .from_subquery(inner, Alias::new("ranked"))
+        .and_where(col("rn").lte(i64::from(query.top)))
+        .order_by(Alias::new("rn"), sea_query::Order::Asc);
+    Ok(outer)
+}
+
+/// A group's members that failed or completed with errors or warnings, by start then id.
+pub(crate) fn group_problem_runs(tenant: &TenantId, group: Uuid) -> SelectStatement {
+    use RunStatus as S;
+    let mut q = Query::select();
+    q.columns(RUN_COLUMNS.iter().map(|c| Alias::new(*c)))
+        .from(Alias::new("runs"))
+        .and_where(tenant_is(tenant))
+        .and_where(col("group_id").eq(group.to_string()))
+        .and_where(col("status").is_in([S::Failed.ordinal(), S::CompletedWithErrors.ordinal(), S::CompletedWithWarnings.ordinal()]))
+        .order_by(Alias::new("start_time"), sea_query::Order::Asc)
+        .order_by(Alias::new("id"), sea_query::Order::Asc);
+    q
+}
+
+/// The cursor after `row`: its order-key values, then its id.
+pub(crate) fn cursor_of(keys: &[OrderKey], table: Table, get: impl Fn(&str) -> Value) -> Vec<Value> {
+    let mut values: Vec<Value> = keys.iter().map(|k| if column(table, k.path).is_some() { get(k.path) } else { Value::Null }).collect();
+    values.push(get("id"));
+    values
+}
+
+pub(crate) fn run_key(run: &Run, path: &str) -> Value {
+    let opt_str = |s: Option<&String>| s.map_or(Value::Null, |s| Value::String(s.clone()));
+    let error = run.blocking_error.as_ref();
+    match path {
+        "id" => Value::String(run.id.to_string()),
+        "displayName" => Value::String(run.display_name.as_str().to_owned()),
+        "startDateTime" => Value::DateTime(run.start.micros()),
+        "endDateTime" => run.end.map_or(Value::Null, |e| Value::DateTime(e.micros())),
+        "status" => Value::Enum(Some(run.status.ordinal())),
+        "blockingError/code" => opt_str(error.and_then(|e| e.code.as_ref())),
+        "blockingError/message" => opt_str(error.and_then(|e| e.message.as_ref())),
+        "blockingError/target" => opt_str(error.and_then(|e| e.target.as_ref())),
+        "process/id" => run.process_id.map_or(Value::Null, |p| Value::String(p.to_string())),
+        _ => Value::Null,
+    }
+}
+
+pub(crate) fn process_key(p: &Process, path: &str) -> Value {
+    match path {
+        "id" => Value::String(p.id.to_string()),
+        "displayName" => Value::String(p.display_name.as_str().to_owned()),
+        "eTag" => Value::String(crate::etag(p.version)),
+        "readinessStatus" => Value::Enum(Some(p.readiness_status.ordinal())),
+        "dataDomain" => p.data_domain.map_or(Value::Null, |d| Value::Enum(Some(d.ordinal()))),
+        "recurrenceEffectiveDateTime" => p.recurrence_start.map_or(Value::Null, |t| Value::DateTime(t.micros())),
+        "recurrenceExpirationDateTime" => p.recurrence_end.map_or(Value::Null, |t| Value::DateTime(t.micros())),
+        _ => Value::Null,
+    }
+}

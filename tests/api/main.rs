@@ -6,3 +6,4 @@ mod paths;
 mod lifecycle;
 mod protocol;
 mod bad_input;
+mod strings;

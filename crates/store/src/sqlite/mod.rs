@@ -74,7 +74,7 @@ fn open_connection(path: &Path, options: &Options, read_only: bool) -> StoreResu
         Durability::Relaxed => "NORMAL",
     };
     conn.execute_batch(&format!(
-        "PRAGMA busy_timeout = 5000; PRAGMA synchronous = {synchronous}; PRAGMA cache_size = -16000; PRAGMA temp_store = MEMORY;"
+        "PRAGMA busy_timeout = 5000; PRAGMA synchronous = {synchronous}; PRAGMA cache_size = -4000; PRAGMA temp_store = MEMORY;"
     ))
     .map_err(internal)?;
     // OData's tolower/toupper fold all of Unicode; SQLite's lower()/upper() only ASCII.
@@ -109,6 +109,24 @@ impl SqliteStore {
             .collect::<StoreResult<Vec<_>>>()?;
         let permits = Semaphore::new(readers.len());
         Ok(Self { writer: Writer::start(conn)?, readers: Arc::new(Readers { conns: Mutex::new(readers), permits }), secret, path })
+    }
+
+    /// The bulk path: stores already-valid processes and runs as they are, in one transaction through
+    /// the writer (for imports and benchmark datasets). Group derivation is not re-run: import
+    /// groups with their derived values, or members without groups.
+    pub async fn import(&self, tenant: &TenantId, processes: Vec<Process>, runs: Vec<Run>) -> StoreResult<()> {
+        let tenant = tenant.clone();
+        self.writer
+            .write(move |c| {
+                for p in &processes {
+                    rows::save_process(c, &tenant, p)?;
+                }
+                for r in &runs {
+                    rows::save_run(c, &tenant, r)?;
+                }
+                Ok(())
+            })
+            .await
     }
 
     pub fn path(&self) -> &Path {

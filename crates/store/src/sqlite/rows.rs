@@ -4,6 +4,8 @@ use runhub_model::{
     DisplayName, GraphEnum, GroupFacts, IncomingDomain, MemberCounts, OwnTimes, Process, ProcessKind, PublicError,
     ReadinessStatus, Run, RunKind, RunStatus, Statistics, TenantId, Timestamp, Uuid,
 };
+use std::sync::LazyLock;
+
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
 use crate::{StoreError, StoreResult};
@@ -92,29 +94,41 @@ pub(crate) fn process_from_row(row: &Row<'_>) -> rusqlite::Result<Process> {
     })
 }
 
+// The statements below are built once: they sit on the hot path of every write.
+static LOAD_RUN: LazyLock<String> = LazyLock::new(|| format!("SELECT {} FROM runs WHERE tenant = ?1 AND id = ?2", RUN_COLUMNS.join(", ")));
+static LOAD_PROCESS: LazyLock<String> =
+    LazyLock::new(|| format!("SELECT {} FROM processes WHERE tenant = ?1 AND id = ?2", PROCESS_COLUMNS.join(", ")));
+
 pub(crate) fn load_run(conn: &Connection, tenant: &TenantId, id: Uuid) -> StoreResult<Option<Run>> {
-    let sql = format!("SELECT {} FROM runs WHERE tenant = ?1 AND id = ?2", RUN_COLUMNS.join(", "));
-    conn.prepare_cached(&sql)
+    conn.prepare_cached(&LOAD_RUN)
         .and_then(|mut s| s.query_row(params![tenant.as_str(), id.to_string()], run_from_row).optional())
         .map_err(internal)
 }
 
 pub(crate) fn load_process(conn: &Connection, tenant: &TenantId, id: Uuid) -> StoreResult<Option<Process>> {
-    let sql = format!("SELECT {} FROM processes WHERE tenant = ?1 AND id = ?2", PROCESS_COLUMNS.join(", "));
-    conn.prepare_cached(&sql)
+    conn.prepare_cached(&LOAD_PROCESS)
         .and_then(|mut s| s.query_row(params![tenant.as_str(), id.to_string()], process_from_row).optional())
         .map_err(internal)
 }
 
-/// Inserts or replaces the whole row of a run.
+/// `SET col = excluded.col, …` for an upsert: an existing row is updated in place, so only the
+/// indexes whose columns changed are touched (`INSERT OR REPLACE` would delete and re-insert).
+fn upsert_set(columns: &[&str]) -> String {
+    columns.iter().filter(|c| **c != "id").map(|c| format!("{c} = excluded.{c}")).collect::<Vec<_>>().join(", ")
+}
+
+/// Inserts a run, or updates the whole row of an existing one.
 pub(crate) fn save_run(conn: &Connection, tenant: &TenantId, run: &Run) -> StoreResult<()> {
+    static SAVE_RUN: LazyLock<String> = LazyLock::new(|| format!(
+        "INSERT INTO runs (tenant, {}, error_code, error_message, error_target) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19) \
+         ON CONFLICT (tenant, id) DO UPDATE SET {}, error_code = excluded.error_code, \
+         error_message = excluded.error_message, error_target = excluded.error_target",
+        RUN_COLUMNS.join(", "),
+        upsert_set(&RUN_COLUMNS)
+    ));
     let error = run.blocking_error.as_ref();
-    let sql = format!(
-        "INSERT OR REPLACE INTO runs (tenant, {}, error_code, error_message, error_target) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19)",
-        RUN_COLUMNS.join(", ")
-    );
-    conn.prepare_cached(&sql)
+    conn.prepare_cached(&SAVE_RUN)
         .and_then(|mut s| {
             s.execute(params![
                 tenant.as_str(),
@@ -143,11 +157,13 @@ pub(crate) fn save_run(conn: &Connection, tenant: &TenantId, run: &Run) -> Store
 }
 
 pub(crate) fn save_process(conn: &Connection, tenant: &TenantId, p: &Process) -> StoreResult<()> {
-    let sql = format!(
-        "INSERT OR REPLACE INTO processes (tenant, {}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-        PROCESS_COLUMNS.join(", ")
-    );
-    conn.prepare_cached(&sql)
+    static SAVE_PROCESS: LazyLock<String> = LazyLock::new(|| format!(
+        "INSERT INTO processes (tenant, {}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) \
+         ON CONFLICT (tenant, id) DO UPDATE SET {}",
+        PROCESS_COLUMNS.join(", "),
+        upsert_set(&PROCESS_COLUMNS)
+    ));
+    conn.prepare_cached(&SAVE_PROCESS)
         .and_then(|mut s| {
             s.execute(params![
                 tenant.as_str(),

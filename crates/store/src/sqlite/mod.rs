@@ -21,7 +21,7 @@ use tokio::sync::Semaphore;
 
 use self::rows::{PROCESS_COLUMNS, RUN_COLUMNS, internal, process_from_row, run_from_row};
 use self::writer::Writer;
-use crate::columns::{Table, column};
+use crate::columns::{Table, column, kind_in};
 use crate::filter_sql::{Compiler, Dialect};
 use crate::{ListQuery, Page, Precondition, ProcessRef, RunParent, RunScope, Store, StoreError, StoreResult, default_order};
 
@@ -178,12 +178,12 @@ fn scope_terms(scope: &RunScope) -> Vec<Expr> {
         RunParent::All => {}
         RunParent::Process(kind, id) => {
             terms.push(Expr::col(Alias::new("process_id")).eq(id.to_string()));
-            terms.push(Expr::col(Alias::new("kind")).eq(RunKind::for_process(kind).ordinal()));
+            terms.push(kind_in(&[RunKind::for_process(kind).ordinal()]));
         }
         RunParent::Group(id) => terms.push(Expr::col(Alias::new("group_id")).eq(id.to_string())),
     }
     if let Some(kind) = scope.kind {
-        terms.push(Expr::col(Alias::new("kind")).eq(kind.ordinal()));
+        terms.push(kind_in(&[kind.ordinal()]));
     }
     terms
 }
@@ -428,7 +428,7 @@ impl Store for SqliteStore {
                 .and_where(tenant_is(&tenant))
                 .and_where(Expr::col(Alias::new(parent_col)).is_in(ids.clone()));
             if let Some(kind) = kind {
-                inner.and_where(Expr::col(Alias::new("kind")).eq(kind));
+                inner.and_where(kind_in(&[kind]));
             }
             if let Some(f) = &query.filter {
                 inner.and_where(compiler.filter(f)?);

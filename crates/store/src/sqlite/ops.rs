@@ -79,7 +79,7 @@ fn bound_process(conn: &Connection, tenant: &TenantId, kind: RunKind, target: &s
 }
 
 pub(crate) fn create_process(conn: &Connection, tenant: &TenantId, new: NewProcess) -> StoreResult<Process> {
-    let process = new.into_process(Uuid::new_v4())?;
+    let process = new.into_process(runhub_model::new_id())?;
     save_process(conn, tenant, &process)?;
     Ok(process)
 }
@@ -149,7 +149,7 @@ pub(crate) fn create_run(conn: &Connection, tenant: &TenantId, scope: &RunScope,
         }
         (None, None) => None,
     };
-    let run = new.into_run(Uuid::new_v4(), process_id, group_id, Timestamp::now())?;
+    let run = new.into_run(runhub_model::new_id(), process_id, group_id, Timestamp::now())?;
     save_run(conn, tenant, &run)?;
     if let Some(gid) = group_id {
         recompute_group(conn, tenant, gid)?;
@@ -247,7 +247,7 @@ pub(crate) fn run_now(conn: &Connection, tenant: &TenantId, flow: Uuid) -> Store
         blocking_error: None,
         statistics: None,
     };
-    let run = new.into_run(Uuid::new_v4(), Some(process.id), None, now)?;
+    let run = new.into_run(runhub_model::new_id(), Some(process.id), None, now)?;
     save_run(conn, tenant, &run)?;
     Ok(run)
 }

@@ -35,7 +35,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                 recurrence_start: None,
                 recurrence_end: None,
             }
-            .into_process(Uuid::new_v4())
+            .into_process(runhub_model::new_id())
         })
         .collect::<Result<_, _>>()?;
     let flow_ids: Vec<Uuid> = processes.iter().map(|p| p.id).collect();
@@ -70,7 +70,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                 statistics: Some(Statistics::parse("statistics", &serde_json::json!({"people": rng.random_range(0..5000)}))?),
             };
             let flow = flow_ids[rng.random_range(0..flow_ids.len())];
-            let run = new.into_run(Uuid::new_v4(), Some(flow), None, Timestamp::from_micros(now))?;
+            let run = new.into_run(runhub_model::new_id(), Some(flow), None, Timestamp::from_micros(now))?;
             if sample.len() < 10_000 && rng.random_range(0..10) == 0 {
                 sample.push(run.id);
             }

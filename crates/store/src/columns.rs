@@ -75,3 +75,10 @@ pub(crate) fn kinds_of(table: Table, type_name: &str) -> Option<Vec<i64>> {
         },
     }
 }
+
+/// `kind IN (…)` with the ordinals inlined as literals: they come from our own enums, never from a
+/// request, and a literal lets the planner use the partial index on runGroups (`WHERE kind = 2`).
+pub(crate) fn kind_in(ordinals: &[i64]) -> Expr {
+    let list = ordinals.iter().map(i64::to_string).collect::<Vec<_>>().join(", ");
+    Expr::cust(format!("\"kind\" IN ({list})"))
+}

@@ -10,7 +10,7 @@
 use runhub_odata::ast::{CaseFn, CmpOp, Filter, OrderKey, Operand, StringFn, Value};
 use sea_query::{Expr, ExprTrait, Func, Order};
 
-use crate::columns::{Table, column, kinds_of};
+use crate::columns::{Table, column, kind_in, kinds_of};
 use crate::StoreError;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -107,7 +107,7 @@ impl Compiler {
             Filter::IsOf(type_name) => match kinds_of(self.table, type_name) {
                 None => always(true),
                 Some(kinds) if kinds.is_empty() => always(false),
-                Some(kinds) => Expr::col(sea_query::Alias::new("kind")).is_in(kinds),
+                Some(kinds) => kind_in(&kinds),
             },
             Filter::Compare { op, left, right } => self.compare(*op, &self.term(left)?, &self.term(right)?),
             Filter::In { operand, list } => {

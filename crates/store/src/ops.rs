@@ -12,13 +12,13 @@
 //! and the PostgreSQL store retries the operation.
 
 use runhub_model::{
-    FieldError, MemberCounts, MemberSummary, NewProcess, NewRun, Process, ProcessKind, ProcessPatch, Run, RunKind,
+    FieldError, GraphEnum, MemberCounts, MemberSummary, NewProcess, NewRun, Process, ProcessKind, ProcessPatch, Run, RunKind,
     RunPatch, RunStatus, TenantId, Timestamp, Uuid,
 };
 use runhub_odata::ast::Filter;
-use sea_query::{Alias, Expr, ExprTrait};
+use sea_query::Expr;
 
-use crate::columns::Table;
+use crate::columns::{Table, kind_in};
 use crate::filter_sql::Dialect;
 use crate::query::{self, Lock, Sql, render};
 use crate::records::internal;
@@ -132,7 +132,7 @@ async fn bound_process<T: Tx>(tx: &mut T, tenant: &TenantId, kind: RunKind, targ
 // ---- writes -------------------------------------------------------------------------------------
 
 pub(crate) async fn create_process<T: Tx>(tx: &mut T, tenant: &TenantId, new: NewProcess) -> StoreResult<Process> {
-    let process = new.into_process(Uuid::new_v4())?;
+    let process = new.into_process(runhub_model::new_id())?;
     save_process(tx, tenant, &process).await?;
     Ok(process)
 }
@@ -204,7 +204,7 @@ pub(crate) async fn create_run<T: Tx>(tx: &mut T, tenant: &TenantId, scope: &Run
         }
         (None, None) => None,
     };
-    let run = new.into_run(Uuid::new_v4(), process_id, group_id, Timestamp::now())?;
+    let run = new.into_run(runhub_model::new_id(), process_id, group_id, Timestamp::now())?;
     save_run(tx, tenant, &run).await?;
     if let Some(gid) = group_id {
         recompute_group(tx, tenant, gid).await?;
@@ -302,7 +302,7 @@ pub(crate) async fn run_now<T: Tx>(tx: &mut T, tenant: &TenantId, flow: Uuid) ->
         blocking_error: None,
         statistics: None,
     };
-    let run = new.into_run(Uuid::new_v4(), Some(process.id), None, now)?;
+    let run = new.into_run(runhub_model::new_id(), Some(process.id), None, now)?;
     save_run(tx, tenant, &run).await?;
     Ok(run)
 }
@@ -331,6 +331,19 @@ pub(crate) async fn recompute_group<T: Tx>(tx: &mut T, tenant: &TenantId, group:
     save_run(tx, tenant, &run).await
 }
 
+/// The bulk path: stores already-valid processes and runs as they are (imports, benchmark
+/// datasets). Group derivation is not re-run: import groups with their derived values, or members
+/// without groups.
+pub(crate) async fn import<T: Tx>(tx: &mut T, tenant: &TenantId, processes: &[Process], runs: &[Run]) -> StoreResult<()> {
+    for p in processes {
+        save_process(tx, tenant, p).await?;
+    }
+    for r in runs {
+        save_run(tx, tenant, r).await?;
+    }
+    Ok(())
+}
+
 // ---- reads --------------------------------------------------------------------------------------
 
 pub(crate) async fn get_process<T: Tx>(tx: &mut T, tenant: &TenantId, kind: ProcessKind, id: Uuid) -> StoreResult<Process> {
@@ -342,10 +355,9 @@ pub(crate) async fn get_run<T: Tx>(tx: &mut T, tenant: &TenantId, scope: &RunSco
 }
 
 fn process_kind_term(kind: ProcessKind) -> Expr {
-    Expr::col(Alias::new("kind")).eq(kind.ordinal())
+    kind_in(&[kind.ordinal()])
 }
 
-use runhub_model::GraphEnum;
 
 pub(crate) async fn list_processes<T: Tx>(tx: &mut T, tenant: &TenantId, kind: ProcessKind, q: &ListQuery) -> StoreResult<Page<Process>> {
     let stmts = query::page_statements(Table::Processes, tenant, vec![process_kind_term(kind)], q, T::DIALECT)?;

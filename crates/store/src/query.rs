@@ -8,7 +8,7 @@ use sea_query::{
     QueryStatementWriter, SelectStatement, SqliteQueryBuilder, UpdateStatement, Values,
 };
 
-use crate::columns::{Table, column};
+use crate::columns::{Table, column, kind_in};
 use crate::filter_sql::{Compiler, Dialect};
 use crate::records::{PROCESS_COLUMNS, RUN_COLUMNS, internal, process_values, run_values};
 use crate::{ListQuery, RunParent, RunScope, StoreResult, default_order};
@@ -161,12 +161,12 @@ pub(crate) fn scope_terms(scope: &RunScope) -> Vec<Expr> {
         RunParent::All => {}
         RunParent::Process(kind, id) => {
             terms.push(col("process_id").eq(id.to_string()));
-            terms.push(col("kind").eq(RunKind::for_process(kind).ordinal()));
+            terms.push(kind_in(&[RunKind::for_process(kind).ordinal()]));
         }
         RunParent::Group(id) => terms.push(col("group_id").eq(id.to_string())),
     }
     if let Some(kind) = scope.kind {
-        terms.push(col("kind").eq(kind.ordinal()));
+        terms.push(kind_in(&[kind.ordinal()]));
     }
     terms
 }
@@ -268,7 +268,7 @@ pub(crate) fn runs_of_parents(
         .and_where(tenant_is(tenant))
         .and_where(col(parent_col).is_in(ids.iter().cloned()));
     if let Some(kind) = kind {
-        inner.and_where(col("kind").eq(kind));
+        inner.and_where(kind_in(&[kind]));
     }
     if let Some(f) = &query.filter {
         inner.and_where(compiler.filter(f)?);

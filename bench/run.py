@@ -1,0 +1,191 @@
+#!/usr/bin/env python3
+"""runhub throughput benchmark: one command, figures as fractions of this machine's HTTP ceiling.
+
+    python3 bench/run.py                  # full run: 1,000,000 runs, 3 rounds x 10 s per scenario
+    python3 bench/run.py --runs 100000 --rounds 1 --duration 3   # a quick look
+
+It builds the release binary, installs wrk if missing, fills a fresh data directory with the store's
+bulk path (crates/store/examples/bulk_load.rs), starts `runhub serve` on it and runs each scenario at
+16 connections. Every scenario run is paired with a run of the same load generator against `/livez`
+(the same binary's do-nothing route) right before it, so each figure is also a fraction of what the
+HTTP stack could do at that moment; rounds alternate and the medians are reported. Write scenarios are
+measured under both `--durability full` (default: fsync before the 2xx) and `relaxed`.
+"""
+
+import argparse
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+LUA = os.path.join(ROOT, "bench", "lua")
+CONNECTIONS = 16
+THREADS = 2
+
+
+def sh(cmd, **kw):
+    print("+", " ".join(cmd), file=sys.stderr)
+    subprocess.run(cmd, check=True, **kw)
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def ensure_wrk():
+    if shutil.which("wrk"):
+        return
+    sh(["apt-get", "install", "-y", "wrk"])
+
+
+class Server:
+    def __init__(self, data_dir, durability):
+        self.port = free_port()
+        self.log = open(os.path.join(data_dir, f"server-{durability}.log"), "w")
+        self.proc = subprocess.Popen(
+            [os.path.join(ROOT, "target", "release", "runhub"), "serve", "--listen", f"127.0.0.1:{self.port}",
+             "--data-dir", data_dir, "--durability", durability],
+            stdout=subprocess.PIPE, stderr=self.log, text=True)
+        self.proc.stdout.readline()  # "runhub listening on …"
+        self.base = f"http://127.0.0.1:{self.port}"
+
+    def rss_peak_mb(self):
+        with open(f"/proc/{self.proc.pid}/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+        return float("nan")
+
+    def stop(self):
+        self.proc.send_signal(signal.SIGTERM)
+        self.proc.wait(timeout=60)
+        self.log.close()
+
+
+UNITS = {"us": 1e-3, "ms": 1.0, "s": 1e3}
+
+
+def parse_latency(text, pct):
+    m = re.search(rf"^\s+{pct}%\s+([\d.]+)(us|ms|s)\s*$", text, re.M)
+    return float(m.group(1)) * UNITS[m.group(2)] if m else float("nan")
+
+
+def wrk(base, script, args, duration):
+    cmd = ["/usr/bin/time", "-f", "CPU %U %S %e", "wrk", f"-t{THREADS}", f"-c{CONNECTIONS}", f"-d{duration}s",
+           "--latency", "-s", os.path.join(LUA, script), base, "--", *args]
+    out = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "BENCH_LUA": LUA})
+    text = out.stdout + out.stderr
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", text).group(1))
+    non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", text)
+    cpu = re.search(r"CPU ([\d.]+) ([\d.]+) ([\d.]+)", text)
+    loadgen_cores = (float(cpu.group(1)) + float(cpu.group(2))) / float(cpu.group(3)) if cpu else float("nan")
+    return {"rps": rps, "p50": parse_latency(text, 50), "p99": parse_latency(text, 99),
+            "errors": int(non2xx.group(1)) if non2xx else 0, "loadgen_cores": loadgen_cores}
+
+
+def write_ids(path, ids):
+    with open(path, "w") as f:
+        f.write("\n".join(ids) + "\n")
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--runs", type=int, default=1_000_000)
+    ap.add_argument("--flows", type=int, default=1_000)
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--duration", type=int, default=10, help="seconds per scenario run")
+    ap.add_argument("--keep", action="store_true", help="keep the data directory")
+    opts = ap.parse_args()
+
+    ensure_wrk()
+    sh(["cargo", "build", "--release", "-p", "runhub-store", "--example", "bulk_load"], cwd=ROOT)
+    sh(["cargo", "build", "--release", "--bin", "runhub"], cwd=ROOT)
+    data = tempfile.mkdtemp(prefix="runhub-bench-")
+    t0 = time.time()
+    sh([os.path.join(ROOT, "target", "release", "examples", "bulk_load"), data, str(opts.runs), str(opts.flows)])
+    print(f"loaded {opts.runs} runs in {time.time() - t0:.1f} s", file=sys.stderr)
+    dataset = json.load(open(os.path.join(data, "dataset.json")))
+    ids_dir = os.path.join(data, "ids")
+    os.makedirs(ids_dir)
+    write_ids(os.path.join(ids_dir, "get"), dataset["runs"])
+    running = dataset["running"]
+    # Disjoint slices of running runs: one for progress patches, one per finish run (never reused).
+    split = min(20_000, len(running) // 2)
+    patch_ids, finish_pool = running[:split], running[split:]
+    write_ids(os.path.join(ids_dir, "patch"), patch_ids)
+    flow = dataset["flows"][0]
+
+    finish_runs = opts.rounds * 2
+    per_finish = len(finish_pool) // max(finish_runs, 1)
+    finish_files = []
+    for i in range(finish_runs):
+        p = os.path.join(ids_dir, f"finish{i}")
+        write_ids(p, finish_pool[i * per_finish:(i + 1) * per_finish])
+        finish_files.append(p)
+
+    scenarios = [
+        ("get", "get.lua", lambda r: [os.path.join(ids_dir, "get")], False),
+        ("create", "create.lua", lambda r: [flow], True),
+        ("patch statistics", "patch.lua", lambda r: [os.path.join(ids_dir, "patch")], True),
+        ("finish", "finish.lua", None, True),
+        ("list 100 of status eq failed", "list.lua", lambda r: [], False),
+        ("mix 80/20", "mix.lua", lambda r: [os.path.join(ids_dir, "get"), os.path.join(ids_dir, "patch")], True),
+    ]
+    results = {}  # (durability, scenario) -> list of (result, ceiling)
+    finish_used = 0
+    peak = {}
+    for durability in ("full", "relaxed"):
+        server = Server(data, durability)
+        try:
+            for r in range(opts.rounds):
+                for name, script, args, writes in scenarios:
+                    if durability == "relaxed" and not writes:
+                        continue
+                    if args is None:
+                        a = [finish_files[finish_used], str(THREADS)]
+                        finish_used += 1
+                    else:
+                        a = args(r)
+                    ceiling = wrk(server.base, "ceiling.lua", [], opts.duration)
+                    res = wrk(server.base, script, a, opts.duration)
+                    results.setdefault((durability, name), []).append((res, ceiling))
+                    print(f"[{durability} r{r}] {name}: {res['rps']:.0f} req/s (ceiling {ceiling['rps']:.0f}), "
+                          f"p50 {res['p50']:.2f} ms, p99 {res['p99']:.2f} ms, non-2xx {res['errors']}", file=sys.stderr)
+            peak[durability] = server.rss_peak_mb()
+        finally:
+            server.stop()
+
+    rev = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
+    mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+    print(f"\n{time.strftime('%Y-%m-%d')}, commit {rev}, {os.cpu_count()} cores, {mem:.0f} GiB, "
+          f"{opts.runs} runs in {opts.flows} flows, {CONNECTIONS} connections, wrk -t{THREADS}, "
+          f"{opts.rounds} rounds x {opts.duration} s, medians\n")
+    print("| durability | scenario | req/s | ceiling req/s | fraction of ceiling | p50 ms | p99 ms | non-2xx | wrk cores |")
+    print("|---|---|---:|---:|---:|---:|---:|---:|---:|")
+    for (durability, name), runs in results.items():
+        med = lambda key: statistics.median(x[0][key] for x in runs)
+        ceil = statistics.median(x[1]["rps"] for x in runs)
+        frac = statistics.median(x[0]["rps"] / x[1]["rps"] for x in runs)
+        print(f"| {durability} | {name} | {med('rps'):.0f} | {ceil:.0f} | {frac:.1%} | {med('p50'):.2f} | "
+              f"{med('p99'):.2f} | {sum(x[0]['errors'] for x in runs)} | {med('loadgen_cores'):.2f} |")
+    print(f"\nPeak RSS of runhub: {peak.get('full', float('nan')):.0f} MB (durability full), "
+          f"{peak.get('relaxed', float('nan')):.0f} MB (relaxed), with {opts.runs} runs stored.")
+    if not opts.keep:
+        shutil.rmtree(data, ignore_errors=True)
+    else:
+        print(f"data kept in {data}", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()

@@ -3,6 +3,7 @@
 
     python3 bench/run.py                  # full run: 1,000,000 runs, 3 rounds x 10 s per scenario
     python3 bench/run.py --runs 100000 --rounds 1 --duration 3   # a quick look
+    python3 bench/run.py --database-url postgres://postgres@127.0.0.1/runhub_bench   # on PostgreSQL
 
 It builds the release binary, installs wrk if missing, fills a fresh data directory with the store's
 bulk path (crates/store/examples/bulk_load.rs), starts `runhub serve` on it and runs each scenario at
@@ -10,6 +11,8 @@ bulk path (crates/store/examples/bulk_load.rs), starts `runhub serve` on it and 
 (the same binary's do-nothing route) right before it, so each figure is also a fraction of what the
 HTTP stack could do at that moment; rounds alternate and the medians are reported. Write scenarios are
 measured under both `--durability full` (default: fsync before the 2xx) and `relaxed`.
+With --database-url the store is PostgreSQL (the database is emptied first; durability is the
+server's own `synchronous_commit`, so there is one pass, reported as "postgres").
 """
 
 import argparse
@@ -49,13 +52,16 @@ def ensure_wrk():
     sh(["apt-get", "install", "-y", "wrk"])
 
 
+TARGET = os.environ.get("CARGO_TARGET_DIR") or os.path.join(ROOT, "target")
+
+
 class Server:
-    def __init__(self, data_dir, durability):
+    def __init__(self, data_dir, durability, database_url=None):
         self.port = free_port()
         self.log = open(os.path.join(data_dir, f"server-{durability}.log"), "w")
+        store = ["--database-url", database_url] if database_url else ["--data-dir", data_dir, "--durability", durability]
         self.proc = subprocess.Popen(
-            [os.path.join(ROOT, "target", "release", "runhub"), "serve", "--listen", f"127.0.0.1:{self.port}",
-             "--data-dir", data_dir, "--durability", durability],
+            [os.path.join(TARGET, "release", "runhub"), "serve", "--listen", f"127.0.0.1:{self.port}", *store],
             stdout=subprocess.PIPE, stderr=self.log, text=True)
         self.proc.stdout.readline()  # "runhub listening on …"
         self.base = f"http://127.0.0.1:{self.port}"
@@ -106,6 +112,7 @@ def main():
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--duration", type=int, default=10, help="seconds per scenario run")
     ap.add_argument("--keep", action="store_true", help="keep the data directory")
+    ap.add_argument("--database-url", help="benchmark the PostgreSQL store on this (emptied) database")
     opts = ap.parse_args()
 
     ensure_wrk()
@@ -113,7 +120,12 @@ def main():
     sh(["cargo", "build", "--release", "--bin", "runhub"], cwd=ROOT)
     data = tempfile.mkdtemp(prefix="runhub-bench-")
     t0 = time.time()
-    sh([os.path.join(ROOT, "target", "release", "examples", "bulk_load"), data, str(opts.runs), str(opts.flows)])
+    if opts.database_url:
+        # A fresh dataset each time: runhub's tables are dropped, the next start migrates anew.
+        sh(["psql", "-q", opts.database_url, "-c",
+            "DROP TABLE IF EXISTS runs, processes, meta, runhub_migrations; DROP COLLATION IF EXISTS runhub_fold"])
+    env = {**os.environ, "RUNHUB_DATABASE_URL": opts.database_url or ""}
+    sh([os.path.join(TARGET, "release", "examples", "bulk_load"), data, str(opts.runs), str(opts.flows)], env=env)
     print(f"loaded {opts.runs} runs in {time.time() - t0:.1f} s", file=sys.stderr)
     dataset = json.load(open(os.path.join(data, "dataset.json")))
     ids_dir = os.path.join(data, "ids")
@@ -145,8 +157,8 @@ def main():
     results = {}  # (durability, scenario) -> list of (result, ceiling)
     finish_used = 0
     peak = {}
-    for durability in ("full", "relaxed"):
-        server = Server(data, durability)
+    for durability in (("postgres",) if opts.database_url else ("full", "relaxed")):
+        server = Server(data, durability, opts.database_url)
         try:
             for r in range(opts.rounds):
                 for name, script, args, writes in scenarios:
@@ -179,8 +191,8 @@ def main():
         frac = statistics.median(x[0]["rps"] / x[1]["rps"] for x in runs)
         print(f"| {durability} | {name} | {med('rps'):.0f} | {ceil:.0f} | {frac:.1%} | {med('p50'):.2f} | "
               f"{med('p99'):.2f} | {sum(x[0]['errors'] for x in runs)} | {med('loadgen_cores'):.2f} |")
-    print(f"\nPeak RSS of runhub: {peak.get('full', float('nan')):.0f} MB (durability full), "
-          f"{peak.get('relaxed', float('nan')):.0f} MB (relaxed), with {opts.runs} runs stored.")
+    rss = ", ".join(f"{mb:.0f} MB ({d})" for d, mb in peak.items())
+    print(f"\nPeak RSS of runhub: {rss}, with {opts.runs} runs stored.")
     if not opts.keep:
         shutil.rmtree(data, ignore_errors=True)
     else:

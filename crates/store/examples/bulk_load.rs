@@ -1,5 +1,7 @@
 //! Fills a data directory with a benchmark dataset through the store's bulk path:
 //! `cargo run --release -p runhub-store --example bulk_load -- DIR RUNS FLOWS`.
+//! With `RUNHUB_DATABASE_URL=postgres://…` the dataset goes into that PostgreSQL database instead
+//! (DIR still receives dataset.json).
 //!
 //! Runs are spread over the flows and over the last 365 days; about 10% failed, 15% still running,
 //! the rest completed (some with warnings or errors), names drawn from a small vocabulary. The ids of
@@ -10,8 +12,32 @@ use rand::{Rng, SeedableRng};
 use runhub_model::{
     DisplayName, NewProcess, NewRun, ProcessKind, PublicError, ReadinessStatus, RunKind, RunStatus, Statistics, TenantId, Timestamp, Uuid,
 };
+use runhub_model::{Process, Run};
 use runhub_store::Store;
+use runhub_store::postgres::PgStore;
 use runhub_store::sqlite::{Options, SqliteStore};
+
+/// Either store's bulk path.
+enum Target {
+    Sqlite(SqliteStore),
+    Postgres(PgStore),
+}
+
+impl Target {
+    async fn import(&self, tenant: &TenantId, processes: Vec<Process>, runs: Vec<Run>) -> runhub_store::StoreResult<()> {
+        match self {
+            Target::Sqlite(s) => s.import(tenant, processes, runs).await,
+            Target::Postgres(s) => s.import(tenant, processes, runs).await,
+        }
+    }
+
+    async fn close(&self) {
+        match self {
+            Target::Sqlite(s) => s.close().await,
+            Target::Postgres(s) => s.close().await,
+        }
+    }
+}
 
 const BATCH: usize = 20_000;
 
@@ -21,7 +47,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let dir = std::path::PathBuf::from(args.get(1).ok_or("usage: bulk_load DIR RUNS FLOWS")?);
     let runs: usize = args.get(2).map_or(Ok(1_000_000), |s| s.parse())?;
     let flows: usize = args.get(3).map_or(Ok(1_000), |s| s.parse())?;
-    let store = SqliteStore::open(&dir, Options::default()).await?;
+    std::fs::create_dir_all(&dir)?;
+    let store = match std::env::var("RUNHUB_DATABASE_URL") {
+        Ok(url) if !url.is_empty() => Target::Postgres(PgStore::open(&url, Default::default()).await?),
+        _ => Target::Sqlite(SqliteStore::open(&dir, Options::default()).await?),
+    };
     let tenant = TenantId::default_tenant();
     let mut rng = StdRng::seed_from_u64(7);
 

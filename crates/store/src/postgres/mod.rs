@@ -126,6 +126,15 @@ impl PgStore {
         }
     }
 
+    /// The bulk path: stores already-valid processes and runs as they are, in one transaction
+    /// (imports, benchmark datasets). Group derivation is not re-run, as in the SQLite store's.
+    pub async fn import(&self, tenant: &TenantId, processes: Vec<Process>, runs: Vec<Run>) -> StoreResult<()> {
+        // Not bounded by the operation timeout: a large batch legitimately takes longer.
+        let mut tx = self.begin().await?;
+        let result = ops::import(&mut tx, tenant, &processes, &runs).await;
+        tx.finish(result).await
+    }
+
     async fn connection(&self) -> StoreResult<PgTx> {
         let client = self.pool.get().await.map_err(classify_pool)?;
         Ok(PgTx { client: Some(client), open: false, retry: false })

@@ -59,7 +59,7 @@ impl Compiler {
         Ok(match operand {
             Operand::Property { path, .. } => {
                 let c = column(self.table, path).ok_or_else(|| unknown_path(path))?;
-                Term { expr: c.expr(), nullable: c.nullable, null: false }
+                Term { expr: c.expr(self.dialect), nullable: c.nullable, null: false }
             }
             Operand::Literal(Value::Null) => Term { expr: Expr::null(), nullable: true, null: true },
             // PostgreSQL: a string literal compared with another literal would otherwise take the
@@ -191,7 +191,7 @@ impl Compiler {
             } else {
                 sea_query::NullOrdering::First
             });
-            out.push((c.expr(), order, nulls));
+            out.push((c.expr(self.dialect), order, nulls));
         }
         out.push((Expr::col(sea_query::Alias::new("id")), Order::Asc, None));
         Ok(out)
@@ -206,7 +206,7 @@ impl Compiler {
         let mut parts: Vec<(Expr, bool, bool)> = Vec::new(); // (expr, nullable, descending)
         for key in keys {
             let c = column(self.table, key.path).ok_or_else(|| unknown_path(key.path))?;
-            parts.push((c.expr(), c.nullable, key.descending));
+            parts.push((c.expr(self.dialect), c.nullable, key.descending));
         }
         parts.push((Expr::col(sea_query::Alias::new("id")), false, false));
 

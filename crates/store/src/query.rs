@@ -332,3 +332,46 @@ pub(crate) fn process_key(p: &Process, path: &str) -> Value {
         _ => Value::Null,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn text(stmt: &impl QueryStatementWriter, dialect: Dialect) -> String {
+        render(stmt, dialect).text
+    }
+
+    /// Row locks are PostgreSQL's alone: SQLite's single writer needs (and knows) none.
+    #[test]
+    fn locks_render_for_postgres_only() {
+        let (tenant, id) = (TenantId::default_tenant(), Uuid::nil());
+        for (lock, clause) in [(Lock::Update, "FOR UPDATE"), (Lock::Share, "FOR SHARE")] {
+            assert!(text(&load_run(&tenant, id, lock, Dialect::Postgres), Dialect::Postgres).ends_with(clause));
+            assert!(!text(&load_run(&tenant, id, lock, Dialect::Sqlite), Dialect::Sqlite).contains(" FOR "));
+        }
+        assert!(!text(&load_process(&tenant, id, Lock::No, Dialect::Postgres), Dialect::Postgres).contains(" FOR "));
+    }
+
+    /// One upsert for both engines, every value bound, the key never overwritten.
+    #[test]
+    fn saves_are_upserts_with_bound_values() {
+        let process = runhub_model::NewProcess {
+            kind: runhub_model::ProcessKind::OutgoingFlow,
+            display_name: runhub_model::DisplayName::from_stored("it's; DROP TABLE runs".into()),
+            readiness_status: runhub_model::ReadinessStatus::Ready,
+            data_domain: None,
+            recurrence_start: None,
+            recurrence_end: None,
+        }
+        .into_process(Uuid::nil())
+        .unwrap();
+        let stmt = save_process(&TenantId::default_tenant(), &process).unwrap();
+        for dialect in [Dialect::Sqlite, Dialect::Postgres] {
+            let sql = render(&stmt, dialect);
+            assert!(sql.text.contains("ON CONFLICT (\"tenant\", \"id\") DO UPDATE SET"), "{}", sql.text);
+            assert!(!sql.text.contains("\"id\" = \"excluded\".\"id\""), "{}", sql.text);
+            assert!(!sql.text.contains("DROP TABLE"), "values are bound, never spliced: {}", sql.text);
+            assert_eq!(sql.values.0.len(), 9);
+        }
+    }
+}

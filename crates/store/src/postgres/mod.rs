@@ -97,7 +97,11 @@ impl PgStore {
             .map_err(|e| StoreError::Internal(format!("the database URL is not a valid PostgreSQL URL: {e}")))?;
         config.connect_timeout(options.timeout);
         // Notice a peer that vanished without closing (a cut network) on idle pooled connections.
-        config.keepalives(true).keepalives_idle(Duration::from_secs(30));
+        config
+            .keepalives(true)
+            .keepalives_idle(Duration::from_secs(30))
+            .keepalives_interval(Duration::from_secs(10))
+            .keepalives_retries(3);
         if config.get_application_name().is_none() {
             config.application_name("runhub");
         }
@@ -137,13 +141,14 @@ impl PgStore {
 
     async fn connection(&self) -> StoreResult<PgTx> {
         let client = self.pool.get().await.map_err(classify_pool)?;
-        Ok(PgTx { client: Some(client), open: false, retry: false })
+        Ok(PgTx { client: Some(client), open: false, in_flight: false, retry: false })
     }
 
     async fn begin(&self) -> StoreResult<PgTx> {
         let mut tx = self.connection().await?;
-        tx.client()?.batch_execute("BEGIN ISOLATION LEVEL READ COMMITTED").await.map_err(classify_plain)?;
+        // Marked open before it is: if BEGIN never returns, the connection is discarded.
         tx.open = true;
+        tx.client()?.batch_execute("BEGIN ISOLATION LEVEL READ COMMITTED").await.map_err(classify_plain)?;
         Ok(tx)
     }
 }
@@ -166,6 +171,8 @@ pub(crate) struct PgTx {
     client: Option<Object>,
     /// A transaction is open on the connection.
     open: bool,
+    /// A statement was sent and its answer not yet read (the operation was cut off by the timeout).
+    in_flight: bool,
     /// The last database error was a lost serialization race: the operation may be run again.
     retry: bool,
 }
@@ -185,7 +192,9 @@ impl PgTx {
         // Typed parameters: one round trip (no separate prepare), and the value types sea-query
         // bound are the types the server sees.
         let params: Vec<_> = values.as_params().into_iter().zip(values.as_types()).collect();
+        self.in_flight = true;
         let result = self.client()?.query_typed(&sql.text, &params).await;
+        self.in_flight = false;
         result.map_err(|e| self.fail(e))
     }
 
@@ -210,9 +219,10 @@ impl PgTx {
 
 impl Drop for PgTx {
     fn drop(&mut self) {
-        if self.open {
-            // Never hand a connection with a transaction still open back to the pool: closing it
-            // makes the server roll the transaction back.
+        if self.open || self.in_flight {
+            // Never hand a connection with a transaction still open, or with a statement whose
+            // answer may never come (an unreachable server), back to the pool: closing it makes
+            // the server roll the transaction back, and the pool opens a fresh one when needed.
             if let Some(client) = self.client.take() {
                 drop(Object::take(client));
             }

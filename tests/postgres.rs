@@ -61,3 +61,36 @@ async fn case_functions_fold_every_character_like_rust() {
     assert!(unknown_to_icu.len() < 200, "{listed}");
     drop(store);
 }
+
+/// Migrations are versioned and applied once: replicas starting together on an empty database
+/// (each racing through the advisory lock) leave one row per version, and agree on one `$skiptoken`
+/// secret; opening again applies nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn migrations_apply_once_and_replicas_share_one_secret() {
+    let db = pg::TestDb::create().await;
+    let opens = (0..4).map(|_| runhub_store::postgres::PgStore::open(&db.url, Default::default()));
+    let stores: Vec<_> = futures::future::join_all(opens).await.into_iter().map(Result::unwrap).collect();
+    use runhub_store::Store;
+    assert!(stores.windows(2).all(|w| w[0].token_secret() == w[1].token_secret()));
+    assert_eq!(stores[0].token_secret().len(), 32);
+    let again = runhub_store::postgres::PgStore::open(&db.url, Default::default()).await.unwrap();
+    assert_eq!(again.token_secret(), stores[0].token_secret());
+
+    let (client, connection) = tokio_postgres::connect(&db.url, NoTls).await.unwrap();
+    tokio::spawn(connection);
+    let versions: Vec<i32> = client.query("SELECT version FROM runhub_migrations ORDER BY version", &[]).await.unwrap().iter().map(|r| r.get(0)).collect();
+    assert_eq!(versions, [1]);
+    // Every text column compares by code point.
+    let collations: Vec<String> = client
+        .query(
+            "SELECT DISTINCT COALESCE(collation_name, '') FROM information_schema.columns \
+             WHERE table_schema = current_schema() AND table_name IN ('runs', 'processes', 'meta') AND data_type = 'text'",
+            &[],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert_eq!(collations, ["C"]);
+}

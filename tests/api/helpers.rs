@@ -15,7 +15,7 @@ pub struct TestApp {
     pub client: reqwest::Client,
     pub store: Arc<dyn Store>,
     pub data_dir: PathBuf,
-    _dir: tempfile::TempDir,
+    _dir: Arc<tempfile::TempDir>,
 }
 
 /// A reply, read whole.
@@ -80,7 +80,40 @@ impl TestApp {
             client: reqwest::Client::new(),
             store,
             data_dir: dir.path().to_owned(),
-            _dir: dir,
+            _dir: Arc::new(dir),
+        }
+    }
+
+    /// Like [`TestApp::spawn`], but with authentication and limits, served the way `runhub serve`
+    /// serves (connection limits, header timeout, client addresses). The returned app sends no
+    /// token; [`TestApp::as_caller`] gives a client that does.
+    pub async fn spawn_with(security: runhub_server::Security) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let store: Arc<dyn Store> = Arc::new(SqliteStore::open(dir.path(), Options::default()).await.unwrap());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let limits = security.limits.clone();
+        let app = runhub_server::router_with(AppState { store: store.clone(), public_url: None }, security);
+        tokio::spawn(async move { runhub_server::serve::serve(listener, app, &limits, std::future::pending()).await.unwrap() });
+        Self {
+            base: format!("http://{addr}"),
+            client: reqwest::Client::new(),
+            store,
+            data_dir: dir.path().to_owned(),
+            _dir: Arc::new(dir),
+        }
+    }
+
+    /// The same server, called with `Authorization: Bearer {token}` on every request.
+    pub fn as_caller(&self, token: &str) -> TestApp {
+        let mut headers = reqwest::header::HeaderMap::new();
+        headers.insert(reqwest::header::AUTHORIZATION, format!("Bearer {token}").parse().unwrap());
+        TestApp {
+            base: self.base.clone(),
+            client: reqwest::Client::builder().default_headers(headers).build().unwrap(),
+            store: self.store.clone(),
+            data_dir: self.data_dir.clone(),
+            _dir: self._dir.clone(),
         }
     }
 

@@ -3,6 +3,7 @@
 
 mod ops;
 mod rows;
+mod schedule;
 mod schema;
 mod writer;
 
@@ -131,6 +132,30 @@ impl SqliteStore {
 
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// The statements a run listing executes (the page, then the count when asked for), each
+    /// with its SQL and SQLite's `EXPLAIN QUERY PLAN`: which index serves it. For benchmarks and
+    /// diagnosis (bench/query.sh).
+    pub async fn explain_list_runs(&self, tenant: &TenantId, scope: &RunScope, query: &ListQuery) -> StoreResult<Vec<(String, Vec<String>)>> {
+        let (tenant, scope, query) = (tenant.clone(), scope.clone(), query.clone());
+        self.read(move |c| {
+            let (mut page, count, _) = page_statements(Table::Runs, &tenant, scope_terms(&scope), &query)?;
+            page.columns(RUN_COLUMNS.iter().map(|c| Alias::new(*c)));
+            let mut out = Vec::new();
+            for stmt in std::iter::once(page).chain(count) {
+                let (sql, values) = stmt.build_rusqlite(SqliteQueryBuilder);
+                let mut explain = c.prepare(&format!("EXPLAIN QUERY PLAN {sql}")).map_err(internal)?;
+                let plan = explain
+                    .query_map(&*values.as_params(), |r| r.get::<_, String>(3))
+                    .map_err(internal)?
+                    .collect::<Result<Vec<_>, _>>()
+                    .map_err(internal)?;
+                out.push((sql, plan));
+            }
+            Ok(out)
+        })
+        .await
     }
 
     /// Runs `op` on a pooled read connection, off the async threads.
@@ -502,6 +527,15 @@ impl Store for SqliteStore {
             .map_err(internal)
         })
         .await
+    }
+
+    async fn start_run_group(&self, tenant: &TenantId, now: runhub_model::Timestamp, policy: &crate::StartPolicy) -> StoreResult<crate::StartOutcome> {
+        let (tenant, policy) = (tenant.clone(), policy.clone());
+        self.writer.write(move |c| schedule::start_on_demand(c, &tenant, now, &policy)).await
+    }
+
+    async fn claim_scheduled_runs(&self, now: runhub_model::Timestamp, interval_micros: i64) -> StoreResult<Vec<crate::ScheduledStart>> {
+        self.writer.write(move |c| schedule::claim_scheduled(c, now, interval_micros)).await
     }
 }
 

@@ -230,9 +230,15 @@ pub fn token(args: TokenArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-pub fn init_tracing() {
+/// Logs go to stderr through a background writer thread, so the one line per request never makes a
+/// request wait on a `write` syscall. It blocks rather than drops when full: no line is lost. The
+/// returned guard flushes on drop; keep it for the life of the process.
+pub fn init_tracing() -> tracing_appender::non_blocking::WorkerGuard {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
-    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
+    let (writer, guard) = tracing_appender::non_blocking::NonBlockingBuilder::default().lossy(false).finish(std::io::stderr());
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_ansi(ansi).with_writer(writer).try_init();
+    guard
 }
 
 /// Resolves on SIGINT or SIGTERM.
@@ -296,7 +302,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
 }
 
 pub async fn main() -> anyhow::Result<()> {
-    init_tracing();
+    let _log_flush = init_tracing();
     match Cli::parse().command {
         Command::Serve(args) => serve(args).await,
         Command::Token(args) => token(args),

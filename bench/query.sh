@@ -77,9 +77,9 @@ url_of() {
 measure() {
   local name=$1 url=$2
   curl -sf "$url" -o /dev/null || { echo "FAILED: $url" >&2; curl -s "$url" >&2; exit 1; }
-  wrk -t1 -c1 -d2s "$url" >/dev/null # warm-up
+  wrk -t1 -c1 -d2s --timeout 30s "$url" >/dev/null # warm-up
   local out
-  out=$(wrk -t1 -c1 -d"${DURATION}s" --latency "$url")
+  out=$(wrk -t1 -c1 -d"${DURATION}s" --timeout 30s --latency "$url")
   python3 - "$name" "$out" <<'EOF'
 import re, sys
 name, out = sys.argv[1], sys.argv[2]
@@ -93,6 +93,7 @@ EOF
 }
 
 echo
+echo "== $(date -u +%FT%TZ), $(nproc) cores, $(free -g | awk '/Mem:/ {print $2}') GiB, load $(cut -d' ' -f1-3 /proc/loadavg), commit $(git rev-parse --short HEAD)$(git diff --quiet || echo '+changes')"
 echo "== latency: wrk -t1 -c1 -d${DURATION}s --latency, \$top=100, $RUNS runs in $FLOWS flows"
 echo "| query | p50 ms | p99 ms | requests |"
 echo "|---|---:|---:|---:|"

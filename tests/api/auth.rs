@@ -234,7 +234,10 @@ fn serve_briefly_with(args: &[&str], envs: &[(&str, &str)]) -> (bool, String) {
     let mut line = String::new();
     let _ = stdout.read_line(&mut line); // EOF at once when it refuses to start
     let listening = line.starts_with("runhub listening on");
-    let _ = child.kill();
+    // SIGTERM, not SIGKILL: a clean stop flushes the log writer, as in production.
+    unsafe {
+        libc::kill(child.id() as i32, libc::SIGTERM);
+    }
     let _ = child.wait();
     let mut stderr = String::new();
     child.stderr.take().unwrap().read_to_string(&mut stderr).unwrap();

@@ -266,6 +266,10 @@ async fn activities_are_member_runs() {
     r.assert_status(200);
     assert_eq!(r.json()["id"], s.flow_out.as_str());
     assert_eq!(r.json()["@odata.type"], odata_type("outgoingFlow"));
+    let r = app.get(&format!("{RUNS}/{}/activities/{}/activity?$select=displayName", s.alpha, s.alpha_out)).await;
+    assert_eq!(r.json()["displayName"], "Export");
+    assert!(r.json().get("readinessStatus").is_none());
+    app.get(&format!("{RUNS}/{}/activities/{}/activity?$expand=runs", s.alpha, s.alpha_out)).await.assert_target(400, "invalidQueryOption", "$expand");
     let r = app.get(&q(&s.alpha, "$expand=activity($select=displayName)&$orderby=displayName")).await;
     r.assert_status(200);
     let items = value(&r);
@@ -598,5 +602,89 @@ async fn metadata_declares_the_published_paths() {
         "<Singleton Name=\"external\" Type=\"microsoft.graph.industryData.externalRoot\" />",
     ] {
         assert!(xml.contains(needle), "$metadata lacks {needle}");
+    }
+}
+
+/// A `runhub serve` child process, killed when dropped.
+struct Binary {
+    child: std::process::Child,
+    base: String,
+}
+
+impl Drop for Binary {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn serve_binary(data_dir: &std::path::Path, interval: &str) -> Binary {
+    use std::io::BufRead;
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_runhub"))
+        .args(["serve", "--listen", "127.0.0.1:0", "--schedule-interval", interval, "--data-dir"])
+        .arg(data_dir)
+        .env("RUST_LOG", "warn")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::inherit())
+        .spawn()
+        .expect("start runhub");
+    let stdout = child.stdout.take().unwrap();
+    let mut line = String::new();
+    std::io::BufReader::new(stdout).read_line(&mut line).unwrap();
+    let base = line.trim().rsplit(' ').next().unwrap().to_owned();
+    assert!(base.starts_with("http://127.0.0.1:"), "unexpected first line: {line}");
+    Binary { child, base }
+}
+
+/// The real binary with `--schedule-interval`: two replicas on one data directory start scheduled
+/// runs by themselves, each due time once, visible through either replica.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_binaries_on_one_data_dir_start_each_scheduled_run_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let one = serve_binary(dir.path(), "250ms");
+    let two = serve_binary(dir.path(), "250ms");
+    let client = reqwest::Client::new();
+    let r = client
+        .post(format!("{}/beta/industryData/incomingFlows", one.base))
+        .json(&json!({"displayName": "flow", "readinessStatus": "ready"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    let list = |base: String| {
+        let client = client.clone();
+        async move {
+            let body: Value = client.get(format!("{base}{RUNS}?$top=999")).send().await.unwrap().json().await.unwrap();
+            body["value"].as_array().unwrap().clone()
+        }
+    };
+    eventually("four scheduled runs", || {
+        let base = two.base.clone();
+        let list = &list;
+        async move { scheduled(&list(base).await).len() >= 4 }
+    })
+    .await;
+    drop(one);
+    drop(two);
+    // Read the data directory with a third instance, scheduler off.
+    let three = serve_binary(dir.path(), "0");
+    let groups = list(three.base.clone()).await;
+    let mut names: Vec<&str> = scheduled(&groups).iter().map(|g| g["displayName"].as_str().unwrap()).collect();
+    let total = names.len();
+    assert!(total >= 4);
+    names.sort();
+    names.dedup();
+    assert_eq!(names.len(), total, "a due time was started twice: {names:?}");
+    // Every scheduled group holds exactly one activity (the one flow).
+    for g in scheduled(&groups) {
+        let count: String = client
+            .get(format!("{}{RUNS}/{}/activities/$count", three.base, g["id"].as_str().unwrap()))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert_eq!(count, "1");
     }
 }

@@ -235,6 +235,10 @@ async fn expand_flows(ctx: &Ctx, options: &QueryOptions, runs: &[Run], items: &m
 /// `…/activities/{id}/activity`: the flow the activity ran.
 async fn activity_flow(ctx: &Ctx, group: Uuid, id: Uuid) -> ApiResult<Response> {
     let options = collection::options(ctx, EntitySet::Processes, Target::Entity)?;
+    if options.expand.is_some() {
+        return Err(ApiError::bad_request("invalidQueryOption", "$expand is not supported on an activity's flow; use …/industryData/incomingFlows/{id}?$expand=runs")
+            .with_target("$expand"));
+    }
     let run = load_activity(ctx, group, id).await?;
     let Some(pid) = run.process_id else { return Ok(no_content()) };
     let Some(flow) = ctx.state.store.processes_by_ids(&ctx.tenant, &[pid]).await?.pop() else { return Ok(no_content()) };

@@ -240,7 +240,8 @@ fn page_statements(table: Table, tenant: &TenantId, terms: Vec<Expr>, query: &Li
             None => page.order_by_expr(expr, order),
         };
     }
-    page.limit(u64::from(query.top) + 1).offset(query.skip);
+    // SQLite integers are i64: a larger `$skip` is past every row anyway.
+    page.limit(u64::from(query.top) + 1).offset(std::cmp::min(query.skip, i64::MAX as u64));
     Ok((page, count, keys))
 }
 
@@ -291,6 +292,8 @@ fn fetch_page<T>(
     key: fn(&T, &str) -> Value,
 ) -> StoreResult<Page<T>> {
     page.columns(columns.iter().map(|c| Alias::new(*c)));
+    // The page and its `@odata.count` come from one snapshot, whatever is written meanwhile.
+    let snapshot = conn.unchecked_transaction().map_err(internal)?;
     let (sql, values) = page.build_rusqlite(SqliteQueryBuilder);
     let mut stmt = conn.prepare_cached(&sql).map_err(internal)?;
     let mut items = stmt.query_map(&*values.as_params(), from_row).map_err(internal)?.collect::<Result<Vec<T>, _>>().map_err(internal)?;
@@ -304,6 +307,7 @@ fn fetch_page<T>(
         }
         None => None,
     };
+    snapshot.finish().map_err(internal)?;
     Ok(Page { items, next, count })
 }
 

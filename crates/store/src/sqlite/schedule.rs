@@ -10,7 +10,7 @@
 //! winner commits and matches nothing).
 
 use runhub_model::{DisplayName, GraphEnum, NewRun, Process, ProcessKind, ReadinessStatus, Run, RunKind, RunStatus, TenantId, Timestamp};
-use rusqlite::{Connection, OptionalExtension, params};
+use rusqlite::{Connection, params};
 
 use super::ops::recompute_group;
 use super::rows::{PROCESS_COLUMNS, internal, process_from_row, save_run};
@@ -137,13 +137,4 @@ pub(crate) fn claim_scheduled(conn: &Connection, now: Timestamp, interval_micros
         out.push(ScheduledStart { tenant, due: due_at, group, skipped: false });
     }
     Ok(out)
-}
-
-/// The tenant's next scheduled run, when it has a schedule.
-#[allow(dead_code)]
-pub(crate) fn next_due(conn: &Connection, tenant: &TenantId) -> StoreResult<Option<Timestamp>> {
-    conn.query_row("SELECT next_due FROM run_schedules WHERE tenant = ?1", params![tenant.as_str()], |r| r.get::<_, i64>(0))
-        .optional()
-        .map_err(internal)
-        .map(|o| o.map(Timestamp::from_micros))
 }

@@ -20,10 +20,10 @@ pub struct TestApp {
     pub client: reqwest::Client,
     pub store: Arc<dyn Store>,
     pub data_dir: PathBuf,
-    _dir: tempfile::TempDir,
-    /// The PostgreSQL database the store lives in, when the suite runs on PostgreSQL; dropped with
-    /// the app.
-    pub postgres: Option<pg::TestDb>,
+    _dir: Arc<tempfile::TempDir>,
+    /// The PostgreSQL schema the store lives in, when the suite runs on PostgreSQL; dropped with
+    /// the last clone of the app.
+    pub postgres: Option<Arc<pg::TestDb>>,
 }
 
 /// A reply, read whole.
@@ -75,15 +75,21 @@ impl Reply {
     }
 }
 
+/// The store of one test: SQLite in `dir`, or (`RUNHUB_TEST_STORE=postgres`) PostgreSQL in a schema
+/// of its own.
+async fn test_store(dir: &tempfile::TempDir) -> (Arc<dyn Store>, Option<Arc<pg::TestDb>>) {
+    if pg::wanted() {
+        let db = pg::TestDb::create().await;
+        (runhub_store::open_postgres(&db.url, Default::default()).await.unwrap(), Some(Arc::new(db)))
+    } else {
+        (Arc::new(SqliteStore::open(dir.path(), Options::default()).await.unwrap()), None)
+    }
+}
+
 impl TestApp {
     pub async fn spawn() -> Self {
         let dir = tempfile::tempdir().unwrap();
-        let (store, postgres): (Arc<dyn Store>, _) = if pg::wanted() {
-            let db = pg::TestDb::create().await;
-            (runhub_store::open_postgres(&db.url, Default::default()).await.unwrap(), Some(db))
-        } else {
-            (Arc::new(SqliteStore::open(dir.path(), Options::default()).await.unwrap()), None)
-        };
+        let (store, postgres) = test_store(&dir).await;
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let app = router(AppState { store: store.clone(), public_url: None });
@@ -93,8 +99,43 @@ impl TestApp {
             client: reqwest::Client::new(),
             store,
             data_dir: dir.path().to_owned(),
-            _dir: dir,
+            _dir: Arc::new(dir),
             postgres,
+        }
+    }
+
+    /// Like [`TestApp::spawn`], but with authentication and limits, served the way `runhub serve`
+    /// serves (connection limits, header timeout, client addresses). The returned app sends no
+    /// token; [`TestApp::as_caller`] gives a client that does.
+    pub async fn spawn_with(security: runhub_server::Security) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let (store, postgres) = test_store(&dir).await;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let limits = security.limits.clone();
+        let app = runhub_server::router_with(AppState { store: store.clone(), public_url: None }, security);
+        tokio::spawn(async move { runhub_server::serve::serve(listener, app, &limits, std::future::pending()).await.unwrap() });
+        Self {
+            base: format!("http://{addr}"),
+            client: reqwest::Client::new(),
+            store,
+            data_dir: dir.path().to_owned(),
+            _dir: Arc::new(dir),
+            postgres,
+        }
+    }
+
+    /// The same server, called with `Authorization: Bearer {token}` on every request.
+    pub fn as_caller(&self, token: &str) -> TestApp {
+        let mut headers = reqwest::header::HeaderMap::new();
+        headers.insert(reqwest::header::AUTHORIZATION, format!("Bearer {token}").parse().unwrap());
+        TestApp {
+            base: self.base.clone(),
+            client: reqwest::Client::builder().default_headers(headers).build().unwrap(),
+            store: self.store.clone(),
+            data_dir: self.data_dir.clone(),
+            _dir: self._dir.clone(),
+            postgres: self.postgres.clone(),
         }
     }
 

@@ -1,7 +1,7 @@
 //! DateTimeOffset as SPEC §1 has it: accepted with any offset and up to 7 fractional digits,
 //! kept with microsecond precision, rendered in UTC with `Z` and no trailing zeros.
 
-use chrono::{DateTime, NaiveDateTime, Utc};
+use chrono::{DateTime, Datelike, SecondsFormat, Utc};
 
 use crate::error::FieldError;
 
@@ -49,7 +49,13 @@ impl Timestamp {
             }
         }
         let parsed = DateTime::parse_from_rfc3339(text).map_err(|_| TimestampError::Shape)?;
-        Ok(Self(parsed.with_timezone(&Utc).timestamp_micros()))
+        let utc = parsed.with_timezone(&Utc);
+        // An offset can carry a local time inside 0000–9999 to an instant outside it, which RFC 3339
+        // cannot render.
+        if !(0..=9999).contains(&utc.year()) {
+            return Err(TimestampError::OutOfRange);
+        }
+        Ok(Self(utc.timestamp_micros()))
     }
 
     /// Parses the value of a body property, naming it in the error.
@@ -66,14 +72,15 @@ impl Timestamp {
         let Some(dt) = DateTime::from_timestamp(secs, 0) else {
             return String::new();
         };
-        let base: NaiveDateTime = dt.naive_utc();
-        let mut out = base.format("%Y-%m-%dT%H:%M:%S").to_string();
+        // chrono's fixed RFC 3339 writer, not strftime: this runs for every timestamp of every
+        // reply, and strftime re-parses its format string each time.
+        let mut out = dt.to_rfc3339_opts(SecondsFormat::Secs, true);
         if micros != 0 {
-            let fraction = format!("{micros:06}");
-            out.push('.');
+            out.pop(); // the 'Z'
+            let fraction = format!(".{micros:06}");
             out.push_str(fraction.trim_end_matches('0'));
+            out.push('Z');
         }
-        out.push('Z');
         out
     }
 }
@@ -90,6 +97,8 @@ pub enum TimestampError {
     Shape,
     #[error("at most 7 fractional second digits are allowed")]
     TooPrecise,
+    #[error("the instant is outside the years 0000-9999 in UTC")]
+    OutOfRange,
 }
 
 #[cfg(test)]
@@ -122,6 +131,13 @@ mod tests {
             "2024-03-01T10:00:00.12345678Z", "2024-03-01T10:00:00.Z", "yesterday", "2024-03-01T25:00:00Z"] {
             assert!(Timestamp::parse(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn instants_must_stay_within_four_digit_years() {
+        assert_eq!(Timestamp::parse("9999-12-31T23:59:59-14:00"), Err(TimestampError::OutOfRange));
+        assert_eq!(Timestamp::parse("0000-01-01T00:00:00+14:00"), Err(TimestampError::OutOfRange));
+        assert!(Timestamp::parse("9999-12-31T23:59:59Z").is_ok());
     }
 
     #[test]

@@ -38,6 +38,26 @@ const OPERATIONS: &[Operation] = &[
         binding: "microsoft.graph.industryData.runGroup",
         returns: "Edm.String",
     },
+    // Issue 7: the published operations on `external/industryData/runs`.
+    Operation {
+        kind: "Function",
+        name: "getStatistics",
+        binding: "microsoft.graph.industryData.industryDataRun",
+        returns: "microsoft.graph.industryData.industryDataRunStatistics",
+    },
+    Operation {
+        kind: "Function",
+        name: "getStatistics",
+        binding: "Collection(microsoft.graph.industryData.industryDataRun)",
+        returns: "microsoft.graph.industryData.industryDataRunStatistics",
+    },
+    // 202 Accepted with `Location`, no body.
+    Operation {
+        kind: "Action",
+        name: "start",
+        binding: "Collection(microsoft.graph.industryData.industryDataRun)",
+        returns: "",
+    },
 ];
 
 static METADATA: LazyLock<String> = LazyLock::new(build);
@@ -144,11 +164,13 @@ fn operation(out: &mut String, op: &Operation) {
         "        <Parameter Name=\"bindingParameter\" Type=\"{}\" Nullable=\"false\" />",
         op.binding
     );
-    let _ = writeln!(
-        out,
-        "        <ReturnType Type=\"{}\" Nullable=\"false\" />",
-        op.returns
-    );
+    if !op.returns.is_empty() {
+        let _ = writeln!(
+            out,
+            "        <ReturnType Type=\"{}\" Nullable=\"false\" />",
+            op.returns
+        );
+    }
     let _ = writeln!(out, "      </{}>", op.kind);
 }
 
@@ -196,6 +218,12 @@ fn build() -> String {
             let _ = writeln!(
                 out,
                 "        <Singleton Name=\"{SINGLETON_NAME}\" Type=\"{INDUSTRY_DATA_ROOT}\" />"
+            );
+            // Issue 7: `external/industryData/runs`, the published Graph paths.
+            let _ = writeln!(
+                out,
+                "        <Singleton Name=\"external\" Type=\"{}\" />",
+                schema::EXTERNAL_ROOT
             );
             out.push_str("      </EntityContainer>\n");
         }

@@ -120,6 +120,29 @@ const RUN: &str = "microsoft.graph.industryData.run";
 const INCOMING_FLOW_RUN: &str = "microsoft.graph.industryData.incomingFlowRun";
 const OUTGOING_FLOW_RUN: &str = "microsoft.graph.industryData.outgoingFlowRun";
 const RUN_GROUP: &str = "microsoft.graph.industryData.runGroup";
+// The published Graph shape (issue 7): `/external/industryData/runs` — a view over runGroups
+// (`industryDataRun`) and their member runs (`activities`).
+pub const INDUSTRY_DATA_RUN: &str = "microsoft.graph.industryData.industryDataRun";
+pub const INDUSTRY_DATA_RUN_ACTIVITY: &str = "microsoft.graph.industryData.industryDataRunActivity";
+pub const INBOUND_FLOW_ACTIVITY: &str = "microsoft.graph.industryData.inboundFlowActivity";
+pub const OUTBOUND_FLOW_ACTIVITY: &str = "microsoft.graph.industryData.outboundFlowActivity";
+/// `external/industryData`: the root of the published paths (runhub's name; Graph serves it from
+/// its `external` singleton).
+pub const EXTERNAL_INDUSTRY_DATA_ROOT: &str = "microsoft.graph.industryData.externalIndustryDataRoot";
+/// The type of the `external` singleton.
+pub const EXTERNAL_ROOT: &str = "microsoft.graph.industryData.externalRoot";
+pub const INDUSTRY_DATA_RUN_STATISTICS: &str = "microsoft.graph.industryData.industryDataRunStatistics";
+pub const INBOUND_ACTIVITY_RESULTS: &str = "microsoft.graph.industryData.inboundActivityResults";
+pub const AGGREGATED_INBOUND_STATISTICS: &str = "microsoft.graph.industryData.aggregatedInboundStatistics";
+/// `industryDataRunStatus`: the same members, in the same order (so the same ordinals), as `runStatus`.
+pub const INDUSTRY_DATA_RUN_STATUS: &str = "industryDataRunStatus";
+/// `industryDataActivityStatus`: `runStatus` with `running` named `inProgress`, in the same order
+/// (so the same ordinals: a `$filter` on `inProgress` selects running runs), plus Graph's `skipped`,
+/// which runhub never produces, before the sentinel.
+pub const INDUSTRY_DATA_ACTIVITY_STATUS: &str = "industryDataActivityStatus";
+pub const INDUSTRY_DATA_ACTIVITY_STATUS_MEMBERS: &[&str] =
+    &["inProgress", "failed", "completed", "completedWithErrors", "completedWithWarnings", "skipped", "unknownFutureValue"];
+
 /// The root of the URL space, served as the `industryData` singleton.
 pub const INDUSTRY_DATA_ROOT: &str = "microsoft.graph.industryData.industryDataRoot";
 
@@ -243,6 +266,60 @@ pub static ENTITY_TYPES: &[EntityType] = &[
             nav("runGroups", RUN_GROUP, true, true),
         ],
     },
+    // Issue 7: the published Graph types, a view over runGroups and their members.
+    EntityType {
+        qualified: INDUSTRY_DATA_RUN,
+        base: Some(ENTITY),
+        is_abstract: false,
+        properties: &[
+            prop("displayName", STRING, false),
+            prop("startDateTime", DATE_TIME, false),
+            prop("endDateTime", DATE_TIME, true),
+            prop("status", PropType::Primitive(Type::Enum(INDUSTRY_DATA_RUN_STATUS)), false),
+            prop("blockingError", PropType::Complex(PUBLIC_ERROR), true),
+        ],
+        navigations: &[nav("activities", INDUSTRY_DATA_RUN_ACTIVITY, true, true)],
+    },
+    EntityType {
+        qualified: INDUSTRY_DATA_RUN_ACTIVITY,
+        base: Some(ENTITY),
+        is_abstract: true,
+        properties: &[
+            prop("displayName", STRING, false),
+            prop("status", PropType::Primitive(Type::Enum(INDUSTRY_DATA_ACTIVITY_STATUS)), false),
+            prop("blockingError", PropType::Complex(PUBLIC_ERROR), true),
+        ],
+        // The flow the activity ran (runhub's process).
+        navigations: &[nav("activity", PROCESS, false, false)],
+    },
+    EntityType {
+        qualified: INBOUND_FLOW_ACTIVITY,
+        base: Some(INDUSTRY_DATA_RUN_ACTIVITY),
+        is_abstract: false,
+        properties: &[],
+        navigations: &[],
+    },
+    EntityType {
+        qualified: OUTBOUND_FLOW_ACTIVITY,
+        base: Some(INDUSTRY_DATA_RUN_ACTIVITY),
+        is_abstract: false,
+        properties: &[],
+        navigations: &[],
+    },
+    EntityType {
+        qualified: EXTERNAL_INDUSTRY_DATA_ROOT,
+        base: Some(ENTITY),
+        is_abstract: false,
+        properties: &[],
+        navigations: &[nav("runs", INDUSTRY_DATA_RUN, true, true)],
+    },
+    EntityType {
+        qualified: EXTERNAL_ROOT,
+        base: Some(ENTITY),
+        is_abstract: false,
+        properties: &[],
+        navigations: &[nav("industryData", EXTERNAL_INDUSTRY_DATA_ROOT, false, true)],
+    },
 ];
 
 /// Every complex type.
@@ -290,6 +367,40 @@ pub static COMPLEX_TYPES: &[ComplexType] = &[
         open: true,
         properties: &[],
     },
+    // Issue 7: what `getStatistics` returns.
+    ComplexType {
+        qualified: INDUSTRY_DATA_RUN_STATISTICS,
+        open: false,
+        properties: &[
+            prop("runId", STRING, false),
+            prop("status", PropType::Primitive(Type::Enum(INDUSTRY_DATA_RUN_STATUS)), false),
+            prop("activityStatistics", PropType::ComplexCollection(INBOUND_ACTIVITY_RESULTS), false),
+            prop("inboundTotals", PropType::Complex(AGGREGATED_INBOUND_STATISTICS), false),
+        ],
+    },
+    ComplexType {
+        qualified: INBOUND_ACTIVITY_RESULTS,
+        open: false,
+        properties: &[
+            prop("activityId", STRING, false),
+            prop("displayName", STRING, false),
+            prop("status", PropType::Primitive(Type::Enum(INDUSTRY_DATA_ACTIVITY_STATUS)), false),
+            prop("errors", PropType::Primitive(Type::Int64), false),
+            prop("warnings", PropType::Primitive(Type::Int64), false),
+        ],
+    },
+    ComplexType {
+        qualified: AGGREGATED_INBOUND_STATISTICS,
+        open: false,
+        properties: &[
+            prop("errors", PropType::Primitive(Type::Int64), false),
+            prop("warnings", PropType::Primitive(Type::Int64), false),
+            prop("people", PropType::Primitive(Type::Int64), false),
+            prop("groups", PropType::Primitive(Type::Int64), false),
+            prop("memberships", PropType::Primitive(Type::Int64), false),
+            prop("organizations", PropType::Primitive(Type::Int64), false),
+        ],
+    },
 ];
 
 /// The enum types of the `microsoft.graph.industryData` namespace, straight from the model.
@@ -305,6 +416,14 @@ pub static ENUM_TYPES: &[EnumType] = &[
     EnumType {
         name: IncomingDomain::TYPE_NAME,
         members: IncomingDomain::MEMBERS,
+    },
+    EnumType {
+        name: INDUSTRY_DATA_RUN_STATUS,
+        members: RunStatus::MEMBERS,
+    },
+    EnumType {
+        name: INDUSTRY_DATA_ACTIVITY_STATUS,
+        members: INDUSTRY_DATA_ACTIVITY_STATUS_MEMBERS,
     },
 ];
 
@@ -380,6 +499,10 @@ pub enum EntitySet {
     IncomingFlows,
     OutgoingFlows,
     Processes,
+    /// `/external/industryData/runs` (issue 7): runGroups as `industryDataRun`.
+    IndustryDataRuns,
+    /// `/external/industryData/runs/{id}/activities` (issue 7): member runs as activities.
+    Activities,
 }
 
 /// A queryable (filterable and orderable) primitive path of an entity set.
@@ -493,12 +616,14 @@ fn nested_path(owner: &str, member: &str) -> Option<&'static str> {
 }
 
 impl EntitySet {
-    pub const ALL: [EntitySet; 5] = [
+    pub const ALL: [EntitySet; 7] = [
         EntitySet::Runs,
         EntitySet::RunGroups,
         EntitySet::IncomingFlows,
         EntitySet::OutgoingFlows,
         EntitySet::Processes,
+        EntitySet::IndustryDataRuns,
+        EntitySet::Activities,
     ];
 
     /// The qualified name of the entity type the set holds.
@@ -509,6 +634,8 @@ impl EntitySet {
             EntitySet::IncomingFlows => INCOMING_FLOW,
             EntitySet::OutgoingFlows => OUTGOING_FLOW,
             EntitySet::Processes => PROCESS,
+            EntitySet::IndustryDataRuns => INDUSTRY_DATA_RUN,
+            EntitySet::Activities => INDUSTRY_DATA_RUN_ACTIVITY,
         }
     }
 

@@ -8,7 +8,9 @@ use axum::response::IntoResponse;
 use axum::routing::{any, get};
 use runhub_store::Store;
 
+use crate::auth::Authenticator;
 use crate::error::ApiError;
+use crate::limits::{self, Guard, Limits};
 use crate::{protocol, routes};
 
 #[derive(Clone)]
@@ -18,8 +20,24 @@ pub struct AppState {
     pub public_url: Option<String>,
 }
 
-/// The whole HTTP surface over a store.
+/// How requests are authenticated and limited (`runhub serve --auth … --rate-limit …`).
+#[derive(Clone, Default)]
+pub struct Security {
+    pub auth: Authenticator,
+    pub limits: Limits,
+}
+
+/// The whole HTTP surface over a store, without authentication (every request acts for the default
+/// tenant) and with the default limits.
 pub fn router(state: AppState) -> Router {
+    router_with(state, Security::default())
+}
+
+/// The whole HTTP surface over a store. Layers, outermost first: request ids and the log line;
+/// panics → 500; URL and header sizes (414, 431); requests in flight (503); the request timeout
+/// (408); who is calling and how often (401, 429); then the routes, which check permissions (403).
+pub fn router_with(state: AppState, security: Security) -> Router {
+    let guard = Arc::new(Guard::new(security.limits, security.auth));
     Router::new()
         .route("/healthz", get(routes::healthz))
         .route("/beta", any(routes::dispatch))
@@ -31,6 +49,10 @@ pub fn router(state: AppState) -> Router {
         .method_not_allowed_fallback(|| async {
             ApiError::method_not_allowed(&[axum::http::Method::GET])
         })
+        .layer(axum::middleware::from_fn_with_state(guard.clone(), limits::access))
+        .layer(axum::middleware::from_fn_with_state(guard.clone(), limits::timeout))
+        .layer(axum::middleware::from_fn_with_state(guard.clone(), limits::concurrency))
+        .layer(axum::middleware::from_fn_with_state(guard, limits::sizes))
         .layer(tower_http::catch_panic::CatchPanicLayer::custom(|_: Box<dyn std::any::Any + Send>| {
             ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "generalException", "the server failed while serving this request").into_response()
         }))

@@ -2,11 +2,14 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::time::Duration;
 
 use clap::{Parser, Subcommand, ValueEnum};
 use runhub_store::sqlite::{Durability, Options};
 
-use crate::app::{AppState, router};
+use crate::app::{AppState, Security, router_with};
+use crate::auth::{Authenticator, JwtSettings, JwtVerifier, Permission, TokenRequest};
+use crate::limits::Limits;
 
 #[derive(Debug, Parser)]
 #[command(name = "runhub", version, about = "Records and serves the history of data-integration runs through the Microsoft Graph industryData run API")]
@@ -19,6 +22,31 @@ pub struct Cli {
 pub enum Command {
     /// Serve the API until SIGINT or SIGTERM.
     Serve(ServeArgs),
+    /// Mint a signed HS256 test token for `serve --auth jwt --jwt-secret-file …` and print it.
+    Token(TokenArgs),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum AuthArg {
+    /// No authentication: every request acts for one default tenant with every permission (a
+    /// local single user).
+    None,
+    /// `Authorization: Bearer <JWT>`; the tenant is the token's `tid` claim.
+    Jwt,
+}
+
+/// The token settings `serve` and `token` share.
+#[derive(Debug, Clone, clap::Args)]
+pub struct JwtArgs {
+    /// File holding the shared HS256 secret (at least 32 bytes; a trailing newline is ignored).
+    #[arg(long, env = "RUNHUB_JWT_SECRET_FILE")]
+    pub jwt_secret_file: Option<PathBuf>,
+    /// The issuer (`iss`) tokens must come from.
+    #[arg(long, env = "RUNHUB_JWT_ISSUER", default_value = "runhub")]
+    pub jwt_issuer: String,
+    /// The audience (`aud`) tokens must be issued for.
+    #[arg(long, env = "RUNHUB_JWT_AUDIENCE", default_value = "runhub")]
+    pub jwt_audience: String,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -54,7 +82,51 @@ pub struct ServeArgs {
     /// connection or a row lock, running) before the request gets 503 with Retry-After.
     #[arg(long, env = "RUNHUB_DB_TIMEOUT", default_value_t = 5.0, value_parser = parse_timeout)]
     pub db_timeout: f64,
+    /// How requests are authenticated.
+    #[arg(long, env = "RUNHUB_AUTH", value_enum, default_value = "none")]
+    pub auth: AuthArg,
+    #[command(flatten)]
+    pub jwt: JwtArgs,
+    /// A JSON Web Key Set file with the public keys of RS256/ES256 tokens (chosen by `kid`).
+    #[arg(long, env = "RUNHUB_JWKS_FILE")]
+    pub jwks_file: Option<PathBuf>,
+    /// Clock skew tolerated on `exp` and `nbf`, in seconds.
+    #[arg(long, env = "RUNHUB_JWT_LEEWAY", default_value_t = 60)]
+    pub jwt_leeway: u64,
+    /// Requests per second allowed per tenant (per client IP when unauthenticated); fractions
+    /// allowed (0.5 = one every 2 s). Unlimited when not given.
+    #[arg(long, env = "RUNHUB_RATE_LIMIT")]
+    pub rate_limit: Option<f64>,
+    /// Requests a caller may send at once before the rate applies.
+    #[arg(long, env = "RUNHUB_RATE_BURST", default_value_t = Limits::default().rate_burst)]
+    pub rate_burst: u32,
+    /// Longest request URL (path and query) in bytes; longer → 414.
+    #[arg(long, env = "RUNHUB_MAX_URL_BYTES", default_value_t = Limits::default().max_url_bytes)]
+    pub max_url_bytes: usize,
+    /// Largest request head (all headers) in bytes; larger → 431.
+    #[arg(long, env = "RUNHUB_MAX_HEADER_BYTES", default_value_t = Limits::default().max_header_bytes)]
+    pub max_header_bytes: usize,
+    /// Most headers in one request; more → 431.
+    #[arg(long, env = "RUNHUB_MAX_HEADERS", default_value_t = Limits::default().max_headers)]
+    pub max_headers: usize,
+    /// Requests served at once; more → 503 with Retry-After.
+    #[arg(long, env = "RUNHUB_MAX_CONCURRENT_REQUESTS", default_value_t = Limits::default().max_concurrent_requests)]
+    pub max_concurrent_requests: usize,
+    /// Open connections at once; more → 503 with Retry-After, then closed.
+    #[arg(long, env = "RUNHUB_MAX_CONNECTIONS", default_value_t = Limits::default().max_connections)]
+    pub max_connections: usize,
+    /// Seconds a client has to send its request head; slower clients are cut off.
+    #[arg(long, env = "RUNHUB_HEADER_TIMEOUT", default_value_t = Limits::default().header_timeout.as_secs_f64())]
+    pub header_timeout: f64,
+    /// Seconds to receive and answer a whole request (body included); slower → 408.
+    #[arg(long, env = "RUNHUB_REQUEST_TIMEOUT", default_value_t = Limits::default().request_timeout.as_secs_f64())]
+    pub request_timeout: f64,
+    /// Issue 7: how often the service starts a run group by itself (for every tenant that has an
+    /// incomingFlow): a duration such as 12h, 30s or 500ms; 0 turns the scheduler off.
+    #[arg(long, env = "RUNHUB_SCHEDULE_INTERVAL", default_value = "12h", value_parser = crate::scheduler::parse_interval)]
+    pub schedule_interval: Duration,
 }
+
 
 fn parse_timeout(text: &str) -> Result<f64, String> {
     match text.parse::<f64>() {
@@ -63,9 +135,125 @@ fn parse_timeout(text: &str) -> Result<f64, String> {
     }
 }
 
-pub fn init_tracing() {
+#[derive(Debug, clap::Args)]
+pub struct TokenArgs {
+    #[command(flatten)]
+    pub jwt: JwtArgs,
+    /// The tenant (`tid` claim).
+    #[arg(long, env = "RUNHUB_TOKEN_TENANT", default_value = "00000000-0000-0000-0000-000000000001")]
+    pub tenant: String,
+    /// Delegated permissions (`scp`), comma- or space-separated. Without --scopes and --roles,
+    /// the token carries every permission as scopes.
+    #[arg(long, env = "RUNHUB_TOKEN_SCOPES", value_delimiter = ',')]
+    pub scopes: Vec<String>,
+    /// Application permissions (`roles`), comma-separated.
+    #[arg(long, env = "RUNHUB_TOKEN_ROLES", value_delimiter = ',')]
+    pub roles: Vec<String>,
+    /// Seconds until the token expires.
+    #[arg(long, env = "RUNHUB_TOKEN_LIFETIME", default_value_t = 3600)]
+    pub lifetime: u64,
+}
+
+fn seconds(flag: &str, value: f64) -> anyhow::Result<Duration> {
+    Duration::try_from_secs_f64(value).ok().filter(|d| !d.is_zero()).ok_or_else(|| anyhow::anyhow!("{flag} must be a positive number of seconds"))
+}
+
+impl ServeArgs {
+    /// The limits these flags set.
+    pub fn limits(&self) -> anyhow::Result<Limits> {
+        if let Some(rate) = self.rate_limit {
+            anyhow::ensure!(rate.is_finite() && rate > 0.0, "--rate-limit must be a positive number of requests per second");
+        }
+        anyhow::ensure!(self.rate_burst >= 1, "--rate-burst must be at least 1");
+        anyhow::ensure!(self.max_url_bytes >= 256, "--max-url-bytes must be at least 256");
+        anyhow::ensure!(self.max_header_bytes >= 1024, "--max-header-bytes must be at least 1024");
+        anyhow::ensure!(self.max_headers >= 8, "--max-headers must be at least 8");
+        anyhow::ensure!(self.max_concurrent_requests >= 1, "--max-concurrent-requests must be at least 1");
+        anyhow::ensure!(self.max_connections >= 1, "--max-connections must be at least 1");
+        Ok(Limits {
+            max_url_bytes: self.max_url_bytes,
+            max_header_bytes: self.max_header_bytes,
+            max_headers: self.max_headers,
+            max_concurrent_requests: self.max_concurrent_requests,
+            max_connections: self.max_connections,
+            header_timeout: seconds("--header-timeout", self.header_timeout)?,
+            request_timeout: seconds("--request-timeout", self.request_timeout)?,
+            rate_limit: self.rate_limit,
+            rate_burst: self.rate_burst,
+        })
+    }
+
+    /// The authenticator these flags set.
+    pub fn authenticator(&self) -> anyhow::Result<Authenticator> {
+        match self.auth {
+            AuthArg::None => {
+                if self.jwt.jwt_secret_file.is_some() || self.jwks_file.is_some() {
+                    tracing::warn!("--jwt-secret-file/--jwks-file are ignored: authentication is off (--auth none)");
+                }
+                Ok(Authenticator::None)
+            }
+            AuthArg::Jwt => {
+                let secret = self.jwt.jwt_secret_file.as_deref().map(crate::auth::read_secret_file).transpose()?;
+                let jwks_json = match &self.jwks_file {
+                    Some(path) => Some(
+                        std::fs::read_to_string(path).map_err(|e| anyhow::anyhow!("cannot read the JWKS file '{}': {e}", path.display()))?,
+                    ),
+                    None => None,
+                };
+                let verifier = JwtVerifier::new(JwtSettings {
+                    secret,
+                    jwks_json,
+                    issuer: self.jwt.jwt_issuer.clone(),
+                    audience: self.jwt.jwt_audience.clone(),
+                    leeway_seconds: self.jwt_leeway,
+                })?;
+                Ok(Authenticator::Jwt(std::sync::Arc::new(verifier)))
+            }
+        }
+    }
+}
+
+/// `runhub token`: prints a signed HS256 token.
+pub fn token(args: TokenArgs) -> anyhow::Result<()> {
+    let path = args.jwt.jwt_secret_file.as_deref().ok_or_else(|| anyhow::anyhow!("runhub token needs --jwt-secret-file (or RUNHUB_JWT_SECRET_FILE)"))?;
+    let secret = crate::auth::read_secret_file(path)?;
+    let split = |list: &[String]| -> Vec<String> { list.iter().flat_map(|s| s.split_whitespace()).map(str::to_owned).collect() };
+    let mut scopes = split(&args.scopes);
+    let roles = split(&args.roles);
+    if scopes.is_empty() && roles.is_empty() {
+        scopes = Permission::ALL.iter().map(|p| p.as_str().to_owned()).collect();
+    }
+    for name in scopes.iter().chain(&roles) {
+        if Permission::parse(name).is_none() {
+            let known: Vec<&str> = Permission::ALL.iter().map(|p| p.as_str()).collect();
+            anyhow::bail!("unknown permission '{name}'; known: {}", known.join(", "));
+        }
+    }
+    anyhow::ensure!(!args.tenant.trim().is_empty(), "--tenant must not be empty");
+    let token = crate::auth::mint_hs256(
+        &secret,
+        &TokenRequest {
+            tenant: args.tenant,
+            scopes,
+            roles,
+            lifetime_seconds: args.lifetime,
+            issuer: args.jwt.jwt_issuer,
+            audience: args.jwt.jwt_audience,
+        },
+    )?;
+    println!("{token}");
+    Ok(())
+}
+
+/// Logs go to stderr through a background writer thread, so the one line per request never makes a
+/// request wait on a `write` syscall. It blocks rather than drops when full: no line is lost. The
+/// returned guard flushes on drop; keep it for the life of the process.
+pub fn init_tracing() -> tracing_appender::non_blocking::WorkerGuard {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
-    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
+    let (writer, guard) = tracing_appender::non_blocking::NonBlockingBuilder::default().lossy(false).finish(std::io::stderr());
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_ansi(ansi).with_writer(writer).try_init();
+    guard
 }
 
 /// Resolves on SIGINT or SIGTERM.
@@ -92,6 +280,9 @@ async fn shutdown_signal() {
 }
 
 pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    // Flags first: a bad flag is reported before any database is touched.
+    let limits = args.limits()?;
+    let auth = args.authenticator()?;
     let store = match &args.database_url {
         Some(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
             let options = runhub_store::postgres::Options {
@@ -119,18 +310,30 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     };
     let listener = tokio::net::TcpListener::bind(args.listen).await?;
     let addr = listener.local_addr()?;
+    if auth.is_none() && !crate::serve::is_loopback(&addr) {
+        tracing::warn!(
+            "!!! runhub is listening on {addr}, reachable from other machines, WITHOUT AUTHENTICATION: anyone who can \
+             reach it can read and change every run. Use --auth jwt, or listen on 127.0.0.1. !!!"
+        );
+        eprintln!("WARNING: runhub listens on {addr} without authentication (--auth none): anyone who can reach it can read and change all data");
+    }
     // Tests and scripts read this line to find the port.
     println!("runhub listening on http://{addr}");
-    let app = router(AppState { store: store.clone(), public_url: args.public_url.clone() });
-    axum::serve(listener, app).with_graceful_shutdown(shutdown_signal()).await?;
+    let app = router_with(AppState { store: store.clone(), public_url: args.public_url.clone() }, Security { auth, limits: limits.clone() });
+    let scheduler = crate::scheduler::spawn(store.clone(), args.schedule_interval);
+    crate::serve::serve(listener, app, &limits, shutdown_signal()).await?;
+    if let Some(scheduler) = scheduler {
+        scheduler.abort();
+    }
     store.close().await;
     tracing::info!("stopped cleanly");
     Ok(())
 }
 
 pub async fn main() -> anyhow::Result<()> {
-    init_tracing();
+    let _log_flush = init_tracing();
     match Cli::parse().command {
         Command::Serve(args) => serve(args).await,
+        Command::Token(args) => token(args),
     }
 }

@@ -4,10 +4,14 @@ pub mod app;
 pub mod auth;
 pub mod cli;
 pub mod error;
+pub mod limits;
 pub mod paging;
 pub mod path;
+pub mod permissions;
 pub mod protocol;
 pub mod render;
 pub mod routes;
+pub mod scheduler;
+pub mod serve;
 
-pub use app::{AppState, router};
+pub use app::{AppState, Security, router, router_with};

@@ -26,6 +26,8 @@ pub enum Resource {
     /// `runGroups/{id}/runs/{runId}/$ref`.
     GroupMemberRef(Uuid, Uuid),
     ErrorsAndWarnings(Uuid),
+    /// Issue 7: the published Graph paths under `/external/industryData/runs`.
+    External(External),
 }
 
 /// A parsed URL: the resource, whether `/$count` follows, and the OData context path of the
@@ -57,11 +59,13 @@ impl Resource {
             Resource::Runs(_) => &[Method::GET, Method::POST],
             Resource::RunProcessRef(..) => &[Method::GET, Method::PUT, Method::POST],
             Resource::GroupMemberRef(..) => &[Method::DELETE],
+            Resource::External(External::Start) => &[Method::POST],
+            Resource::External(_) => &[Method::GET],
         }
     }
 
     fn countable(&self) -> bool {
-        matches!(self, Resource::Processes(_) | Resource::Runs(_))
+        matches!(self, Resource::Processes(_) | Resource::Runs(_) | Resource::External(External::Runs | External::Activities(_)))
     }
 }
 
@@ -99,6 +103,7 @@ pub fn parse(path: &str) -> Result<ResourcePath, ApiError> {
             context.push("industryData".into());
             parse_industry_data(rest, &mut context).ok_or_else(|| not_found(path))??
         }
+        ["external", "industryData", "runs", rest @ ..] => Resource::External(parse_external(rest, &mut context)?.ok_or_else(|| not_found(path))?),
         _ => return Err(not_found(path)),
     };
     if count && !resource.countable() {
@@ -126,7 +131,7 @@ fn parse_industry_data(segs: &[&str], context: &mut Vec<String>) -> Option<Resul
                                 context.push(format!("{last}('{pid}')"));
                                 context.push("runs".into());
                                 let scope = RunScope { parent: RunParent::Process(kind, pid), kind: None };
-                                match run_tail(scope, tail)? {
+                                match run_tail(scope, tail, context)? {
                                     Some(r) => r,
                                     None => return Ok(None),
                                 }
@@ -138,7 +143,7 @@ fn parse_industry_data(segs: &[&str], context: &mut Vec<String>) -> Option<Resul
             }
             ["runs", tail @ ..] => {
                 context.push("runs".into());
-                match run_tail(RunScope::all(), tail)? {
+                match run_tail(RunScope::all(), tail, context)? {
                     Some(r) => r,
                     None => return Ok(None),
                 }
@@ -159,12 +164,12 @@ fn parse_industry_data(segs: &[&str], context: &mut Vec<String>) -> Option<Resul
                                 context.push(format!("runGroups('{group}')"));
                                 context.push("runs".into());
                                 let scope = RunScope { parent: RunParent::Group(group), kind: None };
-                                match run_tail(scope, member)? {
+                                match run_tail(scope, member, context)? {
                                     Some(r) => r,
                                     None => return Ok(None),
                                 }
                             }
-                            _ => match run_tail(groups, &segs[1..])? {
+                            _ => match run_tail(groups, &segs[1..], context)? {
                                 Some(r) => r,
                                 None => return Ok(None),
                             },
@@ -182,8 +187,10 @@ fn parse_industry_data(segs: &[&str], context: &mut Vec<String>) -> Option<Resul
     }
 }
 
-/// What follows a run collection: `[cast]`, `{id}[/cast]`, `{id}/process[/$ref]`.
-fn run_tail(mut scope: RunScope, segs: &[&str]) -> Result<Option<Resource>, ApiError> {
+/// What follows a run collection: `[cast]`, `{id}[/cast]`, `{id}/process[/$ref]`. A cast
+/// segment is part of the context (`…/runs/microsoft.graph.industryData.runGroup`): it names
+/// another collection, for `@odata.context` and for what a `$skiptoken` is bound to.
+fn run_tail(mut scope: RunScope, segs: &[&str], context: &mut Vec<String>) -> Result<Option<Resource>, ApiError> {
     let mut segs = segs;
     if let [first, rest @ ..] = segs {
         if let Some(kind) = cast(first) {
@@ -191,6 +198,7 @@ fn run_tail(mut scope: RunScope, segs: &[&str]) -> Result<Option<Resource>, ApiE
                 return Ok(None);
             }
             scope.kind = Some(kind);
+            context.push(format!("microsoft.graph.industryData.{}", kind.type_name()));
             segs = rest;
         }
     }
@@ -204,6 +212,9 @@ fn run_tail(mut scope: RunScope, segs: &[&str]) -> Result<Option<Resource>, ApiE
                     if scope.kind.is_some_and(|k| k != kind) {
                         return Ok(None);
                     }
+                    if !context.last().is_some_and(|c| c.starts_with("microsoft.graph.")) {
+                        context.push(format!("microsoft.graph.industryData.{}", kind.type_name()));
+                    }
                     scope.kind = Some(kind);
                     rest = tail;
                 }
@@ -212,6 +223,55 @@ fn run_tail(mut scope: RunScope, segs: &[&str]) -> Result<Option<Resource>, ApiE
                 [] => Resource::Run(scope, rid),
                 ["process"] => Resource::RunProcess(scope, rid),
                 ["process", "$ref"] => Resource::RunProcessRef(scope, rid),
+                _ => return Ok(None),
+            }
+        }
+    }))
+}
+
+/// Issue 7: what `/external/industryData/runs…` addresses (a view over runGroups and their members).
+#[derive(Debug, Clone, PartialEq)]
+pub enum External {
+    /// `…/runs`: runGroups as `industryDataRun` (`/$count` too).
+    Runs,
+    /// `…/runs/{id}`.
+    Run(Uuid),
+    /// `…/runs/{id}/activities`: the group's member runs (`/$count` too).
+    Activities(Uuid),
+    /// `…/runs/{id}/activities/{activityId}`.
+    Activity(Uuid, Uuid),
+    /// `…/runs/{id}/activities/{activityId}/activity`: the flow.
+    ActivityFlow(Uuid, Uuid),
+    /// `…/runs[/{id}]/getStatistics`: of that run, or of the newest run when `None`.
+    Statistics(Option<Uuid>),
+    /// `POST …/runs/start`.
+    Start,
+}
+
+/// `external/industryData/runs` and what follows it. `Ok(None)`: no such shape (404).
+fn parse_external(segs: &[&str], context: &mut Vec<String>) -> Result<Option<External>, ApiError> {
+    let base = "external/industryData/runs";
+    context.push(base.into());
+    Ok(Some(match segs {
+        [] => External::Runs,
+        [f] if function_name(f) == "getStatistics" => External::Statistics(None),
+        // `start` is an action: no `()`.
+        [a] if a.strip_prefix(CAST_PREFIX).unwrap_or(a) == "start" => External::Start,
+        [rid, rest @ ..] => {
+            let run = id(rid, "industryDataRun")?;
+            match rest {
+                [] => External::Run(run),
+                [f] if function_name(f) == "getStatistics" => External::Statistics(Some(run)),
+                ["activities", tail @ ..] => {
+                    context.pop();
+                    context.push(format!("{base}('{run}')/activities"));
+                    match tail {
+                        [] => External::Activities(run),
+                        [aid] => External::Activity(run, id(aid, "activity")?),
+                        [aid, "activity"] => External::ActivityFlow(run, id(aid, "activity")?),
+                        _ => return Ok(None),
+                    }
+                }
                 _ => return Ok(None),
             }
         }
@@ -243,6 +303,29 @@ mod tests {
         assert!(parse("industryData/runs/not-a-uuid").is_err());
         let r = parse("industryData/runGroups/7f3c8c9e-4a3e-4a39-9a77-1d3c6f0b1a20/microsoft.graph.industryData.getErrorsAndWarningsFile()").unwrap();
         assert!(matches!(r.resource, Resource::ErrorsAndWarnings(_)));
+    }
+
+    #[test]
+    fn parses_the_external_paths() {
+        let id = "7f3c8c9e-4a3e-4a39-9a77-1d3c6f0b1a20";
+        let r = parse("external/industryData/runs/$count").unwrap();
+        assert!(r.count);
+        assert_eq!(r.resource, Resource::External(External::Runs));
+        assert_eq!(r.context, "external/industryData/runs");
+        for f in ["getStatistics", "getStatistics()", "microsoft.graph.industryData.getStatistics()"] {
+            assert_eq!(parse(&format!("external/industryData/runs/{f}")).unwrap().resource, Resource::External(External::Statistics(None)));
+            assert!(matches!(parse(&format!("external/industryData/runs/{id}/{f}")).unwrap().resource, Resource::External(External::Statistics(Some(_)))));
+        }
+        for a in ["start", "microsoft.graph.industryData.start"] {
+            assert_eq!(parse(&format!("external/industryData/runs/{a}")).unwrap().resource, Resource::External(External::Start));
+        }
+        let r = parse(&format!("external/industryData/runs/{id}/activities")).unwrap();
+        assert_eq!(r.context, format!("external/industryData/runs('{id}')/activities"));
+        assert!(parse(&format!("external/industryData/runs/{id}/activities/$count")).unwrap().count);
+        assert!(matches!(parse(&format!("external/industryData/runs/{id}/activities/{id}/activity")).unwrap().resource, Resource::External(External::ActivityFlow(..))));
+        assert!(parse(&format!("external/industryData/runs/{id}/$count")).is_err());
+        assert!(parse("external/industryData/runs/nope").is_err());
+        assert!(parse("external/industryData/other").is_err());
     }
 
     #[test]

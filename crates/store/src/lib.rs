@@ -11,6 +11,7 @@ mod ops;
 pub mod postgres;
 mod query;
 mod records;
+mod schedule;
 pub mod sqlite;
 
 use std::sync::Arc;
@@ -130,6 +131,46 @@ pub enum StoreError {
 
 pub type StoreResult<T> = Result<T, StoreError>;
 
+/// Issue 7: the rules of an on-demand `start` of a run group.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StartPolicy {
+    /// Successful on-demand starts allowed per tenant per `window_micros` (Graph: 5 per 12 h).
+    pub max_starts: u32,
+    pub window_micros: i64,
+    /// A start less than this before the tenant's next scheduled run makes that run skip (10 h).
+    pub skip_horizon_micros: i64,
+}
+
+impl Default for StartPolicy {
+    fn default() -> Self {
+        const HOUR: i64 = 3_600_000_000;
+        Self { max_starts: 5, window_micros: 12 * HOUR, skip_horizon_micros: 10 * HOUR }
+    }
+}
+
+/// Issue 7: how an on-demand `start` went.
+#[derive(Debug, Clone, PartialEq)]
+pub enum StartOutcome {
+    /// A new running runGroup, with one running incomingFlowRun per ready flow inside its window.
+    Started(Run),
+    /// Over the limit: retry after this many seconds (429).
+    Throttled { retry_after_secs: u64 },
+    /// No incomingFlow is ready and inside its window: nothing was started (and nothing counted).
+    NothingToStart,
+}
+
+/// Issue 7: one scheduled run this store instance claimed in a scheduler tick.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ScheduledStart {
+    pub tenant: TenantId,
+    /// The time the run was due.
+    pub due: runhub_model::Timestamp,
+    /// The group opened; `None` when skipped or when no flow could start.
+    pub group: Option<Run>,
+    /// An on-demand start shortly before made this scheduled run skip.
+    pub skipped: bool,
+}
+
 /// The operations the HTTP layer needs. Implementations: SQLite (embedded, the default) and PostgreSQL.
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
@@ -169,6 +210,17 @@ pub trait Store: Send + Sync + 'static {
     async fn run_now(&self, tenant: &TenantId, flow: Uuid) -> StoreResult<Run>;
     /// The group's members that failed or completed with errors or warnings, by start then id.
     async fn group_problem_runs(&self, tenant: &TenantId, group: Uuid) -> StoreResult<Vec<Run>>;
+
+    /// Issue 7: an on-demand start at `now` (see [`StartPolicy`]), counted and recorded atomically.
+    async fn start_run_group(&self, _tenant: &TenantId, _now: runhub_model::Timestamp, _policy: &StartPolicy) -> StoreResult<StartOutcome> {
+        Err(StoreError::Internal("this store does not implement start_run_group".into()))
+    }
+    /// Issue 7: one scheduler tick at `now`, for every tenant that has an incomingFlow. Each due
+    /// scheduled run is claimed with a compare-and-set on the tenant's schedule row inside the write
+    /// transaction that starts it, so with several replicas on one database exactly one starts it.
+    async fn claim_scheduled_runs(&self, _now: runhub_model::Timestamp, _interval_micros: i64) -> StoreResult<Vec<ScheduledStart>> {
+        Err(StoreError::Internal("this store does not implement claim_scheduled_runs".into()))
+    }
 }
 
 /// Opens the embedded SQLite store in `data_dir`.

@@ -36,8 +36,21 @@ pub(crate) trait Tx {
     async fn processes(&mut self, sql: Sql) -> StoreResult<Vec<Process>>;
     /// Rows of nullable integers (counts, summaries).
     async fn integers(&mut self, sql: Sql) -> StoreResult<Vec<Vec<Option<i64>>>>;
+    /// Rows of integers, text or nulls (a few bookkeeping queries).
+    async fn cells(&mut self, sql: Sql) -> StoreResult<Vec<Vec<Cell>>>;
     /// Runs a statement that returns no rows.
     async fn execute(&mut self, sql: Sql) -> StoreResult<()>;
+    /// Takes a lock named `name` until the transaction ends, for work that has no row of its own
+    /// to lock (PostgreSQL: an advisory lock; SQLite's single writer needs none).
+    async fn lock_name(&mut self, name: &str) -> StoreResult<()>;
+}
+
+/// One value of a [`Tx::cells`] row.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Cell {
+    Null,
+    Int(i64),
+    Text(String),
 }
 
 fn not_found(what: &str, id: Uuid) -> StoreError {

@@ -210,7 +210,8 @@ pub(crate) fn page_statements(table: Table, tenant: &TenantId, terms: Vec<Expr>,
         Table::Processes => &PROCESS_COLUMNS,
     };
     page.columns(columns.iter().map(|c| Alias::new(*c)));
-    page.limit(u64::from(query.top) + 1).offset(query.skip);
+    // Integers in both engines are i64: a larger `$skip` is past every row anyway.
+    page.limit(u64::from(query.top) + 1).offset(std::cmp::min(query.skip, i64::MAX as u64));
     Ok(PageStatements { page, count, keys })
 }
 

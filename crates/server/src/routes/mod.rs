@@ -1,6 +1,7 @@
 //! The HTTP surface of SPEC §3: one module per resource, dispatched from the typed resource path.
 
 mod collection;
+mod external;
 mod processes;
 mod run_groups;
 mod runs;
@@ -14,7 +15,7 @@ use runhub_model::TenantId;
 use runhub_store::Precondition;
 use serde_json::{Map, Value};
 
-pub use service::healthz;
+pub use service::{healthz, livez};
 
 use crate::app::AppState;
 use crate::error::{ApiError, ApiResult};
@@ -187,8 +188,12 @@ async fn serve(state: AppState, request: Request) -> ApiResult<Response> {
     if !allowed.contains(&parts.method) {
         return Err(ApiError::method_not_allowed(allowed));
     }
-    let body = read_body(&parts.headers, body).await?;
+    // Who is calling was decided by the access layer; what they may do is decided here, before
+    // the body is read or anything is looked up (so a refusal reveals nothing about the data).
+    let identity = crate::auth::identity(&parts)?;
+    crate::permissions::check(&identity.grants, &path, &parts.method, parts.uri.query())?;
     let tenant = crate::auth::tenant(&parts)?;
+    let body = read_body(&parts.headers, body).await?;
     let ctx = Ctx {
         root: service_root(&state, &parts.headers),
         state,
@@ -226,5 +231,6 @@ async fn route(ctx: &Ctx) -> ApiResult<Response> {
         Resource::GroupMemberRefs(group) => run_groups::add_member(ctx, group).await,
         Resource::GroupMemberRef(group, run) => run_groups::remove_member(ctx, group, run).await,
         Resource::ErrorsAndWarnings(group) => run_groups::errors_and_warnings(ctx, group).await,
+        Resource::External(target) => external::route(ctx, target).await,
     }
 }

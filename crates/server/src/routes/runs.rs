@@ -154,7 +154,35 @@ async fn expand(ctx: &Ctx, options: &QueryOptions, runs: &[Run], items: &mut [Ma
             let mut ids: Vec<Uuid> = runs.iter().filter_map(|r| r.process_id).collect();
             ids.sort();
             ids.dedup();
-            let found = if ids.is_empty() { Vec::new() } else { ctx.state.store.processes_by_ids(&ctx.tenant, &ids).await? };
+            let found = match &expand.options.filter {
+                _ if ids.is_empty() => Vec::new(),
+                None => ctx.state.store.processes_by_ids(&ctx.tenant, &ids).await?,
+                // A nested `$filter` (OData 4.01 allows it on a single-valued navigation): the
+                // database picks the processes that match; a run whose process does not expands
+                // to null. One query per process kind the runs point at.
+                Some(filter) => {
+                    let id_list = runhub_odata::ast::Filter::In {
+                        operand: runhub_odata::ast::Operand::Property { path: "id", ty: runhub_odata::ast::Type::String },
+                        list: ids.iter().map(|id| runhub_odata::ast::Value::String(id.to_string())).collect(),
+                    };
+                    let query = ListQuery {
+                        filter: Some(runhub_odata::ast::Filter::And(Box::new(id_list), Box::new(filter.clone()))),
+                        orderby: Vec::new(),
+                        top: u32::try_from(ids.len()).unwrap_or(u32::MAX),
+                        skip: 0,
+                        after: None,
+                        count: false,
+                    };
+                    let mut kinds: Vec<ProcessKind> = runs.iter().filter_map(|r| r.kind.process_kind()).collect();
+                    kinds.sort_by_key(|k| k.entity_set());
+                    kinds.dedup();
+                    let mut found = Vec::new();
+                    for kind in kinds {
+                        found.extend(ctx.state.store.list_processes(&ctx.tenant, kind, &query).await?.items);
+                    }
+                    found
+                }
+            };
             let select = expand.options.select.as_deref();
             for (run, item) in runs.iter().zip(items.iter_mut()) {
                 let process = run.process_id.and_then(|pid| found.iter().find(|p| p.id == pid));

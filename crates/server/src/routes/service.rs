@@ -20,6 +20,12 @@ pub fn metadata(_ctx: &Ctx) -> ApiResult<Response> {
     Ok(response)
 }
 
+/// 200 while the process serves HTTP, without touching the store: a liveness probe, and the
+/// do-nothing route the benchmarks measure this machine's HTTP ceiling with.
+pub async fn livez() -> Response {
+    json_reply(StatusCode::OK, &json!({ "status": "live" }))
+}
+
 /// 200 when the store answers, 503 when it does not.
 pub async fn healthz(State(state): State<AppState>) -> Response {
     match state.store.health().await {

@@ -16,17 +16,19 @@ use std::time::Duration;
 use async_trait::async_trait;
 use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, PoolError, RecyclingMethod, Runtime};
 use rand::RngCore;
-use runhub_model::{NewProcess, NewRun, Process, ProcessKind, ProcessPatch, Run, RunPatch, TenantId, Uuid};
+use runhub_model::{NewProcess, NewRun, Process, ProcessKind, ProcessPatch, Run, RunPatch, TenantId, Timestamp, Uuid};
 use runhub_odata::ast::Filter;
 use sea_query_postgres::{PostgresValue, PostgresValues};
 use tokio_postgres::error::SqlState;
+use tokio_postgres::types::Type;
 use tokio_postgres::{NoTls, Row};
 
 use crate::filter_sql::Dialect;
-use crate::ops::{self, Tx};
+use crate::ops::{self, Cell, Tx};
 use crate::query::Sql;
 use crate::records::{ProcessRecord, RunRecord, internal};
-use crate::{ListQuery, Page, Precondition, ProcessRef, RunScope, Store, StoreError, StoreResult};
+use crate::schedule;
+use crate::{ListQuery, Page, Precondition, ProcessRef, RunScope, ScheduledStart, StartOutcome, StartPolicy, Store, StoreError, StoreResult};
 
 #[derive(Debug, Clone)]
 pub struct Options {
@@ -293,8 +295,31 @@ impl Tx for PgTx {
             .collect()
     }
 
+    async fn cells(&mut self, sql: Sql) -> StoreResult<Vec<Vec<Cell>>> {
+        let rows = self.query(&sql).await?;
+        rows.iter()
+            .map(|r| {
+                (0..r.len())
+                    .map(|i| {
+                        let cell = if *r.columns()[i].type_() == Type::TEXT {
+                            r.try_get::<_, Option<String>>(i).map(|v| v.map_or(Cell::Null, Cell::Text))
+                        } else {
+                            r.try_get::<_, Option<i64>>(i).map(|v| v.map_or(Cell::Null, Cell::Int))
+                        };
+                        cell.map_err(internal)
+                    })
+                    .collect()
+            })
+            .collect()
+    }
+
     async fn execute(&mut self, sql: Sql) -> StoreResult<()> {
         self.query(&sql).await.map(|_| ())
+    }
+
+    async fn lock_name(&mut self, name: &str) -> StoreResult<()> {
+        let values = sea_query::Values(vec![name.into()]);
+        self.query(&Sql { text: "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))".into(), values }).await.map(|_| ())
     }
 }
 
@@ -422,5 +447,13 @@ impl Store for PgStore {
 
     async fn group_problem_runs(&self, tenant: &TenantId, group: Uuid) -> StoreResult<Vec<Run>> {
         read!(self, |tx| ops::group_problem_runs(&mut tx, tenant, group))
+    }
+
+    async fn start_run_group(&self, tenant: &TenantId, now: Timestamp, policy: &StartPolicy) -> StoreResult<StartOutcome> {
+        write!(self, |tx| schedule::start_on_demand(&mut tx, tenant, now, policy))
+    }
+
+    async fn claim_scheduled_runs(&self, now: Timestamp, interval_micros: i64) -> StoreResult<Vec<ScheduledStart>> {
+        write!(self, |tx| schedule::claim_scheduled(&mut tx, now, interval_micros))
     }
 }

@@ -67,6 +67,22 @@ CREATE INDEX runs_by_process ON runs (tenant, process_id, start_time DESC, id);
 -- runGroups are listed by kind (kinds are inlined as literals, so the planner can match them).
 CREATE INDEX runs_by_group   ON runs (tenant, group_id, start_time DESC, id) WHERE group_id IS NOT NULL;
 CREATE INDEX run_groups_by_start ON runs (tenant, start_time DESC, id) WHERE kind = 2;
+
+-- Issue 7 (the SQLite store's migration 3): run groups started on demand (rate limit) or by the
+-- scheduler, and the per-tenant schedule row whose next_due a replica advances by compare-and-set
+-- to claim a scheduled run.
+CREATE TABLE run_starts (
+    tenant    TEXT COLLATE "C" NOT NULL,
+    at        BIGINT NOT NULL,           -- microseconds since the epoch, UTC
+    group_id  TEXT COLLATE "C" NOT NULL,
+    scheduled BIGINT NOT NULL,           -- 1: by the scheduler, 0: on demand
+    PRIMARY KEY (tenant, at, group_id)
+);
+CREATE TABLE run_schedules (
+    tenant   TEXT COLLATE "C" PRIMARY KEY,
+    next_due BIGINT NOT NULL,            -- microseconds since the epoch, UTC
+    skip_due BIGINT                      -- the due time an on-demand start made skip
+);
 "#];
 
 /// An arbitrary constant naming runhub's migration lock among the database's advisory locks.

@@ -19,7 +19,8 @@ use tokio::sync::Semaphore;
 
 use self::tx::SqliteTx;
 use self::writer::Writer;
-use crate::ops;
+use crate::filter_sql::Dialect;
+use crate::{ops, schedule};
 use crate::records::internal;
 use crate::{ListQuery, Page, Precondition, ProcessRef, RunScope, Store, StoreError, StoreResult};
 
@@ -121,6 +122,31 @@ impl SqliteStore {
         &self.path
     }
 
+    /// The statements a run listing executes (the page, then the count when asked for), each
+    /// with its SQL and SQLite's `EXPLAIN QUERY PLAN`: which index serves it. For benchmarks and
+    /// diagnosis (bench/query.sh).
+    pub async fn explain_list_runs(&self, tenant: &TenantId, scope: &RunScope, query: &ListQuery) -> StoreResult<Vec<(String, Vec<String>)>> {
+        let (tenant, scope, query) = (tenant.clone(), scope.clone(), query.clone());
+        self.read(move |c| {
+            let stmts = crate::query::page_statements(crate::Table::Runs, &tenant, crate::query::scope_terms(&scope), &query, Dialect::Sqlite)?;
+            let mut out = Vec::new();
+            for stmt in std::iter::once(stmts.page).chain(stmts.count) {
+                let sql = crate::query::render(&stmt, Dialect::Sqlite);
+                let values = sea_query_rusqlite::RusqliteValues(sql.values.0.into_iter().map(sea_query_rusqlite::RusqliteValue).collect());
+                let mut explain = c.prepare(&format!("EXPLAIN QUERY PLAN {}", sql.text)).map_err(internal)?;
+                let sql = sql.text;
+                let plan = explain
+                    .query_map(&*values.as_params(), |r| r.get::<_, String>(3))
+                    .map_err(internal)?
+                    .collect::<Result<Vec<_>, _>>()
+                    .map_err(internal)?;
+                out.push((sql, plan));
+            }
+            Ok(out)
+        })
+        .await
+    }
+
     /// Runs `op` on a pooled read connection, off the async threads.
     async fn read<T, F>(&self, op: F) -> StoreResult<T>
     where
@@ -161,6 +187,15 @@ fn on<T>(conn: &Connection, op: impl AsyncFnOnce(&mut SqliteTx<'_>) -> StoreResu
     block_on(op(&mut SqliteTx(conn)))
 }
 
+/// Like [`on`], inside one read transaction: a page and its `@odata.count` come from one
+/// snapshot, whatever is written meanwhile.
+fn on_snapshot<T>(conn: &Connection, op: impl AsyncFnOnce(&mut SqliteTx<'_>) -> StoreResult<T>) -> StoreResult<T> {
+    let snapshot = conn.unchecked_transaction().map_err(internal)?;
+    let result = on(conn, op)?;
+    snapshot.finish().map_err(internal)?;
+    Ok(result)
+}
+
 #[async_trait]
 impl Store for SqliteStore {
     async fn health(&self) -> StoreResult<()> {
@@ -199,7 +234,7 @@ impl Store for SqliteStore {
 
     async fn list_processes(&self, tenant: &TenantId, kind: ProcessKind, query: &ListQuery) -> StoreResult<Page<Process>> {
         let (tenant, query) = (tenant.clone(), query.clone());
-        self.read(move |c| on(c, async |tx| ops::list_processes(tx, &tenant, kind, &query).await)).await
+        self.read(move |c| on_snapshot(c, async |tx| ops::list_processes(tx, &tenant, kind, &query).await)).await
     }
 
     async fn count_processes(&self, tenant: &TenantId, kind: ProcessKind, filter: Option<&Filter>) -> StoreResult<u64> {
@@ -234,7 +269,7 @@ impl Store for SqliteStore {
 
     async fn list_runs(&self, tenant: &TenantId, scope: &RunScope, query: &ListQuery) -> StoreResult<Page<Run>> {
         let (tenant, scope, query) = (tenant.clone(), scope.clone(), query.clone());
-        self.read(move |c| on(c, async |tx| ops::list_runs(tx, &tenant, &scope, &query).await)).await
+        self.read(move |c| on_snapshot(c, async |tx| ops::list_runs(tx, &tenant, &scope, &query).await)).await
     }
 
     async fn list_runs_of_parents(&self, tenant: &TenantId, scopes: &[RunScope], query: &ListQuery) -> StoreResult<Vec<Vec<Run>>> {
@@ -270,6 +305,15 @@ impl Store for SqliteStore {
     async fn group_problem_runs(&self, tenant: &TenantId, group: Uuid) -> StoreResult<Vec<Run>> {
         let tenant = tenant.clone();
         self.read(move |c| on(c, async |tx| ops::group_problem_runs(tx, &tenant, group).await)).await
+    }
+
+    async fn start_run_group(&self, tenant: &TenantId, now: runhub_model::Timestamp, policy: &crate::StartPolicy) -> StoreResult<crate::StartOutcome> {
+        let (tenant, policy) = (tenant.clone(), policy.clone());
+        self.writer.write(move |c| on(c, async |tx| schedule::start_on_demand(tx, &tenant, now, &policy).await)).await
+    }
+
+    async fn claim_scheduled_runs(&self, now: runhub_model::Timestamp, interval_micros: i64) -> StoreResult<Vec<crate::ScheduledStart>> {
+        self.writer.write(move |c| on(c, async |tx| schedule::claim_scheduled(tx, now, interval_micros).await)).await
     }
 }
 

@@ -63,6 +63,21 @@ DROP INDEX runs_by_group;
 DROP INDEX runs_by_kind;
 CREATE INDEX runs_by_group ON runs (tenant, group_id, start_time DESC, id) WHERE group_id IS NOT NULL;
 CREATE INDEX run_groups_by_start ON runs (tenant, start_time DESC, id) WHERE kind = 2;
+"#, r#"
+-- Issue 7: run groups started on demand (rate limit) or by the scheduler, and the per-tenant
+-- schedule row whose next_due a replica advances by compare-and-set to claim a scheduled run.
+CREATE TABLE run_starts (
+    tenant    TEXT    NOT NULL,
+    at        INTEGER NOT NULL,          -- microseconds since the epoch, UTC
+    group_id  TEXT    NOT NULL,
+    scheduled INTEGER NOT NULL,          -- 1: by the scheduler, 0: on demand
+    PRIMARY KEY (tenant, at, group_id)
+);
+CREATE TABLE run_schedules (
+    tenant   TEXT    PRIMARY KEY,
+    next_due INTEGER NOT NULL,           -- microseconds since the epoch, UTC
+    skip_due INTEGER                     -- the due time an on-demand start made skip
+);
 "#];
 
 pub(crate) fn migrate(conn: &Connection) -> StoreResult<()> {

@@ -1,11 +1,12 @@
 //! The SQLite side of [`Tx`]: statements on the writer's (or a reader's) connection. Nothing here
 //! awaits, so the shared operations' futures complete on their first poll.
 
+use rusqlite::types::ValueRef;
 use rusqlite::{Connection, Row};
 use sea_query_rusqlite::{RusqliteValue, RusqliteValues};
 
 use crate::filter_sql::Dialect;
-use crate::ops::Tx;
+use crate::ops::{Cell, Tx};
 use crate::query::Sql;
 use crate::records::{ProcessRecord, RunRecord, internal};
 use crate::StoreResult;
@@ -72,6 +73,25 @@ impl Tx for SqliteTx<'_> {
 
     async fn integers(&mut self, sql: Sql) -> StoreResult<Vec<Vec<Option<i64>>>> {
         self.rows(&sql, |row| (0..row.as_ref().column_count()).map(|i| row.get::<_, Option<i64>>(i)).collect())
+    }
+
+    async fn cells(&mut self, sql: Sql) -> StoreResult<Vec<Vec<Cell>>> {
+        self.rows(&sql, |row| {
+            (0..row.as_ref().column_count())
+                .map(|i| {
+                    Ok(match row.get_ref(i)? {
+                        ValueRef::Null => Cell::Null,
+                        ValueRef::Integer(n) => Cell::Int(n),
+                        ValueRef::Text(t) => Cell::Text(String::from_utf8_lossy(t).into_owned()),
+                        other => return Err(rusqlite::Error::InvalidColumnType(i, "cell".into(), other.data_type())),
+                    })
+                })
+                .collect()
+        })
+    }
+
+    async fn lock_name(&mut self, _name: &str) -> StoreResult<()> {
+        Ok(())
     }
 
     async fn execute(&mut self, sql: Sql) -> StoreResult<()> {

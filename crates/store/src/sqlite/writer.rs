@@ -75,8 +75,12 @@ impl Writer {
     }
 }
 
+/// Runs one of the writer's fixed control statements, prepared once and cached.
 fn exec(conn: &Connection, sql: &str) -> StoreResult<()> {
-    conn.execute_batch(sql).map_err(|e| StoreError::Internal(format!("{sql}: {e}")))
+    conn.prepare_cached(sql)
+        .and_then(|mut s| s.raw_execute())
+        .map(|_| ())
+        .map_err(|e| StoreError::Internal(format!("{sql}: {e}")))
 }
 
 fn run(conn: Connection, mut rx: mpsc::UnboundedReceiver<Job>) {
@@ -100,7 +104,7 @@ fn run(conn: Connection, mut rx: mpsc::UnboundedReceiver<Job>) {
             let savepoint = exec(&conn, "SAVEPOINT op");
             let (ok, reply) = job(&conn);
             if savepoint.is_ok() {
-                let _ = if ok { exec(&conn, "RELEASE op") } else { exec(&conn, "ROLLBACK TO op; RELEASE op") };
+                let _ = if ok { exec(&conn, "RELEASE op") } else { exec(&conn, "ROLLBACK TO op").and_then(|()| exec(&conn, "RELEASE op")) };
             }
             replies.push(reply);
         }

@@ -1,0 +1,294 @@
+//! Who may do what (SPEC §7): ONE table from (endpoint, method) to the permissions that allow it.
+//! A caller needs any one permission of the row's set; `$expand` additionally needs read access to
+//! what it expands. Anything not in the table is refused (403 `accessDenied`). The README's
+//! permission table is this table.
+
+use axum::http::{Method, StatusCode, header};
+
+use crate::auth::{Grants, Permission};
+use crate::error::{ApiError, ApiResult};
+use crate::path::{Resource, ResourcePath};
+
+use Permission::{FlowRead, FlowReadWrite, RunRead, RunReadWrite, RunStart};
+
+/// The endpoints of SPEC §3, as [`Resource`] classifies them (run collections are one endpoint
+/// wherever they are addressed: `runs`, `runGroups`, a flow's or a group's `runs`, cast or not).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Endpoint {
+    ServiceDocument,
+    Metadata,
+    Flows,
+    FlowsCount,
+    Flow,
+    RunNow,
+    Runs,
+    RunsCount,
+    Run,
+    RunProcess,
+    RunProcessRef,
+    GroupMemberRefs,
+    GroupMemberRef,
+    ErrorsAndWarnings,
+}
+
+impl Endpoint {
+    pub fn of(path: &ResourcePath) -> Endpoint {
+        match (&path.resource, path.count) {
+            (Resource::ServiceDocument, _) => Endpoint::ServiceDocument,
+            (Resource::Metadata, _) => Endpoint::Metadata,
+            (Resource::Processes(_), false) => Endpoint::Flows,
+            (Resource::Processes(_), true) => Endpoint::FlowsCount,
+            (Resource::Process(..), _) => Endpoint::Flow,
+            (Resource::RunNow(_), _) => Endpoint::RunNow,
+            (Resource::Runs(_), false) => Endpoint::Runs,
+            (Resource::Runs(_), true) => Endpoint::RunsCount,
+            (Resource::Run(..), _) => Endpoint::Run,
+            (Resource::RunProcess(..), _) => Endpoint::RunProcess,
+            (Resource::RunProcessRef(..), _) => Endpoint::RunProcessRef,
+            (Resource::GroupMemberRefs(_), _) => Endpoint::GroupMemberRefs,
+            (Resource::GroupMemberRef(..), _) => Endpoint::GroupMemberRef,
+            (Resource::ErrorsAndWarnings(_), _) => Endpoint::ErrorsAndWarnings,
+            // Issue 7: the published paths share the rows of what they are a view over.
+            (Resource::External(e), count) => match e {
+                crate::path::External::Start => Endpoint::RunNow,
+                crate::path::External::Runs | crate::path::External::Activities(_) if count => Endpoint::RunsCount,
+                crate::path::External::Runs | crate::path::External::Activities(_) => Endpoint::Runs,
+                crate::path::External::ActivityFlow(..) => Endpoint::RunProcess,
+                _ => Endpoint::Run,
+            },
+        }
+    }
+}
+
+/// Any authenticated caller (no permission needed): the service document and `$metadata` describe
+/// the API, not anyone's data.
+pub const AUTHENTICATED: &[Permission] = &[];
+const RUNS_READ: &[Permission] = &[RunRead, RunReadWrite];
+const RUNS_WRITE: &[Permission] = &[RunReadWrite];
+const RUNS_START: &[Permission] = &[RunStart, RunReadWrite];
+const FLOWS_READ: &[Permission] = &[FlowRead, FlowReadWrite];
+const FLOWS_WRITE: &[Permission] = &[FlowReadWrite];
+
+/// One row: an endpoint, a method, the permissions of which the caller needs any one (empty: any
+/// authenticated caller), and the URL shapes for the README.
+pub struct Rule {
+    pub endpoint: Endpoint,
+    pub method: &'static str,
+    pub any_of: &'static [Permission],
+    pub paths: &'static str,
+}
+
+const fn rule(endpoint: Endpoint, method: &'static str, any_of: &'static [Permission], paths: &'static str) -> Rule {
+    Rule { endpoint, method, any_of, paths }
+}
+
+/// THE table.
+pub const TABLE: &[Rule] = &[
+    rule(Endpoint::ServiceDocument, "GET", AUTHENTICATED, "/"),
+    rule(Endpoint::Metadata, "GET", AUTHENTICATED, "/$metadata"),
+    rule(Endpoint::Flows, "GET", FLOWS_READ, "/industryData/{incomingFlows|outgoingFlows}"),
+    rule(Endpoint::FlowsCount, "GET", FLOWS_READ, "/industryData/{incomingFlows|outgoingFlows}/$count"),
+    rule(Endpoint::Flows, "POST", FLOWS_WRITE, "/industryData/{incomingFlows|outgoingFlows}"),
+    rule(Endpoint::Flow, "GET", FLOWS_READ, "…Flows/{id}"),
+    rule(Endpoint::Flow, "PATCH", FLOWS_WRITE, "…Flows/{id}"),
+    rule(Endpoint::Flow, "DELETE", FLOWS_WRITE, "…Flows/{id}"),
+    rule(Endpoint::RunNow, "POST", RUNS_START, "/industryData/incomingFlows/{id}/runNow"),
+    rule(Endpoint::Runs, "GET", RUNS_READ, "/industryData/runs[/cast], /industryData/runGroups, …Flows/{id}/runs, runGroups/{id}/runs"),
+    rule(Endpoint::RunsCount, "GET", RUNS_READ, "any run collection + /$count"),
+    rule(Endpoint::Runs, "POST", RUNS_WRITE, "/industryData/runs, /industryData/runGroups, …Flows/{id}/runs, runGroups/{id}/runs"),
+    rule(Endpoint::Run, "GET", RUNS_READ, "…/runs/{runId}[/cast], /industryData/runGroups/{id}"),
+    rule(Endpoint::Run, "PATCH", RUNS_WRITE, "…/runs/{runId}, /industryData/runGroups/{id}"),
+    rule(Endpoint::Run, "DELETE", RUNS_WRITE, "…/runs/{runId}, /industryData/runGroups/{id}"),
+    rule(Endpoint::RunProcess, "GET", RUNS_READ, "…/runs/{runId}/process (plus flow read: it returns the flow)"),
+    rule(Endpoint::RunProcessRef, "GET", RUNS_READ, "…/runs/{runId}/process/$ref"),
+    rule(Endpoint::RunProcessRef, "PUT", RUNS_WRITE, "…/runs/{runId}/process/$ref"),
+    rule(Endpoint::RunProcessRef, "POST", RUNS_WRITE, "…/runs/{runId}/process/$ref"),
+    rule(Endpoint::GroupMemberRefs, "POST", RUNS_WRITE, "/industryData/runGroups/{id}/runs/$ref"),
+    rule(Endpoint::GroupMemberRef, "DELETE", RUNS_WRITE, "/industryData/runGroups/{id}/runs/{runId}/$ref"),
+    rule(Endpoint::ErrorsAndWarnings, "GET", RUNS_READ, "/industryData/runGroups/{id}/getErrorsAndWarningsFile"),
+];
+
+/// What a navigation brings in, beside the row's own permission: `process` (a run's flow) needs
+/// flow read, `runs` (a flow's or group's runs) needs run read. Used for `$expand` and for
+/// `…/runs/{runId}/process`, which returns a flow.
+pub const NAVIGATION: &[(&str, &[Permission])] = &[("process", FLOWS_READ), ("runs", RUNS_READ)];
+
+fn navigation_needs(nav: &str) -> Option<&'static [Permission]> {
+    NAVIGATION.iter().find(|(n, _)| *n == nav).map(|(_, p)| *p)
+}
+
+fn denied(needs: &[Permission], what: &str) -> ApiError {
+    let names: Vec<&str> = needs.iter().map(|p| p.as_str()).collect();
+    ApiError::new(
+        StatusCode::FORBIDDEN,
+        "accessDenied",
+        format!("{what} requires one of these permissions (scp or roles): {}", names.join(", ")),
+    )
+    .with_header(header::WWW_AUTHENTICATE, format!("Bearer realm=\"runhub\", error=\"insufficient_scope\", scope=\"{}\"", names.join(" ")))
+}
+
+fn allows(grants: &Grants, any_of: &[Permission]) -> bool {
+    any_of.is_empty() || any_of.iter().any(|p| grants.has(*p))
+}
+
+/// Refuses (403) what the caller's grants do not allow: the table row for this endpoint and method
+/// (no row: refused), plus read access to whatever `$expand` brings in.
+pub fn check(grants: &Grants, path: &ResourcePath, method: &Method, raw_query: Option<&str>) -> ApiResult<()> {
+    if *grants == Grants::All {
+        return Ok(());
+    }
+    let endpoint = Endpoint::of(path);
+    let what = format!("{method} /beta/{}", path.path);
+    let Some(row) = TABLE.iter().find(|r| r.endpoint == endpoint && r.method == method.as_str()) else {
+        return Err(ApiError::new(StatusCode::FORBIDDEN, "accessDenied", format!("{what} is not allowed to anyone")));
+    };
+    if !allows(grants, row.any_of) {
+        return Err(denied(row.any_of, &what));
+    }
+    if endpoint == Endpoint::RunProcess {
+        let needs = navigation_needs("process").unwrap_or(FLOWS_READ);
+        if !allows(grants, needs) {
+            return Err(denied(needs, "reading a run's process"));
+        }
+    }
+    // What `$expand` brings in, at any depth: a navigation named anywhere in an `$expand` value
+    // (nested options included) needs its read permission. Over-inclusive by design: a stray
+    // mention costs a 403, never a leak. An unknown navigation is the query parser's 400.
+    let values = expand_values(raw_query);
+    for (nav, needs) in NAVIGATION {
+        if values.iter().any(|v| v.contains(nav)) && !allows(grants, needs) {
+            return Err(denied(needs, &format!("$expand of {nav}")));
+        }
+    }
+    Ok(())
+}
+
+/// Decodes `%XX` and `+` (as the query parser does); invalid escapes are kept as they are.
+fn percent_decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'+' => out.push(b' '),
+            b'%' if i + 2 < bytes.len() => {
+                let hex = std::str::from_utf8(&bytes[i + 1..i + 3]).ok().and_then(|h| u8::from_str_radix(h, 16).ok());
+                match hex {
+                    Some(b) => {
+                        out.push(b);
+                        i += 2;
+                    }
+                    None => out.push(b'%'),
+                }
+            }
+            b => out.push(b),
+        }
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// The decoded values of every `$expand` (or `expand`) option.
+fn expand_values(raw_query: Option<&str>) -> Vec<String> {
+    let Some(query) = raw_query else { return Vec::new() };
+    query
+        .split('&')
+        .filter_map(|pair| {
+            let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+            let key = percent_decode(key);
+            let name = key.trim().strip_prefix('$').unwrap_or(key.trim());
+            name.eq_ignore_ascii_case("expand").then(|| percent_decode(value))
+        })
+        .collect()
+}
+
+/// The top-level navigation names of every `$expand` (or `expand`) option, nested options aside.
+pub fn expanded_navigations(raw_query: Option<&str>) -> Vec<String> {
+    let mut navs = Vec::new();
+    for value in expand_values(raw_query) {
+        let mut depth = 0usize;
+        let mut item = String::new();
+        let mut items = Vec::new();
+        for c in value.chars() {
+            match c {
+                '(' => depth += 1,
+                ')' => depth = depth.saturating_sub(1),
+                ',' if depth == 0 => items.push(std::mem::take(&mut item)),
+                _ if depth == 0 => item.push(c),
+                _ => {}
+            }
+        }
+        items.push(item);
+        for item in items {
+            let nav: String = item.trim().chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '_').collect();
+            if !nav.is_empty() {
+                navs.push(nav);
+            }
+        }
+    }
+    navs
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_endpoint_and_allowed_method_has_a_row() {
+        use runhub_model::{ProcessKind, RunKind, Uuid};
+        use runhub_store::{RunParent, RunScope};
+        let id = Uuid::nil();
+        let resources = [
+            Resource::ServiceDocument,
+            Resource::Metadata,
+            Resource::Processes(ProcessKind::IncomingFlow),
+            Resource::Process(ProcessKind::OutgoingFlow, id),
+            Resource::RunNow(id),
+            Resource::Runs(RunScope::all()),
+            Resource::Runs(RunScope { parent: RunParent::All, kind: Some(RunKind::RunGroup) }),
+            Resource::Run(RunScope::all(), id),
+            Resource::RunProcess(RunScope::all(), id),
+            Resource::RunProcessRef(RunScope::all(), id),
+            Resource::GroupMemberRefs(id),
+            Resource::GroupMemberRef(id, id),
+            Resource::ErrorsAndWarnings(id),
+        ];
+        for resource in resources {
+            for count in [false, true] {
+                if count && !matches!(resource, Resource::Processes(_) | Resource::Runs(_)) {
+                    continue;
+                }
+                let path = ResourcePath { resource: resource.clone(), count, context: String::new(), path: String::new() };
+                for method in resource.allowed(count) {
+                    let endpoint = Endpoint::of(&path);
+                    assert!(
+                        TABLE.iter().any(|r| r.endpoint == endpoint && r.method == method.as_str()),
+                        "no permission row for {method} {endpoint:?}"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn nested_expansions_need_their_permissions() {
+        use std::collections::BTreeSet;
+        let path = ResourcePath { resource: Resource::Runs(runhub_store::RunScope::all()), count: false, context: String::new(), path: "x".into() };
+        let runs_only = Grants::Some(BTreeSet::from([Permission::RunRead]));
+        let get = Method::GET;
+        assert!(check(&runs_only, &path, &get, Some("$top=1")).is_ok());
+        assert!(check(&runs_only, &path, &get, Some("$expand=process")).is_err());
+        assert!(check(&runs_only, &path, &get, Some("%24expand=runs(%24expand%3Dprocess)")).is_err());
+        assert!(check(&runs_only, &path, &get, Some("expand=runs")).is_ok());
+    }
+
+    #[test]
+    fn expand_navigations() {
+        assert_eq!(expanded_navigations(Some("$expand=process")), ["process"]);
+        assert_eq!(expanded_navigations(Some("%24expand=runs(%24select%3Did%2Cprocess)&$top=1")), ["runs"]);
+        assert_eq!(expanded_navigations(Some("expand=runs,process")), ["runs", "process"]);
+        assert!(expanded_navigations(Some("$filter=x&$top=1")).is_empty());
+        assert_eq!(percent_decode("%2"), "%2");
+        assert_eq!(percent_decode("a%"), "a%");
+    }
+}

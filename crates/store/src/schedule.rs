@@ -1,0 +1,171 @@
+//! Issue 7: starting run groups — on demand (`POST …/external/industryData/runs/start`, rate-limited
+//! per tenant) and by the scheduler. Written once over [`Tx`], like [`crate::ops`], so both stores
+//! run the same statements.
+//!
+//! The scheduler's claim is a compare-and-set on a per-tenant schedule row, in the same transaction
+//! that opens the group: `UPDATE run_schedules SET next_due = new WHERE tenant = ? AND next_due = old
+//! RETURNING …`. Whichever replica's update changes the row starts that scheduled run; every other
+//! replica's update changes nothing and it moves on (on PostgreSQL under READ COMMITTED the losing
+//! UPDATE waits for the winner's commit, re-reads the row and matches nothing).
+
+use runhub_model::{DisplayName, GraphEnum, NewRun, Process, ProcessKind, ReadinessStatus, Run, RunKind, RunStatus, TenantId, Timestamp};
+use sea_query::{Alias, Expr, ExprTrait, OnConflict, Query};
+
+use crate::columns::kind_in;
+use crate::ops::{self, Cell, Tx};
+use crate::query::{Lock, render};
+use crate::records::{PROCESS_COLUMNS, internal};
+use crate::{ScheduledStart, StartOutcome, StartPolicy, StoreResult};
+
+fn col(name: &str) -> Expr {
+    Expr::col(Alias::new(name))
+}
+
+/// The incomingFlows of a tenant that may start now: `ready` and inside their window.
+async fn startable_flows<T: Tx>(tx: &mut T, tenant: &TenantId, now: Timestamp) -> StoreResult<Vec<Process>> {
+    let mut q = Query::select();
+    q.columns(PROCESS_COLUMNS.iter().map(|c| Alias::new(*c)))
+        .from(Alias::new("processes"))
+        .and_where(col("tenant").eq(tenant.as_str()))
+        .and_where(kind_in(&[ProcessKind::IncomingFlow.ordinal()]))
+        .and_where(col("readiness_status").eq(ReadinessStatus::Ready.ordinal()))
+        .order_by(Alias::new("display_name"), sea_query::Order::Asc)
+        .order_by(Alias::new("id"), sea_query::Order::Asc);
+    let flows = tx.processes(render(&q, T::DIALECT)).await?;
+    // The window rule is the model's own (the same as runNow's).
+    Ok(flows.into_iter().filter(|f| f.check_can_run_now(now).is_ok()).collect())
+}
+
+/// Opens a running runGroup holding one running incomingFlowRun per startable flow, and records the
+/// start. `None` when no flow can start (nothing is written).
+async fn open_group<T: Tx>(tx: &mut T, tenant: &TenantId, name: &str, now: Timestamp, scheduled: bool) -> StoreResult<Option<Run>> {
+    let flows = startable_flows(tx, tenant, now).await?;
+    if flows.is_empty() {
+        return Ok(None);
+    }
+    let new = |kind, display_name: DisplayName| NewRun {
+        kind,
+        display_name,
+        start: Some(now),
+        end: None,
+        status: Some(RunStatus::Running),
+        blocking_error: None,
+        statistics: None,
+    };
+    let group_name = DisplayName::parse("displayName", name)?;
+    let group = new(RunKind::RunGroup, group_name).into_run(runhub_model::new_id(), None, None, now)?;
+    let mut runs = vec![group.clone()];
+    for flow in &flows {
+        runs.push(new(RunKind::IncomingFlowRun, flow.display_name.clone()).into_run(runhub_model::new_id(), Some(flow.id), Some(group.id), now)?);
+    }
+    ops::import(tx, tenant, &[], &runs).await?;
+    ops::recompute_group(tx, tenant, group.id).await?;
+    let mut insert = Query::insert();
+    insert
+        .into_table(Alias::new("run_starts"))
+        .columns([Alias::new("tenant"), Alias::new("at"), Alias::new("group_id"), Alias::new("scheduled")])
+        .values([tenant.as_str().into(), now.micros().into(), group.id.to_string().into(), i64::from(scheduled).into()])
+        .map_err(internal)?;
+    tx.execute(render(&insert, T::DIALECT)).await?;
+    let group = ops::load_group(tx, tenant, group.id, Lock::No).await?;
+    Ok(Some(group))
+}
+
+/// An on-demand start: refused past `policy.max_starts` successful on-demand starts in the last
+/// `policy.window`; a start less than `policy.skip_horizon` before the tenant's next scheduled run
+/// makes that scheduled run skip.
+pub(crate) async fn start_on_demand<T: Tx>(tx: &mut T, tenant: &TenantId, now: Timestamp, policy: &StartPolicy) -> StoreResult<StartOutcome> {
+    // Two replicas counting at once must not both see room for one more start: the tenant's
+    // on-demand starts take turns (a lock named after the tenant, held to the commit).
+    tx.lock_name(&format!("runhub.start.{}", tenant.as_str())).await?;
+    let since = now.micros().saturating_sub(policy.window_micros);
+    let mut q = Query::select();
+    q.expr(Expr::cust("COUNT(*)"))
+        .expr(Expr::cust("MIN(at)"))
+        .from(Alias::new("run_starts"))
+        .and_where(col("tenant").eq(tenant.as_str()))
+        .and_where(col("scheduled").eq(0i64))
+        .and_where(col("at").gt(since));
+    let rows = tx.integers(render(&q, T::DIALECT)).await?;
+    let (count, oldest) = match rows.first().map(Vec::as_slice) {
+        Some([count, oldest]) => (count.unwrap_or(0), *oldest),
+        _ => return Err(internal("COUNT(*) returned no row")),
+    };
+    if count >= i64::from(policy.max_starts) {
+        let free_at = oldest.unwrap_or(now.micros()).saturating_add(policy.window_micros);
+        let wait = Ord::max(free_at.saturating_sub(now.micros()), 0);
+        // Whole seconds, rounded up, at least 1.
+        let retry_after_secs = Ord::max(u64::try_from(wait.saturating_add(999_999) / 1_000_000).unwrap_or(1), 1);
+        return Ok(StartOutcome::Throttled { retry_after_secs });
+    }
+    let Some(group) = open_group(tx, tenant, "On-demand run", now, false).await? else { return Ok(StartOutcome::NothingToStart) };
+    let mut skip = Query::update();
+    skip.table(Alias::new("run_schedules"))
+        .value(Alias::new("skip_due"), col("next_due"))
+        .and_where(col("tenant").eq(tenant.as_str()))
+        .and_where(col("next_due").gt(now.micros()))
+        .and_where(col("next_due").sub(now.micros()).lt(policy.skip_horizon_micros));
+    tx.execute(render(&skip, T::DIALECT)).await?;
+    Ok(StartOutcome::Started(group))
+}
+
+/// One scheduler tick: gives every tenant with an incomingFlow a schedule row (first due one
+/// interval from now), then claims each due row by compare-and-set and starts (or skips) its run.
+pub(crate) async fn claim_scheduled<T: Tx>(tx: &mut T, now: Timestamp, interval_micros: i64) -> StoreResult<Vec<ScheduledStart>> {
+    let interval = Ord::max(interval_micros, 1);
+    let mut tenants = Query::select();
+    tenants
+        .distinct()
+        .column(Alias::new("tenant"))
+        .expr(Expr::val(now.micros().saturating_add(interval)))
+        .from(Alias::new("processes"))
+        .and_where(kind_in(&[ProcessKind::IncomingFlow.ordinal()]));
+    let mut insert = Query::insert();
+    insert
+        .into_table(Alias::new("run_schedules"))
+        .columns([Alias::new("tenant"), Alias::new("next_due")])
+        .select_from(tenants)
+        .map_err(internal)?
+        // Replicas ticking at once may both insert a tenant's first row: the first one stands.
+        .on_conflict(OnConflict::column(Alias::new("tenant")).do_nothing().to_owned());
+    tx.execute(render(&insert, T::DIALECT)).await?;
+
+    let mut due = Query::select();
+    due.columns([Alias::new("tenant"), Alias::new("next_due"), Alias::new("skip_due")])
+        .from(Alias::new("run_schedules"))
+        .and_where(col("next_due").lte(now.micros()))
+        .order_by(Alias::new("tenant"), sea_query::Order::Asc);
+    let rows = tx.cells(render(&due, T::DIALECT)).await?;
+    let mut out = Vec::new();
+    for row in rows {
+        let (tenant, old_due, skip_due) = match row.as_slice() {
+            [Cell::Text(t), Cell::Int(due), skip] => (t.clone(), *due, if let Cell::Int(s) = skip { Some(*s) } else { None }),
+            _ => return Err(internal("a run_schedules row has unexpected values")),
+        };
+        // The next due time after now, on the same grid (a replica that was down does not catch up
+        // with a burst of runs).
+        let behind = now.micros().saturating_sub(old_due) / interval + 1;
+        let next_due = old_due.saturating_add(behind.saturating_mul(interval));
+        let mut claim = Query::update();
+        claim
+            .table(Alias::new("run_schedules"))
+            .value(Alias::new("next_due"), Expr::val(next_due))
+            .value(Alias::new("skip_due"), Expr::null())
+            .and_where(col("tenant").eq(tenant.as_str()))
+            .and_where(col("next_due").eq(old_due))
+            .returning_col(Alias::new("next_due"));
+        if tx.integers(render(&claim, T::DIALECT)).await?.len() != 1 {
+            continue; // another replica claimed it
+        }
+        let tenant = TenantId::new(tenant);
+        let due_at = Timestamp::from_micros(old_due);
+        if skip_due == Some(old_due) {
+            out.push(ScheduledStart { tenant, due: due_at, group: None, skipped: true });
+            continue;
+        }
+        let name = format!("Scheduled run {}", due_at.to_rfc3339());
+        let group = open_group(tx, &tenant, &name, now, true).await?;
+        out.push(ScheduledStart { tenant, due: due_at, group, skipped: false });
+    }
+    Ok(out)
+}

@@ -190,6 +190,16 @@ impl PgTx {
     }
 
     async fn query(&mut self, sql: &Sql) -> StoreResult<Vec<Row>> {
+        // PostgreSQL text cannot hold U+0000 (the server refuses it with SQLSTATE 22021). Refuse it
+        // here as the client's mistake — a 400, where the SQLite store would store or match it.
+        if sql.values.0.iter().any(|v| matches!(v, sea_query::Value::String(Some(s)) if s.contains('\0'))) {
+            return Err(runhub_model::FieldError::invalid(
+                "",
+                "unsupportedCharacter",
+                "text containing the character U+0000 cannot be stored or compared by this service's PostgreSQL store",
+            )
+            .into());
+        }
         let values = PostgresValues(sql.values.0.iter().cloned().map(|v| PostgresValue(signed(v))).collect());
         // Typed parameters: one round trip (no separate prepare), and the value types sea-query
         // bound are the types the server sees.

@@ -405,3 +405,66 @@ async fn an_unreachable_database_gives_503_with_retry_after_in_time_then_recover
     // The writes refused while the database was away did not happen; the others are all there.
     assert_eq!(names, ["after", "before"]);
 }
+
+// ---- issue 7 on replicas: the scheduler's claim and the on-demand start limit ------------------
+
+async fn two_stores() -> (pg::TestDb, std::sync::Arc<dyn runhub_store::Store>, std::sync::Arc<dyn runhub_store::Store>) {
+    let db = pg::TestDb::create().await;
+    let options = Options { pool_size: 4, timeout: Duration::from_secs(10) };
+    let a = runhub_store::open_postgres(&db.url, options.clone()).await.unwrap();
+    let b = runhub_store::open_postgres(&db.url, options).await.unwrap();
+    (db, a, b)
+}
+
+async fn ready_flow(store: &std::sync::Arc<dyn runhub_store::Store>, tenant: &runhub_model::TenantId) {
+    let new = runhub_model::NewProcess {
+        kind: runhub_model::ProcessKind::IncomingFlow,
+        display_name: runhub_model::DisplayName::from_stored("flow".into()),
+        readiness_status: runhub_model::ReadinessStatus::Ready,
+        data_domain: None,
+        recurrence_start: None,
+        recurrence_end: None,
+    };
+    store.create_process(tenant, new).await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_scheduled_run_is_started_by_exactly_one_replica() {
+    let (_db, a, b) = two_stores().await;
+    let tenant = runhub_model::TenantId::default_tenant();
+    ready_flow(&a, &tenant).await;
+    let interval = 1_000_000; // 1 s, in microseconds
+    let start = runhub_model::Timestamp::now().micros();
+    // The first tick gives the tenant its schedule row, due one interval later.
+    a.claim_scheduled_runs(runhub_model::Timestamp::from_micros(start), interval).await.unwrap();
+    for tick in 1..=10 {
+        let now = runhub_model::Timestamp::from_micros(start + tick * interval);
+        let (x, y) = tokio::join!(a.claim_scheduled_runs(now, interval), b.claim_scheduled_runs(now, interval));
+        let started: Vec<_> = x.unwrap().into_iter().chain(y.unwrap()).filter(|s| s.group.is_some()).collect();
+        assert_eq!(started.len(), 1, "tick {tick}: {started:?}");
+    }
+    let groups = a.count_runs(&tenant, &runhub_store::RunScope { parent: runhub_store::RunParent::All, kind: Some(runhub_model::RunKind::RunGroup) }, None).await.unwrap();
+    assert_eq!(groups, 10);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_demand_starts_through_two_replicas_respect_the_limit() {
+    let (_db, a, b) = two_stores().await;
+    let tenant = runhub_model::TenantId::default_tenant();
+    ready_flow(&a, &tenant).await;
+    let policy = runhub_store::StartPolicy { max_starts: 3, ..Default::default() };
+    let mut started = 0;
+    for round in 0..4 {
+        let now = runhub_model::Timestamp::now();
+        let (x, y) = tokio::join!(a.start_run_group(&tenant, now, &policy), b.start_run_group(&tenant, now, &policy));
+        for outcome in [x.unwrap(), y.unwrap()] {
+            match outcome {
+                runhub_store::StartOutcome::Started(_) => started += 1,
+                runhub_store::StartOutcome::Throttled { .. } => {}
+                other => panic!("round {round}: {other:?}"),
+            }
+        }
+    }
+    // Eight attempts at once in pairs, three allowed: never a fourth because two counted together.
+    assert_eq!(started, 3);
+}

@@ -1,5 +1,5 @@
-//! Black-box tests: each starts the real router on a random port over a fresh SQLite database and
-//! talks to it over HTTP.
+//! Black-box tests: each starts the real router on a random port over a fresh SQLite database (or a
+//! PostgreSQL schema of its own, with RUNHUB_TEST_STORE=postgres) and talks to it over HTTP.
 
 mod helpers;
 mod paths;

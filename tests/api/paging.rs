@@ -93,10 +93,11 @@ async fn walking_pages_under_concurrent_writes_returns_each_matching_row_once_in
     {
         let (app, stop, deleted) = (app.clone(), stop.clone(), deleted.clone());
         let mut ids = matching.clone();
+        let budget = ids.len() / 4;
         tasks.push(tokio::spawn(async move {
             let mut rng = StdRng::seed_from_u64(300);
             let mut n = 0;
-            while !stop.load(Ordering::Relaxed) && !ids.is_empty() {
+            while !stop.load(Ordering::Relaxed) && n < budget {
                 let id = ids.swap_remove(rng.random_range(0..ids.len()));
                 deleted.lock().await.insert(id.clone());
                 let r = app.delete(&format!("/beta/industryData/runs/{id}")).await;
@@ -126,6 +127,7 @@ async fn walking_pages_under_concurrent_writes_returns_each_matching_row_once_in
     for t in tasks {
         writes += t.await.unwrap();
     }
+    eprintln!("paging under writes: {pages} pages, {} rows, {writes} concurrent writes", walked.len());
     assert!(pages > 20 && writes > 20, "pages {pages}, writes {writes}: the walk must overlap the writes");
 
     // Exactly once.

@@ -280,14 +280,14 @@ async fn invalid_filters_are_400s_naming_option_and_position() {
         (RUNS, "status eq 'nope'", "invalidQueryOption", Some(10)),
         (RUNS, "status gt 'failed'", "invalidQueryOption", Some(7)),
         (RUNS, "status le 'failed'", "invalidQueryOption", Some(7)),
-        (RUNS, "startswith(status, 'f')", "invalidQueryOption", None),
-        (RUNS, "contains(startDateTime, '2025')", "invalidQueryOption", None),
-        (RUNS, "tolower(endDateTime) eq 'x'", "invalidQueryOption", None),
-        (RUNS, "isof('microsoft.graph.industryData.incomingFlow')", "invalidQueryOption", None),
-        (RUNS, "status eq 'failed' and", "invalidQueryOption", None),
-        (RUNS, "(status eq 'failed'", "invalidQueryOption", None),
-        (RUNS, "displayName eq 'unterminated", "invalidQueryOption", None),
-        (RUNS, "startDateTime eq 2025-13-01T00:00:00Z", "invalidQueryOption", None),
+        (RUNS, "startswith(status, 'f')", "invalidQueryOption", Some(11)),
+        (RUNS, "contains(startDateTime, '2025')", "invalidQueryOption", Some(9)),
+        (RUNS, "tolower(endDateTime) eq 'x'", "invalidQueryOption", Some(8)),
+        (RUNS, "isof('microsoft.graph.industryData.incomingFlow')", "invalidQueryOption", Some(5)),
+        (RUNS, "status eq 'failed' and", "invalidQueryOption", Some(22)),
+        (RUNS, "(status eq 'failed'", "invalidQueryOption", Some(19)),
+        (RUNS, "displayName eq 'unterminated", "invalidQueryOption", Some(15)),
+        (RUNS, "startDateTime eq 2025-13-01T00:00:00Z", "invalidQueryOption", Some(17)),
         (RUNS, "readinessStatus eq 'ready'", "invalidQueryOption", Some(0)),
         // `not` binds to the operand right after it (OData precedence): `(not status) eq …`.
         (RUNS, "not status eq 'running'", "invalidQueryOption", Some(0)),
@@ -349,4 +349,29 @@ async fn option_names_and_unknown_options() {
     assert_query_error(&app.get(&format!("{RUNS}?$apply=x")).await, "$apply", "unsupportedQueryOption", None);
     // Given twice.
     assert_query_error(&app.get(&format!("{RUNS}?$top=1&top=2")).await, "$top", "invalidQueryOption", None);
+}
+
+/// A stored string may hold any character, NUL included: the string functions see all of it
+/// (SQLite's own length()/substr() stop at the first NUL).
+#[tokio::test]
+async fn string_functions_see_past_nul_characters() {
+    let app = TestApp::spawn().await;
+    let flow = app.incoming_flow("f").await;
+    app.run_of(&flow, json!({"displayName": "a\u{0}bc", "blockingError": {"code": "x\u{0}y"}})).await;
+    app.run_of(&flow, json!({"displayName": "plain"})).await;
+    for (text, want) in [
+        ("endswith(displayName, 'c')", vec!["a\u{0}bc"]),
+        ("endswith(displayName, 'bc')", vec!["a\u{0}bc"]),
+        ("startswith(displayName, 'a\u{0}b')", vec!["a\u{0}bc"]),
+        ("startswith(displayName, 'a')", vec!["a\u{0}bc"]),
+        ("contains(displayName, 'b')", vec!["a\u{0}bc"]),
+        ("contains(displayName, '\u{0}')", vec!["a\u{0}bc"]),
+        ("endswith(blockingError/code, 'y')", vec!["a\u{0}bc"]),
+        ("displayName eq 'a\u{0}bc'", vec!["a\u{0}bc"]),
+        ("displayName eq 'a'", vec![]),
+        ("toupper(displayName) eq 'A\u{0}BC'", vec!["a\u{0}bc"]),
+        ("not endswith(displayName, 'c')", vec!["plain"]),
+    ] {
+        assert_eq!(filtered(&app, RUNS, text).await, sorted(&want), "$filter={text:?}");
+    }
 }

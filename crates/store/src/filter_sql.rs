@@ -127,6 +127,18 @@ impl Compiler {
                     return Ok(always(false));
                 }
                 let len = |e: Expr| -> Expr { Func::cust("length").arg(e).into() };
+                if self.dialect == Dialect::Sqlite {
+                    // SQLite's length() and substr() stop counting at the first NUL character, which
+                    // a stored string may hold: the string functions are ours (registered on every
+                    // connection), exact over the whole string.
+                    let name = match func {
+                        StringFn::StartsWith => "rh_startswith",
+                        StringFn::EndsWith => "rh_endswith",
+                        StringFn::Contains => "rh_contains",
+                    };
+                    let pred = Expr::from(Func::cust(name).args([h.expr.clone(), n.expr.clone()])).eq(Expr::val(1));
+                    return Ok(Self::not_null_guarded(&[&h, &n], pred));
+                }
                 let pred = match func {
                     StringFn::StartsWith => {
                         Expr::from(Func::cust("substr").args([h.expr.clone(), Expr::val(1), len(n.expr.clone())])).eq(n.expr.clone())

@@ -83,6 +83,22 @@ fn open_connection(path: &Path, options: &Options, read_only: bool) -> StoreResu
         })
         .map_err(internal)?;
     }
+    // OData's startswith/endswith/contains over the whole string (SQLite's length() and substr()
+    // stop at a NUL character); NULL when either argument is.
+    for (name, test) in [
+        ("rh_startswith", (|h, n| h.starts_with(n)) as fn(&str, &str) -> bool),
+        ("rh_endswith", |h, n| h.ends_with(n)),
+        ("rh_contains", |h, n| h.contains(n)),
+    ] {
+        conn.create_scalar_function(name, 2, FunctionFlags::SQLITE_UTF8 | FunctionFlags::SQLITE_DETERMINISTIC, move |ctx| {
+            let (h, n) = (ctx.get_raw(0), ctx.get_raw(1));
+            match (h.as_str_or_null()?, n.as_str_or_null()?) {
+                (Some(h), Some(n)) => Ok(Some(i64::from(test(h, n)))),
+                _ => Ok(None),
+            }
+        })
+        .map_err(internal)?;
+    }
     Ok(conn)
 }
 

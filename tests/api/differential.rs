@@ -434,10 +434,12 @@ pub struct Dataset {
 }
 
 pub async fn build_dataset(app: &TestApp, rng: &mut StdRng, flows: usize, runs: usize) -> Dataset {
+    // PostgreSQL text cannot hold U+0000: its store refuses such names (a 400, README: Scaling out).
+    let names: Vec<&str> = NAMES.iter().copied().filter(|n| app.postgres.is_none() || !n.contains('\u{0}')).collect();
     let mut flow_ids: Vec<(String, &str)> = Vec::new();
     for i in 0..flows {
         let outgoing = i % 3 == 2;
-        let name = NAMES.choose(rng).unwrap();
+        let name = names.choose(rng).unwrap();
         let readiness = *["notReady", "ready", "failed", "disabled", "expired"].choose(rng).unwrap();
         let mut body = json!({"displayName": name, "readinessStatus": readiness});
         let set = if outgoing { "outgoingFlows" } else { "incomingFlows" };
@@ -453,7 +455,7 @@ pub async fn build_dataset(app: &TestApp, rng: &mut StdRng, flows: usize, runs: 
         let id = r.json()["id"].as_str().unwrap().to_owned();
         // Vary the eTag.
         for _ in 0..rng.random_range(0..3) {
-            app.patch(&format!("/beta/industryData/{set}/{id}"), json!({"displayName": NAMES.choose(rng).unwrap()})).await.assert_status(200);
+            app.patch(&format!("/beta/industryData/{set}/{id}"), json!({"displayName": names.choose(rng).unwrap()})).await.assert_status(200);
         }
         flow_ids.push((id, set));
     }
@@ -462,7 +464,7 @@ pub async fn build_dataset(app: &TestApp, rng: &mut StdRng, flows: usize, runs: 
         let (flow, set) = flow_ids.choose(rng).unwrap().clone();
         let status = *STATUSES.choose(rng).unwrap();
         let start = T0 + rng.random_range(0..12) * 3_600_000_000 + if rng.random_ratio(1, 4) { rng.random_range(0..1_000_000) } else { 0 };
-        let mut body = json!({"displayName": NAMES.choose(rng).unwrap(), "status": status, "startDateTime": time(start)});
+        let mut body = json!({"displayName": names.choose(rng).unwrap(), "status": status, "startDateTime": time(start)});
         if status != "running" {
             body["endDateTime"] = json!(time(start + rng.random_range(0..4) * 1_800_000_000));
         }
@@ -472,7 +474,7 @@ pub async fn build_dataset(app: &TestApp, rng: &mut StdRng, flows: usize, runs: 
                 e.insert("code".into(), json!(code));
             }
             if rng.random_bool(0.5) {
-                e.insert("message".into(), json!(NAMES.choose(rng).unwrap()));
+                e.insert("message".into(), json!(names.choose(rng).unwrap()));
             }
             if rng.random_bool(0.3) {
                 e.insert("target".into(), json!("t"));
@@ -491,7 +493,7 @@ pub async fn build_dataset(app: &TestApp, rng: &mut StdRng, flows: usize, runs: 
     let mut groups = Vec::new();
     let mut member_of: HashMap<String, String> = HashMap::new();
     for g in 0..3 {
-        let mut body = json!({"displayName": NAMES.choose(rng).unwrap(), "startDateTime": time(T0 + g * 3_600_000_000)});
+        let mut body = json!({"displayName": names.choose(rng).unwrap(), "startDateTime": time(T0 + g * 3_600_000_000)});
         if g == 2 {
             body["status"] = json!("failed");
             body["endDateTime"] = json!(time(T0 + 7_200_000_000));

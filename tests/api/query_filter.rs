@@ -357,6 +357,12 @@ async fn option_names_and_unknown_options() {
 async fn string_functions_see_past_nul_characters() {
     let app = TestApp::spawn().await;
     let flow = app.incoming_flow("f").await;
+    if app.postgres.is_some() {
+        // PostgreSQL text cannot hold U+0000: its store refuses it as a 400 (README: Scaling out).
+        let r = app.post(&format!("/beta/industryData/incomingFlows/{flow}/runs"), json!({"displayName": "a\u{0}bc"})).await;
+        r.assert_error(400, "unsupportedCharacter");
+        return;
+    }
     app.run_of(&flow, json!({"displayName": "a\u{0}bc", "blockingError": {"code": "x\u{0}y"}})).await;
     app.run_of(&flow, json!({"displayName": "plain"})).await;
     for (text, want) in [

@@ -127,7 +127,6 @@ pub struct ServeArgs {
     pub schedule_interval: Duration,
 }
 
-
 fn parse_timeout(text: &str) -> Result<f64, String> {
     match text.parse::<f64>() {
         Ok(s) if s.is_finite() && s > 0.0 && s <= 3600.0 => Ok(s),
@@ -256,27 +255,41 @@ pub fn init_tracing() -> tracing_appender::non_blocking::WorkerGuard {
     guard
 }
 
-/// Resolves on SIGINT or SIGTERM.
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    #[cfg(unix)]
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
+/// Waits for a signal whose handler is installed; forever when it could not be.
+#[cfg(unix)]
+async fn recv(signal: Option<tokio::signal::unix::Signal>) {
+    match signal {
+        Some(mut s) => {
+            s.recv().await;
         }
-    };
-    #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => {},
-        () = terminate => {},
+        None => std::future::pending::<()>().await,
     }
-    tracing::info!("shutting down: finishing in-flight requests");
+}
+
+/// Resolves on SIGINT or SIGTERM. On Unix the handlers are installed when this is called, not when
+/// the future is first polled: called before the listening line is printed, a signal sent right
+/// after that line is always a clean stop, never the default (fatal) action.
+fn shutdown_signal() -> impl std::future::Future<Output = ()> {
+    #[cfg(unix)]
+    let handlers = {
+        use tokio::signal::unix::{SignalKind, signal};
+        (signal(SignalKind::interrupt()).ok(), signal(SignalKind::terminate()).ok())
+    };
+    async move {
+        #[cfg(unix)]
+        {
+            let (interrupt, terminate) = handlers;
+            tokio::select! {
+                () = recv(interrupt) => {},
+                () = recv(terminate) => {},
+            }
+        }
+        #[cfg(not(unix))]
+        {
+            let _ = tokio::signal::ctrl_c().await;
+        }
+        tracing::info!("shutting down: finishing in-flight requests");
+    }
 }
 
 pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
@@ -317,11 +330,12 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         );
         eprintln!("WARNING: runhub listens on {addr} without authentication (--auth none): anyone who can reach it can read and change all data");
     }
+    let shutdown = shutdown_signal();
     // Tests and scripts read this line to find the port.
     println!("runhub listening on http://{addr}");
     let app = router_with(AppState { store: store.clone(), public_url: args.public_url.clone() }, Security { auth, limits: limits.clone() });
     let scheduler = crate::scheduler::spawn(store.clone(), args.schedule_interval);
-    crate::serve::serve(listener, app, &limits, shutdown_signal()).await?;
+    crate::serve::serve(listener, app, &limits, shutdown).await?;
     if let Some(scheduler) = scheduler {
         scheduler.abort();
     }

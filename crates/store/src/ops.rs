@@ -84,12 +84,27 @@ async fn load_process<T: Tx>(tx: &mut T, tenant: &TenantId, id: Uuid, lock: Lock
     Ok(tx.processes(render(&query::load_process(tenant, id, lock, T::DIALECT), T::DIALECT)).await?.into_iter().next())
 }
 
-async fn save_run<T: Tx>(tx: &mut T, tenant: &TenantId, run: &Run) -> StoreResult<()> {
-    tx.execute(render(&query::save_run(tenant, run)?, T::DIALECT)).await
+async fn insert_run<T: Tx>(tx: &mut T, tenant: &TenantId, run: &Run) -> StoreResult<()> {
+    tx.execute(render(&query::insert_run(tenant, run)?, T::DIALECT)).await
 }
 
-async fn save_process<T: Tx>(tx: &mut T, tenant: &TenantId, process: &Process) -> StoreResult<()> {
-    tx.execute(render(&query::save_process(tenant, process)?, T::DIALECT)).await
+/// Writes what changed between two versions of a run.
+async fn update_run_row<T: Tx>(tx: &mut T, tenant: &TenantId, before: &Run, after: &Run) -> StoreResult<()> {
+    match query::update_run(tenant, before, after) {
+        Some(stmt) => tx.execute(render(&stmt, T::DIALECT)).await,
+        None => Ok(()),
+    }
+}
+
+async fn insert_process<T: Tx>(tx: &mut T, tenant: &TenantId, process: &Process) -> StoreResult<()> {
+    tx.execute(render(&query::insert_process(tenant, process)?, T::DIALECT)).await
+}
+
+async fn update_process_row<T: Tx>(tx: &mut T, tenant: &TenantId, before: &Process, after: &Process) -> StoreResult<()> {
+    match query::update_process(tenant, before, after) {
+        Some(stmt) => tx.execute(render(&stmt, T::DIALECT)).await,
+        None => Ok(()),
+    }
 }
 
 async fn count<T: Tx>(tx: &mut T, stmt: sea_query::SelectStatement) -> StoreResult<u64> {
@@ -146,7 +161,7 @@ async fn bound_process<T: Tx>(tx: &mut T, tenant: &TenantId, kind: RunKind, targ
 
 pub(crate) async fn create_process<T: Tx>(tx: &mut T, tenant: &TenantId, new: NewProcess) -> StoreResult<Process> {
     let process = new.into_process(runhub_model::new_id())?;
-    save_process(tx, tenant, &process).await?;
+    insert_process(tx, tenant, &process).await?;
     Ok(process)
 }
 
@@ -156,7 +171,7 @@ pub(crate) async fn update_process<T: Tx>(
     let current = load_process_of_kind(tx, tenant, kind, id, Lock::Update).await?;
     check(&pre, current.version)?;
     let next = current.apply(patch)?;
-    save_process(tx, tenant, &next).await?;
+    update_process_row(tx, tenant, &current, &next).await?;
     Ok(next)
 }
 
@@ -218,7 +233,7 @@ pub(crate) async fn create_run<T: Tx>(tx: &mut T, tenant: &TenantId, scope: &Run
         (None, None) => None,
     };
     let run = new.into_run(runhub_model::new_id(), process_id, group_id, Timestamp::now())?;
-    save_run(tx, tenant, &run).await?;
+    insert_run(tx, tenant, &run).await?;
     if let Some(gid) = group_id {
         recompute_group(tx, tenant, gid).await?;
     }
@@ -233,7 +248,7 @@ pub(crate) async fn update_run<T: Tx>(
     let current = load_scoped_run(tx, tenant, scope, id, Lock::Update).await?;
     check(&pre, current.version)?;
     let next = current.apply(patch, Timestamp::now())?;
-    save_run(tx, tenant, &next).await?;
+    update_run_row(tx, tenant, &current, &next).await?;
     if let Some(gid) = next.group_id {
         recompute_group(tx, tenant, gid).await?;
     }
@@ -259,9 +274,10 @@ pub(crate) async fn set_run_process<T: Tx>(tx: &mut T, tenant: &TenantId, scope:
     if run.kind == RunKind::RunGroup {
         return Err(FieldError::invalid("@odata.id", "invalidBinding", "a runGroup has no process to re-point").into());
     }
+    let before = run.clone();
     run.process_id = Some(bound_process(tx, tenant, run.kind, "@odata.id", process).await?);
     run.version += 1;
-    save_run(tx, tenant, &run).await?;
+    update_run_row(tx, tenant, &before, &run).await?;
     Ok(run)
 }
 
@@ -287,18 +303,20 @@ pub(crate) async fn add_group_member<T: Tx>(tx: &mut T, tenant: &TenantId, group
     }
     // The member is locked; now the group, which must still exist when the member joins it.
     load_group(tx, tenant, group, Lock::Update).await?;
+    let before = run.clone();
     run.group_id = Some(group);
     run.version += 1;
-    save_run(tx, tenant, &run).await?;
+    update_run_row(tx, tenant, &before, &run).await?;
     recompute_group(tx, tenant, group).await
 }
 
 pub(crate) async fn remove_group_member<T: Tx>(tx: &mut T, tenant: &TenantId, group: Uuid, member: Uuid) -> StoreResult<()> {
     load_group(tx, tenant, group, Lock::No).await?;
     let mut run = load_scoped_run(tx, tenant, &RunScope { parent: RunParent::Group(group), kind: None }, member, Lock::Update).await?;
+    let before = run.clone();
     run.group_id = None;
     run.version += 1;
-    save_run(tx, tenant, &run).await?;
+    update_run_row(tx, tenant, &before, &run).await?;
     recompute_group(tx, tenant, group).await
 }
 
@@ -316,7 +334,7 @@ pub(crate) async fn run_now<T: Tx>(tx: &mut T, tenant: &TenantId, flow: Uuid) ->
         statistics: None,
     };
     let run = new.into_run(runhub_model::new_id(), Some(process.id), None, now)?;
-    save_run(tx, tenant, &run).await?;
+    insert_run(tx, tenant, &run).await?;
     Ok(run)
 }
 
@@ -339,9 +357,10 @@ pub(crate) async fn recompute_group<T: Tx>(tx: &mut T, tenant: &TenantId, group:
             summary.latest_end = Some(summary.latest_end.map_or(end, |e| e.max(end)));
         }
     }
+    let before = run.clone();
     run.derive_group(summary);
     run.version += 1;
-    save_run(tx, tenant, &run).await
+    update_run_row(tx, tenant, &before, &run).await
 }
 
 /// The bulk path: stores already-valid processes and runs as they are (imports, benchmark
@@ -349,10 +368,10 @@ pub(crate) async fn recompute_group<T: Tx>(tx: &mut T, tenant: &TenantId, group:
 /// without groups.
 pub(crate) async fn import<T: Tx>(tx: &mut T, tenant: &TenantId, processes: &[Process], runs: &[Run]) -> StoreResult<()> {
     for p in processes {
-        save_process(tx, tenant, p).await?;
+        tx.execute(render(&query::save_process(tenant, p)?, T::DIALECT)).await?;
     }
     for r in runs {
-        save_run(tx, tenant, r).await?;
+        tx.execute(render(&query::save_run(tenant, r)?, T::DIALECT)).await?;
     }
     Ok(())
 }

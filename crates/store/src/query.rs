@@ -103,6 +103,51 @@ fn upsert(table: &str, tenant: &TenantId, values: Vec<(&'static str, sea_query::
     Ok(q)
 }
 
+/// Inserts a new row.
+fn insert(table: &str, tenant: &TenantId, values: Vec<(&'static str, sea_query::Value)>) -> StoreResult<InsertStatement> {
+    let mut q = Query::insert();
+    q.into_table(Alias::new(table))
+        .columns(std::iter::once(Alias::new("tenant")).chain(values.iter().map(|(c, _)| Alias::new(*c))))
+        .values(std::iter::once(Expr::val(tenant.as_str())).chain(values.into_iter().map(|(_, v)| Expr::val(v))))
+        .map_err(internal)?;
+    Ok(q)
+}
+
+/// Updates only the columns whose values differ between two versions of a row (`None` when nothing
+/// did). A column left out of `SET` leaves every index on it untouched: a progress PATCH changes
+/// `statistics` and `version`, not the five indexes over status, times, process and group.
+fn update_changed(
+    table: &str, tenant: &TenantId, id: Uuid, before: Vec<(&'static str, sea_query::Value)>, after: Vec<(&'static str, sea_query::Value)>,
+) -> Option<UpdateStatement> {
+    let changed: Vec<_> = before.into_iter().zip(after).filter(|((_, b), (_, a))| a != b).map(|(_, after)| after).collect();
+    if changed.is_empty() {
+        return None;
+    }
+    let mut q = Query::update();
+    q.table(Alias::new(table)).values(changed.into_iter().map(|(c, v)| (Alias::new(c), Expr::val(v))));
+    for e in key_is(tenant, id) {
+        q.and_where(e);
+    }
+    Some(q)
+}
+
+pub(crate) fn insert_run(tenant: &TenantId, run: &Run) -> StoreResult<InsertStatement> {
+    insert("runs", tenant, run_values(run))
+}
+
+pub(crate) fn update_run(tenant: &TenantId, before: &Run, after: &Run) -> Option<UpdateStatement> {
+    update_changed("runs", tenant, after.id, run_values(before), run_values(after))
+}
+
+pub(crate) fn insert_process(tenant: &TenantId, p: &Process) -> StoreResult<InsertStatement> {
+    insert("processes", tenant, process_values(p))
+}
+
+pub(crate) fn update_process(tenant: &TenantId, before: &Process, after: &Process) -> Option<UpdateStatement> {
+    update_changed("processes", tenant, after.id, process_values(before), process_values(after))
+}
+
+/// The bulk path's save: a whole row, new or not.
 pub(crate) fn save_run(tenant: &TenantId, run: &Run) -> StoreResult<InsertStatement> {
     upsert("runs", tenant, run_values(run))
 }

@@ -358,10 +358,9 @@ mod tests {
     async fn batched_writes_are_isolated() {
         let dir = tempfile::tempdir().unwrap();
         let store = Arc::new(SqliteStore::open(dir.path(), Options::default()).await.unwrap());
-        let tenant = TenantId::default_tenant();
         let mut tasks = Vec::new();
         for i in 0..200 {
-            let (store, tenant) = (store.clone(), tenant.clone());
+            let store = store.clone();
             tasks.push(tokio::spawn(async move {
                 store
                     .writer

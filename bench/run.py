@@ -170,6 +170,8 @@ def main():
                     else:
                         a = args(r)
                     ceiling = wrk(server.base, "ceiling.lua", [], opts.duration)
+                    if ceiling["errors"]:
+                        sys.exit(f"the ceiling route answered {ceiling['errors']} non-2xx replies: the figures would be wrong")
                     res = wrk(server.base, script, a, opts.duration)
                     results.setdefault((durability, name), []).append((res, ceiling))
                     print(f"[{durability} r{r}] {name}: {res['rps']:.0f} req/s (ceiling {ceiling['rps']:.0f}), "

@@ -838,3 +838,13 @@ async fn without_auth_everything_lives_in_the_default_tenant() {
         Err(runhub_store::StoreError::NotFound(_))
     ));
 }
+
+/// `/livez` answers without touching the store: the liveness probe, and the benchmarks' ceiling.
+#[tokio::test]
+async fn livez_answers_without_the_store() {
+    let app = TestApp::spawn().await;
+    let r = app.get("/livez").await;
+    r.assert_status(200);
+    assert_eq!(r.json()["status"], "live");
+    assert!(r.header("request-id").is_some());
+}

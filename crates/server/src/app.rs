@@ -40,6 +40,7 @@ pub fn router_with(state: AppState, security: Security) -> Router {
     let guard = Arc::new(Guard::new(security.limits, security.auth));
     Router::new()
         .route("/healthz", get(routes::healthz))
+        .route("/livez", get(routes::livez))
         .route("/beta", any(routes::dispatch))
         .route("/beta/", any(routes::dispatch))
         .route("/beta/{*rest}", any(routes::dispatch))

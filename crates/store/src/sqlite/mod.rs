@@ -182,6 +182,22 @@ impl SqliteStore {
         .await
         .map_err(internal)?
     }
+
+    /// Runs a point read — one row by primary key, tens of microseconds — on the calling task
+    /// instead of handing it to the blocking pool: the hand-off costs more than the read. Anything
+    /// whose cost grows with the data (lists, counts, scans) goes through [`Self::read`].
+    async fn read_point<T, F>(&self, op: F) -> StoreResult<T>
+    where
+        F: FnOnce(&Connection) -> StoreResult<T>,
+    {
+        let _permit = self.readers.permits.acquire().await.map_err(|_| StoreError::Unavailable("the store is closed".into()))?;
+        let conn = self.readers.conns.lock().map_err(internal)?.pop().ok_or_else(|| internal("no read connection free"))?;
+        let result = op(&conn);
+        if let Ok(mut pool) = self.readers.conns.lock() {
+            pool.push(conn);
+        }
+        result
+    }
 }
 
 /// The `$skiptoken` key, made once per database so that every replica on it agrees.
@@ -235,7 +251,7 @@ impl Store for SqliteStore {
 
     async fn get_process(&self, tenant: &TenantId, kind: ProcessKind, id: Uuid) -> StoreResult<Process> {
         let tenant = tenant.clone();
-        self.read(move |c| on(c, async |tx| ops::get_process(tx, &tenant, kind, id).await)).await
+        self.read_point(move |c| on(c, async |tx| ops::get_process(tx, &tenant, kind, id).await)).await
     }
 
     async fn update_process(&self, tenant: &TenantId, kind: ProcessKind, id: Uuid, patch: ProcessPatch, pre: Option<Precondition>) -> StoreResult<Process> {
@@ -270,7 +286,7 @@ impl Store for SqliteStore {
 
     async fn get_run(&self, tenant: &TenantId, scope: &RunScope, id: Uuid) -> StoreResult<Run> {
         let (tenant, scope) = (tenant.clone(), scope.clone());
-        self.read(move |c| on(c, async |tx| ops::get_run(tx, &tenant, &scope, id).await)).await
+        self.read_point(move |c| on(c, async |tx| ops::get_run(tx, &tenant, &scope, id).await)).await
     }
 
     async fn update_run(&self, tenant: &TenantId, scope: &RunScope, id: Uuid, patch: RunPatch, pre: Option<Precondition>) -> StoreResult<Run> {

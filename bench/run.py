@@ -121,9 +121,9 @@ def main():
     data = tempfile.mkdtemp(prefix="runhub-bench-")
     t0 = time.time()
     if opts.database_url:
-        # A fresh dataset each time: runhub's tables are dropped, the next start migrates anew.
-        sh(["psql", "-q", opts.database_url, "-c",
-            "DROP TABLE IF EXISTS runs, processes, meta, runhub_migrations; DROP COLLATION IF EXISTS runhub_fold"])
+        # A fresh dataset each time: everything in the (benchmark-only) database's public schema is
+        # dropped, whatever migrations made; the next start migrates anew.
+        sh(["psql", "-q", opts.database_url, "-c", "DROP SCHEMA public CASCADE; CREATE SCHEMA public"])
     env = {**os.environ, "RUNHUB_DATABASE_URL": opts.database_url or ""}
     sh([os.path.join(TARGET, "release", "examples", "bulk_load"), data, str(opts.runs), str(opts.flows)], env=env)
     print(f"loaded {opts.runs} runs in {time.time() - t0:.1f} s", file=sys.stderr)

@@ -1,34 +1,20 @@
 //! Nothing lost: the real `runhub` binary, killed with SIGKILL while clients write, keeps every run
 //! whose create it acknowledged, and every acknowledged update, under the default durability; SIGTERM drains in-flight requests and exits 0.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+#[path = "common/binary.rs"]
+mod binary;
+
+use std::process::Child;
 use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::{Value, json};
 use tokio::sync::Mutex;
 
-struct Server {
-    child: Child,
-    base: String,
-}
+type Server = binary::Runhub;
 
 fn start(data_dir: &std::path::Path) -> Server {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_runhub"))
-        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
-        .arg(data_dir)
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("start runhub");
-    let stdout = child.stdout.take().unwrap();
-    let mut line = String::new();
-    BufReader::new(stdout).read_line(&mut line).unwrap();
-    let base = line.trim().rsplit(' ').next().unwrap().to_owned();
-    assert!(base.starts_with("http://127.0.0.1:"), "unexpected first line: {line}");
-    Server { child, base }
+    binary::spawn(&["--data-dir", data_dir.to_str().expect("a UTF-8 temp path")], &[])
 }
 
 fn signal(child: &Child, sig: i32) {
@@ -161,11 +147,10 @@ async fn sigterm_drains_in_flight_requests_and_exits_zero() {
     assert!(status.success(), "runhub exited with {status}");
 
     // Every answered create is there after a restart.
-    let server = start(dir.path());
+    let mut server = start(dir.path());
     let r = client.get(format!("{}/beta/industryData/incomingFlows/{flow}/runs/$count", server.base)).send().await.unwrap();
     let count: usize = r.text().await.unwrap().parse().unwrap();
     assert!(count >= answered, "{count} stored < {answered} answered");
     signal(&server.child, libc::SIGTERM);
-    let mut child = server.child;
-    child.wait().unwrap();
+    server.child.wait().unwrap();
 }

@@ -5,12 +5,12 @@
 //! processes or real routers, each with its own store and connection pool — nothing shared but the
 //! database. These tests always need PostgreSQL: without one they fail, saying how to provide it.
 
+#[path = "common/binary.rs"]
+mod binary;
 #[path = "common/pg.rs"]
 #[allow(dead_code)]
 mod pg;
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -83,33 +83,10 @@ async fn flow(c: &reqwest::Client, base: &str) -> String {
 
 // ---- two real binaries -------------------------------------------------------------------------
 
-struct Binary {
-    child: Child,
-    base: String,
-}
-
-impl Drop for Binary {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
+type Binary = binary::Runhub;
 
 fn start_binary(url: &str) -> Binary {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_runhub"))
-        .args(["serve", "--listen", "127.0.0.1:0", "--db-pool-size", "4", "--db-timeout", "5"])
-        .env("RUNHUB_DATABASE_URL", url)
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("start runhub");
-    let stdout = child.stdout.take().unwrap();
-    let mut line = String::new();
-    BufReader::new(stdout).read_line(&mut line).unwrap();
-    let base = line.trim().rsplit(' ').next().unwrap().to_owned();
-    assert!(base.starts_with("http://127.0.0.1:"), "unexpected first line: {line:?}");
-    Binary { child, base }
+    binary::spawn(&["--db-pool-size", "4", "--db-timeout", "5"], &[("RUNHUB_DATABASE_URL", url)])
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

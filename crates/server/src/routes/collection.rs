@@ -55,6 +55,19 @@ pub fn list_query(ctx: &Ctx, options: &QueryOptions, table: Table) -> ApiResult<
     })
 }
 
+/// The store request for the runs an `$expand` nests under each item: its own `$filter`,
+/// `$orderby` and `$top`, from the first row.
+pub fn nested_query(nested: &QueryOptions) -> ListQuery {
+    ListQuery {
+        filter: nested.filter.clone(),
+        orderby: if nested.orderby.is_empty() { default_order(Table::Runs) } else { nested.orderby.clone() },
+        top: nested.top.unwrap_or(DEFAULT_PAGE_SIZE),
+        skip: 0,
+        after: None,
+        count: false,
+    }
+}
+
 /// The collection reply for a page whose items are already rendered.
 pub fn reply<T>(ctx: &Ctx, page: &Page<T>, items: Vec<Map<String, Value>>) -> Response {
     let mut body = Map::new();

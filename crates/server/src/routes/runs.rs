@@ -200,14 +200,7 @@ pub async fn expand_runs(
 ) -> ApiResult<()> {
     let Some(expand) = options.expand.as_ref().filter(|e| e.navigation == "runs") else { return Ok(()) };
     let nested = &expand.options;
-    let query = ListQuery {
-        filter: nested.filter.clone(),
-        orderby: if nested.orderby.is_empty() { runhub_store::default_order(Table::Runs) } else { nested.orderby.clone() },
-        top: nested.top.unwrap_or(collection::DEFAULT_PAGE_SIZE),
-        skip: 0,
-        after: None,
-        count: false,
-    };
+    let query = collection::nested_query(nested);
     let scopes: Vec<RunScope> = (0..items.len()).map(&scope_of).collect();
     let pages = ctx.state.store.list_runs_of_parents(&ctx.tenant, &scopes, &query).await?;
     let select = nested.select.as_deref();

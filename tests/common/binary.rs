@@ -1,0 +1,37 @@
+//! The real `runhub` binary as a test starts it: on a free port, with the address read from the
+//! line it prints once it listens.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+
+pub struct Runhub {
+    pub child: Child,
+    pub base: String,
+}
+
+/// Starts `runhub serve --listen 127.0.0.1:0` with more arguments and environment variables.
+pub fn spawn(args: &[&str], envs: &[(&str, &str)]) -> Runhub {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_runhub"))
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .args(args)
+        .envs(envs.iter().copied())
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("start runhub");
+    let stdout = child.stdout.take().expect("piped stdout");
+    let mut line = String::new();
+    BufReader::new(stdout).read_line(&mut line).expect("read the listening line");
+    let base = line.trim().rsplit(' ').next().unwrap_or_default().to_owned();
+    assert!(base.starts_with("http://127.0.0.1:"), "unexpected first line: {line:?}");
+    Runhub { child, base }
+}
+
+impl Drop for Runhub {
+    /// A test that fails midway must not leave a server behind.
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

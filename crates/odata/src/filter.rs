@@ -576,16 +576,7 @@ impl Checker<'_> {
             (a, b) => {
                 // Two literals: an enum literal types the other side; otherwise the kinds must
                 // agree (integers and decimals mix; null goes with anything).
-                if let Val::Enum { ty, .. } = a {
-                    let desc = "an enum literal";
-                    let ty = Type::Enum(ty);
-                    return Ok((
-                        self.coerce(a, ty, desc)?.into(),
-                        self.coerce(b, ty, desc)?.into(),
-                        Some(ty),
-                    ));
-                }
-                if let Val::Enum { ty, .. } = b {
+                if let (Val::Enum { ty, .. }, _) | (_, Val::Enum { ty, .. }) = (&a, &b) {
                     let desc = "an enum literal";
                     let ty = Type::Enum(ty);
                     return Ok((

@@ -232,3 +232,17 @@ pub async fn open(data_dir: &std::path::Path, options: sqlite::Options) -> Store
 pub async fn open_postgres(url: &str, options: postgres::Options) -> StoreResult<Arc<dyn Store>> {
     Ok(Arc::new(postgres::PgStore::open(url, options).await?))
 }
+
+/// Which migrations a database at schema version `current` still needs, of the `known` this build
+/// ships (migration N is the Nth, 1-based); a database newer than this build is refused.
+pub(crate) fn pending_migrations(current: i64, known: usize) -> StoreResult<std::ops::Range<usize>> {
+    let Ok(applied) = usize::try_from(current) else {
+        return Err(StoreError::Internal(format!("the database reports schema version {current}")));
+    };
+    if applied > known {
+        return Err(StoreError::Internal(format!(
+            "the database is at schema version {current}, newer than this runhub knows ({known})"
+        )));
+    }
+    Ok(applied..known)
+}

@@ -102,14 +102,8 @@ pub(crate) async fn migrate(client: &mut Client) -> StoreResult<()> {
     .await
     .map_err(fail)?;
     let current: i32 = tx.query_one("SELECT COALESCE(MAX(version), 0) FROM runhub_migrations", &[]).await.map_err(fail)?.get(0);
-    let known = MIGRATIONS.len() as i32;
-    if current > known {
-        return Err(StoreError::Internal(format!(
-            "the database is at schema version {current}, newer than this runhub knows ({known})"
-        )));
-    }
-    for (i, sql) in MIGRATIONS.iter().enumerate().skip(current as usize) {
-        let version = i as i32 + 1;
+    for i in crate::pending_migrations(i64::from(current), MIGRATIONS.len())? {
+        let (sql, version) = (MIGRATIONS[i], i32::try_from(i + 1).map_err(|e| StoreError::Internal(e.to_string()))?);
         tx.batch_execute(sql).await.map_err(fail)?;
         tx.execute("INSERT INTO runhub_migrations (version) VALUES ($1)", &[&version]).await.map_err(fail)?;
         tracing::info!(version, "applied PostgreSQL migration");

@@ -83,14 +83,8 @@ CREATE TABLE run_schedules (
 pub(crate) fn migrate(conn: &Connection) -> StoreResult<()> {
     let fail = |e: rusqlite::Error| StoreError::Internal(format!("migration failed: {e}"));
     let current: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0)).map_err(fail)?;
-    let known = MIGRATIONS.len() as i64;
-    if current > known {
-        return Err(StoreError::Internal(format!(
-            "the database is at schema version {current}, newer than this runhub knows ({known})"
-        )));
-    }
-    for (i, sql) in MIGRATIONS.iter().enumerate().skip(current as usize) {
-        let version = i as i64 + 1;
+    for i in crate::pending_migrations(current, MIGRATIONS.len())? {
+        let (sql, version) = (MIGRATIONS[i], i + 1);
         conn.execute_batch(&format!("BEGIN IMMEDIATE; {sql}; PRAGMA user_version = {version}; COMMIT;"))
             .map_err(fail)?;
         tracing::info!(version, "applied migration");

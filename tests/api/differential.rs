@@ -213,7 +213,7 @@ pub fn datetime_literal(rng: &mut StdRng, micros: i64) -> String {
     match rng.random_range(0..3) {
         0 if frac == 0 => {}
         1 => s.push_str(&format!(".{frac:06}{}", rng.random_range(0..10))), // 7 digits: the 7th is truncated
-        _ => s.push_str(&format!(".{}", format!("{frac:06}").trim_end_matches('0')).trim_end_matches('.')),
+        _ => s.push_str(format!(".{}", format!("{frac:06}").trim_end_matches('0')).trim_end_matches('.')),
     }
     if offset_min == 0 && rng.random_bool(0.5) {
         s.push('Z');
@@ -320,10 +320,10 @@ impl Gen<'_> {
                     }
                 }
                 // Sometimes another property of the same type on the right.
-                if self.rng.random_ratio(1, 8) {
-                    if let Some(q) = props.iter().filter(|q| q.ty == p.ty && q.path != p.path).collect::<Vec<_>>().choose(&mut self.rng) {
-                        rhs = q.path.to_owned();
-                    }
+                if self.rng.random_ratio(1, 8)
+                    && let Some(q) = props.iter().filter(|q| q.ty == p.ty && q.path != p.path).collect::<Vec<_>>().choose(&mut self.rng)
+                {
+                    rhs = q.path.to_owned();
                 }
                 if self.rng.random_ratio(1, 6) { format!("{rhs} {op} {lhs}") } else { format!("{lhs} {op} {rhs}") }
             }

@@ -245,7 +245,7 @@ async fn expand_runs_on_flows_and_groups() {
     let r = app.get(&format!("/beta/industryData/incomingFlows/{}?$expand=runs", f.flow_a)).await;
     let names: Vec<String> = r.json()["runs"].as_array().unwrap().iter().map(|v| v["displayName"].as_str().unwrap().to_owned()).collect();
     assert_eq!(names, ["running two", "nightly export", "Nightly import"]);
-    let r = app.get(&format!("/beta/industryData/outgoingFlows?$expand=runs($select=status)")).await;
+    let r = app.get("/beta/industryData/outgoingFlows?$expand=runs($select=status)").await;
     assert_eq!(r.json()["value"][0]["runs"][0]["status"], "completedWithErrors");
     // runGroups: members.
     let r =

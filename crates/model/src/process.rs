@@ -124,14 +124,14 @@ impl Process {
     }
 
     fn check_window(&self) -> Result<(), FieldError> {
-        if let (Some(start), Some(end)) = (self.recurrence_start, self.recurrence_end) {
-            if end < start {
-                return Err(FieldError::invalid(
-                    "recurrenceExpirationDateTime",
-                    "invalidRecurrenceWindow",
-                    format!("'recurrenceExpirationDateTime' ({end}) is before 'recurrenceEffectiveDateTime' ({start})"),
-                ));
-            }
+        if let (Some(start), Some(end)) = (self.recurrence_start, self.recurrence_end)
+            && end < start
+        {
+            return Err(FieldError::invalid(
+                "recurrenceExpirationDateTime",
+                "invalidRecurrenceWindow",
+                format!("'recurrenceExpirationDateTime' ({end}) is before 'recurrenceEffectiveDateTime' ({start})"),
+            ));
         }
         Ok(())
     }

@@ -196,32 +196,32 @@ fn parse_industry_data(segs: &[&str], context: &mut Vec<String>) -> Option<Resul
 /// another collection, for `@odata.context` and for what a `$skiptoken` is bound to.
 fn run_tail(mut scope: RunScope, segs: &[&str], context: &mut Vec<String>) -> Result<Option<Resource>, ApiError> {
     let mut segs = segs;
-    if let [first, rest @ ..] = segs {
-        if let Some(kind) = cast(first) {
-            if scope.kind.is_some_and(|k| k != kind) {
-                return Ok(None);
-            }
-            scope.kind = Some(kind);
-            context.push(format!("microsoft.graph.industryData.{}", kind.type_name()));
-            segs = rest;
+    if let [first, rest @ ..] = segs
+        && let Some(kind) = cast(first)
+    {
+        if scope.kind.is_some_and(|k| k != kind) {
+            return Ok(None);
         }
+        scope.kind = Some(kind);
+        context.push(format!("microsoft.graph.industryData.{}", kind.type_name()));
+        segs = rest;
     }
     Ok(Some(match segs {
         [] => Resource::Runs(scope),
         [rid, rest @ ..] => {
             let rid = id(rid, "run")?;
             let mut rest = rest;
-            if let [first, tail @ ..] = rest {
-                if let Some(kind) = cast(first) {
-                    if scope.kind.is_some_and(|k| k != kind) {
-                        return Ok(None);
-                    }
-                    if !context.last().is_some_and(|c| c.starts_with("microsoft.graph.")) {
-                        context.push(format!("microsoft.graph.industryData.{}", kind.type_name()));
-                    }
-                    scope.kind = Some(kind);
-                    rest = tail;
+            if let [first, tail @ ..] = rest
+                && let Some(kind) = cast(first)
+            {
+                if scope.kind.is_some_and(|k| k != kind) {
+                    return Ok(None);
                 }
+                if !context.last().is_some_and(|c| c.starts_with("microsoft.graph.")) {
+                    context.push(format!("microsoft.graph.industryData.{}", kind.type_name()));
+                }
+                scope.kind = Some(kind);
+                rest = tail;
             }
             match rest {
                 [] => Resource::Run(scope, rid),

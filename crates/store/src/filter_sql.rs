@@ -112,7 +112,7 @@ impl Compiler {
             Filter::Compare { op, left, right } => self.compare(*op, &self.term(left)?, &self.term(right)?),
             Filter::In { operand, list } => {
                 let t = self.term(operand)?;
-                let has_null = list.iter().any(|v| *v == Value::Null);
+                let has_null = list.contains(&Value::Null);
                 let values: Vec<Expr> = list.iter().filter(|v| **v != Value::Null).map(bind).collect();
                 let matches = if values.is_empty() { always(false) } else { Self::not_null_guarded(&[&t], t.expr.clone().is_in(values)) };
                 if has_null && t.nullable { matches.or(t.expr.is_null()) } else { matches }
@@ -248,11 +248,11 @@ impl Compiler {
         }
         let mut cond = result.unwrap_or_else(|| always(true));
         // A leading range bound the planner can use with an index on the first key.
-        if let (Some((expr, false, descending)), Some(v)) = (parts.first(), after.first()) {
-            if *v != Value::Null {
-                let bound = if *descending { expr.clone().lte(bind(v)) } else { expr.clone().gte(bind(v)) };
-                cond = bound.and(cond);
-            }
+        if let (Some((expr, false, descending)), Some(v)) = (parts.first(), after.first())
+            && *v != Value::Null
+        {
+            let bound = if *descending { expr.clone().lte(bind(v)) } else { expr.clone().gte(bind(v)) };
+            cond = bound.and(cond);
         }
         Ok(cond)
     }

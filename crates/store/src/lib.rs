@@ -152,7 +152,7 @@ impl Default for StartPolicy {
 #[derive(Debug, Clone, PartialEq)]
 pub enum StartOutcome {
     /// A new running runGroup, with one running incomingFlowRun per ready flow inside its window.
-    Started(Run),
+    Started(Box<Run>),
     /// Over the limit: retry after this many seconds (429).
     Throttled { retry_after_secs: u64 },
     /// No incomingFlow is ready and inside its window: nothing was started (and nothing counted).

@@ -116,7 +116,7 @@ pub(crate) async fn start_on_demand<T: Tx>(
         .and_where(col("next_due").gt(now.micros()))
         .and_where(col("next_due").sub(now.micros()).lt(policy.skip_horizon_micros));
     tx.execute(render(&skip, T::DIALECT)).await?;
-    Ok(StartOutcome::Started(group))
+    Ok(StartOutcome::Started(Box::new(group)))
 }
 
 /// One scheduler tick: gives every tenant with an incomingFlow a schedule row (first due one

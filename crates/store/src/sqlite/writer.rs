@@ -105,9 +105,8 @@ fn run(conn: Connection, mut rx: mpsc::UnboundedReceiver<Job>) {
             }
             replies.push(reply);
         }
-        let committed = exec(&conn, "COMMIT").or_else(|e| {
+        let committed = exec(&conn, "COMMIT").inspect_err(|_| {
             let _ = exec(&conn, "ROLLBACK");
-            Err(e)
         });
         for reply in replies {
             reply(committed.as_ref().map(|_| ()).map_err(|e| StoreError::Unavailable(e.to_string())));

@@ -309,6 +309,14 @@ async fn the_same_ids_in_two_tenants_are_two_things() {
     {
         assert!(c.get(path).await.json()["value"].as_array().unwrap().is_empty(), "{path}");
     }
-    // Unauthenticated local mode is one more tenant: nothing of A's or B's there either.
-    assert!(TestApp::spawn().await.all_runs().await.is_empty());
+    // Unauthenticated local mode over the same store is one more tenant (the default one): it sees
+    // nothing of A's or B's, and what it writes A does not see.
+    let local = server.alongside(runhub_server::router(runhub_server::AppState { store: server.store.clone(), public_url: None })).await;
+    assert!(local.all_runs().await.is_empty());
+    assert!(local.get("/beta/industryData/incomingFlows").await.json()["value"].as_array().unwrap().is_empty());
+    local.get(&format!("/beta/industryData/runs/{ra}")).await.assert_error(404, "itemNotFound");
+    let local_flow = local.incoming_flow("local").await;
+    local.run_of(&local_flow, json!({})).await;
+    assert_eq!(local.all_runs().await.len(), 1);
+    assert_eq!(a.all_runs().await.len(), 2, "A sees its run and group only");
 }

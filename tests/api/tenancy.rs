@@ -320,3 +320,35 @@ async fn the_same_ids_in_two_tenants_are_two_things() {
     assert_eq!(local.all_runs().await.len(), 1);
     assert_eq!(a.all_runs().await.len(), 2, "A sees its run and group only");
 }
+
+#[tokio::test]
+async fn the_published_paths_keep_tenants_apart() {
+    let server = secured().await;
+    let a = server.as_caller(&token("tenant-a", &ALL));
+    let b = server.as_caller(&token("tenant-b", &ALL));
+    let ta = seed_a(&a).await;
+    let before = a.snapshot_state().await;
+    let p = Probe { b: &b, a_ids: &ta.ids };
+    let ext = "/beta/external/industryData/runs";
+    // A's group through B: exactly as an id that exists nowhere.
+    p.same_as_missing(Method::GET, &ta.group, |id| (format!("{ext}/{id}"), None)).await;
+    p.same_as_missing(Method::GET, &ta.group, |id| (format!("{ext}/{id}/activities"), None)).await;
+    p.same_as_missing(Method::GET, &ta.group, |id| (format!("{ext}/{id}/activities/$count"), None)).await;
+    p.same_as_missing(Method::GET, &ta.group, |id| (format!("{ext}/{id}/{NS}.getStatistics()"), None)).await;
+    let group = ta.group.clone();
+    p.same_as_missing(Method::GET, &ta.member, |id| (format!("{ext}/{group}/activities/{id}"), None)).await;
+    // B's lists and counts hold nothing of A's.
+    assert!(p.get_ok(ext).await["value"].as_array().unwrap().is_empty());
+    assert_eq!(b.get(&format!("{ext}/$count")).await.text, "0");
+    // The newest run's statistics: B has none (404), never A's.
+    let r = b.get(&format!("{ext}/{NS}.getStatistics()")).await;
+    r.assert_error(404, "itemNotFound");
+    p.no_leak(&r);
+    // B has no flow: its start finds nothing to run; A's ready flow is not started for B.
+    let r = b.post(&format!("{ext}/{NS}.start"), json!({})).await;
+    r.assert_error(409, "noFlowReady");
+    assert_eq!(a.snapshot_state().await, before, "B's requests changed A's data");
+    // A's own start does start A's flow, and B still sees nothing.
+    a.post(&format!("{ext}/{NS}.start"), json!({})).await.assert_status(202);
+    assert!(p.get_ok(ext).await["value"].as_array().unwrap().is_empty());
+}

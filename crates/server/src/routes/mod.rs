@@ -189,6 +189,17 @@ async fn serve(state: AppState, request: Request) -> ApiResult<Response> {
     if !allowed.contains(&parts.method) {
         return Err(ApiError::method_not_allowed(allowed));
     }
+    // JSON resources refuse an Accept header that admits no JSON; `$metadata` (XML) and `/$count`
+    // (text) answer whatever Accept says, as Graph clients send `application/json` everywhere.
+    let produces_json = !(path.count || path.resource == Resource::Metadata);
+    if produces_json && !crate::protocol::accepts_json(parts.headers.get(header::ACCEPT).and_then(|v| v.to_str().ok())) {
+        return Err(ApiError::new(
+            StatusCode::NOT_ACCEPTABLE,
+            "notAcceptable",
+            "this resource answers only application/json; the Accept header admits no JSON",
+        )
+        .with_target("Accept"));
+    }
     // Who is calling was decided by the access layer; what they may do is decided here, before
     // the body is read or anything is looked up (so a refusal reveals nothing about the data).
     let identity = crate::auth::identity(&parts)?;

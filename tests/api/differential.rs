@@ -1,4 +1,4 @@
-//! Differential test of the query pipeline (issue 3 §8): a random dataset, random `$filter` and
+//! Differential test of the query pipeline: a random dataset, random `$filter` and
 //! `$orderby` texts generated from the grammar, answered by the server (SQL) and by a reference
 //! evaluator written here over the same parsed tree (`runhub_odata::parse_filter` /
 //! `parse_orderby`) with OData 4.01 semantics, in Rust over the JSON rows. They must agree row for

@@ -1,4 +1,4 @@
-//! Issue 7: the published Graph paths under `/beta/external/industryData/runs` — runGroups as
+//! The published Graph paths under `/beta/external/industryData/runs` — runGroups as
 //! `industryDataRun`, member runs as `activities`, `getStatistics`, `start` — and the scheduler.
 
 use std::time::Duration;

@@ -1,4 +1,4 @@
-//! Issue 6 §5 and §6: throttling and the limits against abuse. Each limit answers with its status
+//! Throttling and the limits against abuse. Each limit answers with its status
 //! and a Graph error (or, for a client too slow to send its request head, cuts it off). No test
 //! here depends on timing beyond generous bounds: rates are tiny, so outcomes are deterministic.
 

@@ -1,4 +1,4 @@
-//! SPEC §3: every path and method of the URL space answers with the status codes given there.
+//! Every path and method of the URL space answers with the status codes given there.
 
 use reqwest::Method;
 use roxmltree::{Document, Node};
@@ -850,7 +850,7 @@ async fn metadata_is_csdl_declaring_every_type_enum_property_and_operation() {
     }
 }
 
-// ---- tenancy (issue 2 §7) -------------------------------------------------------------------
+// ---- tenancy -------------------------------------------------------------------
 
 #[tokio::test]
 async fn without_auth_everything_lives_in_the_default_tenant() {

@@ -1,4 +1,4 @@
-//! Issue 6 §2: the permission table of the README, one test per row: the permissions of the row
+//! The permission table of the README, one test per row: the permissions of the row
 //! allow the request; a token with every other permission is refused with 403 `accessDenied`, and
 //! the refusal changes nothing.
 

@@ -1,4 +1,4 @@
-//! SPEC §5 and the Graph shapes of issue 2 §4: OData annotations, entity tags and preconditions,
+//! The Graph protocol: OData annotations, entity tags and preconditions,
 //! `Prefer`, request ids, headers, the error body, polymorphic bodies, and server-driven paging.
 
 use std::collections::{HashMap, HashSet};

@@ -1,4 +1,4 @@
-//! `$orderby`, `$select`, `$expand`, `$top`, `$skip`, `$count` end to end (SPEC §4, issue 3 §3–§7).
+//! `$orderby`, `$select`, `$expand`, `$top`, `$skip`, `$count` end to end (docs/api.md, "Query options").
 
 use runhub_odata::EntitySet;
 use runhub_odata::ast::OrderKey;
@@ -36,7 +36,7 @@ async fn orderby_keys_directions_nulls_and_enum_order() {
             "endDateTime desc,displayName",
             vec!["straße", "ÜNÏCODE run 2", "Group one", "nightly export", "Nightly import", "Empty group", "running two", "Ünïcode Run"],
         ),
-        // Enum order is the member order of SPEC §1, not the alphabet.
+        // Enum order is the member order, not the alphabet.
         (
             "status,displayName",
             vec!["Empty group", "running two", "Ünïcode Run", "Group one", "nightly export", "Nightly import", "straße", "ÜNÏCODE run 2"],

@@ -1,4 +1,4 @@
-//! Issue 6 §3: tenant isolation. Tenant B, holding every permission, tries to read, list, count,
+//! Tenant isolation. Tenant B, holding every permission, tries to read, list, count,
 //! patch, delete, re-point, bind to, add to a group, expand into, runNow and page into tenant A's
 //! data. Every attempt must answer exactly as if A's ids did not exist (the same status, the same
 //! error code and the same message with the ids swapped — 404, 400 for a dangling reference, or an
@@ -186,7 +186,7 @@ async fn tenant_b_can_neither_see_nor_touch_tenant_a() {
     assert_eq!(counted["@odata.count"], 2);
 
     // Paging: A's nextLink does not page B into A's runs (a token minted for another tenant is
-    // refused, SPEC §4), and B's own paging never reaches A.
+    // refused), and B's own paging never reaches A.
     let first = a.get("/beta/industryData/runs?$top=1").await.json();
     let next = first["@odata.nextLink"].as_str().expect("A has more than one run").to_owned();
     let r = b.get(&next).await;

@@ -1,4 +1,4 @@
-//! Processes: the flows that cause runs (SPEC §1), and the rules for starting them.
+//! Processes: the flows that cause runs, and the rules for starting them.
 
 use uuid::Uuid;
 
@@ -136,7 +136,7 @@ impl Process {
         Ok(())
     }
 
-    /// Whether `runNow` may start this flow at `now` (SPEC §2): it must be `ready` and inside its
+    /// Whether `runNow` may start this flow at `now`: it must be `ready` and inside its
     /// recurrence window, when it has one.
     pub fn check_can_run_now(&self, now: Timestamp) -> Result<(), FieldError> {
         if self.readiness_status != ReadinessStatus::Ready {

@@ -37,7 +37,7 @@ const OPERATIONS: &[Operation] = &[
         binding: "microsoft.graph.industryData.runGroup",
         returns: "Edm.String",
     },
-    // Issue 7: the published operations on `external/industryData/runs`.
+    // The published operations on `external/industryData/runs`.
     Operation {
         kind: "Function",
         name: "getStatistics",
@@ -149,7 +149,7 @@ fn build() -> String {
         } else {
             let _ = writeln!(out, "      <EntityContainer Name=\"{CONTAINER_NAME}\">");
             let _ = writeln!(out, "        <Singleton Name=\"{SINGLETON_NAME}\" Type=\"{INDUSTRY_DATA_ROOT}\" />");
-            // Issue 7: `external/industryData/runs`, the published Graph paths.
+            // `external/industryData/runs`, the published Graph paths.
             let _ = writeln!(out, "        <Singleton Name=\"external\" Type=\"{}\" />", schema::EXTERNAL_ROOT);
             out.push_str("      </EntityContainer>\n");
         }

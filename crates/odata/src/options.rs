@@ -1,4 +1,4 @@
-//! The query string: splitting, decoding, naming rules and every system query option of SPEC §4.
+//! The query string: splitting, decoding, naming rules and every system query option (docs/api.md, "Query options").
 
 use percent_encoding::percent_decode_str;
 
@@ -8,7 +8,7 @@ use crate::filter::{filter_problem, syntax_problem};
 use crate::schema::EntitySet;
 use crate::syntax;
 
-/// Largest `$top` (SPEC §4: Microsoft Graph's page-size range is 1–999).
+/// Largest `$top` (Microsoft Graph's page-size range is 1–999).
 pub const MAX_TOP: u32 = 999;
 
 /// What the request URL addresses; decides which options apply.
@@ -26,7 +26,7 @@ pub enum Target {
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct QueryOptions {
     pub filter: Option<Filter>,
-    /// Empty when not given (the store applies the default order, SPEC §3).
+    /// Empty when not given (the store applies the default order).
     pub orderby: Vec<OrderKey>,
     /// `None` when not given or `*`: every property. Otherwise the listed properties, without
     /// duplicates, in the order given (`id` is always returned anyway).

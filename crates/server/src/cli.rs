@@ -1,4 +1,4 @@
-//! The `runhub` command line (SPEC §6).
+//! The `runhub` command line.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -125,7 +125,7 @@ pub struct ServeArgs {
     /// Seconds to receive and answer a whole request (body included); slower → 408.
     #[arg(long, env = "RUNHUB_REQUEST_TIMEOUT", default_value_t = Limits::default().request_timeout.as_secs_f64())]
     pub request_timeout: f64,
-    /// Issue 7: how often the service starts a run group by itself (for every tenant that has an
+    /// How often the service starts a run group by itself (for every tenant that has an
     /// incomingFlow): a duration such as 12h, 30s or 500ms; 0 turns the scheduler off.
     #[arg(long, env = "RUNHUB_SCHEDULE_INTERVAL", default_value = "12h", value_parser = crate::scheduler::parse_interval)]
     pub schedule_interval: Duration,

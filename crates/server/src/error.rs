@@ -1,4 +1,4 @@
-//! Graph errors (SPEC §5): `{"error": {"code", "message", "target"?, "innerError": {...}}}`. The
+//! Graph errors: `{"error": {"code", "message", "target"?, "innerError": {...}}}`. The
 //! top-level code follows the status; `innerError.code` names the precise cause.
 
 use axum::http::{HeaderValue, StatusCode, header};

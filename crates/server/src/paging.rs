@@ -1,4 +1,4 @@
-//! Server-driven paging, shared by every collection (SPEC §4): `@odata.nextLink` carries every
+//! Server-driven paging, shared by every collection: `@odata.nextLink` carries every
 //! original option but `$skip`, plus an opaque `$skiptoken` — a keyset cursor (the last row's
 //! order-key values and id) authenticated with HMAC-SHA256. The MAC also covers the tenant, the
 //! collection and the `$filter`/`$orderby` text, so a token minted for another of those is refused.

@@ -1,4 +1,4 @@
-//! The OData URL space of SPEC §3, parsed into a typed resource path. One parser decides what a URL
+//! The OData URL space (docs/api.md, "URL space"), parsed into a typed resource path. One parser decides what a URL
 //! addresses, so 404 (no such resource) and 405 (no such method on it) are decided in one place.
 
 use axum::http::Method;
@@ -26,7 +26,7 @@ pub enum Resource {
     /// `runGroups/{id}/runs/{runId}/$ref`.
     GroupMemberRef(Uuid, Uuid),
     ErrorsAndWarnings(Uuid),
-    /// Issue 7: the published Graph paths under `/external/industryData/runs`.
+    /// The published Graph paths under `/external/industryData/runs`.
     External(External),
 }
 
@@ -233,7 +233,7 @@ fn run_tail(mut scope: RunScope, segs: &[&str], context: &mut Vec<String>) -> Re
     }))
 }
 
-/// Issue 7: what `/external/industryData/runs…` addresses (a view over runGroups and their members).
+/// What `/external/industryData/runs…` addresses (a view over runGroups and their members).
 #[derive(Debug, Clone, PartialEq)]
 pub enum External {
     /// `…/runs`: runGroups as `industryDataRun` (`/$count` too).

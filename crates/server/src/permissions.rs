@@ -1,4 +1,4 @@
-//! Who may do what (SPEC §7): ONE table from (endpoint, method) to the permissions that allow it.
+//! Who may do what: ONE table from (endpoint, method) to the permissions that allow it.
 //! A caller needs any one permission of the row's set; `$expand` additionally needs read access to
 //! what it expands. Anything not in the table is refused (403 `accessDenied`). The README's
 //! permission table is this table.
@@ -11,7 +11,7 @@ use crate::path::{Resource, ResourcePath};
 
 use Permission::{FlowRead, FlowReadWrite, RunRead, RunReadWrite, RunStart};
 
-/// The endpoints of SPEC §3, as [`Resource`] classifies them (run collections are one endpoint
+/// The endpoints of the URL space, as [`Resource`] classifies them (run collections are one endpoint
 /// wherever they are addressed: `runs`, `runGroups`, a flow's or a group's `runs`, cast or not).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Endpoint {
@@ -48,7 +48,7 @@ impl Endpoint {
             (Resource::GroupMemberRefs(_), _) => Endpoint::GroupMemberRefs,
             (Resource::GroupMemberRef(..), _) => Endpoint::GroupMemberRef,
             (Resource::ErrorsAndWarnings(_), _) => Endpoint::ErrorsAndWarnings,
-            // Issue 7: the published paths share the rows of what they are a view over.
+            // The published paths share the rows of what they are a view over.
             (Resource::External(e), count) => match e {
                 crate::path::External::Start => Endpoint::RunNow,
                 crate::path::External::Runs | crate::path::External::Activities(_) if count => Endpoint::RunsCount,

@@ -1,4 +1,4 @@
-//! What every reply carries (SPEC §5): `request-id`, the echoed `client-request-id`,
+//! What every reply carries: `request-id`, the echoed `client-request-id`,
 //! `OData-Version`, and one log line per request.
 
 use std::time::Instant;

@@ -1,7 +1,7 @@
 //! The typed query tree → SQL, as sea-query expressions with bound values. One compiler serves every
 //! backend; the few functions that differ are chosen by [`Dialect`].
 //!
-//! OData's logic is two-valued (SPEC §4, OData 4.01 §5.1.1): `ne` with one null operand is true,
+//! OData's logic is two-valued (OData 4.01 §5.1.1): `ne` with one null operand is true,
 //! `gt ge lt le` with a null operand are false, and `not` of either is its opposite. SQL's is
 //! three-valued, so every predicate compiled here is made to yield only TRUE or FALSE — guarding
 //! nullable columns with `IS [NOT] NULL` — so that `NOT` can be applied without surprises. Plain

@@ -2,7 +2,7 @@
 //! embedded SQLite and PostgreSQL — which share every operation ([`ops`]) and statement ([`query`]).
 //!
 //! Every method takes the caller's [`TenantId`]; every statement is scoped by it, so tenancy is not
-//! something a caller can forget (SPEC §7). Lifecycle rules come from `runhub-model`; the store
+//! something a caller can forget. Lifecycle rules come from `runhub-model`; the store
 //! only loads, applies and saves, inside one transaction per operation.
 
 mod columns;
@@ -94,7 +94,7 @@ impl ListQuery {
     }
 }
 
-/// The default ordering of a collection when no `$orderby` is given (SPEC §3).
+/// The default ordering of a collection when no `$orderby` is given.
 pub fn default_order(table: Table) -> Vec<OrderKey> {
     match table {
         Table::Runs => vec![OrderKey { path: "startDateTime", ty: Type::DateTimeOffset, descending: true }],
@@ -131,7 +131,7 @@ pub enum StoreError {
 
 pub type StoreResult<T> = Result<T, StoreError>;
 
-/// Issue 7: the rules of an on-demand `start` of a run group.
+/// The rules of an on-demand `start` of a run group.
 #[derive(Debug, Clone, PartialEq)]
 pub struct StartPolicy {
     /// Successful on-demand starts allowed per tenant per `window_micros` (Graph: 5 per 12 h).
@@ -148,7 +148,7 @@ impl Default for StartPolicy {
     }
 }
 
-/// Issue 7: how an on-demand `start` went.
+/// How an on-demand `start` went.
 #[derive(Debug, Clone, PartialEq)]
 pub enum StartOutcome {
     /// A new running runGroup, with one running incomingFlowRun per ready flow inside its window.
@@ -159,7 +159,7 @@ pub enum StartOutcome {
     NothingToStart,
 }
 
-/// Issue 7: one scheduled run this store instance claimed in a scheduler tick.
+/// One scheduled run this store instance claimed in a scheduler tick.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ScheduledStart {
     pub tenant: TenantId,
@@ -225,11 +225,11 @@ pub trait Store: Send + Sync + 'static {
     /// The group's members that failed or completed with errors or warnings, by start then id.
     async fn group_problem_runs(&self, tenant: &TenantId, group: Uuid) -> StoreResult<Vec<Run>>;
 
-    /// Issue 7: an on-demand start at `now` (see [`StartPolicy`]), counted and recorded atomically.
+    /// An on-demand start at `now` (see [`StartPolicy`]), counted and recorded atomically.
     async fn start_run_group(&self, _tenant: &TenantId, _now: runhub_model::Timestamp, _policy: &StartPolicy) -> StoreResult<StartOutcome> {
         Err(StoreError::Internal("this store does not implement start_run_group".into()))
     }
-    /// Issue 7: one scheduler tick at `now`, for every tenant that has an incomingFlow. Each due
+    /// One scheduler tick at `now`, for every tenant that has an incomingFlow. Each due
     /// scheduled run is claimed with a compare-and-set on the tenant's schedule row inside the write
     /// transaction that starts it, so with several replicas on one database exactly one starts it.
     async fn claim_scheduled_runs(&self, _now: runhub_model::Timestamp, _interval_micros: i64) -> StoreResult<Vec<ScheduledStart>> {

@@ -140,7 +140,7 @@ pub(crate) async fn check_parent<T: Tx>(tx: &mut T, tenant: &TenantId, parent: &
     }
 }
 
-/// Resolves a bound process: it must exist and fit the run's kind, else 400 (SPEC §2–3). The
+/// Resolves a bound process: it must exist and fit the run's kind, else 400. The
 /// process stays share-locked so that it cannot be deleted before the run naming it commits.
 async fn bound_process<T: Tx>(tx: &mut T, tenant: &TenantId, kind: RunKind, target: &str, process: ProcessRef) -> StoreResult<Uuid> {
     let Some(found) = load_process(tx, tenant, process.id, Lock::Share).await?.filter(|p| p.kind == process.kind) else {
@@ -298,7 +298,7 @@ pub(crate) async fn delete_run<T: Tx>(
     let current = load_scoped_run(tx, tenant, scope, id, Lock::Update).await?;
     check(&pre, current.version)?;
     if current.kind == RunKind::RunGroup {
-        // Deleting a group keeps its members (SPEC §3); they simply belong to no group now.
+        // Deleting a group keeps its members; they simply belong to no group now.
         tx.execute(render(&query::detach_members(tenant, id), T::DIALECT)).await?;
     }
     tx.execute(render(&query::delete_row(Table::Runs, tenant, id), T::DIALECT)).await?;

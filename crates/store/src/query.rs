@@ -169,7 +169,7 @@ pub(crate) fn delete_row(table: Table, tenant: &TenantId, id: Uuid) -> DeleteSta
     q
 }
 
-/// Detaches every member of a group (deleting a group keeps its members, SPEC §3).
+/// Detaches every member of a group (deleting a group keeps its members).
 pub(crate) fn detach_members(tenant: &TenantId, group: Uuid) -> UpdateStatement {
     let mut q = Query::update();
     q.table(Alias::new("runs"))

@@ -1,4 +1,4 @@
-//! Issue 7: starting run groups — on demand (`POST …/external/industryData/runs/start`, rate-limited
+//! Starting run groups — on demand (`POST …/external/industryData/runs/start`, rate-limited
 //! per tenant) and by the scheduler. Written once over [`Tx`], like [`crate::ops`], so both stores
 //! run the same statements.
 //!

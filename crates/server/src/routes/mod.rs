@@ -1,4 +1,4 @@
-//! The HTTP surface of SPEC §3: one module per resource, dispatched from the typed resource path.
+//! The HTTP surface (docs/api.md): one module per resource, dispatched from the typed resource path.
 
 mod collection;
 mod external;
@@ -22,7 +22,7 @@ use crate::error::{ApiError, ApiResult};
 use crate::path::{self, Resource, ResourcePath};
 use crate::protocol::JSON_CONTENT_TYPE;
 
-/// The largest request body accepted (SPEC §5).
+/// The largest request body accepted.
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;
 pub const SERVICE_ROOT: &str = "/beta";
 
@@ -51,7 +51,7 @@ impl Ctx {
         format!("{}/$metadata#{}{suffix}", self.root, self.path.context)
     }
 
-    /// The request body as one JSON object, after the checks of SPEC §5 (JSON only).
+    /// The request body as one JSON object, after the body checks (JSON only).
     pub fn json_body(&self) -> ApiResult<Map<String, Value>> {
         if self.body.is_empty() {
             return Err(ApiError::bad_request("missingRequestBody", "this request needs a JSON object as its body"));

@@ -4,7 +4,7 @@
 //!
 //! The schema is the SQLite store's (`../sqlite/schema.rs`): tenant first in every key, times as
 //! integer microseconds, enums as their ordinals. Every text column is `COLLATE "C"`, so that
-//! comparison and ordering are by code point, as in SQLite (SPEC §4).
+//! comparison and ordering are by code point, as in SQLite.
 
 use tokio_postgres::Client;
 
@@ -68,7 +68,7 @@ CREATE INDEX runs_by_process ON runs (tenant, process_id, start_time DESC, id);
 CREATE INDEX runs_by_group   ON runs (tenant, group_id, start_time DESC, id) WHERE group_id IS NOT NULL;
 CREATE INDEX run_groups_by_start ON runs (tenant, start_time DESC, id) WHERE kind = 2;
 
--- Issue 7 (the SQLite store's migration 3): run groups started on demand (rate limit) or by the
+-- The SQLite store's migration 3: run groups started on demand (rate limit) or by the
 -- scheduler, and the per-tenant schedule row whose next_due a replica advances by compare-and-set
 -- to claim a scheduled run.
 CREATE TABLE run_starts (

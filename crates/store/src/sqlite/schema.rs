@@ -67,7 +67,7 @@ CREATE INDEX runs_by_group ON runs (tenant, group_id, start_time DESC, id) WHERE
 CREATE INDEX run_groups_by_start ON runs (tenant, start_time DESC, id) WHERE kind = 2;
 "#,
     r#"
--- Issue 7: run groups started on demand (rate limit) or by the scheduler, and the per-tenant
+-- Run groups started on demand (rate limit) or by the scheduler, and the per-tenant
 -- schedule row whose next_due a replica advances by compare-and-set to claim a scheduled run.
 CREATE TABLE run_starts (
     tenant    TEXT    NOT NULL,

@@ -1,10 +1,8 @@
 //! `$orderby`, `$select`, `$expand`, `$top`, `$skip`, `$count` end to end (docs/api.md, "Query options").
 
-use runhub_odata::EntitySet;
-use runhub_odata::ast::OrderKey;
 use serde_json::{Value, json};
 
-use crate::differential::{Row, enc, reference};
+use crate::differential::{Coll, Key, Row, enc, reference};
 use crate::helpers::NS;
 use crate::query_filter::{fixture, names};
 
@@ -84,16 +82,16 @@ async fn orderby_every_primitive_property_ties_by_id() {
             .collect()
     };
     let sets = [
-        (RUNS.to_owned(), EntitySet::Runs, rows(app.walk(&format!("{RUNS}?$expand=process($select=id)")).await)),
-        ("/beta/industryData/runGroups".to_owned(), EntitySet::RunGroups, rows(app.walk("/beta/industryData/runGroups").await)),
-        ("/beta/industryData/incomingFlows".to_owned(), EntitySet::IncomingFlows, rows(app.walk("/beta/industryData/incomingFlows").await)),
-        ("/beta/industryData/outgoingFlows".to_owned(), EntitySet::OutgoingFlows, rows(app.walk("/beta/industryData/outgoingFlows").await)),
+        (RUNS.to_owned(), Coll::Runs, rows(app.walk(&format!("{RUNS}?$expand=process($select=id)")).await)),
+        ("/beta/industryData/runGroups".to_owned(), Coll::RunGroups, rows(app.walk("/beta/industryData/runGroups").await)),
+        ("/beta/industryData/incomingFlows".to_owned(), Coll::IncomingFlows, rows(app.walk("/beta/industryData/incomingFlows").await)),
+        ("/beta/industryData/outgoingFlows".to_owned(), Coll::OutgoingFlows, rows(app.walk("/beta/industryData/outgoingFlows").await)),
     ];
     for (url, set, rows) in &sets {
-        for p in set.properties() {
+        for p in set.props() {
             for descending in [false, true] {
                 let text = format!("{}{}", p.path, if descending { " desc" } else { "" });
-                let keys = vec![OrderKey { path: p.path, ty: p.ty, descending }];
+                let keys = vec![Key { prop: *p, descending }];
                 let want = reference(rows, None, &keys);
                 let got = ids(&app.walk(&format!("{url}?$top=2&$orderby={}", enc(&text))).await);
                 assert_eq!(got, want, "{url}?$orderby={text}");

@@ -1,11 +1,13 @@
 //! The HTTP surface of SPEC §3: one module per resource, dispatched from the typed resource path.
 
 mod collection;
+mod delta;
 mod external;
 mod processes;
 mod run_groups;
 mod runs;
 mod service;
+mod stream;
 
 use axum::body::{Body, Bytes};
 use axum::extract::{Request, State};
@@ -37,6 +39,8 @@ pub struct Ctx {
     body: Bytes,
     /// Absolute URL of the service root, e.g. `http://127.0.0.1:8080/beta`.
     pub root: String,
+    /// Delta and live-stream settings of this replica.
+    pub feed: crate::feed::Feed,
 }
 
 impl Ctx {
@@ -195,7 +199,9 @@ async fn serve(state: AppState, request: Request) -> ApiResult<Response> {
     crate::permissions::check(&identity.grants, &path, &parts.method, parts.uri.query())?;
     let tenant = crate::auth::tenant(&parts)?;
     let body = read_body(&parts.headers, body).await?;
+    let feed = parts.extensions.get::<crate::feed::Feed>().cloned().unwrap_or_default();
     let ctx = Ctx {
+        feed,
         root: service_root(&state, &parts.headers),
         state,
         tenant,
@@ -233,5 +239,6 @@ async fn route(ctx: &Ctx) -> ApiResult<Response> {
         Resource::GroupMemberRef(group, run) => run_groups::remove_member(ctx, group, run).await,
         Resource::ErrorsAndWarnings(group) => run_groups::errors_and_warnings(ctx, group).await,
         Resource::External(target) => external::route(ctx, target).await,
+        Resource::Delta(collection) => delta::delta(ctx, collection).await,
     }
 }

@@ -153,7 +153,8 @@ async fn race(stores: Vec<Arc<dyn Store>>) {
     let (flow_a, flow_b) = (flow("a").await, flow("b").await);
     let mut groups = Vec::new();
     for g in 0..2 {
-        let (s, body) = send(&c, Method::POST, &format!("{b0}/beta/industryData/runGroups"), Some(json!({"displayName": format!("g{g}")})), &[]).await;
+        let (s, body) =
+            send(&c, Method::POST, &format!("{b0}/beta/industryData/runGroups"), Some(json!({"displayName": format!("g{g}")})), &[]).await;
         assert_eq!(s, 201, "{body}");
         groups.push(body["id"].as_str().unwrap().to_owned());
     }
@@ -194,7 +195,9 @@ async fn race(stores: Vec<Arc<dyn Store>>) {
                     let (s, reply) = send(&c, Method::PUT, &format!("{run_url}/process/$ref"), Some(body), &[]).await;
                     assert_eq!(s, 204, "{reply}");
                 }
-                let (s, body) = send(&c, Method::PATCH, &format!("{base}/beta/industryData/runs/{id}"), Some(json!({"status": "completed"})), &[]).await;
+                let (s, body) =
+                    send(&c, Method::PATCH, &format!("{base}/beta/industryData/runs/{id}"), Some(json!({"status": "completed"})), &[])
+                        .await;
                 assert_eq!(s, 200, "{body}");
                 if i % 4 == 3 {
                     let (s, body) = send(&c, Method::DELETE, &run_url, None, &[]).await;

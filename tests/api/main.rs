@@ -3,6 +3,7 @@
 
 mod auth;
 mod bad_input;
+mod delta;
 mod differential;
 mod external;
 mod helpers;
@@ -15,6 +16,7 @@ mod permissions;
 mod protocol;
 mod query_filter;
 mod query_options;
+mod stream;
 mod strings;
 mod tenancy;
 mod tokens;

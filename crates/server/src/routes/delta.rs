@@ -214,6 +214,7 @@ pub async fn delta(ctx: &Ctx, collection: Collection) -> ApiResult<Response> {
     }
     let now = Timestamp::now().micros();
     let store = &ctx.state.store;
+    let token_name = token.as_ref().map(|(name, _)| *name);
     let state = match token {
         Some((name, text)) if !(name == "$deltatoken" && text == "latest") => {
             if given.filter.is_some() || given.select.is_some() {
@@ -249,7 +250,17 @@ pub async fn delta(ctx: &Ctx, collection: Collection) -> ApiResult<Response> {
     let (items, next) = if latest {
         (Vec::new(), Next::Delta(State { u: None, ut: None, a: None, l: false, k: None, ..state }))
     } else {
-        one_page(ctx, collection, &options, state, page).await?
+        let resumed = state.u.is_some() && token_name.is_some_and(|name| name != "$skiptoken");
+        let (mut items, next) = one_page(ctx, collection, &options, state, page).await?;
+        match next {
+            // An event id (a token from inside a round): the rest of that round, then on to now.
+            Next::Delta(state) if resumed && (items.len() as u32) < page => {
+                let (more, next) = one_page(ctx, collection, &options, state, page - items.len() as u32).await?;
+                items.extend(more);
+                (items, next)
+            }
+            next => (items, next),
+        }
     };
     let mut body = Map::new();
     body.insert("@odata.context".into(), json!(format!("{}/$metadata#{}/$delta", ctx.root, ctx.path.context)));
@@ -384,30 +395,36 @@ impl Follow {
     /// round — as `(event id, delta item)` pairs (the id: the token just after that change), then
     /// moves on to the next round.
     pub(super) async fn advance(&mut self, ctx: &StreamCtx, watermark: u64) -> Result<Vec<(String, Value)>, runhub_store::StoreError> {
-        let (to, to_time) = match self.0.u {
-            Some(u) => (u, self.0.ut.unwrap_or(self.0.t)),
-            None => (watermark, Timestamp::now().micros()),
-        };
         let mut events = Vec::new();
-        if to <= self.0.f {
-            return Ok(events);
-        }
+        // A token from inside a round first finishes that round, then goes on to the watermark.
         loop {
-            let page = ctx.store.entity_changes(&ctx.tenant, ctx.collection, self.0.f, to, self.0.a, DEFAULT_PAGE).await?;
-            for change in &page.items {
-                self.0.u = Some(to);
-                self.0.ut = Some(to_time);
-                self.0.a = Some(change.last_seq);
-                if let Some(item) = delta_item(change, &ctx.options, ctx.options.select.as_deref()) {
-                    events.push((ctx.mint(&self.0), Value::Object(item)));
+            let inside = self.0.u.is_some();
+            let (to, to_time) = match self.0.u {
+                Some(u) => (u, self.0.ut.unwrap_or(self.0.t)),
+                None => (watermark, Timestamp::now().micros()),
+            };
+            if to <= self.0.f {
+                return Ok(events);
+            }
+            loop {
+                let page = ctx.store.entity_changes(&ctx.tenant, ctx.collection, self.0.f, to, self.0.a, DEFAULT_PAGE).await?;
+                for change in &page.items {
+                    self.0.u = Some(to);
+                    self.0.ut = Some(to_time);
+                    self.0.a = Some(change.last_seq);
+                    if let Some(item) = delta_item(change, &ctx.options, ctx.options.select.as_deref()) {
+                        events.push((ctx.mint(&self.0), Value::Object(item)));
+                    }
+                }
+                if !page.more {
+                    break;
                 }
             }
-            if !page.more {
-                break;
+            self.0 = State { f: to, t: to_time, u: None, ut: None, a: None, l: false, k: None, o: std::mem::take(&mut self.0.o) };
+            if !inside {
+                return Ok(events);
             }
         }
-        self.0 = State { f: to, t: to_time, u: None, ut: None, a: None, l: false, k: None, o: std::mem::take(&mut self.0.o) };
-        Ok(events)
     }
 }
 

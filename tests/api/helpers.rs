@@ -108,12 +108,18 @@ impl TestApp {
     /// serves (connection limits, header timeout, client addresses). The returned app sends no
     /// token; [`TestApp::as_caller`] gives a client that does.
     pub async fn spawn_with(security: runhub_server::Security) -> Self {
+        Self::spawn_full(security, runhub_server::FeedSettings::default()).await
+    }
+
+    /// Like [`TestApp::spawn_with`], with the delta and live-stream settings `feed` (a short
+    /// change retention, few streams, a quick keep-alive).
+    pub async fn spawn_full(security: runhub_server::Security, feed: runhub_server::FeedSettings) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let (store, postgres) = test_store(&dir).await;
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let limits = security.limits.clone();
-        let app = runhub_server::router_with(AppState { store: store.clone(), public_url: None }, security);
+        let app = runhub_server::router_full(AppState { store: store.clone(), public_url: None }, security, runhub_server::Feed::new(feed));
         tokio::spawn(async move { runhub_server::serve::serve(listener, app, &limits, std::future::pending()).await.unwrap() });
         Self {
             base: format!("http://{addr}"),

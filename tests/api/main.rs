@@ -4,6 +4,7 @@
 mod auth;
 mod bad_input;
 mod defaults;
+mod delta;
 mod differential;
 mod external;
 mod helpers;
@@ -16,6 +17,7 @@ mod permissions;
 mod protocol;
 mod query_filter;
 mod query_options;
+mod stream;
 mod strings;
 mod tenancy;
 mod tokens;

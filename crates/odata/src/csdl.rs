@@ -54,6 +54,29 @@ const OPERATIONS: &[Operation] = &[
     Operation { kind: "Action", name: "start", binding: "Collection(microsoft.graph.industryData.industryDataRun)", returns: "" },
 ];
 
+/// `delta` (Graph's own function, in the `microsoft.graph` namespace), bound to each collection
+/// whose changes are tracked: the runs and the two flow sets (docs/change-tracking.md).
+const DELTA_OPERATIONS: &[Operation] = &[
+    Operation {
+        kind: "Function",
+        name: "delta",
+        binding: "Collection(microsoft.graph.industryData.run)",
+        returns: "Collection(microsoft.graph.industryData.run)",
+    },
+    Operation {
+        kind: "Function",
+        name: "delta",
+        binding: "Collection(microsoft.graph.industryData.incomingFlow)",
+        returns: "Collection(microsoft.graph.industryData.incomingFlow)",
+    },
+    Operation {
+        kind: "Function",
+        name: "delta",
+        binding: "Collection(microsoft.graph.industryData.outgoingFlow)",
+        returns: "Collection(microsoft.graph.industryData.outgoingFlow)",
+    },
+];
+
 static METADATA: LazyLock<String> = LazyLock::new(build);
 
 /// The CSDL document (built once).
@@ -147,6 +170,9 @@ fn build() -> String {
                 operation(&mut out, op);
             }
         } else {
+            for op in DELTA_OPERATIONS {
+                operation(&mut out, op);
+            }
             let _ = writeln!(out, "      <EntityContainer Name=\"{CONTAINER_NAME}\">");
             let _ = writeln!(out, "        <Singleton Name=\"{SINGLETON_NAME}\" Type=\"{INDUSTRY_DATA_ROOT}\" />");
             // `external/industryData/runs`, the published Graph paths.
@@ -287,6 +313,18 @@ mod tests {
         assert_eq!(file.attribute("IsBound"), Some("true"));
         assert_eq!(children(file, "Parameter").next().unwrap().attribute("Type"), Some("microsoft.graph.industryData.runGroup"));
         assert_eq!(children(file, "ReturnType").next().unwrap().attribute("Type"), Some("Edm.String"));
+
+        // delta, bound to each tracked collection, returning it.
+        let deltas: Vec<_> = children(graph, "Function").filter(|f| f.attribute("Name") == Some("delta")).collect();
+        for set in ["run", "incomingFlow", "outgoingFlow"] {
+            let ty = format!("Collection(microsoft.graph.industryData.{set})");
+            let f = deltas
+                .iter()
+                .find(|f| children(**f, "Parameter").next().unwrap().attribute("Type") == Some(ty.as_str()))
+                .unwrap_or_else(|| panic!("no delta bound to {ty}"));
+            assert_eq!(f.attribute("IsBound"), Some("true"));
+            assert_eq!(children(*f, "ReturnType").next().unwrap().attribute("Type"), Some(ty.as_str()));
+        }
     }
 
     #[test]

@@ -32,6 +32,8 @@ pub fn graph_code(status: StatusCode) -> &'static str {
         406 => "notAcceptable",
         408 => "requestTimeout",
         409 => "conflict",
+        // A delta token whose changes the log no longer holds: start over (Graph's code).
+        410 => "syncStateNotFound",
         412 => "preconditionFailed",
         413 => "payloadTooLarge",
         414 => "uriTooLong",

@@ -3,7 +3,7 @@
 
 use axum::http::Method;
 use runhub_model::{ProcessKind, RunKind, Uuid};
-use runhub_store::{RunParent, RunScope};
+use runhub_store::{Collection, RunParent, RunScope};
 
 use crate::error::ApiError;
 
@@ -28,6 +28,8 @@ pub enum Resource {
     ErrorsAndWarnings(Uuid),
     /// The published Graph paths under `/external/industryData/runs`.
     External(External),
+    /// `…/runs/delta`, `…Flows/delta` (also `microsoft.graph.delta()`): changes of a collection.
+    Delta(Collection),
 }
 
 /// A parsed URL: the resource, whether `/$count` follows, and the OData context path of the
@@ -49,7 +51,11 @@ impl Resource {
             return &[Method::GET];
         }
         match self {
-            Resource::ServiceDocument | Resource::Metadata | Resource::RunProcess(..) | Resource::ErrorsAndWarnings(_) => &[Method::GET],
+            Resource::ServiceDocument
+            | Resource::Metadata
+            | Resource::RunProcess(..)
+            | Resource::ErrorsAndWarnings(_)
+            | Resource::Delta(_) => &[Method::GET],
             Resource::Processes(_) => &[Method::GET, Method::POST],
             Resource::Process(..) | Resource::Run(..) => &[Method::GET, Method::PATCH, Method::DELETE],
             Resource::RunNow(_) | Resource::GroupMemberRefs(_) => &[Method::POST],
@@ -89,6 +95,12 @@ fn function_name(segment: &str) -> &str {
     s.strip_prefix(CAST_PREFIX).unwrap_or(s)
 }
 
+/// Graph's `delta` function segment: `delta`, `delta()`, `microsoft.graph.delta()`.
+fn is_delta(segment: &str) -> bool {
+    let s = segment.strip_suffix("()").unwrap_or(segment);
+    s.strip_prefix("microsoft.graph.").unwrap_or(s) == "delta"
+}
+
 /// Parses a path below the service root (without the leading `/beta/`).
 pub fn parse(path: &str) -> Result<ResourcePath, ApiError> {
     let trimmed = path.trim_end_matches('/');
@@ -125,6 +137,7 @@ fn parse_industry_data(segs: &[&str], context: &mut Vec<String>) -> Option<Resul
                 context.push((*set).to_owned());
                 match rest {
                     [] => Resource::Processes(kind),
+                    [f] if is_delta(f) => Resource::Delta(Collection::of_process(kind)),
                     [pid, tail @ ..] => {
                         let pid = id(pid, kind.type_name())?;
                         match tail {
@@ -144,6 +157,10 @@ fn parse_industry_data(segs: &[&str], context: &mut Vec<String>) -> Option<Resul
                         }
                     }
                 }
+            }
+            ["runs", f] if is_delta(f) => {
+                context.push("runs".into());
+                Resource::Delta(Collection::Runs)
             }
             ["runs", tail @ ..] => {
                 context.push("runs".into());
@@ -309,6 +326,19 @@ mod tests {
             parse("industryData/runGroups/7f3c8c9e-4a3e-4a39-9a77-1d3c6f0b1a20/microsoft.graph.industryData.getErrorsAndWarningsFile()")
                 .unwrap();
         assert!(matches!(r.resource, Resource::ErrorsAndWarnings(_)));
+    }
+
+    #[test]
+    fn parses_delta() {
+        for f in ["delta", "delta()", "microsoft.graph.delta()", "microsoft.graph.delta"] {
+            let r = parse(&format!("industryData/runs/{f}")).unwrap();
+            assert_eq!(r.resource, Resource::Delta(Collection::Runs));
+            assert_eq!(r.context, "industryData/runs");
+            assert_eq!(parse(&format!("industryData/incomingFlows/{f}")).unwrap().resource, Resource::Delta(Collection::IncomingFlows));
+            assert_eq!(parse(&format!("industryData/outgoingFlows/{f}")).unwrap().resource, Resource::Delta(Collection::OutgoingFlows));
+        }
+        assert!(parse("industryData/runGroups/delta").is_err());
+        assert!(parse("industryData/runs/delta/$count").is_err());
     }
 
     #[test]

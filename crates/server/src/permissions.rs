@@ -48,6 +48,9 @@ impl Endpoint {
             (Resource::GroupMemberRefs(_), _) => Endpoint::GroupMemberRefs,
             (Resource::GroupMemberRef(..), _) => Endpoint::GroupMemberRef,
             (Resource::ErrorsAndWarnings(_), _) => Endpoint::ErrorsAndWarnings,
+            // Delta and the live stream: exactly as listing the collection.
+            (Resource::Delta(runhub_store::Collection::Runs), _) => Endpoint::Runs,
+            (Resource::Delta(_), _) => Endpoint::Flows,
             // The published paths share the rows of what they are a view over.
             (Resource::External(e), count) => match e {
                 crate::path::External::Start => Endpoint::RunNow,
@@ -86,14 +89,19 @@ const fn rule(endpoint: Endpoint, method: &'static str, any_of: &'static [Permis
 pub const TABLE: &[Rule] = &[
     rule(Endpoint::ServiceDocument, "GET", AUTHENTICATED, "/"),
     rule(Endpoint::Metadata, "GET", AUTHENTICATED, "/$metadata"),
-    rule(Endpoint::Flows, "GET", FLOWS_READ, "/industryData/{incomingFlows|outgoingFlows}"),
+    rule(Endpoint::Flows, "GET", FLOWS_READ, "/industryData/{incomingFlows|outgoingFlows}[/delta]"),
     rule(Endpoint::FlowsCount, "GET", FLOWS_READ, "/industryData/{incomingFlows|outgoingFlows}/$count"),
     rule(Endpoint::Flows, "POST", FLOWS_WRITE, "/industryData/{incomingFlows|outgoingFlows}"),
     rule(Endpoint::Flow, "GET", FLOWS_READ, "…Flows/{id}"),
     rule(Endpoint::Flow, "PATCH", FLOWS_WRITE, "…Flows/{id}"),
     rule(Endpoint::Flow, "DELETE", FLOWS_WRITE, "…Flows/{id}"),
     rule(Endpoint::RunNow, "POST", RUNS_START, "/industryData/incomingFlows/{id}/runNow"),
-    rule(Endpoint::Runs, "GET", RUNS_READ, "/industryData/runs[/cast], /industryData/runGroups, …Flows/{id}/runs, runGroups/{id}/runs"),
+    rule(
+        Endpoint::Runs,
+        "GET",
+        RUNS_READ,
+        "/industryData/runs[/cast|/delta], /industryData/runGroups, …Flows/{id}/runs, runGroups/{id}/runs",
+    ),
     rule(Endpoint::RunsCount, "GET", RUNS_READ, "any run collection + /$count"),
     rule(Endpoint::Runs, "POST", RUNS_WRITE, "/industryData/runs, /industryData/runGroups, …Flows/{id}/runs, runGroups/{id}/runs"),
     rule(Endpoint::Run, "GET", RUNS_READ, "…/runs/{runId}[/cast], /industryData/runGroups/{id}"),

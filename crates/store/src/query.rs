@@ -297,6 +297,16 @@ pub(crate) fn processes_by_ids(tenant: &TenantId, ids: &[Uuid]) -> SelectStateme
     q
 }
 
+/// The runs with these ids (any kind).
+pub(crate) fn runs_by_ids(tenant: &TenantId, ids: &[Uuid]) -> SelectStatement {
+    let mut q = Query::select();
+    q.columns(RUN_COLUMNS.iter().map(|c| Alias::new(*c)))
+        .from(Alias::new("runs"))
+        .and_where(tenant_is(tenant))
+        .and_where(col("id").is_in(ids.iter().map(Uuid::to_string)));
+    q
+}
+
 /// The first `query.top` runs of each parent (`$expand=runs`) in one statement: `ROW_NUMBER()`
 /// over a partition per parent, in the requested order.
 pub(crate) fn runs_of_parents(

@@ -1,11 +1,13 @@
 //! The HTTP surface (docs/api.md): one module per resource, dispatched from the typed resource path.
 
 mod collection;
+mod delta;
 mod external;
 mod processes;
 mod run_groups;
 mod runs;
 mod service;
+mod stream;
 
 use axum::body::{Body, Bytes};
 use axum::extract::{Request, State};
@@ -37,6 +39,8 @@ pub struct Ctx {
     body: Bytes,
     /// Absolute URL of the service root, e.g. `http://127.0.0.1:8080/beta`.
     pub root: String,
+    /// Delta and live-stream settings of this replica.
+    pub feed: crate::feed::Feed,
 }
 
 impl Ctx {
@@ -190,9 +194,12 @@ async fn serve(state: AppState, request: Request) -> ApiResult<Response> {
         return Err(ApiError::method_not_allowed(allowed));
     }
     // JSON resources refuse an Accept header that admits no JSON; `$metadata` (XML) and `/$count`
-    // (text) answer whatever Accept says, as Graph clients send `application/json` everywhere.
+    // (text) answer whatever Accept says, as Graph clients send `application/json` everywhere; delta
+    // also answers `text/event-stream` (the live stream).
+    let accept = parts.headers.get(header::ACCEPT).and_then(|v| v.to_str().ok());
     let produces_json = !(path.count || path.resource == Resource::Metadata);
-    if produces_json && !crate::protocol::accepts_json(parts.headers.get(header::ACCEPT).and_then(|v| v.to_str().ok())) {
+    let streams = matches!(path.resource, Resource::Delta(_)) && delta::wants_stream(&parts.headers);
+    if produces_json && !streams && !crate::protocol::accepts_json(accept) {
         return Err(ApiError::new(
             StatusCode::NOT_ACCEPTABLE,
             "notAcceptable",
@@ -206,7 +213,9 @@ async fn serve(state: AppState, request: Request) -> ApiResult<Response> {
     crate::permissions::check(&identity.grants, &path, &parts.method, parts.uri.query())?;
     let tenant = crate::auth::tenant(&parts)?;
     let body = read_body(&parts.headers, body).await?;
+    let feed = parts.extensions.get::<crate::feed::Feed>().cloned().unwrap_or_default();
     let ctx = Ctx {
+        feed,
         root: service_root(&state, &parts.headers),
         state,
         tenant,
@@ -244,5 +253,6 @@ async fn route(ctx: &Ctx) -> ApiResult<Response> {
         Resource::GroupMemberRef(group, run) => run_groups::remove_member(ctx, group, run).await,
         Resource::ErrorsAndWarnings(group) => run_groups::errors_and_warnings(ctx, group).await,
         Resource::External(target) => external::route(ctx, target).await,
+        Resource::Delta(collection) => delta::delta(ctx, collection).await,
     }
 }

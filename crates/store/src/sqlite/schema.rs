@@ -82,6 +82,29 @@ CREATE TABLE run_schedules (
     skip_due INTEGER                     -- the due time an on-demand start made skip
 );
 "#,
+    r#"
+-- The change log (docs/change-tracking.md): one row per change of a run or process, written in the
+-- change's own transaction. A row's position is its seq (one writer: seq order is commit order);
+-- AUTOINCREMENT never hands out a seq again, even after pruning the newest rows.
+CREATE TABLE changes (
+    seq        INTEGER PRIMARY KEY AUTOINCREMENT,
+    tenant     TEXT    NOT NULL,
+    collection INTEGER NOT NULL,         -- 0 runs, 1 incomingFlows, 2 outgoingFlows
+    id         TEXT    NOT NULL,
+    kind       INTEGER NOT NULL,         -- RunKind / ProcessKind ordinal
+    change     INTEGER NOT NULL,         -- 0 created, 1 updated, 2 deleted
+    version    INTEGER NOT NULL,         -- after the change; a deletion's: the last one
+    process_id TEXT,                     -- a run's process after the change
+    moved_from TEXT,                     -- a run's process before a $ref change
+    at         INTEGER NOT NULL          -- microseconds since the epoch, UTC (retention)
+);
+CREATE INDEX changes_by_collection ON changes (tenant, collection, seq);
+-- Positions below this may have been pruned (one row).
+CREATE TABLE change_horizon (
+    one      INTEGER PRIMARY KEY,
+    position INTEGER NOT NULL
+);
+"#,
 ];
 
 pub(crate) fn migrate(conn: &Connection) -> StoreResult<()> {

@@ -138,7 +138,7 @@ pub struct ChangeRecord {
 /// The current state of a changed entity.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Entity {
-    Run(Run),
+    Run(Box<Run>),
     Process(Process),
 }
 
@@ -163,17 +163,19 @@ pub struct EntityChange {
     pub current: Option<Entity>,
 }
 
-/// Appends a change to the log, in the transaction of the change. The one place log rows are made.
-pub(crate) async fn record<T: Tx>(
-    tx: &mut T,
-    tenant: &TenantId,
+/// One change as the log records it.
+struct Logged {
     id: Uuid,
     kind: EntityKind,
     change: ChangeType,
     version: i64,
     process_id: Option<Uuid>,
     moved_from: Option<Uuid>,
-) -> StoreResult<()> {
+}
+
+/// Appends a change to the log, in the transaction of the change. The one place log rows are made.
+async fn record<T: Tx>(tx: &mut T, tenant: &TenantId, entry: Logged) -> StoreResult<()> {
+    let Logged { id, kind, change, version, process_id, moved_from } = entry;
     let mut q = Query::insert();
     q.into_table(Alias::new("changes"))
         .columns(["tenant", "collection", "id", "kind", "change", "version", "process_id", "moved_from", "at"].map(Alias::new))
@@ -200,12 +202,22 @@ pub(crate) async fn record_run<T: Tx>(
     change: ChangeType,
     moved_from: Option<Uuid>,
 ) -> StoreResult<()> {
-    record(tx, tenant, run.id, EntityKind::Run(run.kind), change, run.version, run.process_id, moved_from).await
+    record(
+        tx,
+        tenant,
+        Logged { id: run.id, kind: EntityKind::Run(run.kind), change, version: run.version, process_id: run.process_id, moved_from },
+    )
+    .await
 }
 
 /// Logs a process's change.
 pub(crate) async fn record_process<T: Tx>(tx: &mut T, tenant: &TenantId, p: &Process, change: ChangeType) -> StoreResult<()> {
-    record(tx, tenant, p.id, EntityKind::Process(p.kind), change, p.version, None, None).await
+    record(
+        tx,
+        tenant,
+        Logged { id: p.id, kind: EntityKind::Process(p.kind), change, version: p.version, process_id: None, moved_from: None },
+    )
+    .await
 }
 
 /// Logs the detaching of every member of a group (each member's version moves by one), before the
@@ -385,7 +397,9 @@ pub(crate) async fn entity_changes<T: Tx>(
         tx.cells(render(&rows, T::DIALECT)).await?.iter().map(|r| decode_record(r)).collect::<StoreResult<_>>()?;
     let uuids: Vec<Uuid> = ids.iter().filter_map(|i| Uuid::parse_str(i).ok()).collect();
     let current: Vec<Entity> = match collection {
-        Collection::Runs => tx.runs(render(&query::runs_by_ids(tenant, &uuids), T::DIALECT)).await?.into_iter().map(Entity::Run).collect(),
+        Collection::Runs => {
+            tx.runs(render(&query::runs_by_ids(tenant, &uuids), T::DIALECT)).await?.into_iter().map(|r| Entity::Run(Box::new(r))).collect()
+        }
         _ => tx.processes(render(&query::processes_by_ids(tenant, &uuids), T::DIALECT)).await?.into_iter().map(Entity::Process).collect(),
     };
     let mut out = Vec::with_capacity(uuids.len());

@@ -135,6 +135,16 @@ pub struct ChangeRecord {
     pub at: Timestamp,
 }
 
+/// A page request over the log: positions `[from, to)`, the changes after `after_seq` (the `seq`
+/// of the last one already handed out), at most `limit`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ChangeRange {
+    pub from: u64,
+    pub to: u64,
+    pub after_seq: Option<i64>,
+    pub limit: u32,
+}
+
 /// The current state of a changed entity.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Entity {
@@ -283,9 +293,9 @@ fn position_value(p: u64) -> i64 {
     i64::try_from(p).unwrap_or(i64::MAX)
 }
 
-fn in_range(q: &mut SelectStatement, dialect: Dialect, from: u64, to: u64) {
+fn in_range(q: &mut SelectStatement, dialect: Dialect, range: &ChangeRange) {
     let pos = position_column(dialect);
-    q.and_where(col(pos).gte(position_value(from))).and_where(col(pos).lt(position_value(to)));
+    q.and_where(col(pos).gte(position_value(range.from))).and_where(col(pos).lt(position_value(range.to)));
 }
 
 const RECORD_COLUMNS: [&str; 11] =
@@ -339,29 +349,24 @@ fn decode_record(row: &[Cell]) -> StoreResult<ChangeRecord> {
     })
 }
 
-/// The raw log of every tenant in `[from, to)`, in `seq` order, after `after_seq`, at most `limit`
-/// rows (for change notifications).
-pub(crate) async fn log<T: Tx>(tx: &mut T, from: u64, to: u64, after_seq: Option<i64>, limit: u32) -> StoreResult<Vec<ChangeRecord>> {
+/// The raw log of every tenant in the range, in `seq` order (for change notifications).
+pub(crate) async fn log<T: Tx>(tx: &mut T, range: ChangeRange) -> StoreResult<Vec<ChangeRecord>> {
     let mut q = record_select(T::DIALECT);
-    in_range(&mut q, T::DIALECT, from, to);
-    if let Some(after) = after_seq {
+    in_range(&mut q, T::DIALECT, &range);
+    if let Some(after) = range.after_seq {
         q.and_where(col("seq").gt(after));
     }
-    q.order_by(Alias::new("seq"), Order::Asc).limit(u64::from(limit));
+    q.order_by(Alias::new("seq"), Order::Asc).limit(u64::from(range.limit));
     tx.cells(render(&q, T::DIALECT)).await?.iter().map(|r| decode_record(r)).collect()
 }
 
-/// One page of a delta round: the entities of `collection` changed in `[from, to)`, each once
-/// (by its last change there), in the order of their last change, after `after_seq`; at most
-/// `limit`, and whether more remain.
+/// One page of a delta round: the entities of `collection` changed in the range, each once (by
+/// its last change there), in the order of their last change; and whether more remain.
 pub(crate) async fn entity_changes<T: Tx>(
     tx: &mut T,
     tenant: &TenantId,
     collection: Collection,
-    from: u64,
-    to: u64,
-    after_seq: Option<i64>,
-    limit: u32,
+    range: ChangeRange,
 ) -> StoreResult<(Vec<EntityChange>, bool)> {
     let mut page = Query::select();
     page.column(Alias::new("id"))
@@ -369,12 +374,12 @@ pub(crate) async fn entity_changes<T: Tx>(
         .from(Alias::new("changes"))
         .and_where(query::tenant_is(tenant))
         .and_where(col("collection").eq(collection.ordinal()));
-    in_range(&mut page, T::DIALECT, from, to);
+    in_range(&mut page, T::DIALECT, &range);
     page.group_by_col(Alias::new("id"));
-    if let Some(after) = after_seq {
+    if let Some(after) = range.after_seq {
         page.and_having(Func::max(col("seq")).gt(after));
     }
-    page.order_by(Alias::new("last"), Order::Asc).limit(u64::from(limit) + 1);
+    page.order_by(Alias::new("last"), Order::Asc).limit(u64::from(range.limit) + 1);
     let mut ids: Vec<String> = Vec::new();
     for row in tx.cells(render(&page, T::DIALECT)).await? {
         match row.first() {
@@ -382,8 +387,8 @@ pub(crate) async fn entity_changes<T: Tx>(
             _ => return Err(internal("a change page row lacks its id")),
         }
     }
-    let more = ids.len() > limit as usize;
-    ids.truncate(limit as usize);
+    let more = ids.len() > range.limit as usize;
+    ids.truncate(range.limit as usize);
     if ids.is_empty() {
         return Ok((Vec::new(), more));
     }
@@ -391,7 +396,7 @@ pub(crate) async fn entity_changes<T: Tx>(
     rows.and_where(query::tenant_is(tenant))
         .and_where(col("collection").eq(collection.ordinal()))
         .and_where(col("id").is_in(ids.iter().cloned()));
-    in_range(&mut rows, T::DIALECT, from, to);
+    in_range(&mut rows, T::DIALECT, &range);
     rows.order_by(Alias::new("seq"), Order::Asc);
     let records: Vec<ChangeRecord> =
         tx.cells(render(&rows, T::DIALECT)).await?.iter().map(|r| decode_record(r)).collect::<StoreResult<_>>()?;

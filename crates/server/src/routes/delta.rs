@@ -17,7 +17,7 @@ use axum::response::{IntoResponse, Response};
 use runhub_model::{ProcessKind, Timestamp, Uuid};
 use runhub_odata::ast::{CmpOp, Filter, Operand, Value as Literal};
 use runhub_odata::{EntitySet, QueryOptions, Target};
-use runhub_store::{Collection, Entity, EntityChange, ListQuery, RunScope, Table, default_order};
+use runhub_store::{ChangeRange, Collection, Entity, EntityChange, ListQuery, RunScope, Table, default_order};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
@@ -360,7 +360,7 @@ async fn one_page(
         Some(u) => (u, state.ut.unwrap_or(state.t)),
         None => (store.change_watermark().await?, Timestamp::now().micros()),
     };
-    let changes = store.entity_changes(&ctx.tenant, collection, state.f, to, state.a, page).await?;
+    let changes = store.entity_changes(&ctx.tenant, collection, ChangeRange { from: state.f, to, after_seq: state.a, limit: page }).await?;
     let items = changes.items.iter().filter_map(|c| delta_item(c, options, select)).collect();
     let next = match changes.items.last() {
         Some(last) if changes.more => Next::Page(State { u: Some(to), ut: Some(to_time), a: Some(last.last_seq), ..state }),
@@ -407,7 +407,14 @@ impl Follow {
                 return Ok(events);
             }
             loop {
-                let page = ctx.store.entity_changes(&ctx.tenant, ctx.collection, self.0.f, to, self.0.a, DEFAULT_PAGE).await?;
+                let page = ctx
+                    .store
+                    .entity_changes(
+                        &ctx.tenant,
+                        ctx.collection,
+                        ChangeRange { from: self.0.f, to, after_seq: self.0.a, limit: DEFAULT_PAGE },
+                    )
+                    .await?;
                 for change in &page.items {
                     self.0.u = Some(to);
                     self.0.ut = Some(to_time);

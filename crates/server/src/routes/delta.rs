@@ -229,7 +229,7 @@ pub async fn delta(ctx: &Ctx, collection: Collection) -> ApiResult<Response> {
             check_fresh(ctx, &state).await?;
             state
         }
-        latest => State {
+        first => State {
             o: first_options(ctx.raw_query.as_deref()),
             f: store.change_watermark().await?,
             t: now,
@@ -237,7 +237,7 @@ pub async fn delta(ctx: &Ctx, collection: Collection) -> ApiResult<Response> {
             ut: None,
             a: None,
             // The first request lists everything; `latest` and a stream start from now.
-            l: latest.is_none() && !wants_stream(ctx),
+            l: first.is_none() && !wants_stream(ctx),
             k: None,
         },
     };
@@ -246,7 +246,7 @@ pub async fn delta(ctx: &Ctx, collection: Collection) -> ApiResult<Response> {
         return super::stream::open(ctx, collection, state_into_follow(state)?, options);
     }
     let page = page_size.unwrap_or(DEFAULT_PAGE);
-    let latest = matches!(&token_kind(&given), Some(true));
+    let latest = given.deltatoken.as_deref() == Some("latest");
     let (items, next) = if latest {
         (Vec::new(), Next::Delta(State { u: None, ut: None, a: None, l: false, k: None, ..state }))
     } else {
@@ -271,17 +271,10 @@ pub async fn delta(ctx: &Ctx, collection: Collection) -> ApiResult<Response> {
         Next::Delta(s) => body.insert("@odata.deltaLink".into(), json!(format!("{link}?$deltatoken={}", mint(ctx, &s)))),
     };
     let mut response = json_reply(StatusCode::OK, &Value::Object(body));
-    if let Some(n) = page_size {
-        if let Ok(v) = HeaderValue::from_str(&format!("odata.maxpagesize={n}")) {
-            response.headers_mut().insert("preference-applied", v);
-        }
+    if let Some(v) = page_size.and_then(|n| HeaderValue::from_str(&format!("odata.maxpagesize={n}")).ok()) {
+        response.headers_mut().insert("preference-applied", v);
     }
     Ok(response)
-}
-
-/// `Some(true)` for `$deltatoken=latest`.
-fn token_kind(given: &QueryOptions) -> Option<bool> {
-    given.deltatoken.as_deref().map(|t| t == "latest")
 }
 
 /// A stream follows the log: a token still in the first round's listing cannot be streamed.

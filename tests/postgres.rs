@@ -80,12 +80,12 @@ async fn migrations_apply_once_and_replicas_share_one_secret() {
     tokio::spawn(connection);
     let versions: Vec<i32> =
         client.query("SELECT version FROM runhub_migrations ORDER BY version", &[]).await.unwrap().iter().map(|r| r.get(0)).collect();
-    assert_eq!(versions, [1]);
+    assert_eq!(versions, [1, 2]);
     // Every text column compares by code point.
     let collations: Vec<String> = client
         .query(
             "SELECT DISTINCT COALESCE(collation_name, '') FROM information_schema.columns \
-             WHERE table_schema = current_schema() AND table_name IN ('runs', 'processes', 'meta') AND data_type = 'text'",
+             WHERE table_schema = current_schema() AND table_name IN ('runs', 'processes', 'meta', 'changes') AND data_type = 'text'",
             &[],
         )
         .await

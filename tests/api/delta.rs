@@ -26,7 +26,7 @@ pub async fn settled(app: &TestApp) {
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
         let watermark = app.store.change_watermark().await.unwrap();
-        let log = app.store.change_log(0, u64::MAX, None, 100_000).await.unwrap();
+        let log = app.store.change_log(runhub_store::ChangeRange { from: 0, to: u64::MAX, after_seq: None, limit: 100_000 }).await.unwrap();
         if log.iter().all(|c| c.position < watermark) {
             return;
         }

@@ -3,7 +3,8 @@
 against a live runhub, with no Azure sign-in: kiota's AnonymousAuthenticationProvider and a custom
 base URL. Seeds data through runhub's own API, then lists (following every page with the SDK's
 PageIterator), filters, orders, counts, reads one run, its activities and its statistics, starts a
-run, and checks every value came back typed and equal to what was stored.
+run, follows a delta round to its deltaLink and the changes after it, and checks every value came
+back typed and equal to what was stored.
 
 Run: python tests/sdk/test_sdk.py [path/to/runhub]  (default: $RUNHUB_BIN, target/release/runhub,
 target/debug/runhub). Exits non-zero on any failure, including when it cannot run at all.
@@ -219,6 +220,44 @@ async def main(hub: Runhub):
     started = await runs.by_industry_data_run_id(latest.id).activities.get()
     assert [(type(a).__name__, a.status, a.display_name) for a in started.value] == [("InboundFlowActivity", IndustryDataActivityStatus.InProgress, "SIS roster")]
 
+    # Delta (docs/change-tracking.md): the SDK's own request builder, pointed with with_url() at
+    # runhub's delta of the runGroups, follows a round page by page to its deltaLink, then the
+    # deltaLink after changes. Items arrive as typed industryDataRun objects; a deletion as an
+    # object whose only data is its id and `@removed`.
+    delta_config = RequestConfiguration()
+    delta_config.headers.add("Prefer", "odata.maxpagesize=3")
+
+    async def delta_round(url):
+        items, pages = [], 0
+        while True:
+            page = await runs.with_url(url).get(delta_config)
+            pages += 1
+            items += page.value
+            delta_link = (page.additional_data or {}).get("@odata.deltaLink")
+            assert (page.odata_next_link is None) != (delta_link is None), (page.odata_next_link, delta_link)
+            if page.odata_next_link:
+                assert page.odata_next_link.startswith("http"), page.odata_next_link
+                url = page.odata_next_link
+            else:
+                assert delta_link.startswith("http"), delta_link
+                return items, delta_link, pages
+
+    groups_now = {g["id"] for g in hub.call("GET", "/beta/industryData/runGroups?$top=999")["value"]}
+    first_url = f"{hub.base}/beta/industryData/runs/microsoft.graph.delta()?$filter=isof(%27microsoft.graph.industryData.runGroup%27)"
+    items, delta_link, pages = await delta_round(first_url)
+    assert {r.id for r in items} == groups_now and len(items) == len(groups_now), "the first round: every group, once"
+    assert pages == (len(groups_now) + 2) // 3, pages
+    for run in items:
+        assert isinstance(run, IndustryDataRun) and isinstance(run.status, IndustryDataRunStatus), run
+    renamed, gone = newest_first[1]["id"], newest_first[2]["id"]
+    hub.call("PATCH", f"/beta/industryData/runGroups/{renamed}", {"displayName": "renamed by delta test"})
+    hub.call("DELETE", f"/beta/industryData/runGroups/{gone}")
+    changed, _, _ = await delta_round(delta_link)
+    by_id = {r.id: r for r in changed}
+    assert set(by_id) == {renamed, gone}, set(by_id)
+    assert by_id[renamed].display_name == "renamed by delta test"
+    assert by_id[gone].additional_data.get("@removed") == {"reason": "deleted"}, by_id[gone].additional_data
+
     # Errors arrive as the SDK's typed ODataError.
     from msgraph_beta.generated.models.o_data_errors.o_data_error import ODataError
     try:
@@ -226,7 +265,7 @@ async def main(hub: Runhub):
         raise AssertionError("expected a 404")
     except ODataError as e:
         assert e.response_status_code == 404 and e.error.code == "itemNotFound", (e.response_status_code, e.error)
-    print(f"OK: msgraph-beta-sdk drove runhub at {hub.base}: {len(seen)} runs over {1 + len(seen) // 2} pages, filter, orderby, count, activities, statistics, start")
+    print(f"OK: msgraph-beta-sdk drove runhub at {hub.base}: {len(seen)} runs over {1 + len(seen) // 2} pages, filter, orderby, count, activities, statistics, start, a delta round and its deltaLink")
 
 
 if __name__ == "__main__":

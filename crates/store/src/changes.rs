@@ -135,11 +135,20 @@ pub struct ChangeRecord {
     pub at: Timestamp,
 }
 
-/// The current state of a changed entity (short-lived: built per delta page, so not boxed).
+/// A page request over the log: positions `[from, to)`, the changes after `after_seq` (the `seq`
+/// of the last one already handed out), at most `limit`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ChangeRange {
+    pub from: u64,
+    pub to: u64,
+    pub after_seq: Option<i64>,
+    pub limit: u32,
+}
+
+/// The current state of a changed entity.
 #[derive(Debug, Clone, PartialEq)]
-#[allow(clippy::large_enum_variant)]
 pub enum Entity {
-    Run(Run),
+    Run(Box<Run>),
     Process(Process),
 }
 
@@ -164,19 +173,19 @@ pub struct EntityChange {
     pub current: Option<Entity>,
 }
 
-/// Appends a change to the log, in the transaction of the change. The one place log rows are made;
-/// its arguments are the log row's columns.
-#[allow(clippy::too_many_arguments)]
-pub(crate) async fn record<T: Tx>(
-    tx: &mut T,
-    tenant: &TenantId,
+/// One change as the log records it.
+struct Logged {
     id: Uuid,
     kind: EntityKind,
     change: ChangeType,
     version: i64,
     process_id: Option<Uuid>,
     moved_from: Option<Uuid>,
-) -> StoreResult<()> {
+}
+
+/// Appends a change to the log, in the transaction of the change. The one place log rows are made.
+async fn record<T: Tx>(tx: &mut T, tenant: &TenantId, entry: Logged) -> StoreResult<()> {
+    let Logged { id, kind, change, version, process_id, moved_from } = entry;
     let mut q = Query::insert();
     q.into_table(Alias::new("changes"))
         .columns(["tenant", "collection", "id", "kind", "change", "version", "process_id", "moved_from", "at"].map(Alias::new))
@@ -203,12 +212,22 @@ pub(crate) async fn record_run<T: Tx>(
     change: ChangeType,
     moved_from: Option<Uuid>,
 ) -> StoreResult<()> {
-    record(tx, tenant, run.id, EntityKind::Run(run.kind), change, run.version, run.process_id, moved_from).await
+    record(
+        tx,
+        tenant,
+        Logged { id: run.id, kind: EntityKind::Run(run.kind), change, version: run.version, process_id: run.process_id, moved_from },
+    )
+    .await
 }
 
 /// Logs a process's change.
 pub(crate) async fn record_process<T: Tx>(tx: &mut T, tenant: &TenantId, p: &Process, change: ChangeType) -> StoreResult<()> {
-    record(tx, tenant, p.id, EntityKind::Process(p.kind), change, p.version, None, None).await
+    record(
+        tx,
+        tenant,
+        Logged { id: p.id, kind: EntityKind::Process(p.kind), change, version: p.version, process_id: None, moved_from: None },
+    )
+    .await
 }
 
 /// Logs the detaching of every member of a group (each member's version moves by one), before the
@@ -274,9 +293,9 @@ fn position_value(p: u64) -> i64 {
     i64::try_from(p).unwrap_or(i64::MAX)
 }
 
-fn in_range(q: &mut SelectStatement, dialect: Dialect, from: u64, to: u64) {
+fn in_range(q: &mut SelectStatement, dialect: Dialect, range: &ChangeRange) {
     let pos = position_column(dialect);
-    q.and_where(col(pos).gte(position_value(from))).and_where(col(pos).lt(position_value(to)));
+    q.and_where(col(pos).gte(position_value(range.from))).and_where(col(pos).lt(position_value(range.to)));
 }
 
 const RECORD_COLUMNS: [&str; 11] =
@@ -330,29 +349,24 @@ fn decode_record(row: &[Cell]) -> StoreResult<ChangeRecord> {
     })
 }
 
-/// The raw log of every tenant in `[from, to)`, in `seq` order, after `after_seq`, at most `limit`
-/// rows (for change notifications).
-pub(crate) async fn log<T: Tx>(tx: &mut T, from: u64, to: u64, after_seq: Option<i64>, limit: u32) -> StoreResult<Vec<ChangeRecord>> {
+/// The raw log of every tenant in the range, in `seq` order (for change notifications).
+pub(crate) async fn log<T: Tx>(tx: &mut T, range: ChangeRange) -> StoreResult<Vec<ChangeRecord>> {
     let mut q = record_select(T::DIALECT);
-    in_range(&mut q, T::DIALECT, from, to);
-    if let Some(after) = after_seq {
+    in_range(&mut q, T::DIALECT, &range);
+    if let Some(after) = range.after_seq {
         q.and_where(col("seq").gt(after));
     }
-    q.order_by(Alias::new("seq"), Order::Asc).limit(u64::from(limit));
+    q.order_by(Alias::new("seq"), Order::Asc).limit(u64::from(range.limit));
     tx.cells(render(&q, T::DIALECT)).await?.iter().map(|r| decode_record(r)).collect()
 }
 
-/// One page of a delta round: the entities of `collection` changed in `[from, to)`, each once
-/// (by its last change there), in the order of their last change, after `after_seq`; at most
-/// `limit`, and whether more remain.
+/// One page of a delta round: the entities of `collection` changed in the range, each once (by
+/// its last change there), in the order of their last change; and whether more remain.
 pub(crate) async fn entity_changes<T: Tx>(
     tx: &mut T,
     tenant: &TenantId,
     collection: Collection,
-    from: u64,
-    to: u64,
-    after_seq: Option<i64>,
-    limit: u32,
+    range: ChangeRange,
 ) -> StoreResult<(Vec<EntityChange>, bool)> {
     let mut page = Query::select();
     page.column(Alias::new("id"))
@@ -360,12 +374,12 @@ pub(crate) async fn entity_changes<T: Tx>(
         .from(Alias::new("changes"))
         .and_where(query::tenant_is(tenant))
         .and_where(col("collection").eq(collection.ordinal()));
-    in_range(&mut page, T::DIALECT, from, to);
+    in_range(&mut page, T::DIALECT, &range);
     page.group_by_col(Alias::new("id"));
-    if let Some(after) = after_seq {
+    if let Some(after) = range.after_seq {
         page.and_having(Func::max(col("seq")).gt(after));
     }
-    page.order_by(Alias::new("last"), Order::Asc).limit(u64::from(limit) + 1);
+    page.order_by(Alias::new("last"), Order::Asc).limit(u64::from(range.limit) + 1);
     let mut ids: Vec<String> = Vec::new();
     for row in tx.cells(render(&page, T::DIALECT)).await? {
         match row.first() {
@@ -373,8 +387,8 @@ pub(crate) async fn entity_changes<T: Tx>(
             _ => return Err(internal("a change page row lacks its id")),
         }
     }
-    let more = ids.len() > limit as usize;
-    ids.truncate(limit as usize);
+    let more = ids.len() > range.limit as usize;
+    ids.truncate(range.limit as usize);
     if ids.is_empty() {
         return Ok((Vec::new(), more));
     }
@@ -382,13 +396,15 @@ pub(crate) async fn entity_changes<T: Tx>(
     rows.and_where(query::tenant_is(tenant))
         .and_where(col("collection").eq(collection.ordinal()))
         .and_where(col("id").is_in(ids.iter().cloned()));
-    in_range(&mut rows, T::DIALECT, from, to);
+    in_range(&mut rows, T::DIALECT, &range);
     rows.order_by(Alias::new("seq"), Order::Asc);
     let records: Vec<ChangeRecord> =
         tx.cells(render(&rows, T::DIALECT)).await?.iter().map(|r| decode_record(r)).collect::<StoreResult<_>>()?;
     let uuids: Vec<Uuid> = ids.iter().filter_map(|i| Uuid::parse_str(i).ok()).collect();
     let current: Vec<Entity> = match collection {
-        Collection::Runs => tx.runs(render(&query::runs_by_ids(tenant, &uuids), T::DIALECT)).await?.into_iter().map(Entity::Run).collect(),
+        Collection::Runs => {
+            tx.runs(render(&query::runs_by_ids(tenant, &uuids), T::DIALECT)).await?.into_iter().map(|r| Entity::Run(Box::new(r))).collect()
+        }
         _ => tx.processes(render(&query::processes_by_ids(tenant, &uuids), T::DIALECT)).await?.into_iter().map(Entity::Process).collect(),
     };
     let mut out = Vec::with_capacity(uuids.len());

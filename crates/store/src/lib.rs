@@ -21,7 +21,7 @@ use async_trait::async_trait;
 use runhub_model::{FieldError, NewProcess, NewRun, Process, ProcessKind, ProcessPatch, Run, RunKind, RunPatch, TenantId, Uuid};
 use runhub_odata::ast::{Filter, OrderKey, Type, Value};
 
-pub use changes::{ChangeRecord, ChangeType, Collection, Entity, EntityChange, EntityKind};
+pub use changes::{ChangeRange, ChangeRecord, ChangeType, Collection, Entity, EntityChange, EntityKind};
 pub use columns::Table;
 
 /// Where a run is addressed from: which collection it must belong to.
@@ -250,21 +250,11 @@ pub trait Store: Send + Sync + 'static {
     async fn change_watermark(&self) -> StoreResult<u64>;
     /// The lowest position still fully in the log; below it changes were pruned (retention).
     async fn change_horizon(&self) -> StoreResult<u64>;
-    /// The entities of a tenant's `collection` changed at positions in `[from, to)`, each once
-    /// with its last change there and its current state, ordered by that change's `seq`, after
-    /// `after_seq`; at most `limit` per page.
-    async fn entity_changes(
-        &self,
-        tenant: &TenantId,
-        collection: Collection,
-        from: u64,
-        to: u64,
-        after_seq: Option<i64>,
-        limit: u32,
-    ) -> StoreResult<ChangePage>;
-    /// The raw log rows of every tenant at positions in `[from, to)`, in `seq` order, after
-    /// `after_seq`, at most `limit` (for change notifications).
-    async fn change_log(&self, from: u64, to: u64, after_seq: Option<i64>, limit: u32) -> StoreResult<Vec<ChangeRecord>>;
+    /// The entities of a tenant's `collection` changed in the range's positions, each once with
+    /// its last change there and its current state, ordered by that change's `seq`.
+    async fn entity_changes(&self, tenant: &TenantId, collection: Collection, range: ChangeRange) -> StoreResult<ChangePage>;
+    /// The raw log rows of every tenant in the range, in `seq` order (for change notifications).
+    async fn change_log(&self, range: ChangeRange) -> StoreResult<Vec<ChangeRecord>>;
     /// Deletes at most `limit` of the oldest log rows written before `before` (retention); returns
     /// how many. Call it repeatedly in small batches.
     async fn prune_changes(&self, before: runhub_model::Timestamp, limit: u32) -> StoreResult<usize>;

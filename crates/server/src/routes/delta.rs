@@ -17,7 +17,7 @@ use axum::response::{IntoResponse, Response};
 use runhub_model::{ProcessKind, Timestamp, Uuid};
 use runhub_odata::ast::{CmpOp, Filter, Operand, Value as Literal};
 use runhub_odata::{EntitySet, QueryOptions, Target};
-use runhub_store::{Collection, Entity, EntityChange, ListQuery, RunScope, Table, default_order};
+use runhub_store::{ChangeRange, Collection, Entity, EntityChange, ListQuery, RunScope, Table, default_order};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
@@ -230,7 +230,7 @@ pub async fn delta(ctx: &Ctx, collection: Collection) -> ApiResult<Response> {
             check_fresh(ctx, &state).await?;
             state
         }
-        latest => State {
+        first => State {
             o: first_options(ctx.raw_query.as_deref()),
             f: store.change_watermark().await?,
             t: now,
@@ -238,7 +238,7 @@ pub async fn delta(ctx: &Ctx, collection: Collection) -> ApiResult<Response> {
             ut: None,
             a: None,
             // The first request lists everything; `latest` and a stream start from now.
-            l: latest.is_none() && !wants_stream(&ctx.headers),
+            l: first.is_none() && !wants_stream(&ctx.headers),
             k: None,
         },
     };
@@ -247,7 +247,7 @@ pub async fn delta(ctx: &Ctx, collection: Collection) -> ApiResult<Response> {
         return super::stream::open(ctx, collection, state_into_follow(state)?, options);
     }
     let page = page_size.unwrap_or(DEFAULT_PAGE);
-    let latest = matches!(&token_kind(&given), Some(true));
+    let latest = given.deltatoken.as_deref() == Some("latest");
     let (items, next) = if latest {
         (Vec::new(), Next::Delta(State { u: None, ut: None, a: None, l: false, k: None, ..state }))
     } else {
@@ -272,17 +272,10 @@ pub async fn delta(ctx: &Ctx, collection: Collection) -> ApiResult<Response> {
         Next::Delta(s) => body.insert("@odata.deltaLink".into(), json!(format!("{link}?$deltatoken={}", mint(ctx, &s)))),
     };
     let mut response = json_reply(StatusCode::OK, &Value::Object(body));
-    if let Some(n) = page_size
-        && let Ok(v) = HeaderValue::from_str(&format!("odata.maxpagesize={n}"))
-    {
+    if let Some(v) = page_size.and_then(|n| HeaderValue::from_str(&format!("odata.maxpagesize={n}")).ok()) {
         response.headers_mut().insert("preference-applied", v);
     }
     Ok(response)
-}
-
-/// `Some(true)` for `$deltatoken=latest`.
-fn token_kind(given: &QueryOptions) -> Option<bool> {
-    given.deltatoken.as_deref().map(|t| t == "latest")
 }
 
 /// A stream follows the log: a token still in the first round's listing cannot be streamed.
@@ -361,7 +354,7 @@ async fn one_page(
         Some(u) => (u, state.ut.unwrap_or(state.t)),
         None => (store.change_watermark().await?, Timestamp::now().micros()),
     };
-    let changes = store.entity_changes(&ctx.tenant, collection, state.f, to, state.a, page).await?;
+    let changes = store.entity_changes(&ctx.tenant, collection, ChangeRange { from: state.f, to, after_seq: state.a, limit: page }).await?;
     let items = changes.items.iter().filter_map(|c| delta_item(c, options, select)).collect();
     let next = match changes.items.last() {
         Some(last) if changes.more => Next::Page(State { u: Some(to), ut: Some(to_time), a: Some(last.last_seq), ..state }),
@@ -408,7 +401,14 @@ impl Follow {
                 return Ok(events);
             }
             loop {
-                let page = ctx.store.entity_changes(&ctx.tenant, ctx.collection, self.0.f, to, self.0.a, DEFAULT_PAGE).await?;
+                let page = ctx
+                    .store
+                    .entity_changes(
+                        &ctx.tenant,
+                        ctx.collection,
+                        ChangeRange { from: self.0.f, to, after_seq: self.0.a, limit: DEFAULT_PAGE },
+                    )
+                    .await?;
                 for change in &page.items {
                     self.0.u = Some(to);
                     self.0.ut = Some(to_time);

@@ -23,7 +23,7 @@ use tokio_postgres::error::SqlState;
 use tokio_postgres::types::Type;
 use tokio_postgres::{NoTls, Row};
 
-use crate::changes::{self, ChangeRecord, Collection};
+use crate::changes::{self, ChangeRange, ChangeRecord, Collection};
 use crate::filter_sql::Dialect;
 use crate::ops::{self, Cell, Tx};
 use crate::query::Sql;
@@ -480,21 +480,13 @@ impl Store for PgStore {
         read!(self, |tx| changes::horizon(&mut tx))
     }
 
-    async fn entity_changes(
-        &self,
-        tenant: &TenantId,
-        collection: Collection,
-        from: u64,
-        to: u64,
-        after_seq: Option<i64>,
-        limit: u32,
-    ) -> StoreResult<ChangePage> {
-        let (items, more) = read!(self, |tx| changes::entity_changes(&mut tx, tenant, collection, from, to, after_seq, limit))?;
+    async fn entity_changes(&self, tenant: &TenantId, collection: Collection, range: ChangeRange) -> StoreResult<ChangePage> {
+        let (items, more) = read!(self, |tx| changes::entity_changes(&mut tx, tenant, collection, range))?;
         Ok(ChangePage { items, more })
     }
 
-    async fn change_log(&self, from: u64, to: u64, after_seq: Option<i64>, limit: u32) -> StoreResult<Vec<ChangeRecord>> {
-        read!(self, |tx| changes::log(&mut tx, from, to, after_seq, limit))
+    async fn change_log(&self, range: ChangeRange) -> StoreResult<Vec<ChangeRecord>> {
+        read!(self, |tx| changes::log(&mut tx, range))
     }
 
     async fn prune_changes(&self, before: Timestamp, limit: u32) -> StoreResult<usize> {

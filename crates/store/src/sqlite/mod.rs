@@ -19,7 +19,7 @@ use tokio::sync::Semaphore;
 
 use self::tx::SqliteTx;
 use self::writer::Writer;
-use crate::changes::{self, ChangeRecord, Collection};
+use crate::changes::{self, ChangeRange, ChangeRecord, Collection};
 use crate::filter_sql::Dialect;
 use crate::records::internal;
 use crate::{ChangePage, ops, schedule};
@@ -368,24 +368,14 @@ impl Store for SqliteStore {
         self.read_point(|c| on(c, async |tx| changes::horizon(tx).await)).await
     }
 
-    async fn entity_changes(
-        &self,
-        tenant: &TenantId,
-        collection: Collection,
-        from: u64,
-        to: u64,
-        after_seq: Option<i64>,
-        limit: u32,
-    ) -> StoreResult<ChangePage> {
+    async fn entity_changes(&self, tenant: &TenantId, collection: Collection, range: ChangeRange) -> StoreResult<ChangePage> {
         let tenant = tenant.clone();
-        let (items, more) = self
-            .read(move |c| on(c, async |tx| changes::entity_changes(tx, &tenant, collection, from, to, after_seq, limit).await))
-            .await?;
+        let (items, more) = self.read(move |c| on(c, async |tx| changes::entity_changes(tx, &tenant, collection, range).await)).await?;
         Ok(ChangePage { items, more })
     }
 
-    async fn change_log(&self, from: u64, to: u64, after_seq: Option<i64>, limit: u32) -> StoreResult<Vec<ChangeRecord>> {
-        self.read(move |c| on(c, async |tx| changes::log(tx, from, to, after_seq, limit).await)).await
+    async fn change_log(&self, range: ChangeRange) -> StoreResult<Vec<ChangeRecord>> {
+        self.read(move |c| on(c, async |tx| changes::log(tx, range).await)).await
     }
 
     async fn prune_changes(&self, before: runhub_model::Timestamp, limit: u32) -> StoreResult<usize> {

@@ -18,3 +18,4 @@ mod query_options;
 mod paging;
 mod external;
 mod strings;
+mod batch;

@@ -28,6 +28,8 @@ pub enum Resource {
     ErrorsAndWarnings(Uuid),
     /// Issue 7: the published Graph paths under `/external/industryData/runs`.
     External(External),
+    /// `$batch`: several requests in one (docs/batch.md).
+    Batch,
 }
 
 /// A parsed URL: the resource, whether `/$count` follows, and the OData context path of the
@@ -59,7 +61,7 @@ impl Resource {
             Resource::Runs(_) => &[Method::GET, Method::POST],
             Resource::RunProcessRef(..) => &[Method::GET, Method::PUT, Method::POST],
             Resource::GroupMemberRef(..) => &[Method::DELETE],
-            Resource::External(External::Start) => &[Method::POST],
+            Resource::External(External::Start) | Resource::Batch => &[Method::POST],
             Resource::External(_) => &[Method::GET],
         }
     }
@@ -99,6 +101,7 @@ pub fn parse(path: &str) -> Result<ResourcePath, ApiError> {
     let resource = match segs.as_slice() {
         [] => Resource::ServiceDocument,
         ["$metadata"] => Resource::Metadata,
+        ["$batch"] => Resource::Batch,
         ["industryData", rest @ ..] => {
             context.push("industryData".into());
             parse_industry_data(rest, &mut context).ok_or_else(|| not_found(path))??

@@ -29,6 +29,7 @@ pub enum Endpoint {
     GroupMemberRefs,
     GroupMemberRef,
     ErrorsAndWarnings,
+    Batch,
 }
 
 impl Endpoint {
@@ -48,6 +49,7 @@ impl Endpoint {
             (Resource::GroupMemberRefs(_), _) => Endpoint::GroupMemberRefs,
             (Resource::GroupMemberRef(..), _) => Endpoint::GroupMemberRef,
             (Resource::ErrorsAndWarnings(_), _) => Endpoint::ErrorsAndWarnings,
+            (Resource::Batch, _) => Endpoint::Batch,
             // Issue 7: the published paths share the rows of what they are a view over.
             (Resource::External(e), count) => match e {
                 crate::path::External::Start => Endpoint::RunNow,
@@ -106,6 +108,7 @@ pub const TABLE: &[Rule] = &[
     rule(Endpoint::GroupMemberRefs, "POST", RUNS_WRITE, "/industryData/runGroups/{id}/runs/$ref"),
     rule(Endpoint::GroupMemberRef, "DELETE", RUNS_WRITE, "/industryData/runGroups/{id}/runs/{runId}/$ref"),
     rule(Endpoint::ErrorsAndWarnings, "GET", RUNS_READ, "/industryData/runGroups/{id}/getErrorsAndWarningsFile"),
+    rule(Endpoint::Batch, "POST", AUTHENTICATED, "/$batch (each request in it is checked on its own)"),
 ];
 
 /// What a navigation brings in, beside the row's own permission: `process` (a run's flow) needs
@@ -252,6 +255,7 @@ mod tests {
             Resource::GroupMemberRefs(id),
             Resource::GroupMemberRef(id, id),
             Resource::ErrorsAndWarnings(id),
+            Resource::Batch,
         ];
         for resource in resources {
             for count in [false, true] {

@@ -1,5 +1,6 @@
 //! The HTTP surface of SPEC §3: one module per resource, dispatched from the typed resource path.
 
+pub mod batch;
 mod collection;
 mod external;
 mod processes;
@@ -9,7 +10,7 @@ mod service;
 
 use axum::body::{Body, Bytes};
 use axum::extract::{Request, State};
-use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use axum::http::{Extensions, HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use runhub_model::TenantId;
 use runhub_store::Precondition;
@@ -35,6 +36,8 @@ pub struct Ctx {
     pub raw_query: Option<String>,
     pub path: ResourcePath,
     body: Bytes,
+    /// What the layers put on the request (the caller's address, the router a batch is sent through).
+    extensions: Extensions,
     /// Absolute URL of the service root, e.g. `http://127.0.0.1:8080/beta`.
     pub root: String,
 }
@@ -203,6 +206,7 @@ async fn serve(state: AppState, request: Request) -> ApiResult<Response> {
         headers: parts.headers,
         path,
         body,
+        extensions: parts.extensions,
     };
     route(&ctx).await
 }
@@ -232,5 +236,6 @@ async fn route(ctx: &Ctx) -> ApiResult<Response> {
         Resource::GroupMemberRef(group, run) => run_groups::remove_member(ctx, group, run).await,
         Resource::ErrorsAndWarnings(group) => run_groups::errors_and_warnings(ctx, group).await,
         Resource::External(target) => external::route(ctx, target).await,
+        Resource::Batch => batch::run(ctx).await,
     }
 }

@@ -243,72 +243,62 @@ struct Prepared {
 
 fn prepare(ctx: &Ctx, base: &Base, i: usize, entry: &mut Entry) -> Prepared {
     let at = format!("requests[{i}]");
-    let headers = item_headers(&at, entry.members.remove("headers"));
-    let request = (|| {
-        let mut headers = headers.clone()?;
-        let method = match entry.members.remove("method") {
-            Some(Value::String(m)) => Method::from_bytes(m.as_bytes())
-                .map_err(|_| refused("invalidRequestMethod", format!("{at}.method"), format!("{at}.method '{m}' is not an HTTP method")))?,
-            Some(other) => {
-                return Err(refused(
-                    "invalidRequestMethod",
-                    format!("{at}.method"),
-                    format!("{at}.method must be a string, got {}", json_kind(&other)),
-                ));
-            }
-            None => return Err(refused("invalidRequestMethod", format!("{at}.method"), format!("{at}.method is missing"))),
-        };
-        let uri = match entry.members.remove("url") {
-            Some(Value::String(url)) => base.resolve(&at, &url)?,
-            Some(other) => {
-                return Err(refused(
-                    "invalidRequestUrl",
-                    format!("{at}.url"),
-                    format!("{at}.url must be a string, got {}", json_kind(&other)),
-                ));
-            }
-            None => return Err(refused("invalidRequestUrl", format!("{at}.url"), format!("{at}.url is missing"))),
-        };
-        let body = match entry.members.remove("body") {
-            None | Some(Value::Null) => Bytes::new(),
-            Some(body) => {
-                if !headers.contains_key(header::CONTENT_TYPE) {
-                    return Err(refused(
-                        "missingContentType",
-                        format!("{at}.headers"),
-                        format!("{at} has a body but no Content-Type header; say what the body is (application/json)"),
-                    ));
-                }
-                Bytes::from(body.to_string())
-            }
-        };
-        if let Some(other) = entry.members.keys().next() {
+    match item_headers(&at, entry.members.remove("headers")) {
+        Ok(headers) => Prepared { request: build_request(ctx, base, &at, &mut entry.members, headers.clone()), headers },
+        Err(error) => Prepared { headers: HeaderMap::new(), request: Err(error) },
+    }
+}
+
+/// A member of a request that must be a string: `method`, `url`.
+fn string_member(at: &str, members: &mut Map<String, Value>, name: &str, code: &'static str) -> ApiResult<String> {
+    match members.remove(name) {
+        Some(Value::String(s)) => Ok(s),
+        Some(other) => Err(refused(code, format!("{at}.{name}"), format!("{at}.{name} must be a string, got {}", json_kind(&other)))),
+        None => Err(refused(code, format!("{at}.{name}"), format!("{at}.{name} is missing"))),
+    }
+}
+
+fn build_request(ctx: &Ctx, base: &Base, at: &str, members: &mut Map<String, Value>, mut headers: HeaderMap) -> ApiResult<Request<Body>> {
+    let method = string_member(at, members, "method", "invalidRequestMethod")?;
+    let method = Method::from_bytes(method.as_bytes())
+        .map_err(|_| refused("invalidRequestMethod", format!("{at}.method"), format!("{at}.method '{method}' is not an HTTP method")))?;
+    let uri = base.resolve(at, &string_member(at, members, "url", "invalidRequestUrl")?)?;
+    let body = match members.remove("body") {
+        None | Some(Value::Null) => Bytes::new(),
+        Some(_) if !headers.contains_key(header::CONTENT_TYPE) => {
             return Err(refused(
-                "invalidBatch",
-                format!("{at}.{other}"),
-                format!("{at} has an unknown member '{other}'; a request has id, method, url, headers, body and dependsOn"),
+                "missingContentType",
+                format!("{at}.headers"),
+                format!("{at} has a body but no Content-Type header; say what the body is (application/json)"),
             ));
         }
-        for name in [header::HOST, header::AUTHORIZATION] {
-            if let Some(value) = ctx.headers.get(&name) {
-                headers.insert(name, value.clone());
-            }
+        Some(body) => Bytes::from(body.to_string()),
+    };
+    if let Some(other) = members.keys().next() {
+        return Err(refused(
+            "invalidBatch",
+            format!("{at}.{other}"),
+            format!("{at} has an unknown member '{other}'; a request has id, method, url, headers, body and dependsOn"),
+        ));
+    }
+    for name in [header::HOST, header::AUTHORIZATION] {
+        if let Some(value) = ctx.headers.get(&name) {
+            headers.insert(name, value.clone());
         }
-        if !body.is_empty() {
-            headers.insert(header::CONTENT_LENGTH, HeaderValue::from(body.len()));
-        }
-        let mut request = Request::builder()
-            .method(method)
-            .uri(&uri)
-            .body(Body::from(body))
-            .map_err(|e| refused("invalidRequestUrl", format!("{at}.url"), format!("{at}.url does not make a valid request: {e}")))?;
-        *request.headers_mut() = headers;
-        if let Some(peer) = ctx.extensions.get::<ConnectInfo<SocketAddr>>() {
-            request.extensions_mut().insert(*peer);
-        }
-        Ok(request)
-    })();
-    Prepared { headers: headers.unwrap_or_default(), request }
+    }
+    if !body.is_empty() {
+        headers.insert(header::CONTENT_LENGTH, HeaderValue::from(body.len()));
+    }
+    let mut request = Request::builder()
+        .method(method)
+        .uri(&uri)
+        .body(Body::from(body))
+        .map_err(|e| refused("invalidRequestUrl", format!("{at}.url"), format!("{at}.url does not make a valid request: {e}")))?;
+    *request.headers_mut() = headers;
+    if let Some(peer) = ctx.extensions.get::<ConnectInfo<SocketAddr>>() {
+        request.extensions_mut().insert(*peer);
+    }
+    Ok(request)
 }
 
 /// A request's reply, read whole.
@@ -388,43 +378,45 @@ pub async fn run(ctx: &Ctx) -> ApiResult<Response> {
     let mut running = JoinSet::new();
     let mut task_of: HashMap<tokio::task::Id, usize> = HashMap::new();
     loop {
-        // Start (or answer here) every request whose dependencies are done, in request order,
-        // while fewer than CONCURRENCY are being served; repeat while answering here frees others.
-        let mut changed = true;
-        while changed {
-            changed = false;
+        // In request order: answer here every request that is refused or whose dependency failed,
+        // and start every other one whose dependencies are done, while fewer than CONCURRENCY run.
+        // Answering one here may free its dependents, so go round again until nothing changes.
+        let mut progress = true;
+        while progress {
+            progress = false;
             for i in 0..n {
                 if prepared[i].is_none() || entries[i].depends_on.iter().any(|&d| outcomes[d].is_none()) {
                     continue;
                 }
                 let failed = entries[i].depends_on.iter().copied().find(|&d| outcomes[d].as_ref().is_some_and(|o| !o.succeeded()));
-                if let Some(d) = failed {
-                    let Some(item) = prepared[i].take() else { continue };
-                    let status = outcomes[d].as_ref().map_or(0, |o| o.status.as_u16());
-                    let error = ApiError::new(
-                        StatusCode::FAILED_DEPENDENCY,
-                        "failedDependency",
-                        format!("not run: it depends on '{}' (requests[{d}]), which did not succeed (status {status})", entries[d].id),
-                    )
-                    .with_target(format!("requests[{i}].dependsOn"));
-                    outcomes[i] = Some(local_reply(ctx, &item.headers, error).await);
-                    changed = true;
-                } else if prepared[i].as_ref().is_some_and(|p| p.request.is_err()) {
-                    let Some(Prepared { headers, request: Err(error) }) = prepared[i].take() else { continue };
-                    outcomes[i] = Some(local_reply(ctx, &headers, error).await);
-                    changed = true;
-                } else if running.len() < CONCURRENCY {
-                    let Some(Prepared { request: Ok(request), .. }) = prepared[i].take() else { continue };
-                    let router = router.clone();
-                    let task = running.spawn(async move {
-                        let response = match router.oneshot(request).await {
-                            Ok(response) => response,
-                            Err(never) => match never {},
-                        };
-                        Outcome::of(response).await
-                    });
-                    task_of.insert(task.id(), i);
+                let sendable = failed.is_none() && prepared[i].as_ref().is_some_and(|p| p.request.is_ok());
+                if sendable && running.len() >= CONCURRENCY {
+                    continue;
                 }
+                let Some(Prepared { headers, request }) = prepared[i].take() else { continue };
+                let refusal = match (failed, request) {
+                    (Some(d), _) => {
+                        let status = outcomes[d].as_ref().map_or(0, |o| o.status.as_u16());
+                        ApiError::new(
+                            StatusCode::FAILED_DEPENDENCY,
+                            "failedDependency",
+                            format!("not run: it depends on '{}' (requests[{d}]), which did not succeed (status {status})", entries[d].id),
+                        )
+                        .with_target(format!("requests[{i}].dependsOn"))
+                    }
+                    (None, Err(error)) => error,
+                    (None, Ok(request)) => {
+                        let router = router.clone();
+                        let task = running.spawn(async move {
+                            let Ok(response) = router.oneshot(request).await;
+                            Outcome::of(response).await
+                        });
+                        task_of.insert(task.id(), i);
+                        continue;
+                    }
+                };
+                outcomes[i] = Some(local_reply(ctx, &headers, refusal).await);
+                progress = true;
             }
         }
         let Some(joined) = running.join_next_with_id().await else { break };

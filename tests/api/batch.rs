@@ -10,6 +10,7 @@ use runhub_server::limits::Limits;
 use serde_json::{Value, json};
 
 use crate::helpers::{Reply, TestApp};
+use crate::limits::TINY_RATE;
 use crate::tokens::{ALL, FLOW_READ, RUN_READ, jwt, secured, token};
 
 async fn batch(app: &TestApp, requests: Value) -> Reply {
@@ -590,9 +591,6 @@ async fn a_batch_runs_in_the_callers_tenant() {
     assert_eq!(items["count"]["body"], "0");
     assert_eq!(a.snapshot_state().await, before, "tenant A's data is unchanged");
 }
-
-/// One request per ~17 minutes after the burst: nothing refills during the test.
-const TINY_RATE: f64 = 0.001;
 
 #[tokio::test]
 async fn the_rate_limiter_counts_every_request_of_a_batch() {

@@ -368,6 +368,18 @@ async fn a_malformed_batch_is_refused_whole_and_runs_nothing() {
     let big = json!({"requests": [create(), {"id": "big", "method": "POST", "url": "industryData/runGroups",
         "headers": {"content-type": "application/json"}, "body": {"displayName": "x".repeat(1024 * 1024)}}]});
     app.post("/beta/$batch", big).await.assert_error(413, "payloadTooLarge");
+    // Without --public-url, links are made from Host: one that makes no URL leaves no request placeable.
+    let response = app
+        .client
+        .post(app.url("/beta/$batch"))
+        .header("host", "h:99999")
+        .header("content-type", "application/json")
+        .body(json!({ "requests": [create()] }).to_string())
+        .send()
+        .await
+        .unwrap();
+    let reply = Reply { status: response.status(), headers: response.headers().clone(), text: response.text().await.unwrap() };
+    reply.assert_target(400, "invalidHost", "Host");
     // Nothing ran.
     assert_eq!(app.get("/beta/industryData/runGroups/$count").await.text, "0");
     // The batch endpoint itself answers only POST.

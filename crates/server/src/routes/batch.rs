@@ -162,9 +162,13 @@ struct Base {
 }
 
 impl Base {
+    /// Without `--public-url` the root is made from the request's `Host`, which a client may send
+    /// malformed (`h:99999`): then no request of the batch can be placed, and the batch is a 400.
     fn new(root: &str) -> ApiResult<Self> {
-        let root =
-            url::Url::parse(&format!("{root}/")).map_err(|e| ApiError::internal(format!("the service root '{root}' is not a URL: {e}")))?;
+        let root = url::Url::parse(&format!("{root}/")).map_err(|e| {
+            ApiError::bad_request("invalidHost", format!("the service root '{root}' made from the request's Host is not a valid URL: {e}"))
+                .with_target("Host")
+        })?;
         Ok(Self { root })
     }
 

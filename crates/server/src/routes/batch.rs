@@ -16,12 +16,14 @@ use axum::extract::ConnectInfo;
 use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, Request, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use base64::Engine;
+use futures_util::StreamExt;
+use futures_util::stream::FuturesUnordered;
 use runhub_model::decode::json_kind;
+use serde::de::IgnoredAny;
 use serde_json::{Map, Value, json};
-use tokio::task::JoinSet;
 use tower::ServiceExt;
 
-use super::{Ctx, SERVICE_ROOT, json_reply};
+use super::{Ctx, SERVICE_ROOT, json_text_reply};
 use crate::error::{ApiError, ApiResult};
 use crate::path::{self, Resource};
 use crate::protocol;
@@ -332,8 +334,9 @@ impl Outcome {
         self.status.is_success()
     }
 
-    /// `{"id", "status", "headers", "body"?}`: a JSON body as JSON, any other text as a string.
-    fn render(self, id: String) -> Value {
+    /// Appends `{"id", "status", "headers", "body"?}` to `out`: a JSON body embedded as it came
+    /// (checked to be JSON, not parsed into a tree and written again), any other text as a string.
+    fn write(self, id: &str, out: &mut String) {
         let mut headers = Map::new();
         for name in self.headers.keys() {
             if [header::CONTENT_LENGTH, header::TRANSFER_ENCODING, header::CONNECTION].contains(name) {
@@ -342,19 +345,19 @@ impl Outcome {
             let values: Vec<&str> = self.headers.get_all(name).iter().filter_map(|v| v.to_str().ok()).collect();
             headers.insert(name.as_str().to_owned(), Value::String(values.join(", ")));
         }
-        let mut reply = json!({"id": id, "status": self.status.as_u16(), "headers": headers});
+        let head = json!({"id": id, "status": self.status.as_u16(), "headers": headers}).to_string();
+        out.push_str(head.strip_suffix('}').unwrap_or(&head));
         if !self.body.is_empty() {
             let mime = self.headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).and_then(|v| v.split(';').next()).unwrap_or("");
             let json = mime.trim().to_ascii_lowercase().ends_with("json");
-            reply["body"] = match (json, std::str::from_utf8(&self.body)) {
-                (true, _) => {
-                    serde_json::from_slice(&self.body).unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&self.body).into_owned()))
-                }
-                (false, Ok(text)) => Value::String(text.to_owned()),
-                (false, Err(_)) => Value::String(base64::engine::general_purpose::STANDARD.encode(&self.body)),
-            };
+            out.push_str(",\"body\":");
+            match std::str::from_utf8(&self.body) {
+                Ok(text) if json && serde_json::from_str::<IgnoredAny>(text).is_ok() => out.push_str(text),
+                Ok(text) => out.push_str(&Value::String(text.to_owned()).to_string()),
+                Err(_) => out.push_str(&Value::String(base64::engine::general_purpose::STANDARD.encode(&self.body)).to_string()),
+            }
         }
-        reply
+        out.push('}');
     }
 }
 
@@ -379,8 +382,8 @@ pub async fn run(ctx: &Ctx) -> ApiResult<Response> {
 
     let n = entries.len();
     let mut outcomes: Vec<Option<Outcome>> = (0..n).map(|_| None).collect();
-    let mut running = JoinSet::new();
-    let mut task_of: HashMap<tokio::task::Id, usize> = HashMap::new();
+    // The requests being served, polled on this task (no hand-off to other threads per request).
+    let mut running = FuturesUnordered::new();
     loop {
         // In request order: answer here every request that is refused or whose dependency failed,
         // and start every other one whose dependencies are done, while fewer than CONCURRENCY run.
@@ -411,11 +414,10 @@ pub async fn run(ctx: &Ctx) -> ApiResult<Response> {
                     (None, Err(error)) => error,
                     (None, Ok(request)) => {
                         let router = router.clone();
-                        let task = running.spawn(async move {
+                        running.push(async move {
                             let Ok(response) = router.oneshot(request).await;
-                            Outcome::of(response).await
+                            (i, Outcome::of(response).await)
                         });
-                        task_of.insert(task.id(), i);
                         continue;
                     }
                 };
@@ -423,25 +425,23 @@ pub async fn run(ctx: &Ctx) -> ApiResult<Response> {
                 progress = true;
             }
         }
-        let Some(joined) = running.join_next_with_id().await else { break };
-        let (id, outcome) = match joined {
-            Ok((id, outcome)) => (id, outcome),
-            Err(e) => (e.id(), Outcome::of(ApiError::internal("the request failed while being served").into_response()).await),
-        };
-        if let Some(i) = task_of.remove(&id) {
-            outcomes[i] = Some(outcome);
-        }
+        let Some((i, outcome)) = running.next().await else { break };
+        outcomes[i] = Some(outcome);
     }
 
-    let responses: Vec<Value> = entries
-        .into_iter()
-        .zip(outcomes)
-        .map(|(entry, outcome)| match outcome {
-            Some(outcome) => outcome.render(entry.id),
-            None => json!({"id": entry.id, "status": 500}),
-        })
-        .collect();
-    Ok(json_reply(StatusCode::OK, &json!({ "responses": responses })))
+    let mut out = String::from("{\"responses\":[");
+    for (i, (entry, outcome)) in entries.iter().zip(outcomes).enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        // Every request has an outcome by now: its dependencies come before it, so each round
+        // above answers or starts at least the first request still waiting.
+        let outcome =
+            outcome.unwrap_or_else(|| Outcome { status: StatusCode::INTERNAL_SERVER_ERROR, headers: HeaderMap::new(), body: Bytes::new() });
+        outcome.write(&entry.id, &mut out);
+    }
+    out.push_str("]}");
+    Ok(json_text_reply(StatusCode::OK, out))
 }
 
 #[cfg(test)]

@@ -97,7 +97,12 @@ fn header_value(s: &str) -> HeaderValue {
 
 /// A JSON reply with the OData content type.
 pub fn json_reply(status: StatusCode, body: &Value) -> Response {
-    let mut response = (status, body.to_string()).into_response();
+    json_text_reply(status, body.to_string())
+}
+
+/// A reply of JSON text already written, with the OData content type.
+pub fn json_text_reply(status: StatusCode, json: String) -> Response {
+    let mut response = (status, json).into_response();
     response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(JSON_CONTENT_TYPE));
     response
 }

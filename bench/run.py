@@ -87,8 +87,8 @@ def parse_latency(text, pct):
     return float(m.group(1)) * UNITS[m.group(2)] if m else float("nan")
 
 
-def wrk(base, script, args, duration):
-    cmd = ["/usr/bin/time", "-f", "CPU %U %S %e", "wrk", f"-t{THREADS}", f"-c{CONNECTIONS}", f"-d{duration}s",
+def wrk(base, script, args, duration, threads=THREADS, connections=CONNECTIONS):
+    cmd = ["/usr/bin/time", "-f", "CPU %U %S %e", "wrk", f"-t{threads}", f"-c{connections}", f"-d{duration}s",
            "--latency", "-s", os.path.join(LUA, script), base, "--", *args]
     out = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "BENCH_LUA": LUA})
     text = out.stdout + out.stderr

@@ -17,7 +17,7 @@ use crate::helpers::{Reply, TestApp};
 use crate::tokens::{ALL, jwt, token};
 
 /// One request per ~17 minutes after the burst: nothing refills during a test.
-const TINY_RATE: f64 = 0.001;
+pub const TINY_RATE: f64 = 0.001;
 
 fn limits(f: impl FnOnce(&mut Limits)) -> Limits {
     let mut l = Limits::default();

@@ -37,6 +37,7 @@ pub fn router(state: AppState) -> Router {
 /// The whole HTTP surface over a store. Layers, outermost first: request ids and the log line;
 /// panics → 500; URL and header sizes (414, 431); requests in flight (503); the request timeout
 /// (408); who is calling and how often (401, 429); then the routes, which check permissions (403).
+/// Outermost of all, the handle `$batch` sends its requests through: this service without it.
 pub fn router_with(state: AppState, security: Security) -> Router {
     router_full(state, security, Feed::default())
 }
@@ -44,7 +45,7 @@ pub fn router_with(state: AppState, security: Security) -> Router {
 /// [`router_with`], with the delta and live-stream settings of this replica (`feed`).
 pub fn router_full(state: AppState, security: Security, feed: Feed) -> Router {
     let guard = Arc::new(Guard::new(security.limits, security.auth));
-    Router::new()
+    let service = Router::new()
         .route("/healthz", get(routes::healthz))
         .route("/livez", get(routes::livez))
         .route("/beta", any(routes::dispatch))
@@ -64,5 +65,7 @@ pub fn router_full(state: AppState, security: Security, feed: Feed) -> Router {
                 .into_response()
         }))
         .layer(axum::middleware::from_fn(protocol::layer))
-        .with_state(state)
+        .with_state(state);
+    // `$batch` sends each of its requests through this same service, layers and all (docs/batch.md).
+    service.clone().layer(axum::Extension(routes::batch::ItemRouter(service)))
 }

@@ -38,6 +38,7 @@ pub fn graph_code(status: StatusCode) -> &'static str {
         413 => "payloadTooLarge",
         414 => "uriTooLong",
         415 => "unsupportedMediaType",
+        424 => "failedDependency",
         431 => "requestHeaderFieldsTooLarge",
         429 => "tooManyRequests",
         503 => "serviceNotAvailable",

@@ -30,6 +30,8 @@ pub enum Resource {
     External(External),
     /// `…/runs/delta`, `…Flows/delta` (also `microsoft.graph.delta()`): changes of a collection.
     Delta(Collection),
+    /// `$batch`: several requests in one (docs/batch.md).
+    Batch,
 }
 
 /// A parsed URL: the resource, whether `/$count` follows, and the OData context path of the
@@ -67,7 +69,7 @@ impl Resource {
             Resource::Runs(_) => &[Method::GET, Method::POST],
             Resource::RunProcessRef(..) => &[Method::GET, Method::PUT, Method::POST],
             Resource::GroupMemberRef(..) => &[Method::DELETE],
-            Resource::External(External::Start) => &[Method::POST],
+            Resource::External(External::Start) | Resource::Batch => &[Method::POST],
             Resource::External(_) => &[Method::GET],
         }
     }
@@ -113,6 +115,7 @@ pub fn parse(path: &str) -> Result<ResourcePath, ApiError> {
     let resource = match segs.as_slice() {
         [] => Resource::ServiceDocument,
         ["$metadata"] => Resource::Metadata,
+        ["$batch"] => Resource::Batch,
         ["industryData", rest @ ..] => {
             context.push("industryData".into());
             parse_industry_data(rest, &mut context).ok_or_else(|| not_found(path))??

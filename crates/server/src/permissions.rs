@@ -29,6 +29,7 @@ pub enum Endpoint {
     GroupMemberRefs,
     GroupMemberRef,
     ErrorsAndWarnings,
+    Batch,
 }
 
 impl Endpoint {
@@ -51,6 +52,7 @@ impl Endpoint {
             // Delta and the live stream: exactly as listing the collection.
             (Resource::Delta(runhub_store::Collection::Runs), _) => Endpoint::Runs,
             (Resource::Delta(_), _) => Endpoint::Flows,
+            (Resource::Batch, _) => Endpoint::Batch,
             // The published paths share the rows of what they are a view over.
             (Resource::External(e), count) => match e {
                 crate::path::External::Start => Endpoint::RunNow,
@@ -114,6 +116,7 @@ pub const TABLE: &[Rule] = &[
     rule(Endpoint::GroupMemberRefs, "POST", RUNS_WRITE, "/industryData/runGroups/{id}/runs/$ref"),
     rule(Endpoint::GroupMemberRef, "DELETE", RUNS_WRITE, "/industryData/runGroups/{id}/runs/{runId}/$ref"),
     rule(Endpoint::ErrorsAndWarnings, "GET", RUNS_READ, "/industryData/runGroups/{id}/getErrorsAndWarningsFile"),
+    rule(Endpoint::Batch, "POST", AUTHENTICATED, "/$batch (each request in it is checked on its own)"),
 ];
 
 /// What a navigation brings in, beside the row's own permission: `process` (a run's flow) needs
@@ -260,6 +263,7 @@ mod tests {
             Resource::GroupMemberRefs(id),
             Resource::GroupMemberRef(id, id),
             Resource::ErrorsAndWarnings(id),
+            Resource::Batch,
         ];
         for resource in resources {
             for count in [false, true] {

@@ -1,10 +1,11 @@
 //! What every reply carries: `request-id`, the echoed `client-request-id`,
 //! `OData-Version`, and one log line per request.
 
+use std::future::Future;
 use std::time::Instant;
 
 use axum::extract::Request;
-use axum::http::{HeaderName, HeaderValue};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, Method};
 use axum::middleware::Next;
 use axum::response::Response;
 
@@ -31,14 +32,26 @@ pub fn current_ids() -> RequestIds {
 
 /// The outermost layer: ids, headers, and the log line.
 pub async fn layer(request: Request, next: Next) -> Response {
-    let started = Instant::now();
-    let request_id = uuid::Uuid::new_v4().to_string();
-    let client_request_id =
-        request.headers().get(&CLIENT_REQUEST_ID).and_then(|v| v.to_str().ok()).filter(|v| v.len() <= 256).map(str::to_owned);
     let method = request.method().clone();
     let path = request.uri().path().to_owned();
-    let ids = RequestIds { request_id: request_id.clone(), client_request_id: client_request_id.clone() };
-    let mut response = IDS.scope(ids, next.run(request)).await;
+    let ids = new_ids(request.headers());
+    serve_as(&method, &path, ids, next.run(request)).await
+}
+
+/// Fresh ids for a request: a new `request-id`, and its `client-request-id` when it sent a usable one.
+pub fn new_ids(headers: &HeaderMap) -> RequestIds {
+    let client_request_id = headers.get(&CLIENT_REQUEST_ID).and_then(|v| v.to_str().ok()).filter(|v| v.len() <= 256).map(str::to_owned);
+    RequestIds { request_id: uuid::Uuid::new_v4().to_string(), client_request_id }
+}
+
+/// Serves one request under its ids: error bodies name them, the reply carries them with
+/// `OData-Version`, and one log line records it. Used by the layer above, and for the requests of
+/// a batch that are answered without reaching the router (`crate::routes::batch`).
+pub async fn serve_as(method: &Method, path: &str, ids: RequestIds, serve: impl Future<Output = Response>) -> Response {
+    let started = Instant::now();
+    let request_id = ids.request_id.clone();
+    let client_request_id = ids.client_request_id.clone();
+    let mut response = IDS.scope(ids, serve).await;
     let headers = response.headers_mut();
     if let Ok(v) = HeaderValue::from_str(&request_id) {
         headers.insert(REQUEST_ID.clone(), v);

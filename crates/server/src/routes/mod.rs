@@ -1,5 +1,6 @@
 //! The HTTP surface (docs/api.md): one module per resource, dispatched from the typed resource path.
 
+pub mod batch;
 mod collection;
 mod delta;
 mod external;
@@ -11,7 +12,7 @@ mod stream;
 
 use axum::body::{Body, Bytes};
 use axum::extract::{Request, State};
-use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use axum::http::{Extensions, HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use runhub_model::TenantId;
 use runhub_store::Precondition;
@@ -37,6 +38,8 @@ pub struct Ctx {
     pub raw_query: Option<String>,
     pub path: ResourcePath,
     body: Bytes,
+    /// What the layers put on the request (the caller's address, the router a batch is sent through).
+    extensions: Extensions,
     /// Absolute URL of the service root, e.g. `http://127.0.0.1:8080/beta`.
     pub root: String,
     /// Delta and live-stream settings of this replica.
@@ -99,7 +102,12 @@ fn header_value(s: &str) -> HeaderValue {
 
 /// A JSON reply with the OData content type.
 pub fn json_reply(status: StatusCode, body: &Value) -> Response {
-    let mut response = (status, body.to_string()).into_response();
+    json_text_reply(status, body.to_string())
+}
+
+/// A reply of JSON text already written, with the OData content type.
+pub fn json_text_reply(status: StatusCode, json: String) -> Response {
+    let mut response = (status, json).into_response();
     response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(JSON_CONTENT_TYPE));
     response
 }
@@ -224,6 +232,7 @@ async fn serve(state: AppState, request: Request) -> ApiResult<Response> {
         headers: parts.headers,
         path,
         body,
+        extensions: parts.extensions,
     };
     route(&ctx).await
 }
@@ -254,5 +263,6 @@ async fn route(ctx: &Ctx) -> ApiResult<Response> {
         Resource::ErrorsAndWarnings(group) => run_groups::errors_and_warnings(ctx, group).await,
         Resource::External(target) => external::route(ctx, target).await,
         Resource::Delta(collection) => delta::delta(ctx, collection).await,
+        Resource::Batch => batch::run(ctx).await,
     }
 }

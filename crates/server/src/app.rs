@@ -11,6 +11,7 @@ use runhub_store::Store;
 use crate::auth::Authenticator;
 use crate::error::ApiError;
 use crate::limits::{self, Guard, Limits};
+pub use crate::metrics::MetricsSettings;
 use crate::{protocol, routes};
 
 #[derive(Clone)]
@@ -37,9 +38,16 @@ pub fn router(state: AppState) -> Router {
 /// panics → 500; URL and header sizes (414, 431); requests in flight (503); the request timeout
 /// (408); who is calling and how often (401, 429); then the routes, which check permissions (403).
 pub fn router_with(state: AppState, security: Security) -> Router {
+    router_with_metrics(state, security, MetricsSettings::default())
+}
+
+/// [`router_with`], with `/metrics` protected as `metrics` says (`--metrics-token`).
+pub fn router_with_metrics(state: AppState, security: Security, metrics: MetricsSettings) -> Router {
     let guard = Arc::new(Guard::new(security.limits, security.auth));
+    let scrape = crate::metrics::Scrape::new(&metrics);
     Router::new()
         .route("/healthz", get(routes::healthz))
+        .route("/metrics", get(crate::metrics::scrape).with_state((state.clone(), scrape)))
         .route("/livez", get(routes::livez))
         .route("/beta", any(routes::dispatch))
         .route("/beta/", any(routes::dispatch))
@@ -47,16 +55,16 @@ pub fn router_with(state: AppState, security: Security) -> Router {
         .fallback(|request: axum::extract::Request| async move {
             ApiError::not_found(format!("no resource at '{}'; the service root is /beta", request.uri().path()))
         })
-        .method_not_allowed_fallback(|| async {
-            ApiError::method_not_allowed(&[axum::http::Method::GET])
-        })
+        .method_not_allowed_fallback(|| async { ApiError::method_not_allowed(&[axum::http::Method::GET]) })
         .layer(axum::middleware::from_fn_with_state(guard.clone(), limits::access))
         .layer(axum::middleware::from_fn_with_state(guard.clone(), limits::timeout))
         .layer(axum::middleware::from_fn_with_state(guard.clone(), limits::concurrency))
         .layer(axum::middleware::from_fn_with_state(guard, limits::sizes))
         .layer(tower_http::catch_panic::CatchPanicLayer::custom(|_: Box<dyn std::any::Any + Send>| {
-            ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "generalException", "the server failed while serving this request").into_response()
+            ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "generalException", "the server failed while serving this request")
+                .into_response()
         }))
+        .layer(axum::middleware::from_fn(crate::metrics::layer))
         .layer(axum::middleware::from_fn(protocol::layer))
         .with_state(state)
 }

@@ -5,6 +5,7 @@ pub mod auth;
 pub mod cli;
 pub mod error;
 pub mod limits;
+pub mod metrics;
 pub mod paging;
 pub mod path;
 pub mod permissions;
@@ -13,5 +14,6 @@ pub mod render;
 pub mod routes;
 pub mod scheduler;
 pub mod serve;
+pub mod upkeep;
 
 pub use app::{AppState, Security, router, router_with};

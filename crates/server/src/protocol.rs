@@ -7,6 +7,7 @@ use axum::extract::Request;
 use axum::http::{HeaderName, HeaderValue};
 use axum::middleware::Next;
 use axum::response::Response;
+use tracing::Instrument;
 
 pub const JSON_CONTENT_TYPE: &str = "application/json;odata.metadata=minimal";
 pub static REQUEST_ID: HeaderName = HeaderName::from_static("request-id");
@@ -33,16 +34,14 @@ pub fn current_ids() -> RequestIds {
 pub async fn layer(request: Request, next: Next) -> Response {
     let started = Instant::now();
     let request_id = uuid::Uuid::new_v4().to_string();
-    let client_request_id = request
-        .headers()
-        .get(&CLIENT_REQUEST_ID)
-        .and_then(|v| v.to_str().ok())
-        .filter(|v| v.len() <= 256)
-        .map(str::to_owned);
+    let client_request_id =
+        request.headers().get(&CLIENT_REQUEST_ID).and_then(|v| v.to_str().ok()).filter(|v| v.len() <= 256).map(str::to_owned);
     let method = request.method().clone();
     let path = request.uri().path().to_owned();
     let ids = RequestIds { request_id: request_id.clone(), client_request_id: client_request_id.clone() };
-    let mut response = IDS.scope(ids, next.run(request)).await;
+    // Everything logged while serving the request — its log line included — carries its id.
+    let span = tracing::info_span!("request", request_id = %request_id);
+    let mut response = IDS.scope(ids, next.run(request)).instrument(span.clone()).await;
     let headers = response.headers_mut();
     if let Ok(v) = HeaderValue::from_str(&request_id) {
         headers.insert(REQUEST_ID.clone(), v);
@@ -51,13 +50,14 @@ pub async fn layer(request: Request, next: Next) -> Response {
         headers.insert(CLIENT_REQUEST_ID.clone(), v);
     }
     headers.insert(ODATA_VERSION.clone(), HeaderValue::from_static("4.0"));
-    tracing::info!(
-        request_id = %request_id,
-        method = %method,
-        path = %path,
-        status = response.status().as_u16(),
-        latency_ms = started.elapsed().as_secs_f64() * 1000.0,
-        "request"
-    );
+    span.in_scope(|| {
+        tracing::info!(
+            method = %method,
+            path = %path,
+            status = response.status().as_u16(),
+            latency_ms = started.elapsed().as_secs_f64() * 1000.0,
+            "request"
+        )
+    });
     response
 }

@@ -13,6 +13,8 @@ mod query;
 mod records;
 mod schedule;
 pub mod sqlite;
+pub mod telemetry;
+mod upkeep;
 
 use std::sync::Arc;
 
@@ -21,6 +23,7 @@ use runhub_model::{FieldError, NewProcess, NewRun, Process, ProcessKind, Process
 use runhub_odata::ast::{Filter, OrderKey, Type, Value};
 
 pub use columns::Table;
+pub use upkeep::{ReapedRun, idle_words};
 
 /// Where a run is addressed from: which collection it must belong to.
 #[derive(Debug, Clone, PartialEq)]
@@ -183,7 +186,14 @@ pub trait Store: Send + Sync + 'static {
 
     async fn create_process(&self, tenant: &TenantId, new: NewProcess) -> StoreResult<Process>;
     async fn get_process(&self, tenant: &TenantId, kind: ProcessKind, id: Uuid) -> StoreResult<Process>;
-    async fn update_process(&self, tenant: &TenantId, kind: ProcessKind, id: Uuid, patch: ProcessPatch, pre: Option<Precondition>) -> StoreResult<Process>;
+    async fn update_process(
+        &self,
+        tenant: &TenantId,
+        kind: ProcessKind,
+        id: Uuid,
+        patch: ProcessPatch,
+        pre: Option<Precondition>,
+    ) -> StoreResult<Process>;
     /// Refuses (409) while the process still has runs.
     async fn delete_process(&self, tenant: &TenantId, kind: ProcessKind, id: Uuid, pre: Option<Precondition>) -> StoreResult<()>;
     async fn list_processes(&self, tenant: &TenantId, kind: ProcessKind, query: &ListQuery) -> StoreResult<Page<Process>>;
@@ -194,7 +204,14 @@ pub trait Store: Send + Sync + 'static {
     /// Creates a run in `scope` (a flow's runs, a group's members, or the top-level sets).
     async fn create_run(&self, tenant: &TenantId, scope: &RunScope, new: NewRun, process: Option<ProcessRef>) -> StoreResult<Run>;
     async fn get_run(&self, tenant: &TenantId, scope: &RunScope, id: Uuid) -> StoreResult<Run>;
-    async fn update_run(&self, tenant: &TenantId, scope: &RunScope, id: Uuid, patch: RunPatch, pre: Option<Precondition>) -> StoreResult<Run>;
+    async fn update_run(
+        &self,
+        tenant: &TenantId,
+        scope: &RunScope,
+        id: Uuid,
+        patch: RunPatch,
+        pre: Option<Precondition>,
+    ) -> StoreResult<Run>;
     async fn delete_run(&self, tenant: &TenantId, scope: &RunScope, id: Uuid, pre: Option<Precondition>) -> StoreResult<()>;
     async fn list_runs(&self, tenant: &TenantId, scope: &RunScope, query: &ListQuery) -> StoreResult<Page<Run>>;
     /// The first `query.top` runs of each scope (`$expand=runs`), in one query for all of them.
@@ -221,6 +238,22 @@ pub trait Store: Send + Sync + 'static {
     async fn claim_scheduled_runs(&self, _now: runhub_model::Timestamp, _interval_micros: i64) -> StoreResult<Vec<ScheduledStart>> {
         Err(StoreError::Internal("this store does not implement claim_scheduled_runs".into()))
     }
+
+    /// The stale-run reaper's batch: finishes up to `limit` running runs (of any tenant) idle for
+    /// longer than `timeout_micros` as `failed` / `runTimedOut`, in one transaction; replicas
+    /// claim disjoint rows.
+    async fn reap_stale_runs(&self, _now: runhub_model::Timestamp, _timeout_micros: i64, _limit: u32) -> StoreResult<Vec<ReapedRun>> {
+        Err(StoreError::Internal("this store does not implement reap_stale_runs".into()))
+    }
+    /// Retention's batch: deletes up to `limit` finished runs (of any tenant) that ended more than
+    /// `age_micros` before `now`, in one transaction; replicas claim disjoint rows. How many.
+    async fn expire_runs(&self, _now: runhub_model::Timestamp, _age_micros: i64, _limit: u32) -> StoreResult<u64> {
+        Err(StoreError::Internal("this store does not implement expire_runs".into()))
+    }
+    /// How many runs of every tenant have each status (for metrics; a scan of the status index).
+    async fn runs_by_status(&self) -> StoreResult<Vec<(runhub_model::RunStatus, u64)>> {
+        Err(StoreError::Internal("this store does not implement runs_by_status".into()))
+    }
 }
 
 /// Opens the embedded SQLite store in `data_dir`.
@@ -240,9 +273,7 @@ pub(crate) fn pending_migrations(current: i64, known: usize) -> StoreResult<std:
         return Err(StoreError::Internal(format!("the database reports schema version {current}")));
     };
     if applied > known {
-        return Err(StoreError::Internal(format!(
-            "the database is at schema version {current}, newer than this runhub knows ({known})"
-        )));
+        return Err(StoreError::Internal(format!("the database is at schema version {current}, newer than this runhub knows ({known})")));
     }
     Ok(applied..known)
 }

@@ -4,8 +4,8 @@
 use runhub_model::{GraphEnum, Process, Run, RunKind, RunStatus, TenantId, Uuid};
 use runhub_odata::ast::{Filter, OrderKey, Value};
 use sea_query::{
-    Alias, DeleteStatement, Expr, ExprTrait, InsertStatement, LockType, OnConflict, PostgresQueryBuilder, Query,
-    QueryStatementWriter, SelectStatement, SqliteQueryBuilder, UpdateStatement, Values,
+    Alias, DeleteStatement, Expr, ExprTrait, InsertStatement, LockType, OnConflict, PostgresQueryBuilder, Query, QueryStatementWriter,
+    SelectStatement, SqliteQueryBuilder, UpdateStatement, Values,
 };
 
 use crate::columns::{Table, column, kind_in};
@@ -117,9 +117,26 @@ fn insert(table: &str, tenant: &TenantId, values: Vec<(&'static str, sea_query::
 /// did). A column left out of `SET` leaves every index on it untouched: a progress PATCH changes
 /// `statistics` and `version`, not the five indexes over status, times, process and group.
 fn update_changed(
-    table: &str, tenant: &TenantId, id: Uuid, before: Vec<(&'static str, sea_query::Value)>, after: Vec<(&'static str, sea_query::Value)>,
+    table: &str,
+    tenant: &TenantId,
+    id: Uuid,
+    before: Vec<(&'static str, sea_query::Value)>,
+    after: Vec<(&'static str, sea_query::Value)>,
 ) -> Option<UpdateStatement> {
-    let changed: Vec<_> = before.into_iter().zip(after).filter(|((_, b), (_, a))| a != b).map(|(_, after)| after).collect();
+    update_changed_and(table, tenant, id, before, after, Vec::new())
+}
+
+/// [`update_changed`], also setting `extra` (bookkeeping columns that are not part of the entity).
+fn update_changed_and(
+    table: &str,
+    tenant: &TenantId,
+    id: Uuid,
+    before: Vec<(&'static str, sea_query::Value)>,
+    after: Vec<(&'static str, sea_query::Value)>,
+    extra: Vec<(&'static str, sea_query::Value)>,
+) -> Option<UpdateStatement> {
+    let mut changed: Vec<_> = before.into_iter().zip(after).filter(|((_, b), (_, a))| a != b).map(|(_, after)| after).collect();
+    changed.extend(extra);
     if changed.is_empty() {
         return None;
     }
@@ -131,12 +148,26 @@ fn update_changed(
     Some(q)
 }
 
+/// A run's values as a new row: its columns and `last_activity` (now).
+fn new_run_values(run: &Run) -> Vec<(&'static str, sea_query::Value)> {
+    let mut values = run_values(run);
+    values.push(("last_activity", runhub_model::Timestamp::now().micros().into()));
+    values
+}
+
 pub(crate) fn insert_run(tenant: &TenantId, run: &Run) -> StoreResult<InsertStatement> {
-    insert("runs", tenant, run_values(run))
+    insert("runs", tenant, new_run_values(run))
 }
 
 pub(crate) fn update_run(tenant: &TenantId, before: &Run, after: &Run) -> Option<UpdateStatement> {
     update_changed("runs", tenant, after.id, run_values(before), run_values(after))
+}
+
+/// Like [`update_run`], and records activity at `at` (microseconds) even when nothing else
+/// changed: every PATCH of a running run is a sign of life (the stale-run reaper's clock).
+pub(crate) fn update_run_active(tenant: &TenantId, before: &Run, after: &Run, at: i64) -> UpdateStatement {
+    let extra = vec![("last_activity", at.into())];
+    update_changed_and("runs", tenant, after.id, run_values(before), run_values(after), extra).expect("sets at least last_activity")
 }
 
 pub(crate) fn insert_process(tenant: &TenantId, p: &Process) -> StoreResult<InsertStatement> {
@@ -149,7 +180,7 @@ pub(crate) fn update_process(tenant: &TenantId, before: &Process, after: &Proces
 
 /// The bulk path's save: a whole row, new or not.
 pub(crate) fn save_run(tenant: &TenantId, run: &Run) -> StoreResult<InsertStatement> {
-    upsert("runs", tenant, run_values(run))
+    upsert("runs", tenant, new_run_values(run))
 }
 
 pub(crate) fn save_process(tenant: &TenantId, p: &Process) -> StoreResult<InsertStatement> {
@@ -224,7 +255,13 @@ pub(crate) struct PageStatements {
 }
 
 /// Builds the page query and its count query for a table, with the scope's terms.
-pub(crate) fn page_statements(table: Table, tenant: &TenantId, terms: Vec<Expr>, query: &ListQuery, dialect: Dialect) -> StoreResult<PageStatements> {
+pub(crate) fn page_statements(
+    table: Table,
+    tenant: &TenantId,
+    terms: Vec<Expr>,
+    query: &ListQuery,
+    dialect: Dialect,
+) -> StoreResult<PageStatements> {
     let compiler = Compiler { table, dialect };
     let mut base = Query::select();
     base.from(Alias::new(table.name())).and_where(tenant_is(tenant));
@@ -260,7 +297,13 @@ pub(crate) fn page_statements(table: Table, tenant: &TenantId, terms: Vec<Expr>,
     Ok(PageStatements { page, count, keys })
 }
 
-pub(crate) fn count_rows(table: Table, tenant: &TenantId, terms: Vec<Expr>, filter: Option<&Filter>, dialect: Dialect) -> StoreResult<SelectStatement> {
+pub(crate) fn count_rows(
+    table: Table,
+    tenant: &TenantId,
+    terms: Vec<Expr>,
+    filter: Option<&Filter>,
+    dialect: Dialect,
+) -> StoreResult<SelectStatement> {
     let mut q = Query::select();
     q.expr(Expr::cust("COUNT(*)")).from(Alias::new(table.name())).and_where(tenant_is(tenant));
     for t in terms {
@@ -284,7 +327,12 @@ pub(crate) fn processes_by_ids(tenant: &TenantId, ids: &[Uuid]) -> SelectStateme
 /// The first `query.top` runs of each parent (`$expand=runs`) in one statement: `ROW_NUMBER()`
 /// over a partition per parent, in the requested order.
 pub(crate) fn runs_of_parents(
-    tenant: &TenantId, parent_col: &'static str, ids: &[String], kind: Option<i64>, query: &ListQuery, dialect: Dialect,
+    tenant: &TenantId,
+    parent_col: &'static str,
+    ids: &[String],
+    kind: Option<i64>,
+    query: &ListQuery,
+    dialect: Dialect,
 ) -> StoreResult<SelectStatement> {
     let compiler = Compiler { table: Table::Runs, dialect };
     let keys = if query.orderby.is_empty() { default_order(Table::Runs) } else { query.orderby.clone() };

@@ -27,8 +27,10 @@ use crate::filter_sql::Dialect;
 use crate::ops::{self, Cell, Tx};
 use crate::query::Sql;
 use crate::records::{ProcessRecord, RunRecord, internal};
-use crate::schedule;
-use crate::{ListQuery, Page, Precondition, ProcessRef, RunScope, ScheduledStart, StartOutcome, StartPolicy, Store, StoreError, StoreResult};
+use crate::{
+    ListQuery, Page, Precondition, ProcessRef, RunScope, ScheduledStart, StartOutcome, StartPolicy, Store, StoreError, StoreResult,
+};
+use crate::{schedule, upkeep};
 
 #[derive(Debug, Clone)]
 pub struct Options {
@@ -99,11 +101,7 @@ impl PgStore {
             .map_err(|e| StoreError::Internal(format!("the database URL is not a valid PostgreSQL URL: {e}")))?;
         config.connect_timeout(options.timeout);
         // Notice a peer that vanished without closing (a cut network) on idle pooled connections.
-        config
-            .keepalives(true)
-            .keepalives_idle(Duration::from_secs(30))
-            .keepalives_interval(Duration::from_secs(10))
-            .keepalives_retries(3);
+        config.keepalives(true).keepalives_idle(Duration::from_secs(30)).keepalives_interval(Duration::from_secs(10)).keepalives_retries(3);
         if config.get_application_name().is_none() {
             config.application_name("runhub");
         }
@@ -143,7 +141,7 @@ impl PgStore {
 
     async fn connection(&self) -> StoreResult<PgTx> {
         let client = self.pool.get().await.map_err(classify_pool)?;
-        Ok(PgTx { client: Some(client), open: false, in_flight: false, retry: false })
+        Ok(PgTx { client: Some(client), open: false, in_flight: false, retry: false, after_commit: Vec::new() })
     }
 
     async fn begin(&self) -> StoreResult<PgTx> {
@@ -177,6 +175,8 @@ pub(crate) struct PgTx {
     in_flight: bool,
     /// The last database error was a lost serialization race: the operation may be run again.
     retry: bool,
+    /// What to run once the transaction has committed.
+    after_commit: Vec<Box<dyn FnOnce() + Send>>,
 }
 
 impl PgTx {
@@ -213,10 +213,16 @@ impl PgTx {
     /// Commits (if `result` is Ok) or rolls back, and gives the connection back to the pool.
     async fn finish<T>(&mut self, result: StoreResult<T>) -> StoreResult<T> {
         let end = if result.is_ok() { "COMMIT" } else { "ROLLBACK" };
+        let started = std::time::Instant::now();
         let ended = self.client()?.batch_execute(end).await;
+        let hooks = std::mem::take(&mut self.after_commit);
         match ended {
             Ok(()) => {
                 self.open = false;
+                if result.is_ok() {
+                    crate::telemetry::commit_took(started.elapsed());
+                    hooks.into_iter().for_each(|hook| hook());
+                }
                 result
             }
             // A failed COMMIT: the transaction did not commit. A failed ROLLBACK: the connection
@@ -298,11 +304,7 @@ impl Tx for PgTx {
     }
 
     async fn integers(&mut self, sql: Sql) -> StoreResult<Vec<Vec<Option<i64>>>> {
-        self.query(&sql)
-            .await?
-            .iter()
-            .map(|r| (0..r.len()).map(|i| r.try_get::<_, Option<i64>>(i).map_err(internal)).collect())
-            .collect()
+        self.query(&sql).await?.iter().map(|r| (0..r.len()).map(|i| r.try_get::<_, Option<i64>>(i).map_err(internal)).collect()).collect()
     }
 
     async fn cells(&mut self, sql: Sql) -> StoreResult<Vec<Vec<Cell>>> {
@@ -325,6 +327,10 @@ impl Tx for PgTx {
 
     async fn execute(&mut self, sql: Sql) -> StoreResult<()> {
         self.query(&sql).await.map(|_| ())
+    }
+
+    fn after_commit(&mut self, f: Box<dyn FnOnce() + Send>) {
+        self.after_commit.push(f);
     }
 
     async fn lock_name(&mut self, name: &str) -> StoreResult<()> {
@@ -391,7 +397,14 @@ impl Store for PgStore {
         read!(self, |tx| ops::get_process(&mut tx, tenant, kind, id))
     }
 
-    async fn update_process(&self, tenant: &TenantId, kind: ProcessKind, id: Uuid, patch: ProcessPatch, pre: Option<Precondition>) -> StoreResult<Process> {
+    async fn update_process(
+        &self,
+        tenant: &TenantId,
+        kind: ProcessKind,
+        id: Uuid,
+        patch: ProcessPatch,
+        pre: Option<Precondition>,
+    ) -> StoreResult<Process> {
         write!(self, |tx| ops::update_process(&mut tx, tenant, kind, id, patch.clone(), pre.clone()))
     }
 
@@ -419,7 +432,14 @@ impl Store for PgStore {
         read!(self, |tx| ops::get_run(&mut tx, tenant, scope, id))
     }
 
-    async fn update_run(&self, tenant: &TenantId, scope: &RunScope, id: Uuid, patch: RunPatch, pre: Option<Precondition>) -> StoreResult<Run> {
+    async fn update_run(
+        &self,
+        tenant: &TenantId,
+        scope: &RunScope,
+        id: Uuid,
+        patch: RunPatch,
+        pre: Option<Precondition>,
+    ) -> StoreResult<Run> {
         write!(self, |tx| ops::update_run(&mut tx, tenant, scope, id, patch.clone(), pre.clone()))
     }
 
@@ -465,5 +485,17 @@ impl Store for PgStore {
 
     async fn claim_scheduled_runs(&self, now: Timestamp, interval_micros: i64) -> StoreResult<Vec<ScheduledStart>> {
         write!(self, |tx| schedule::claim_scheduled(&mut tx, now, interval_micros))
+    }
+
+    async fn reap_stale_runs(&self, now: Timestamp, timeout_micros: i64, limit: u32) -> StoreResult<Vec<crate::ReapedRun>> {
+        write!(self, |tx| upkeep::reap(&mut tx, now, timeout_micros, limit))
+    }
+
+    async fn expire_runs(&self, now: Timestamp, age_micros: i64, limit: u32) -> StoreResult<u64> {
+        write!(self, |tx| upkeep::expire(&mut tx, now, age_micros, limit))
+    }
+
+    async fn runs_by_status(&self) -> StoreResult<Vec<(runhub_model::RunStatus, u64)>> {
+        read!(self, |tx| upkeep::runs_by_status(&mut tx))
     }
 }

@@ -11,7 +11,8 @@ use tokio_postgres::Client;
 use crate::{StoreError, StoreResult};
 
 /// Migration N (1-based) is `MIGRATIONS[N - 1]`. Never edit one that has shipped; append.
-const MIGRATIONS: &[&str] = &[r#"
+const MIGRATIONS: &[&str] = &[
+    r#"
 -- OData's tolower/toupper fold all of Unicode, with Unicode's full case mappings (as Rust's
 -- str::to_lowercase does for the SQLite store). Under COLLATE "C" PostgreSQL's lower()/upper()
 -- fold ASCII only, so the case functions run under this ICU root collation (see filter_sql.rs).
@@ -83,7 +84,17 @@ CREATE TABLE run_schedules (
     next_due BIGINT NOT NULL,            -- microseconds since the epoch, UTC
     skip_due BIGINT                      -- the due time an on-demand start made skip
 );
-"#];
+"#,
+    r#"
+-- Operations (the SQLite store's migration 4; docs/operations.md): when a run was created or last
+-- PATCHed, for the stale-run reaper (a partial index over running runs only), and finished runs
+-- by end across tenants, for retention.
+ALTER TABLE runs ADD COLUMN last_activity BIGINT;
+UPDATE runs SET last_activity = (extract(epoch FROM now()) * 1000000)::bigint WHERE status = 0;
+CREATE INDEX runs_running_by_activity ON runs (last_activity) WHERE status = 0;
+CREATE INDEX runs_by_end ON runs (kind, end_time) WHERE end_time IS NOT NULL;
+"#,
+];
 
 /// An arbitrary constant naming runhub's migration lock among the database's advisory locks.
 const MIGRATION_LOCK: i64 = 0x7275_6e68_7562; // "runhub"

@@ -6,7 +6,8 @@ use rusqlite::Connection;
 use crate::{StoreError, StoreResult};
 
 /// Migration N (1-based) is `MIGRATIONS[N - 1]`. Never edit one that has shipped; append.
-const MIGRATIONS: &[&str] = &[r#"
+const MIGRATIONS: &[&str] = &[
+    r#"
 CREATE TABLE meta (
     key   TEXT PRIMARY KEY,
     value BLOB NOT NULL
@@ -55,7 +56,8 @@ CREATE INDEX runs_by_status  ON runs (tenant, status, start_time DESC, id);
 CREATE INDEX runs_by_process ON runs (tenant, process_id, start_time DESC, id);
 CREATE INDEX runs_by_group   ON runs (tenant, group_id, start_time DESC, id);
 CREATE INDEX runs_by_kind    ON runs (tenant, kind, start_time DESC, id);
-"#, r#"
+"#,
+    r#"
 -- Partial indexes: most runs are in no group, and only runGroups are listed by kind, so every
 -- other insert skips these two B-trees. The planner proves `kind = 2` from the literal the query
 -- carries (kinds are inlined, never bound) and `group_id IS NOT NULL` from `group_id = ?`.
@@ -63,7 +65,8 @@ DROP INDEX runs_by_group;
 DROP INDEX runs_by_kind;
 CREATE INDEX runs_by_group ON runs (tenant, group_id, start_time DESC, id) WHERE group_id IS NOT NULL;
 CREATE INDEX run_groups_by_start ON runs (tenant, start_time DESC, id) WHERE kind = 2;
-"#, r#"
+"#,
+    r#"
 -- Issue 7: run groups started on demand (rate limit) or by the scheduler, and the per-tenant
 -- schedule row whose next_due a replica advances by compare-and-set to claim a scheduled run.
 CREATE TABLE run_starts (
@@ -78,15 +81,29 @@ CREATE TABLE run_schedules (
     next_due INTEGER NOT NULL,           -- microseconds since the epoch, UTC
     skip_due INTEGER                     -- the due time an on-demand start made skip
 );
-"#];
+"#,
+    r#"
+-- Operations (docs/operations.md). last_activity: when a run was created or last PATCHed (any
+-- PATCH of a running run counts); the stale-run reaper finds running runs idle too long through
+-- a small partial index over running runs only (status 0). Runs already running when this
+-- migration runs count as active now. runs_by_end: finished runs by end, across tenants, for
+-- retention (kind first, so runGroups are found apart from the flows' runs).
+ALTER TABLE runs ADD COLUMN last_activity INTEGER;
+UPDATE runs SET last_activity = CAST(strftime('%s', 'now') AS INTEGER) * 1000000 WHERE status = 0;
+CREATE INDEX runs_running_by_activity ON runs (last_activity) WHERE status = 0;
+CREATE INDEX runs_by_end ON runs (kind, end_time) WHERE end_time IS NOT NULL;
+"#,
+];
+
+/// How many migrations this build knows: the newest schema version it can open.
+pub(crate) const KNOWN: usize = MIGRATIONS.len();
 
 pub(crate) fn migrate(conn: &Connection) -> StoreResult<()> {
     let fail = |e: rusqlite::Error| StoreError::Internal(format!("migration failed: {e}"));
     let current: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0)).map_err(fail)?;
     for i in crate::pending_migrations(current, MIGRATIONS.len())? {
         let (sql, version) = (MIGRATIONS[i], i + 1);
-        conn.execute_batch(&format!("BEGIN IMMEDIATE; {sql}; PRAGMA user_version = {version}; COMMIT;"))
-            .map_err(fail)?;
+        conn.execute_batch(&format!("BEGIN IMMEDIATE; {sql}; PRAGMA user_version = {version}; COMMIT;")).map_err(fail)?;
         tracing::info!(version, "applied migration");
     }
     Ok(())

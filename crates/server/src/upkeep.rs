@@ -15,7 +15,7 @@ use tokio::task::JoinHandle;
 pub const REAP_BATCH: u32 = 100;
 /// Runs retention deletes in one transaction (each a delete through the normal path, with its
 /// group's re-derivation): a few milliseconds on SQLite — docs/operations.md has the figure.
-pub const RETENTION_BATCH: u32 = 50;
+pub const RETENTION_BATCH: u32 = 20;
 /// The pause between two full retention batches, so that other writes always get their turn.
 const RETENTION_PAUSE: Duration = Duration::from_millis(10);
 

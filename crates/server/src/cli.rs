@@ -441,31 +441,22 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Prints what a backup or restore copied.
+fn report(what: String, summary: &runhub_store::sqlite::backup::Summary) {
+    println!("{what}: schema version {}, {} runs, {} processes", summary.schema_version, summary.runs, summary.processes);
+}
+
 /// `runhub backup`.
 pub fn backup(args: BackupArgs) -> anyhow::Result<()> {
     let summary = runhub_store::sqlite::backup::backup(&args.data_dir, &args.to)?;
-    println!(
-        "backup of '{}' written to '{}': schema version {}, {} runs, {} processes",
-        args.data_dir.display(),
-        args.to.display(),
-        summary.schema_version,
-        summary.runs,
-        summary.processes
-    );
+    report(format!("backup of '{}' written to '{}'", args.data_dir.display(), args.to.display()), &summary);
     Ok(())
 }
 
 /// `runhub restore`.
 pub fn restore(args: RestoreArgs) -> anyhow::Result<()> {
     let summary = runhub_store::sqlite::backup::restore(&args.from, &args.data_dir, args.force)?;
-    println!(
-        "'{}' restored into '{}': schema version {}, {} runs, {} processes",
-        args.from.display(),
-        args.data_dir.display(),
-        summary.schema_version,
-        summary.runs,
-        summary.processes
-    );
+    report(format!("'{}' restored into '{}'", args.from.display(), args.data_dir.display()), &summary);
     Ok(())
 }
 

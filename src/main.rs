@@ -21,7 +21,8 @@ async fn run() -> std::process::ExitCode {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("runhub: {e:#}");
-            std::process::ExitCode::FAILURE
+            // A mistake in the flags exits 2, as clap's own errors do.
+            if e.is::<runhub_server::cli::UsageError>() { std::process::ExitCode::from(2) } else { std::process::ExitCode::FAILURE }
         }
     }
 }

@@ -119,7 +119,12 @@ impl TestApp {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let limits = security.limits.clone();
-        let app = runhub_server::router_full(AppState { store: store.clone(), public_url: None }, security, runhub_server::Feed::new(feed));
+        let app = runhub_server::router_full(
+            AppState { store: store.clone(), public_url: None },
+            security,
+            runhub_server::Feed::new(feed),
+            Default::default(),
+        );
         tokio::spawn(async move { runhub_server::serve::serve(listener, app, &limits, std::future::pending()).await.unwrap() });
         Self {
             base: format!("http://{addr}"),

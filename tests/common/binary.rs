@@ -11,13 +11,19 @@ pub struct Runhub {
 
 /// Starts `runhub serve --listen 127.0.0.1:0` with more arguments and environment variables.
 pub fn spawn(args: &[&str], envs: &[(&str, &str)]) -> Runhub {
+    spawn_logging(args, envs, "warn", Stdio::inherit())
+}
+
+/// [`spawn`] with a log level (`RUST_LOG`) and where its stderr goes.
+#[allow(dead_code)] // not every test binary that includes this module uses it
+pub fn spawn_logging(args: &[&str], envs: &[(&str, &str)], log: &str, stderr: Stdio) -> Runhub {
     let mut child = Command::new(env!("CARGO_BIN_EXE_runhub"))
         .args(["serve", "--listen", "127.0.0.1:0"])
         .args(args)
         .envs(envs.iter().copied())
-        .env("RUST_LOG", "warn")
+        .env("RUST_LOG", log)
         .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
+        .stderr(stderr)
         .spawn()
         .expect("start runhub");
     let stdout = child.stdout.take().expect("piped stdout");

@@ -12,6 +12,7 @@ use crate::auth::Authenticator;
 use crate::error::ApiError;
 use crate::feed::Feed;
 use crate::limits::{self, Guard, Limits};
+pub use crate::metrics::MetricsSettings;
 use crate::{protocol, routes};
 
 #[derive(Clone)]
@@ -39,14 +40,17 @@ pub fn router(state: AppState) -> Router {
 /// (408); who is calling and how often (401, 429); then the routes, which check permissions (403).
 /// Outermost of all, the handle `$batch` sends its requests through: this service without it.
 pub fn router_with(state: AppState, security: Security) -> Router {
-    router_full(state, security, Feed::default())
+    router_full(state, security, Feed::default(), MetricsSettings::default())
 }
 
-/// [`router_with`], with the delta and live-stream settings of this replica (`feed`).
-pub fn router_full(state: AppState, security: Security, feed: Feed) -> Router {
+/// [`router_with`], with the delta and live-stream settings of this replica (`feed`) and how
+/// `/metrics` is served (`--metrics-token`).
+pub fn router_full(state: AppState, security: Security, feed: Feed, metrics: MetricsSettings) -> Router {
     let guard = Arc::new(Guard::new(security.limits, security.auth));
+    let scrape = crate::metrics::Scrape::new(&metrics);
     let service = Router::new()
         .route("/healthz", get(routes::healthz))
+        .route("/metrics", get(crate::metrics::scrape).with_state((state.clone(), scrape)))
         .route("/livez", get(routes::livez))
         .route("/beta", any(routes::dispatch))
         .route("/beta/", any(routes::dispatch))
@@ -64,6 +68,7 @@ pub fn router_full(state: AppState, security: Security, feed: Feed) -> Router {
             ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "generalException", "the server failed while serving this request")
                 .into_response()
         }))
+        .layer(axum::middleware::from_fn(crate::metrics::layer))
         .layer(axum::middleware::from_fn(protocol::layer))
         .with_state(state);
     // `$batch` sends each of its requests through this same service, layers and all (docs/batch.md).

@@ -7,7 +7,7 @@ use std::time::Duration;
 use clap::{Parser, Subcommand, ValueEnum};
 use runhub_store::sqlite::{Durability, Options};
 
-use crate::app::{AppState, Security};
+use crate::app::{AppState, MetricsSettings, Security};
 use crate::auth::{Authenticator, JwtSettings, JwtVerifier, Permission, TokenRequest};
 use crate::limits::Limits;
 
@@ -25,9 +25,55 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Serve the API until SIGINT or SIGTERM.
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Mint a signed HS256 test token for `serve --auth jwt --jwt-secret-file …` and print it.
     Token(TokenArgs),
+    /// Copy the embedded database of a data directory — a running `runhub serve` may be using
+    /// it — to a new file, consistently.
+    Backup(BackupArgs),
+    /// Put a backup in place as the database of a data directory (with `runhub serve` stopped).
+    Restore(RestoreArgs),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line (the request id under `span`).
+    Json,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct BackupArgs {
+    /// The data directory of the embedded store.
+    #[arg(long, env = "RUNHUB_DATA_DIR", default_value = "./runhub-data")]
+    pub data_dir: PathBuf,
+    /// The backup file to write (it must not exist yet).
+    #[arg(long)]
+    pub to: PathBuf,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct RestoreArgs {
+    /// The backup file (made by `runhub backup`).
+    #[arg(long)]
+    pub from: PathBuf,
+    /// The data directory to restore into.
+    #[arg(long, env = "RUNHUB_DATA_DIR", default_value = "./runhub-data")]
+    pub data_dir: PathBuf,
+    /// Replace the database the data directory already holds.
+    #[arg(long)]
+    pub force: bool,
+}
+
+/// A mistake in the flags or settings: reported before anything starts, exit status 2 (as clap's
+/// own errors are).
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct UsageError(pub String);
+
+fn usage(e: impl std::fmt::Display) -> anyhow::Error {
+    UsageError(e.to_string()).into()
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -136,6 +182,25 @@ pub struct ServeArgs {
     /// Live streams (delta with Accept: text/event-stream) open at once on this replica; more → 503.
     #[arg(long, env = "RUNHUB_MAX_STREAMS", default_value_t = crate::feed::FeedSettings::default().max_streams)]
     pub max_streams: usize,
+    /// A run still running with no activity (creation or any PATCH) for longer than this is
+    /// finished `failed` with blockingError.code runTimedOut: a duration such as 30m or 2h. Off
+    /// when not given.
+    #[arg(long, env = "RUNHUB_RUN_TIMEOUT", value_parser = crate::upkeep::parse_duration)]
+    pub run_timeout: Option<Duration>,
+    /// Finished runs whose endDateTime is older than this are deleted, in small batches: a
+    /// duration such as 90d. Off (keep everything) when not given.
+    #[arg(long, env = "RUNHUB_RETENTION", value_parser = crate::upkeep::parse_duration)]
+    pub retention: Option<Duration>,
+    /// A bearer token `/metrics` then requires (it protects /metrics only).
+    #[arg(long, env = "RUNHUB_METRICS_TOKEN")]
+    pub metrics_token: Option<String>,
+    /// How long the `runhub_runs` counts on /metrics are reused before the store is asked again
+    /// (a scan of the status index): a duration such as 15s, or 0 to count on every scrape.
+    #[arg(long, env = "RUNHUB_METRICS_RUNS_TTL", default_value = "15s", value_parser = crate::scheduler::parse_interval)]
+    pub metrics_runs_ttl: Duration,
+    /// The format of log lines on stderr.
+    #[arg(long, env = "RUNHUB_LOG_FORMAT", value_enum, default_value = "text")]
+    pub log_format: LogFormat,
 }
 
 fn parse_timeout(text: &str) -> Result<f64, String> {
@@ -266,11 +331,15 @@ pub fn token(args: TokenArgs) -> anyhow::Result<()> {
 /// Logs go to stderr through a background writer thread, so the one line per request never makes a
 /// request wait on a `write` syscall. It blocks rather than drops when full: no line is lost. The
 /// returned guard flushes on drop; keep it for the life of the process.
-pub fn init_tracing() -> tracing_appender::non_blocking::WorkerGuard {
+pub fn init_tracing(format: LogFormat) -> tracing_appender::non_blocking::WorkerGuard {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
     let (writer, guard) = tracing_appender::non_blocking::NonBlockingBuilder::default().lossy(false).finish(std::io::stderr());
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
-    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_ansi(ansi).with_writer(writer).try_init();
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(writer);
+    let _ = match format {
+        LogFormat::Text => builder.with_ansi(ansi).try_init(),
+        LogFormat::Json => builder.json().with_current_span(true).with_span_list(false).try_init(),
+    };
     guard
 }
 
@@ -313,8 +382,11 @@ fn shutdown_signal() -> impl std::future::Future<Output = ()> {
 
 pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     // Flags first: a bad flag is reported before any database is touched.
-    let limits = args.limits()?;
-    let auth = args.authenticator()?;
+    let limits = args.limits().map_err(usage)?;
+    let auth = args.authenticator().map_err(usage)?;
+    if args.metrics_token.as_deref().is_some_and(|t| t.trim().is_empty() || t.contains(char::is_whitespace)) {
+        return Err(usage("--metrics-token must be a non-empty token without spaces"));
+    }
     let store = match &args.database_url {
         Some(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
             let options = runhub_store::postgres::Options {
@@ -326,10 +398,12 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             tracing::info!(database = url.rsplit('@').next().unwrap_or(""), ?options, "PostgreSQL store opened");
             store
         }
-        Some(url) => anyhow::bail!(
-            "--database-url '{}' names no supported database: use a postgres:// URL, or omit it for the embedded SQLite store",
-            url.rsplit('@').next().unwrap_or("")
-        ),
+        Some(url) => {
+            return Err(usage(format!(
+                "--database-url '{}' names no supported database: use a postgres:// URL, or omit it for the embedded SQLite store",
+                url.rsplit('@').next().unwrap_or("")
+            )));
+        }
         None => {
             let durability = match args.durability {
                 DurabilityArg::Full => Durability::Full,
@@ -371,23 +445,55 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         AppState { store: store.clone(), public_url: args.public_url.clone() },
         Security { auth, limits: limits.clone() },
         feed,
+        MetricsSettings { token: args.metrics_token.clone(), runs_ttl: args.metrics_runs_ttl },
     );
     let scheduler = crate::scheduler::spawn(store.clone(), args.schedule_interval);
     let pruner = crate::feed::spawn_pruner(store.clone(), args.change_retention);
-    crate::serve::serve(listener, app, &limits, shutdown).await?;
+    let upkeep = crate::upkeep::spawn(store.clone(), args.run_timeout, args.retention);
+    let metrics_upkeep = crate::metrics::spawn_upkeep();
+    let served = crate::serve::serve(listener, app, &limits, shutdown).await;
     if let Some(scheduler) = scheduler {
         scheduler.abort();
     }
     pruner.abort();
+    metrics_upkeep.abort();
+    upkeep.stop().await;
+    served?;
     store.close().await;
     tracing::info!("stopped cleanly");
     Ok(())
 }
 
+/// Prints what a backup or restore copied.
+fn report(what: String, summary: &runhub_store::sqlite::backup::Summary) {
+    println!("{what}: schema version {}, {} runs, {} processes", summary.schema_version, summary.runs, summary.processes);
+}
+
+/// `runhub backup`.
+pub fn backup(args: BackupArgs) -> anyhow::Result<()> {
+    let summary = runhub_store::sqlite::backup::backup(&args.data_dir, &args.to)?;
+    report(format!("backup of '{}' written to '{}'", args.data_dir.display(), args.to.display()), &summary);
+    Ok(())
+}
+
+/// `runhub restore`.
+pub fn restore(args: RestoreArgs) -> anyhow::Result<()> {
+    let summary = runhub_store::sqlite::backup::restore(&args.from, &args.data_dir, args.force)?;
+    report(format!("'{}' restored into '{}'", args.from.display(), args.data_dir.display()), &summary);
+    Ok(())
+}
+
 pub async fn main() -> anyhow::Result<()> {
-    let _log_flush = init_tracing();
-    match Cli::parse().command {
-        Command::Serve(args) => serve(args).await,
+    let cli = Cli::parse();
+    let format = match &cli.command {
+        Command::Serve(args) => args.log_format,
+        _ => LogFormat::Text,
+    };
+    let _log_flush = init_tracing(format);
+    match cli.command {
+        Command::Serve(args) => serve(*args).await,
         Command::Token(args) => token(args),
+        Command::Backup(args) => tokio::task::block_in_place(|| backup(args)),
+        Command::Restore(args) => tokio::task::block_in_place(|| restore(args)),
     }
 }

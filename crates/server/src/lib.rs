@@ -6,6 +6,7 @@ pub mod cli;
 pub mod error;
 pub mod feed;
 pub mod limits;
+pub mod metrics;
 pub mod paging;
 pub mod path;
 pub mod permissions;
@@ -14,6 +15,7 @@ pub mod render;
 pub mod routes;
 pub mod scheduler;
 pub mod serve;
+pub mod upkeep;
 
 pub use app::{AppState, Security, router, router_full, router_with};
 pub use feed::{Feed, FeedSettings};

@@ -8,6 +8,7 @@ use axum::extract::Request;
 use axum::http::{HeaderMap, HeaderName, HeaderValue, Method};
 use axum::middleware::Next;
 use axum::response::Response;
+use tracing::Instrument;
 
 pub const JSON_CONTENT_TYPE: &str = "application/json;odata.metadata=minimal";
 pub static REQUEST_ID: HeaderName = HeaderName::from_static("request-id");
@@ -51,7 +52,9 @@ pub async fn serve_as(method: &Method, path: &str, ids: RequestIds, serve: impl 
     let started = Instant::now();
     let request_id = ids.request_id.clone();
     let client_request_id = ids.client_request_id.clone();
-    let mut response = IDS.scope(ids, serve).await;
+    // Everything logged while serving the request — its log line included — carries its id.
+    let span = tracing::info_span!("request", request_id = %request_id);
+    let mut response = IDS.scope(ids, serve).instrument(span.clone()).await;
     let headers = response.headers_mut();
     if let Ok(v) = HeaderValue::from_str(&request_id) {
         headers.insert(REQUEST_ID.clone(), v);
@@ -60,14 +63,15 @@ pub async fn serve_as(method: &Method, path: &str, ids: RequestIds, serve: impl 
         headers.insert(CLIENT_REQUEST_ID.clone(), v);
     }
     headers.insert(ODATA_VERSION.clone(), HeaderValue::from_static("4.0"));
-    tracing::info!(
-        request_id = %request_id,
-        method = %method,
-        path = %path,
-        status = response.status().as_u16(),
-        latency_ms = started.elapsed().as_secs_f64() * 1000.0,
-        "request"
-    );
+    span.in_scope(|| {
+        tracing::info!(
+            method = %method,
+            path = %path,
+            status = response.status().as_u16(),
+            latency_ms = started.elapsed().as_secs_f64() * 1000.0,
+            "request"
+        )
+    });
     response
 }
 

@@ -14,6 +14,8 @@ mod query;
 mod records;
 mod schedule;
 pub mod sqlite;
+pub mod telemetry;
+mod upkeep;
 
 use std::sync::Arc;
 
@@ -23,6 +25,7 @@ use runhub_odata::ast::{Filter, OrderKey, Type, Value};
 
 pub use changes::{ChangeRange, ChangeRecord, ChangeType, Collection, Entity, EntityChange, EntityKind};
 pub use columns::Table;
+pub use upkeep::{ReapedRun, idle_words};
 
 /// Where a run is addressed from: which collection it must belong to.
 #[derive(Debug, Clone, PartialEq)]
@@ -272,6 +275,22 @@ pub trait Store: Send + Sync + 'static {
     /// transaction that starts it, so with several replicas on one database exactly one starts it.
     async fn claim_scheduled_runs(&self, _now: runhub_model::Timestamp, _interval_micros: i64) -> StoreResult<Vec<ScheduledStart>> {
         Err(StoreError::Internal("this store does not implement claim_scheduled_runs".into()))
+    }
+
+    /// The stale-run reaper's batch: finishes up to `limit` running runs (of any tenant) idle for
+    /// longer than `timeout_micros` as `failed` / `runTimedOut`, in one transaction; replicas
+    /// claim disjoint rows.
+    async fn reap_stale_runs(&self, _now: runhub_model::Timestamp, _timeout_micros: i64, _limit: u32) -> StoreResult<Vec<ReapedRun>> {
+        Err(StoreError::Internal("this store does not implement reap_stale_runs".into()))
+    }
+    /// Retention's batch: deletes up to `limit` finished runs (of any tenant) that ended more than
+    /// `age_micros` before `now`, in one transaction; replicas claim disjoint rows. How many.
+    async fn expire_runs(&self, _now: runhub_model::Timestamp, _age_micros: i64, _limit: u32) -> StoreResult<u64> {
+        Err(StoreError::Internal("this store does not implement expire_runs".into()))
+    }
+    /// How many runs of every tenant have each status (for metrics; a scan of the status index).
+    async fn runs_by_status(&self) -> StoreResult<Vec<(runhub_model::RunStatus, u64)>> {
+        Err(StoreError::Internal("this store does not implement runs_by_status".into()))
     }
 }
 

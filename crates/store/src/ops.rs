@@ -41,6 +41,9 @@ pub(crate) trait Tx {
     async fn cells(&mut self, sql: Sql) -> StoreResult<Vec<Vec<Cell>>>;
     /// Runs a statement that returns no rows.
     async fn execute(&mut self, sql: Sql) -> StoreResult<()>;
+    /// Runs `f` once this operation's transaction has committed (never if it rolls back): for
+    /// what must only be reported about committed changes (metrics).
+    fn after_commit(&mut self, f: Box<dyn FnOnce() + Send>);
     /// Takes a lock named `name` until the transaction ends, for work that has no row of its own
     /// to lock (PostgreSQL: an advisory lock; SQLite's single writer needs none).
     async fn lock_name(&mut self, name: &str) -> StoreResult<()>;
@@ -95,14 +98,27 @@ async fn insert_run<T: Tx>(tx: &mut T, tenant: &TenantId, run: &Run) -> StoreRes
 
 /// Writes what changed between two versions of a run.
 async fn update_run_row<T: Tx>(tx: &mut T, tenant: &TenantId, before: &Run, after: &Run) -> StoreResult<()> {
-    match query::update_run(tenant, before, after) {
-        Some(stmt) => {
-            tx.execute(render(&stmt, T::DIALECT)).await?;
-            let moved_from = if before.process_id != after.process_id { before.process_id } else { None };
-            changes::record_run(tx, tenant, after, ChangeType::Updated, moved_from).await
-        }
-        None => Ok(()),
+    write_run_update(tx, tenant, before, after, None).await
+}
+
+/// Writes what changed between two versions of a run and logs it as a change. With `activity` (a
+/// PATCH of a running run) `last_activity` is stamped too, even when nothing else changed — which
+/// alone is no change of the entity, so nothing is logged then.
+async fn write_run_update<T: Tx>(tx: &mut T, tenant: &TenantId, before: &Run, after: &Run, activity: Option<i64>) -> StoreResult<()> {
+    let changed = query::update_run(tenant, before, after);
+    let is_change = changed.is_some();
+    let stmt = match activity {
+        Some(at) => Some(query::update_run_active(tenant, before, after, at)),
+        None => changed,
+    };
+    if let Some(stmt) = stmt {
+        tx.execute(render(&stmt, T::DIALECT)).await?;
     }
+    if is_change {
+        let moved_from = if before.process_id != after.process_id { before.process_id } else { None };
+        changes::record_run(tx, tenant, after, ChangeType::Updated, moved_from).await?;
+    }
+    Ok(())
 }
 
 async fn delete_run_row<T: Tx>(tx: &mut T, tenant: &TenantId, run: &Run) -> StoreResult<()> {
@@ -302,8 +318,12 @@ pub(crate) async fn update_run<T: Tx>(
     // the first one's committed version and gets 412.
     let current = load_scoped_run(tx, tenant, scope, id, Lock::Update).await?;
     check(&pre, current.version)?;
-    let next = current.apply(patch, Timestamp::now())?;
-    update_run_row(tx, tenant, &current, &next).await?;
+    let now = Timestamp::now();
+    let next = current.apply(patch, now)?;
+    // Any PATCH of a running run — even one that changes nothing — is activity.
+    let activity = (current.status == RunStatus::Running).then(|| now.micros());
+    write_run_update(tx, tenant, &current, &next, activity).await?;
+    note_finished(tx, &current, &next);
     if let Some(gid) = next.group_id {
         recompute_group(tx, tenant, gid).await?;
     }
@@ -433,7 +453,16 @@ pub(crate) async fn recompute_group<T: Tx>(tx: &mut T, tenant: &TenantId, group:
     let before = run.clone();
     run.derive_group(summary);
     run.version += 1;
-    update_run_row(tx, tenant, &before, &run).await
+    update_run_row(tx, tenant, &before, &run).await?;
+    note_finished(tx, &before, &run);
+    Ok(())
+}
+
+/// Counts a run that went from running to a terminal status, once the transaction commits.
+fn note_finished<T: Tx>(tx: &mut T, before: &Run, after: &Run) {
+    if let Some(sample) = crate::telemetry::finished(before, after) {
+        tx.after_commit(sample);
+    }
 }
 
 /// The bulk path: stores already-valid processes and runs as they are (imports, benchmark

@@ -123,7 +123,20 @@ fn update_changed(
     before: Vec<(&'static str, sea_query::Value)>,
     after: Vec<(&'static str, sea_query::Value)>,
 ) -> Option<UpdateStatement> {
-    let changed: Vec<_> = before.into_iter().zip(after).filter(|((_, b), (_, a))| a != b).map(|(_, after)| after).collect();
+    update_changed_and(table, tenant, id, before, after, Vec::new())
+}
+
+/// [`update_changed`], also setting `extra` (bookkeeping columns that are not part of the entity).
+fn update_changed_and(
+    table: &str,
+    tenant: &TenantId,
+    id: Uuid,
+    before: Vec<(&'static str, sea_query::Value)>,
+    after: Vec<(&'static str, sea_query::Value)>,
+    extra: Vec<(&'static str, sea_query::Value)>,
+) -> Option<UpdateStatement> {
+    let mut changed: Vec<_> = before.into_iter().zip(after).filter(|((_, b), (_, a))| a != b).map(|(_, after)| after).collect();
+    changed.extend(extra);
     if changed.is_empty() {
         return None;
     }
@@ -135,12 +148,26 @@ fn update_changed(
     Some(q)
 }
 
+/// A run's values as a new row: its columns and `last_activity` (now).
+fn new_run_values(run: &Run) -> Vec<(&'static str, sea_query::Value)> {
+    let mut values = run_values(run);
+    values.push(("last_activity", runhub_model::Timestamp::now().micros().into()));
+    values
+}
+
 pub(crate) fn insert_run(tenant: &TenantId, run: &Run) -> StoreResult<InsertStatement> {
-    insert("runs", tenant, run_values(run))
+    insert("runs", tenant, new_run_values(run))
 }
 
 pub(crate) fn update_run(tenant: &TenantId, before: &Run, after: &Run) -> Option<UpdateStatement> {
     update_changed("runs", tenant, after.id, run_values(before), run_values(after))
+}
+
+/// Like [`update_run`], and records activity at `at` (microseconds) even when nothing else
+/// changed: every PATCH of a running run is a sign of life (the stale-run reaper's clock).
+pub(crate) fn update_run_active(tenant: &TenantId, before: &Run, after: &Run, at: i64) -> UpdateStatement {
+    let extra = vec![("last_activity", at.into())];
+    update_changed_and("runs", tenant, after.id, run_values(before), run_values(after), extra).expect("sets at least last_activity")
 }
 
 pub(crate) fn insert_process(tenant: &TenantId, p: &Process) -> StoreResult<InsertStatement> {
@@ -153,7 +180,7 @@ pub(crate) fn update_process(tenant: &TenantId, before: &Process, after: &Proces
 
 /// The bulk path's save: a whole row, new or not.
 pub(crate) fn save_run(tenant: &TenantId, run: &Run) -> StoreResult<InsertStatement> {
-    upsert("runs", tenant, run_values(run))
+    upsert("runs", tenant, new_run_values(run))
 }
 
 pub(crate) fn save_process(tenant: &TenantId, p: &Process) -> StoreResult<InsertStatement> {

@@ -28,11 +28,11 @@ use crate::filter_sql::Dialect;
 use crate::ops::{self, Cell, Tx};
 use crate::query::Sql;
 use crate::records::{ProcessRecord, RunRecord, internal};
-use crate::schedule;
 use crate::{
     ChangePage, ListQuery, Page, Precondition, ProcessRef, RunScope, ScheduledStart, StartOutcome, StartPolicy, Store, StoreError,
     StoreResult,
 };
+use crate::{schedule, upkeep};
 
 #[derive(Debug, Clone)]
 pub struct Options {
@@ -145,7 +145,7 @@ impl PgStore {
 
     async fn connection(&self) -> StoreResult<PgTx> {
         let client = self.pool.get().await.map_err(classify_pool)?;
-        Ok(PgTx { client: Some(client), open: false, in_flight: false, retry: false })
+        Ok(PgTx { client: Some(client), open: false, in_flight: false, retry: false, after_commit: Vec::new() })
     }
 
     async fn begin(&self) -> StoreResult<PgTx> {
@@ -179,6 +179,8 @@ pub(crate) struct PgTx {
     in_flight: bool,
     /// The last database error was a lost serialization race: the operation may be run again.
     retry: bool,
+    /// What to run once the transaction has committed.
+    after_commit: Vec<Box<dyn FnOnce() + Send>>,
 }
 
 impl PgTx {
@@ -215,10 +217,16 @@ impl PgTx {
     /// Commits (if `result` is Ok) or rolls back, and gives the connection back to the pool.
     async fn finish<T>(&mut self, result: StoreResult<T>) -> StoreResult<T> {
         let end = if result.is_ok() { "COMMIT" } else { "ROLLBACK" };
+        let started = std::time::Instant::now();
         let ended = self.client()?.batch_execute(end).await;
+        let hooks = std::mem::take(&mut self.after_commit);
         match ended {
             Ok(()) => {
                 self.open = false;
+                if result.is_ok() {
+                    crate::telemetry::commit_took(started.elapsed());
+                    hooks.into_iter().for_each(|hook| hook());
+                }
                 result
             }
             // A failed COMMIT: the transaction did not commit. A failed ROLLBACK: the connection
@@ -323,6 +331,10 @@ impl Tx for PgTx {
 
     async fn execute(&mut self, sql: Sql) -> StoreResult<()> {
         self.query(&sql).await.map(|_| ())
+    }
+
+    fn after_commit(&mut self, f: Box<dyn FnOnce() + Send>) {
+        self.after_commit.push(f);
     }
 
     async fn lock_name(&mut self, name: &str) -> StoreResult<()> {
@@ -503,5 +515,17 @@ impl Store for PgStore {
 
     async fn claim_scheduled_runs(&self, now: Timestamp, interval_micros: i64) -> StoreResult<Vec<ScheduledStart>> {
         write!(self, |tx| schedule::claim_scheduled(&mut tx, now, interval_micros))
+    }
+
+    async fn reap_stale_runs(&self, now: Timestamp, timeout_micros: i64, limit: u32) -> StoreResult<Vec<crate::ReapedRun>> {
+        write!(self, |tx| upkeep::reap(&mut tx, now, timeout_micros, limit))
+    }
+
+    async fn expire_runs(&self, now: Timestamp, age_micros: i64, limit: u32) -> StoreResult<u64> {
+        write!(self, |tx| upkeep::expire(&mut tx, now, age_micros, limit))
+    }
+
+    async fn runs_by_status(&self) -> StoreResult<Vec<(runhub_model::RunStatus, u64)>> {
+        read!(self, |tx| upkeep::runs_by_status(&mut tx))
     }
 }

@@ -109,6 +109,15 @@ CREATE TABLE change_horizon (
     position BIGINT NOT NULL
 );
 "#,
+    r#"
+-- Operations (the SQLite store's migration 5; docs/operations.md): when a run was created or last
+-- PATCHed, for the stale-run reaper (a partial index over running runs only), and finished runs
+-- by end across tenants, for retention.
+ALTER TABLE runs ADD COLUMN last_activity BIGINT;
+UPDATE runs SET last_activity = (extract(epoch FROM now()) * 1000000)::bigint WHERE status = 0;
+CREATE INDEX runs_running_by_activity ON runs (last_activity) WHERE status = 0;
+CREATE INDEX runs_by_end ON runs (kind, end_time) WHERE end_time IS NOT NULL;
+"#,
 ];
 
 /// An arbitrary constant naming runhub's migration lock among the database's advisory locks.

@@ -1,6 +1,7 @@
 //! The embedded store: one SQLite database file in WAL mode. Writes go through one writer thread
 //! that commits in groups ([`writer`]); reads run on a small pool of connections in parallel.
 
+pub mod backup;
 mod schema;
 mod tx;
 mod writer;
@@ -22,6 +23,7 @@ use self::writer::Writer;
 use crate::changes::{self, ChangeRange, ChangeRecord, Collection};
 use crate::filter_sql::Dialect;
 use crate::records::internal;
+use crate::upkeep;
 use crate::{ChangePage, ops, schedule};
 use crate::{ListQuery, Page, Precondition, ProcessRef, RunScope, Store, StoreError, StoreResult};
 
@@ -398,6 +400,18 @@ impl Store for SqliteStore {
 
     async fn claim_scheduled_runs(&self, now: runhub_model::Timestamp, interval_micros: i64) -> StoreResult<Vec<crate::ScheduledStart>> {
         self.writer.write(move |c| on(c, async |tx| schedule::claim_scheduled(tx, now, interval_micros).await)).await
+    }
+
+    async fn reap_stale_runs(&self, now: runhub_model::Timestamp, timeout_micros: i64, limit: u32) -> StoreResult<Vec<crate::ReapedRun>> {
+        self.writer.write(move |c| on(c, async |tx| upkeep::reap(tx, now, timeout_micros, limit).await)).await
+    }
+
+    async fn expire_runs(&self, now: runhub_model::Timestamp, age_micros: i64, limit: u32) -> StoreResult<u64> {
+        self.writer.write(move |c| on(c, async |tx| upkeep::expire(tx, now, age_micros, limit).await)).await
+    }
+
+    async fn runs_by_status(&self) -> StoreResult<Vec<(runhub_model::RunStatus, u64)>> {
+        self.read(move |c| on(c, async |tx| upkeep::runs_by_status(tx).await)).await
     }
 }
 

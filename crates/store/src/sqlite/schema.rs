@@ -105,7 +105,21 @@ CREATE TABLE change_horizon (
     position INTEGER NOT NULL
 );
 "#,
+    r#"
+-- Operations (docs/operations.md). last_activity: when a run was created or last PATCHed (any
+-- PATCH of a running run counts); the stale-run reaper finds running runs idle too long through
+-- a small partial index over running runs only (status 0). Runs already running when this
+-- migration runs count as active now. runs_by_end: finished runs by end, across tenants, for
+-- retention (kind first, so runGroups are found apart from the flows' runs).
+ALTER TABLE runs ADD COLUMN last_activity INTEGER;
+UPDATE runs SET last_activity = CAST(strftime('%s', 'now') AS INTEGER) * 1000000 WHERE status = 0;
+CREATE INDEX runs_running_by_activity ON runs (last_activity) WHERE status = 0;
+CREATE INDEX runs_by_end ON runs (kind, end_time) WHERE end_time IS NOT NULL;
+"#,
 ];
+
+/// How many migrations this build knows: the newest schema version it can open.
+pub(crate) const KNOWN: usize = MIGRATIONS.len();
 
 pub(crate) fn migrate(conn: &Connection) -> StoreResult<()> {
     let fail = |e: rusqlite::Error| StoreError::Internal(format!("migration failed: {e}"));

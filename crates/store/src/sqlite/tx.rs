@@ -90,6 +90,11 @@ impl Tx for SqliteTx<'_> {
         })
     }
 
+    fn after_commit(&mut self, f: Box<dyn FnOnce() + Send>) {
+        // Writes run on the writer thread, which runs these after its batch commits.
+        super::writer::after_commit(f);
+    }
+
     async fn lock_name(&mut self, _name: &str) -> StoreResult<()> {
         Ok(())
     }

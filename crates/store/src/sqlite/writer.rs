@@ -3,7 +3,9 @@
 //! refused operation does not undo the others), commits once — one fsync for the whole batch — and
 //! only then answers each caller. An answered write is therefore on disk.
 
+use std::cell::RefCell;
 use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::time::Instant;
 
 use rusqlite::Connection;
 use tokio::sync::{mpsc, oneshot, watch};
@@ -17,6 +19,17 @@ type Reply = Box<dyn FnOnce(StoreResult<()>) + Send>;
 /// An operation: runs against the connection inside the batch, returns whether it succeeded and
 /// how to answer its caller once the batch's fate is known.
 type Job = Box<dyn FnOnce(&Connection) -> (bool, Reply) + Send>;
+
+thread_local! {
+    /// What the operations of the batch being written asked to run once it commits.
+    static AFTER_COMMIT: RefCell<Vec<Box<dyn FnOnce() + Send>>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Runs `f` once the batch of the operation calling this (on the writer thread) has committed;
+/// never when the operation is refused or the commit fails.
+pub(crate) fn after_commit(f: Box<dyn FnOnce() + Send>) {
+    AFTER_COMMIT.with(|hooks| hooks.borrow_mut().push(f));
+}
 
 pub(crate) struct Writer {
     /// `None` once closed.
@@ -109,16 +122,26 @@ fn run(conn: Connection, mut rx: mpsc::UnboundedReceiver<Job>, committed_signal:
         let mut any_ok = false;
         for job in batch.drain(..) {
             let savepoint = exec(&conn, "SAVEPOINT op");
+            let mark = AFTER_COMMIT.with(|hooks| hooks.borrow().len());
             let (ok, reply) = job(&conn);
             any_ok |= ok;
+            if !ok {
+                AFTER_COMMIT.with(|hooks| hooks.borrow_mut().truncate(mark));
+            }
             if savepoint.is_ok() {
                 let _ = if ok { exec(&conn, "RELEASE op") } else { exec(&conn, "ROLLBACK TO op").and_then(|()| exec(&conn, "RELEASE op")) };
             }
             replies.push(reply);
         }
+        let started = Instant::now();
         let committed = exec(&conn, "COMMIT").inspect_err(|_| {
             let _ = exec(&conn, "ROLLBACK");
         });
+        let hooks = AFTER_COMMIT.with(|hooks| std::mem::take(&mut *hooks.borrow_mut()));
+        if committed.is_ok() {
+            crate::telemetry::commit_took(started.elapsed());
+            hooks.into_iter().for_each(|hook| hook());
+        }
         if committed.is_ok() && any_ok {
             committed_signal.send_modify(|n| *n = n.wrapping_add(1));
         }

@@ -1,0 +1,165 @@
+//! The background upkeep of `runhub serve` (docs/operations.md): the stale-run reaper
+//! (`--run-timeout`) and retention (`--retention`). Each works in bounded batches through the
+//! store, which claims rows so that replicas never work on the same ones; both stop, after the
+//! batch in hand, when the service shuts down.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use runhub_model::Timestamp;
+use runhub_store::{Store, idle_words};
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+/// Runs the reaper finishes in one transaction.
+pub const REAP_BATCH: u32 = 100;
+/// Runs retention deletes in one transaction (each a delete through the normal path, with its
+/// group's re-derivation): a few milliseconds on SQLite — docs/operations.md has the figure.
+pub const RETENTION_BATCH: u32 = 20;
+/// The pause between two full retention batches, so that other writes always get their turn.
+const RETENTION_PAUSE: Duration = Duration::from_millis(10);
+
+/// The running upkeep tasks.
+pub struct Upkeep {
+    stop: watch::Sender<bool>,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+fn micros(d: Duration) -> i64 {
+    i64::try_from(d.as_micros()).unwrap_or(i64::MAX)
+}
+
+/// How often a task with period `d` looks for work.
+fn tick(d: Duration, most: Duration) -> Duration {
+    (d / 4).clamp(Duration::from_millis(50), most)
+}
+
+/// Sleeps for `d`; false when the service is stopping.
+async fn pause(stop: &mut watch::Receiver<bool>, d: Duration) -> bool {
+    if *stop.borrow() {
+        return false;
+    }
+    tokio::select! {
+        _ = stop.changed() => false,
+        () = tokio::time::sleep(d) => !*stop.borrow(),
+    }
+}
+
+/// One pass of the reaper: batches until none is full. How many runs it finished.
+pub async fn reap_once(store: &dyn Store, timeout: Duration) -> usize {
+    let mut total = 0;
+    loop {
+        match store.reap_stale_runs(Timestamp::now(), micros(timeout), REAP_BATCH).await {
+            Ok(reaped) => {
+                for r in &reaped {
+                    tracing::info!(tenant = r.tenant.as_str(), run = %r.id, idle = %idle_words(r.idle_micros), "stale run finished as failed (runTimedOut)");
+                }
+                total += reaped.len();
+                if reaped.len() < REAP_BATCH as usize {
+                    return total;
+                }
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "the stale-run reaper failed; retrying at its next tick");
+                return total;
+            }
+        }
+    }
+}
+
+/// One pass of retention: batches until none is full. How many runs it deleted.
+pub async fn expire_once(store: &dyn Store, retention: Duration, stop: Option<&mut watch::Receiver<bool>>) -> u64 {
+    let mut total = 0;
+    let mut stop = stop;
+    loop {
+        let started = Instant::now();
+        match store.expire_runs(Timestamp::now(), micros(retention), RETENTION_BATCH).await {
+            Ok(deleted) => {
+                total += deleted;
+                tracing::debug!(deleted, elapsed_ms = started.elapsed().as_secs_f64() * 1e3, "retention batch");
+                if deleted < u64::from(RETENTION_BATCH) {
+                    break;
+                }
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "retention failed; retrying at its next tick");
+                break;
+            }
+        }
+        let go_on = match stop.as_deref_mut() {
+            Some(stop) => pause(stop, RETENTION_PAUSE).await,
+            None => {
+                tokio::time::sleep(RETENTION_PAUSE).await;
+                true
+            }
+        };
+        if !go_on {
+            break;
+        }
+    }
+    if total > 0 {
+        tracing::info!(deleted = total, "retention deleted finished runs");
+    }
+    total
+}
+
+/// Starts the tasks the flags ask for (none when both are off).
+pub fn spawn(store: Arc<dyn Store>, run_timeout: Option<Duration>, retention: Option<Duration>) -> Upkeep {
+    let (stop, _) = watch::channel(false);
+    let mut tasks = Vec::new();
+    if let Some(timeout) = run_timeout {
+        let (store, mut stop) = (store.clone(), stop.subscribe());
+        tasks.push(tokio::spawn(async move {
+            while pause(&mut stop, tick(timeout, Duration::from_secs(30))).await {
+                reap_once(store.as_ref(), timeout).await;
+            }
+        }));
+    }
+    if let Some(retention) = retention {
+        let (store, mut stop) = (store.clone(), stop.subscribe());
+        tasks.push(tokio::spawn(async move {
+            while pause(&mut stop, tick(retention, Duration::from_secs(60))).await {
+                expire_once(store.as_ref(), retention, Some(&mut stop)).await;
+            }
+        }));
+    }
+    Upkeep { stop, tasks }
+}
+
+impl Upkeep {
+    /// Asks every task to stop and waits until each has finished the batch in hand.
+    pub async fn stop(self) {
+        let _ = self.stop.send(true);
+        for task in self.tasks {
+            let _ = task.await;
+        }
+    }
+}
+
+/// Parses `--run-timeout` / `--retention`: a humane duration (`30s`, `2h`, `7d`, `1h 30m`), not 0.
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let t = text.trim();
+    match humantime::parse_duration(t) {
+        Ok(d) if d.is_zero() => Err(format!("'{t}' is zero; leave the flag out to turn this off")),
+        Ok(d) if d > Duration::from_secs(100 * 365 * 86_400) => Err(format!("'{t}' is longer than 100 years")),
+        Ok(d) => Ok(d),
+        Err(e) => Err(format!("'{t}' is not a duration such as 90s, 2h or 7d: {e}")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("7d").unwrap(), Duration::from_secs(7 * 86_400));
+        assert_eq!(parse_duration("1h 30m").unwrap(), Duration::from_secs(5400));
+        assert!(parse_duration("0").is_err());
+        assert!(parse_duration("0s").is_err());
+        assert!(parse_duration("soon").is_err());
+        assert!(parse_duration("-5m").is_err());
+        assert_eq!(tick(Duration::from_secs(1), Duration::from_secs(30)), Duration::from_millis(250));
+        assert_eq!(tick(Duration::from_secs(7 * 86_400), Duration::from_secs(60)), Duration::from_secs(60));
+    }
+}

@@ -1,0 +1,147 @@
+//! Background upkeep, written once over [`Tx`] for both stores (docs/operations.md): the stale-run
+//! reaper, retention, and the run counts behind the `runhub_runs` gauge.
+//!
+//! Both write tasks go through the normal write operations ([`ops::update_run`],
+//! [`ops::delete_run`]), so a group re-derives and every change is an ordinary change. Each call
+//! handles one bounded batch in one short transaction. Replicas never work on the same rows: on
+//! PostgreSQL the batch is claimed with `FOR UPDATE SKIP LOCKED` (a row another replica — or a
+//! client's PATCH — holds is skipped, not waited for), and a claimed row is checked again under its
+//! lock; SQLite's single writer runs one batch at a time anyway.
+
+use runhub_model::{GraphEnum, PublicError, RunKind, RunPatch, RunStatus, TenantId, Timestamp, Uuid};
+use sea_query::{Alias, Expr, ExprTrait, LockBehavior, LockType, Query, SelectStatement};
+
+use crate::columns::kind_in;
+use crate::filter_sql::Dialect;
+use crate::ops::{self, Cell, Tx};
+use crate::query::render;
+use crate::records::internal;
+use crate::{RunScope, StoreError, StoreResult};
+
+fn col(name: &str) -> Expr {
+    Expr::col(Alias::new(name))
+}
+
+/// A run the reaper finished.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ReapedRun {
+    pub tenant: TenantId,
+    pub id: Uuid,
+    /// How long it had been idle, in microseconds.
+    pub idle_micros: i64,
+}
+
+/// `FOR UPDATE SKIP LOCKED` where the dialect has row locks.
+fn claim(q: &mut SelectStatement, dialect: Dialect) {
+    if dialect == Dialect::Postgres {
+        q.lock_with_behavior(LockType::Update, LockBehavior::SkipLocked);
+    }
+}
+
+/// `(tenant, id, integer)` rows.
+fn keyed_rows(rows: Vec<Vec<Cell>>) -> StoreResult<Vec<(TenantId, Uuid, i64)>> {
+    rows.into_iter()
+        .map(|row| match row.as_slice() {
+            [Cell::Text(tenant), Cell::Text(id), Cell::Int(n)] => {
+                let id = Uuid::parse_str(id).map_err(|e| internal(format!("stored id '{id}' is not a UUID: {e}")))?;
+                Ok((TenantId::new(tenant.clone()), id, *n))
+            }
+            _ => Err(internal("an upkeep row has unexpected values")),
+        })
+        .collect()
+}
+
+/// Says how long a run was idle, in words (`1h 5m 3s`).
+pub fn idle_words(micros: i64) -> String {
+    let secs = u64::try_from(micros / 1_000_000).unwrap_or(0);
+    let (h, m, s) = (secs / 3600, secs / 60 % 60, secs % 60);
+    match (h, m) {
+        (0, 0) => format!("{s}s"),
+        (0, _) => format!("{m}m {s}s"),
+        _ => format!("{h}h {m}m {s}s"),
+    }
+}
+
+/// Finishes up to `limit` runs that are still running with no activity (creation or PATCH) for
+/// longer than `timeout_micros`: `failed`, with `blockingError.code = "runTimedOut"`. runGroups
+/// are not timed out themselves: they follow their members.
+pub(crate) async fn reap<T: Tx>(tx: &mut T, now: Timestamp, timeout_micros: i64, limit: u32) -> StoreResult<Vec<ReapedRun>> {
+    let cutoff = now.micros().saturating_sub(timeout_micros);
+    let mut q = Query::select();
+    q.columns([Alias::new("tenant"), Alias::new("id"), Alias::new("last_activity")])
+        .from(Alias::new("runs"))
+        // A literal (our own enum's ordinal), so that the planner can use the partial index.
+        .and_where(Expr::cust(format!("\"status\" = {}", RunStatus::Running.ordinal())))
+        .and_where(kind_in(&[RunKind::IncomingFlowRun.ordinal(), RunKind::OutgoingFlowRun.ordinal()]))
+        .and_where(col("last_activity").lt(cutoff))
+        .order_by(Alias::new("last_activity"), sea_query::Order::Asc)
+        .limit(u64::from(limit));
+    claim(&mut q, T::DIALECT);
+    let candidates = keyed_rows(tx.cells(render(&q, T::DIALECT)).await?)?;
+    let mut reaped = Vec::new();
+    for (tenant, id, last_activity) in candidates {
+        let idle = now.micros().saturating_sub(last_activity);
+        let mut error = PublicError::default();
+        error.code = Some("runTimedOut".into());
+        error.message = Some(format!(
+            "the run was still running with no activity (no PATCH) for {}, longer than the service's run timeout of {}; it was marked failed",
+            idle_words(idle),
+            idle_words(timeout_micros)
+        ));
+        let patch = RunPatch { status: Some(RunStatus::Failed), blocking_error: Some(Some(error)), ..RunPatch::default() };
+        match ops::update_run(tx, &tenant, &RunScope::all(), id, patch, None).await {
+            Ok(_) => reaped.push(ReapedRun { tenant, id, idle_micros: idle }),
+            // Finished or deleted meanwhile (a rule refusing leaves the transaction usable).
+            Err(StoreError::NotFound(_) | StoreError::Rule(_)) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(reaped)
+}
+
+/// Deletes up to `limit` finished runs whose `endDateTime` is before `now - age_micros`, through
+/// the normal delete. runGroups go first: a group that ended that long ago has members that ended
+/// no later, and deleting it first (its members are kept, detached) means no group is ever left
+/// memberless and re-derived from its own values. Running runs have no end and are never chosen.
+pub(crate) async fn expire<T: Tx>(tx: &mut T, now: Timestamp, age_micros: i64, limit: u32) -> StoreResult<u64> {
+    let cutoff = now.micros().saturating_sub(age_micros);
+    let mut deleted = 0u64;
+    for kinds in [&[RunKind::RunGroup][..], &[RunKind::IncomingFlowRun, RunKind::OutgoingFlowRun]] {
+        let room = u64::from(limit).saturating_sub(deleted);
+        if room == 0 {
+            break;
+        }
+        let mut q = Query::select();
+        q.columns([Alias::new("tenant"), Alias::new("id"), Alias::new("end_time")])
+            .from(Alias::new("runs"))
+            .and_where(kind_in(&kinds.iter().map(|k| k.ordinal()).collect::<Vec<_>>()))
+            .and_where(col("end_time").is_not_null())
+            .and_where(col("end_time").lt(cutoff))
+            .limit(room);
+        claim(&mut q, T::DIALECT);
+        for (tenant, id, _) in keyed_rows(tx.cells(render(&q, T::DIALECT)).await?)? {
+            match ops::delete_run(tx, &tenant, &RunScope::all(), id, None).await {
+                Ok(()) => deleted += 1,
+                Err(StoreError::NotFound(_)) => {}
+                Err(e) => return Err(e),
+            }
+        }
+    }
+    Ok(deleted)
+}
+
+/// How many runs (of every kind and tenant) have each status.
+pub(crate) async fn runs_by_status<T: Tx>(tx: &mut T) -> StoreResult<Vec<(RunStatus, u64)>> {
+    let mut q = Query::select();
+    q.column(Alias::new("status")).expr(Expr::cust("COUNT(*)")).from(Alias::new("runs")).group_by_col(Alias::new("status"));
+    let mut out: Vec<(RunStatus, u64)> = RunStatus::ALL.iter().map(|s| (*s, 0)).collect();
+    for row in tx.integers(render(&q, T::DIALECT)).await? {
+        if let [Some(status), Some(n)] = row[..] {
+            let status = RunStatus::from_ordinal(status).ok_or_else(|| internal(format!("stored status {status} is unknown")))?;
+            if let Some(slot) = out.iter_mut().find(|(s, _)| *s == status) {
+                slot.1 = u64::try_from(n).unwrap_or(0);
+            }
+        }
+    }
+    Ok(out)
+}

@@ -182,11 +182,7 @@ pub struct RunPatch {
 const MEMBER_RUNS: &str = "memberRuns";
 
 fn end_before_start(end: Timestamp, start: Timestamp) -> FieldError {
-    FieldError::invalid(
-        "endDateTime",
-        "endBeforeStart",
-        format!("'endDateTime' ({end}) is before 'startDateTime' ({start})"),
-    )
+    FieldError::invalid("endDateTime", "endBeforeStart", format!("'endDateTime' ({end}) is before 'startDateTime' ({start})"))
 }
 
 fn end_while_running() -> FieldError {
@@ -209,12 +205,14 @@ fn check_group_statistics(kind: RunKind, statistics: Option<&Statistics>) -> Res
 }
 
 impl NewRun {
-    /// Applies the create rules of SPEC §2: status defaults to running, start to now; a run created
-    /// in a terminal status ends at the later of now and its start unless told otherwise.
+    /// Applies the create rules: status defaults to running, start to now — or to the
+    /// given end when that is earlier, so a client whose clock runs a little behind the server's can
+    /// say "it ended now" without the run ending before it started; a run created in a terminal status
+    /// ends at the later of now and its start unless told otherwise.
     pub fn into_run(self, id: Uuid, process_id: Option<Uuid>, group_id: Option<Uuid>, now: Timestamp) -> Result<Run, FieldError> {
         check_group_statistics(self.kind, self.statistics.as_ref())?;
         let status = self.status.unwrap_or(RunStatus::Running);
-        let start = self.start.unwrap_or(now);
+        let start = self.start.unwrap_or_else(|| self.end.map_or(now, |end| end.min(now)));
         let end = match (status.is_terminal(), self.end) {
             (false, Some(_)) => return Err(end_while_running()),
             (false, None) => None,
@@ -265,11 +263,9 @@ impl Run {
         }
 
         if self.has_members() {
-            for (present, target) in [
-                (patch.status.is_some(), "status"),
-                (patch.start.is_some(), "startDateTime"),
-                (patch.end.is_some(), "endDateTime"),
-            ] {
+            for (present, target) in
+                [(patch.status.is_some(), "status"), (patch.start.is_some(), "startDateTime"), (patch.end.is_some(), "endDateTime")]
+            {
                 if present {
                     return Err(FieldError::conflict(
                         target,
@@ -358,10 +354,7 @@ impl Run {
     /// The `statistics` as rendered: the client's members, plus `memberRuns` on a runGroup.
     pub fn statistics_json(&self) -> serde_json::Value {
         let mut map = serde_json::Map::new();
-        map.insert(
-            "@odata.type".to_owned(),
-            serde_json::Value::String(crate::statistics::STATISTICS_ODATA_TYPE.to_owned()),
-        );
+        map.insert("@odata.type".to_owned(), serde_json::Value::String(crate::statistics::STATISTICS_ODATA_TYPE.to_owned()));
         for (k, v) in self.statistics.as_map() {
             map.insert(k.clone(), v.clone());
         }
@@ -403,6 +396,14 @@ mod tests {
     }
 
     #[test]
+    fn an_end_without_a_start_starts_no_later_than_it_ends() {
+        let r = new_run(Some(RunStatus::Completed), None, Some(90)).into_run(Uuid::nil(), None, None, t(100)).unwrap();
+        assert_eq!((r.start, r.end), (t(90), Some(t(90))), "an end behind the server's clock");
+        let r = new_run(Some(RunStatus::Completed), None, Some(500)).into_run(Uuid::nil(), None, None, t(100)).unwrap();
+        assert_eq!((r.start, r.end), (t(100), Some(t(500))), "an end in the future starts now");
+    }
+
+    #[test]
     fn create_rejects_inconsistent_times() {
         let e = new_run(None, Some(1), Some(2)).into_run(Uuid::nil(), None, None, t(100)).unwrap_err();
         assert_eq!(e.code, "endDateTimeWhileRunning");
@@ -418,20 +419,20 @@ mod tests {
         let e = done.apply(RunPatch { status: Some(RunStatus::Running), ..Default::default() }, t(300)).unwrap_err();
         assert_eq!((e.code, e.kind), ("invalidStatusTransition", crate::error::ErrorKind::Conflict));
         let e = done
-            .apply(RunPatch { statistics: Some(Statistics::parse("statistics", &serde_json::json!({"a": 1})).unwrap()), ..Default::default() }, t(300))
+            .apply(
+                RunPatch { statistics: Some(Statistics::parse("statistics", &serde_json::json!({"a": 1})).unwrap()), ..Default::default() },
+                t(300),
+            )
             .unwrap_err();
         assert_eq!(e.target, "statistics");
-        let renamed = done
-            .apply(RunPatch { display_name: Some(DisplayName::from_stored("x".into())), ..Default::default() }, t(300))
-            .unwrap();
+        let renamed =
+            done.apply(RunPatch { display_name: Some(DisplayName::from_stored("x".into())), ..Default::default() }, t(300)).unwrap();
         assert_eq!(renamed.display_name.as_str(), "x");
     }
 
     #[test]
     fn group_derivation() {
-        let mut g = NewRun { kind: RunKind::RunGroup, ..new_run(None, Some(50), None) }
-            .into_run(Uuid::nil(), None, None, t(100))
-            .unwrap();
+        let mut g = NewRun { kind: RunKind::RunGroup, ..new_run(None, Some(50), None) }.into_run(Uuid::nil(), None, None, t(100)).unwrap();
         let mut counts = MemberCounts::default();
         counts.add(RunStatus::Running, 1);
         counts.add(RunStatus::CompletedWithWarnings, 1);

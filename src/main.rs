@@ -21,7 +21,7 @@ async fn run() -> std::process::ExitCode {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("runhub: {e:#}");
-            std::process::ExitCode::FAILURE
+            std::process::ExitCode::from(runhub_server::cli::exit_status(&e))
         }
     }
 }

@@ -12,12 +12,18 @@ use crate::auth::{Authenticator, JwtSettings, JwtVerifier, Permission, TokenRequ
 use crate::limits::Limits;
 
 #[derive(Debug, Parser)]
-#[command(name = "runhub", version, about = "Records and serves the history of data-integration runs through the Microsoft Graph industryData run API")]
+#[command(
+    name = "runhub",
+    version,
+    about = "Records and serves the history of data-integration runs through the Microsoft Graph industryData run API"
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
 }
 
+// Parsed once at start-up: the size of the `serve` variant costs nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Serve the API until SIGINT or SIGTERM.
@@ -125,6 +131,13 @@ pub struct ServeArgs {
     /// incomingFlow): a duration such as 12h, 30s or 500ms; 0 turns the scheduler off.
     #[arg(long, env = "RUNHUB_SCHEDULE_INTERVAL", default_value = "12h", value_parser = crate::scheduler::parse_interval)]
     pub schedule_interval: Duration,
+    /// Serve HTTPS with this certificate chain (PEM, leaf first); needs --tls-key. Reloaded on
+    /// SIGHUP. See docs/tls.md.
+    #[arg(long, env = "RUNHUB_TLS_CERT", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// The private key of --tls-cert (PEM: PKCS#8, PKCS#1 RSA or SEC1 EC).
+    #[arg(long, env = "RUNHUB_TLS_KEY", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
 }
 
 fn parse_timeout(text: &str) -> Result<f64, String> {
@@ -154,7 +167,10 @@ pub struct TokenArgs {
 }
 
 fn seconds(flag: &str, value: f64) -> anyhow::Result<Duration> {
-    Duration::try_from_secs_f64(value).ok().filter(|d| !d.is_zero()).ok_or_else(|| anyhow::anyhow!("{flag} must be a positive number of seconds"))
+    Duration::try_from_secs_f64(value)
+        .ok()
+        .filter(|d| !d.is_zero())
+        .ok_or_else(|| anyhow::anyhow!("{flag} must be a positive number of seconds"))
 }
 
 impl ServeArgs {
@@ -195,7 +211,8 @@ impl ServeArgs {
                 let secret = self.jwt.jwt_secret_file.as_deref().map(crate::auth::read_secret_file).transpose()?;
                 let jwks_json = match &self.jwks_file {
                     Some(path) => Some(
-                        std::fs::read_to_string(path).map_err(|e| anyhow::anyhow!("cannot read the JWKS file '{}': {e}", path.display()))?,
+                        std::fs::read_to_string(path)
+                            .map_err(|e| anyhow::anyhow!("cannot read the JWKS file '{}': {e}", path.display()))?,
                     ),
                     None => None,
                 };
@@ -214,7 +231,11 @@ impl ServeArgs {
 
 /// `runhub token`: prints a signed HS256 token.
 pub fn token(args: TokenArgs) -> anyhow::Result<()> {
-    let path = args.jwt.jwt_secret_file.as_deref().ok_or_else(|| anyhow::anyhow!("runhub token needs --jwt-secret-file (or RUNHUB_JWT_SECRET_FILE)"))?;
+    let path = args
+        .jwt
+        .jwt_secret_file
+        .as_deref()
+        .ok_or_else(|| anyhow::anyhow!("runhub token needs --jwt-secret-file (or RUNHUB_JWT_SECRET_FILE)"))?;
     let secret = crate::auth::read_secret_file(path)?;
     let split = |list: &[String]| -> Vec<String> { list.iter().flat_map(|s| s.split_whitespace()).map(str::to_owned).collect() };
     let mut scopes = split(&args.scopes);
@@ -296,6 +317,12 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     // Flags first: a bad flag is reported before any database is touched.
     let limits = args.limits()?;
     let auth = args.authenticator()?;
+    let tls = match (&args.tls_cert, &args.tls_key) {
+        (Some(cert), Some(key)) => {
+            Some(std::sync::Arc::new(crate::tls::Tls::load(crate::tls::TlsFiles { cert: cert.clone(), key: key.clone() })?))
+        }
+        _ => None,
+    };
     let store = match &args.database_url {
         Some(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
             let options = runhub_store::postgres::Options {
@@ -328,20 +355,32 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             "!!! runhub is listening on {addr}, reachable from other machines, WITHOUT AUTHENTICATION: anyone who can \
              reach it can read and change every run. Use --auth jwt, or listen on 127.0.0.1. !!!"
         );
-        eprintln!("WARNING: runhub listens on {addr} without authentication (--auth none): anyone who can reach it can read and change all data");
+        eprintln!(
+            "WARNING: runhub listens on {addr} without authentication (--auth none): anyone who can reach it can read and change all data"
+        );
     }
     let shutdown = shutdown_signal();
+    if let Some(tls) = &tls {
+        crate::tls::reload_on_sighup(tls.clone());
+    }
     // Tests and scripts read this line to find the port.
-    println!("runhub listening on http://{addr}");
-    let app = router_with(AppState { store: store.clone(), public_url: args.public_url.clone() }, Security { auth, limits: limits.clone() });
+    println!("runhub listening on {}://{addr}", if tls.is_some() { "https" } else { "http" });
+    let app =
+        router_with(AppState { store: store.clone(), public_url: args.public_url.clone() }, Security { auth, limits: limits.clone() });
     let scheduler = crate::scheduler::spawn(store.clone(), args.schedule_interval);
-    crate::serve::serve(listener, app, &limits, shutdown).await?;
+    crate::serve::serve_with(listener, app, &limits, tls, shutdown).await?;
     if let Some(scheduler) = scheduler {
         scheduler.abort();
     }
     store.close().await;
     tracing::info!("stopped cleanly");
     Ok(())
+}
+
+/// The process's exit status for an error `main` returned: 2 for a certificate or key that cannot
+/// be served (as for a bad flag), 1 for anything else.
+pub fn exit_status(error: &anyhow::Error) -> u8 {
+    if error.downcast_ref::<crate::tls::TlsError>().is_some() { 2 } else { 1 }
 }
 
 pub async fn main() -> anyhow::Result<()> {

@@ -13,5 +13,6 @@ pub mod render;
 pub mod routes;
 pub mod scheduler;
 pub mod serve;
+pub mod tls;
 
 pub use app::{AppState, Security, router, router_with};

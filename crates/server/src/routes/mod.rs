@@ -62,7 +62,8 @@ impl Ctx {
     /// `If-Match`, when sent.
     pub fn if_match(&self) -> ApiResult<Option<Precondition>> {
         let Some(value) = self.headers.get(header::IF_MATCH) else { return Ok(None) };
-        let text = value.to_str().map_err(|_| ApiError::bad_request("invalidHeader", "If-Match is not valid text").with_target("If-Match"))?;
+        let text =
+            value.to_str().map_err(|_| ApiError::bad_request("invalidHeader", "If-Match is not valid text").with_target("If-Match"))?;
         if text.trim() == "*" {
             return Ok(Some(Precondition::Any));
         }
@@ -158,13 +159,23 @@ async fn read_body(headers: &HeaderMap, body: Body) -> ApiResult<Bytes> {
     Ok(bytes)
 }
 
-/// The absolute service root: `--public-url` if set, else from the request's Host.
-fn service_root(state: &AppState, headers: &HeaderMap) -> String {
+/// The absolute service root: `--public-url` if set, else from the request's Host (HTTP/1.1) or
+/// authority (HTTP/2), with https when the request came over TLS.
+fn service_root(state: &AppState, parts: &axum::http::request::Parts) -> String {
     if let Some(public) = &state.public_url {
         return format!("{}{SERVICE_ROOT}", public.trim_end_matches('/'));
     }
-    let host = headers.get(header::HOST).and_then(|v| v.to_str().ok()).filter(|h| !h.is_empty() && !h.contains(['/', ' ']));
-    format!("http://{}{SERVICE_ROOT}", host.unwrap_or("localhost"))
+    let host = parts
+        .headers
+        .get(header::HOST)
+        .and_then(|v| v.to_str().ok())
+        .or_else(|| parts.uri.authority().map(|a| a.as_str()))
+        .filter(|h| !h.is_empty() && !h.contains(['/', ' ', '@']));
+    let scheme = match parts.extensions.get::<crate::serve::Scheme>() {
+        Some(crate::serve::Scheme::Https) => "https",
+        _ => "http",
+    };
+    format!("{scheme}://{}{SERVICE_ROOT}", host.unwrap_or("localhost"))
 }
 
 /// Every request below `/beta`.
@@ -195,7 +206,7 @@ async fn serve(state: AppState, request: Request) -> ApiResult<Response> {
     let tenant = crate::auth::tenant(&parts)?;
     let body = read_body(&parts.headers, body).await?;
     let ctx = Ctx {
-        root: service_root(&state, &parts.headers),
+        root: service_root(&state, &parts),
         state,
         tenant,
         method: parts.method,

@@ -113,13 +113,18 @@ async fn both_protocols_are_served_and_every_link_is_https() {
 }
 
 #[tokio::test]
-async fn an_rsa_key_in_pkcs1_pem_is_served() {
+async fn an_rsa_key_in_pkcs1_pem_named_by_the_environment_is_served() {
     let pki = Pki::new();
     let dir = tempfile::tempdir().unwrap();
     let server = pki.server("runhub", KeyKind::Rsa, false);
     assert!(server.key_pem.starts_with("-----BEGIN RSA PRIVATE KEY-----"));
     let (cert, key) = server.write(dir.path(), "server");
-    let (hub, _log) = serve(dir.path(), &cert, &key, &[]);
+    // Given by the environment this time.
+    let (hub, _log) = binary::spawn_logged(
+        &["--data-dir", path(dir.path()), "--schedule-interval", "0"],
+        &[("RUNHUB_TLS_CERT", path(&cert)), ("RUNHUB_TLS_KEY", path(&key))],
+    );
+    assert!(hub.base.starts_with("https://"), "{}", hub.base);
     let r = client(&pki, false).get(format!("{}/healthz", hub.base)).send().await.unwrap();
     assert_eq!(r.status(), 200);
 }

@@ -13,6 +13,12 @@ HTTP stack could do at that moment; rounds alternate and the medians are reporte
 measured under both `--durability full` (default: fsync before the 2xx) and `relaxed`.
 With --database-url the store is PostgreSQL (the database is emptied first; durability is the
 server's own `synchronous_commit`, so there is one pass, reported as "postgres").
+
+    python3 bench/run.py --tls --runs 100000 --rounds 3 --duration 5   # HTTPS against plain HTTP
+
+With --tls it measures only keep-alive GETs (a run by id, and /livez) over plain HTTP and over HTTPS
+(`--tls-cert/--tls-key`, a throwaway self-signed ECDSA certificate made with openssl), the same
+binary on the same data, alternating servers round by round, and reports HTTPS as a fraction of HTTP.
 """
 
 import argparse
@@ -56,15 +62,16 @@ TARGET = os.environ.get("CARGO_TARGET_DIR") or os.path.join(ROOT, "target")
 
 
 class Server:
-    def __init__(self, data_dir, durability, database_url=None):
+    def __init__(self, data_dir, durability, database_url=None, tls=None):
         self.port = free_port()
         self.log = open(os.path.join(data_dir, f"server-{durability}.log"), "w")
         store = ["--database-url", database_url] if database_url else ["--data-dir", data_dir, "--durability", durability]
+        tls_args = ["--tls-cert", tls[0], "--tls-key", tls[1]] if tls else []
         self.proc = subprocess.Popen(
-            [os.path.join(TARGET, "release", "runhub"), "serve", "--listen", f"127.0.0.1:{self.port}", *store],
+            [os.path.join(TARGET, "release", "runhub"), "serve", "--listen", f"127.0.0.1:{self.port}", *store, *tls_args],
             stdout=subprocess.PIPE, stderr=self.log, text=True)
         self.proc.stdout.readline()  # "runhub listening on …"
-        self.base = f"http://127.0.0.1:{self.port}"
+        self.base = f"{'https' if tls else 'http'}://127.0.0.1:{self.port}"
 
     def rss_peak_mb(self):
         with open(f"/proc/{self.proc.pid}/status") as f:
@@ -114,6 +121,7 @@ def main():
     ap.add_argument("--duration", type=int, default=10, help="seconds per scenario run")
     ap.add_argument("--keep", action="store_true", help="keep the data directory")
     ap.add_argument("--database-url", help="benchmark the PostgreSQL store on this (emptied) database")
+    ap.add_argument("--tls", action="store_true", help="only keep-alive GETs, over HTTPS against plain HTTP")
     opts = ap.parse_args()
 
     ensure_wrk()
@@ -142,6 +150,8 @@ def main():
     patch_ids, finish_pool = running[:split], running[split:]
     write_ids(os.path.join(ids_dir, "patch"), patch_ids)
     flow = dataset["flows"][0]
+    if opts.tls:
+        return tls_comparison(opts, data, os.path.join(ids_dir, "get"))
 
     per_finish = len(finish_pool) // max(finish_runs, 1)
     finish_files = []
@@ -206,6 +216,41 @@ def main():
         shutil.rmtree(data, ignore_errors=True)
     else:
         print(f"data kept in {data}", file=sys.stderr)
+
+
+def tls_comparison(opts, data, get_ids):
+    """Keep-alive GETs over HTTPS as a fraction of the same over plain HTTP, servers alternating."""
+    cert, key = os.path.join(data, "bench.crt"), os.path.join(data, "bench.key")
+    sh(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-days", "1",
+        "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", key, "-out", cert],
+       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    scenarios = [("get", "get.lua", [get_ids]), ("livez", "ceiling.lua", [])]
+    results = {}  # (scheme, scenario) -> list of results
+    for r in range(opts.rounds):
+        for scheme, tls in (("http", None), ("https", (cert, key))):
+            server = Server(data, "full", opts.database_url, tls)
+            try:
+                for name, script, args in scenarios:
+                    res = wrk(server.base, script, args, opts.duration)
+                    if res["errors"]:
+                        sys.exit(f"{scheme} {name} answered {res['errors']} non-2xx replies: the figures would be wrong")
+                    results.setdefault((scheme, name), []).append(res)
+                    print(f"[r{r}] {scheme} {name}: {res['rps']:.0f} req/s, p50 {res['p50']:.2f} ms, "
+                          f"p99 {res['p99']:.2f} ms", file=sys.stderr)
+            finally:
+                server.stop()
+    rev = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
+    print(f"\n{time.strftime('%Y-%m-%d')}, commit {rev}, {os.cpu_count()} cores, {opts.runs} runs, "
+          f"{CONNECTIONS} keep-alive connections, wrk -t{THREADS}, {opts.rounds} rounds x {opts.duration} s, medians\n")
+    print("| scenario | HTTP req/s | HTTPS req/s | HTTPS / HTTP | HTTP p50 / p99 ms | HTTPS p50 / p99 ms |")
+    print("|---|---:|---:|---:|---:|---:|")
+    for name, _, _ in scenarios:
+        med = lambda scheme, key: statistics.median(x[key] for x in results[(scheme, name)])
+        ratio = statistics.median(s["rps"] / h["rps"] for h, s in zip(results[("http", name)], results[("https", name)]))
+        print(f"| {name} | {med('http', 'rps'):.0f} | {med('https', 'rps'):.0f} | {ratio:.2f} | "
+              f"{med('http', 'p50'):.2f} / {med('http', 'p99'):.2f} | {med('https', 'p50'):.2f} / {med('https', 'p99'):.2f} |")
+    if not opts.keep:
+        shutil.rmtree(data, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -21,8 +21,7 @@ async fn run() -> std::process::ExitCode {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("runhub: {e:#}");
-            // A mistake in the flags exits 2, as clap's own errors do.
-            if e.is::<runhub_server::cli::UsageError>() { std::process::ExitCode::from(2) } else { std::process::ExitCode::FAILURE }
+            std::process::ExitCode::from(runhub_server::cli::exit_status(&e))
         }
     }
 }

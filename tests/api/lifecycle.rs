@@ -209,6 +209,67 @@ async fn a_run_created_finished_keeps_a_given_end() {
     assert_eq!(run["endDateTime"], "2024-01-01T00:00:00Z");
 }
 
+/// Every way to create a run: (path, body) for a finished run with the given extra members.
+fn create_paths(flow: &str, out_flow: &str, group: &str, app: &TestApp, extra: &Value) -> Vec<(String, Value)> {
+    let with = |mut body: Value| {
+        for (k, v) in extra.as_object().unwrap() {
+            body[k] = v.clone();
+        }
+        body
+    };
+    let bind = |kind: &str, flow: &str| app.beta(&format!("industryData/{kind}/{flow}"));
+    vec![
+        (
+            "/beta/industryData/runs".to_owned(),
+            with(
+                json!({"@odata.type": odata_type("incomingFlowRun"), "displayName": "r", "process@odata.bind": bind("incomingFlows", flow)}),
+            ),
+        ),
+        ("/beta/industryData/runs".to_owned(), with(json!({"@odata.type": odata_type("runGroup"), "displayName": "r"}))),
+        ("/beta/industryData/runGroups".to_owned(), with(json!({"displayName": "r"}))),
+        (format!("/beta/industryData/incomingFlows/{flow}/runs"), with(json!({"displayName": "r"}))),
+        (format!("/beta/industryData/outgoingFlows/{out_flow}/runs"), with(json!({"displayName": "r"}))),
+        (
+            format!("/beta/industryData/runGroups/{group}/runs"),
+            with(
+                json!({"@odata.type": odata_type("outgoingFlowRun"), "displayName": "r", "process@odata.bind": bind("outgoingFlows", out_flow)}),
+            ),
+        ),
+    ]
+}
+
+#[tokio::test]
+async fn a_run_created_with_an_end_behind_the_servers_clock_starts_at_that_end_on_every_create_path() {
+    let app = TestApp::spawn().await;
+    let (flow, out_flow, group) = (app.incoming_flow("f").await, app.outgoing_flow("o").await, app.group("g").await);
+    // A client whose clock is a little behind says "it ended now": its now is the server's past.
+    let end = runhub_model::Timestamp::from_micros(now_micros() - 1_000).to_rfc3339();
+    for (path, body) in create_paths(&flow, &out_flow, &group, &app, &json!({"status": "completed", "endDateTime": end})) {
+        let r = app.post(&path, body).await;
+        r.assert_status(201);
+        let run = r.json();
+        assert_eq!((&run["startDateTime"], &run["endDateTime"]), (&json!(end), &json!(end)), "{path}: {run}");
+        assert_eq!(app.run(&id(&run)).await["startDateTime"], json!(end), "{path}: stored");
+    }
+}
+
+#[tokio::test]
+async fn a_run_created_with_a_future_end_and_no_start_starts_now_on_every_create_path() {
+    let app = TestApp::spawn().await;
+    let (flow, out_flow, group) = (app.incoming_flow("f").await, app.outgoing_flow("o").await, app.group("g").await);
+    let end = "2999-01-01T00:00:00Z";
+    for (path, body) in create_paths(&flow, &out_flow, &group, &app, &json!({"status": "failed", "endDateTime": end})) {
+        let before = now_micros();
+        let r = app.post(&path, body).await;
+        let after = now_micros();
+        r.assert_status(201);
+        let run = r.json();
+        let start = micros(&run["startDateTime"]);
+        assert!(before <= start && start <= after, "{path}: {before} <= {start} <= {after}");
+        assert_eq!(run["endDateTime"], end, "{path}");
+    }
+}
+
 // ---- endDateTime rules ----------------------------------------------------------------------
 
 #[tokio::test]

@@ -3,6 +3,7 @@
 
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
 
 pub struct Runhub {
     pub child: Child,
@@ -10,8 +11,28 @@ pub struct Runhub {
 }
 
 /// Starts `runhub serve --listen 127.0.0.1:0` with more arguments and environment variables.
+#[allow(dead_code)]
 pub fn spawn(args: &[&str], envs: &[(&str, &str)]) -> Runhub {
     spawn_logging(args, envs, "warn", Stdio::inherit())
+}
+
+/// Like [`spawn`], with the server's log (at `warn` and above) collected: the returned buffer
+/// grows as lines arrive.
+#[allow(dead_code)]
+pub fn spawn_logged(args: &[&str], envs: &[(&str, &str)]) -> (Runhub, Arc<Mutex<String>>) {
+    let mut hub = spawn_logging(args, envs, "warn", Stdio::piped());
+    let log = Arc::new(Mutex::new(String::new()));
+    let stderr = hub.child.stderr.take().expect("piped stderr");
+    let sink = log.clone();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            eprintln!("{line}");
+            let mut log = sink.lock().unwrap();
+            log.push_str(&line);
+            log.push('\n');
+        }
+    });
+    (hub, log)
 }
 
 /// [`spawn`] with a log level (`RUST_LOG`) and where its stderr goes.
@@ -30,7 +51,7 @@ pub fn spawn_logging(args: &[&str], envs: &[(&str, &str)], log: &str, stderr: St
     let mut line = String::new();
     BufReader::new(stdout).read_line(&mut line).expect("read the listening line");
     let base = line.trim().rsplit(' ').next().unwrap_or_default().to_owned();
-    assert!(base.starts_with("http://127.0.0.1:"), "unexpected first line: {line:?}");
+    assert!(base.starts_with("http://127.0.0.1:") || base.starts_with("https://127.0.0.1:"), "unexpected first line: {line:?}");
     Runhub { child, base }
 }
 

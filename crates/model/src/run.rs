@@ -205,12 +205,14 @@ fn check_group_statistics(kind: RunKind, statistics: Option<&Statistics>) -> Res
 }
 
 impl NewRun {
-    /// Applies create rules (docs/api.md, "Lifecycle rules"): status defaults to running, start to now; a run created
-    /// in a terminal status ends at the later of now and its start unless told otherwise.
+    /// Applies the create rules: status defaults to running, start to now — or to the
+    /// given end when that is earlier, so a client whose clock runs a little behind the server's can
+    /// say "it ended now" without the run ending before it started; a run created in a terminal status
+    /// ends at the later of now and its start unless told otherwise.
     pub fn into_run(self, id: Uuid, process_id: Option<Uuid>, group_id: Option<Uuid>, now: Timestamp) -> Result<Run, FieldError> {
         check_group_statistics(self.kind, self.statistics.as_ref())?;
         let status = self.status.unwrap_or(RunStatus::Running);
-        let start = self.start.unwrap_or(now);
+        let start = self.start.unwrap_or_else(|| self.end.map_or(now, |end| end.min(now)));
         let end = match (status.is_terminal(), self.end) {
             (false, Some(_)) => return Err(end_while_running()),
             (false, None) => None,
@@ -391,6 +393,14 @@ mod tests {
         assert_eq!(r.end, Some(t(100)));
         let r = new_run(Some(RunStatus::Completed), Some(500), None).into_run(Uuid::nil(), None, None, t(100)).unwrap();
         assert_eq!(r.end, Some(t(500)), "a future start ends no earlier than it starts");
+    }
+
+    #[test]
+    fn an_end_without_a_start_starts_no_later_than_it_ends() {
+        let r = new_run(Some(RunStatus::Completed), None, Some(90)).into_run(Uuid::nil(), None, None, t(100)).unwrap();
+        assert_eq!((r.start, r.end), (t(90), Some(t(90))), "an end behind the server's clock");
+        let r = new_run(Some(RunStatus::Completed), None, Some(500)).into_run(Uuid::nil(), None, None, t(100)).unwrap();
+        assert_eq!((r.start, r.end), (t(100), Some(t(500))), "an end in the future starts now");
     }
 
     #[test]

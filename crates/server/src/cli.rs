@@ -22,6 +22,8 @@ pub struct Cli {
     pub command: Command,
 }
 
+// Parsed once at start-up: the size of the `serve` variant costs nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Serve the API until SIGINT or SIGTERM.
@@ -201,6 +203,13 @@ pub struct ServeArgs {
     /// The format of log lines on stderr.
     #[arg(long, env = "RUNHUB_LOG_FORMAT", value_enum, default_value = "text")]
     pub log_format: LogFormat,
+    /// Serve HTTPS with this certificate chain (PEM, leaf first); needs --tls-key. Reloaded on
+    /// SIGHUP. See docs/tls.md.
+    #[arg(long, env = "RUNHUB_TLS_CERT", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// The private key of --tls-cert (PEM: PKCS#8, PKCS#1 RSA or SEC1 EC).
+    #[arg(long, env = "RUNHUB_TLS_KEY", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
 }
 
 fn parse_timeout(text: &str) -> Result<f64, String> {
@@ -387,6 +396,12 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     if args.metrics_token.as_deref().is_some_and(|t| t.trim().is_empty() || t.contains(char::is_whitespace)) {
         return Err(usage("--metrics-token must be a non-empty token without spaces"));
     }
+    let tls = match (&args.tls_cert, &args.tls_key) {
+        (Some(cert), Some(key)) => {
+            Some(std::sync::Arc::new(crate::tls::Tls::load(crate::tls::TlsFiles { cert: cert.clone(), key: key.clone() })?))
+        }
+        _ => None,
+    };
     let store = match &args.database_url {
         Some(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
             let options = runhub_store::postgres::Options {
@@ -439,8 +454,11 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             feed.close();
         }
     };
+    if let Some(tls) = &tls {
+        crate::tls::reload_on_sighup(tls.clone());
+    }
     // Tests and scripts read this line to find the port.
-    println!("runhub listening on http://{addr}");
+    println!("runhub listening on {}://{addr}", if tls.is_some() { "https" } else { "http" });
     let app = crate::app::router_full(
         AppState { store: store.clone(), public_url: args.public_url.clone() },
         Security { auth, limits: limits.clone() },
@@ -451,7 +469,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let pruner = crate::feed::spawn_pruner(store.clone(), args.change_retention);
     let upkeep = crate::upkeep::spawn(store.clone(), args.run_timeout, args.retention);
     let metrics_upkeep = crate::metrics::spawn_upkeep();
-    let served = crate::serve::serve(listener, app, &limits, shutdown).await;
+    let served = crate::serve::serve_with(listener, app, &limits, tls, shutdown).await;
     if let Some(scheduler) = scheduler {
         scheduler.abort();
     }
@@ -481,6 +499,12 @@ pub fn restore(args: RestoreArgs) -> anyhow::Result<()> {
     let summary = runhub_store::sqlite::backup::restore(&args.from, &args.data_dir, args.force)?;
     report(format!("'{}' restored into '{}'", args.from.display(), args.data_dir.display()), &summary);
     Ok(())
+}
+
+/// The process's exit status for an error `main` returned: 2 for a certificate or key that cannot
+/// be served or a mistake in the flags (as clap's own errors), 1 for anything else.
+pub fn exit_status(error: &anyhow::Error) -> u8 {
+    if error.downcast_ref::<crate::tls::TlsError>().is_some() || error.is::<UsageError>() { 2 } else { 1 }
 }
 
 pub async fn main() -> anyhow::Result<()> {

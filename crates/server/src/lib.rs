@@ -15,6 +15,7 @@ pub mod render;
 pub mod routes;
 pub mod scheduler;
 pub mod serve;
+pub mod tls;
 pub mod upkeep;
 
 pub use app::{AppState, Security, router, router_full, router_with};

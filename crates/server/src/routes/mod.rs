@@ -171,13 +171,23 @@ async fn read_body(headers: &HeaderMap, body: Body) -> ApiResult<Bytes> {
     Ok(bytes)
 }
 
-/// The absolute service root: `--public-url` if set, else from the request's Host.
-fn service_root(state: &AppState, headers: &HeaderMap) -> String {
+/// The absolute service root: `--public-url` if set, else from the request's Host (HTTP/1.1) or
+/// authority (HTTP/2), with https when the request came over TLS.
+fn service_root(state: &AppState, parts: &axum::http::request::Parts) -> String {
     if let Some(public) = &state.public_url {
         return format!("{}{SERVICE_ROOT}", public.trim_end_matches('/'));
     }
-    let host = headers.get(header::HOST).and_then(|v| v.to_str().ok()).filter(|h| !h.is_empty() && !h.contains(['/', ' ']));
-    format!("http://{}{SERVICE_ROOT}", host.unwrap_or("localhost"))
+    let host = parts
+        .headers
+        .get(header::HOST)
+        .and_then(|v| v.to_str().ok())
+        .or_else(|| parts.uri.authority().map(|a| a.as_str()))
+        .filter(|h| !h.is_empty() && !h.contains(['/', ' ', '@']));
+    let scheme = match parts.extensions.get::<crate::serve::Scheme>() {
+        Some(crate::serve::Scheme::Https) => "https",
+        _ => "http",
+    };
+    format!("{scheme}://{}{SERVICE_ROOT}", host.unwrap_or("localhost"))
 }
 
 /// Every request below `/beta`.
@@ -224,7 +234,7 @@ async fn serve(state: AppState, request: Request) -> ApiResult<Response> {
     let feed = parts.extensions.get::<crate::feed::Feed>().cloned().unwrap_or_default();
     let ctx = Ctx {
         feed,
-        root: service_root(&state, &parts.headers),
+        root: service_root(&state, &parts),
         state,
         tenant,
         method: parts.method,

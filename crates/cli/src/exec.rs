@@ -88,12 +88,15 @@ fn not_run(error: Error) -> Error {
     }
 }
 
-async fn create(conn: &Conn, args: &ExecArgs) -> Result<Url> {
+/// Creates the run: its id and URL.
+async fn create(conn: &Conn, args: &ExecArgs) -> Result<(String, Url)> {
     let mut new = crate::runs::new_run(conn, &args.process, args.group.as_deref()).await?;
     let name = args.name.clone().unwrap_or_else(|| default_name(&args.command));
     new.body.insert("displayName".into(), json!(name));
     let run = parse_json(&conn.send_json(Method::POST, new.url, &Value::Object(new.body)).await?)?;
-    Ok(conn.url(&["industryData", "runs", format::str_of(&run, "id")]))
+    let id = format::str_of(&run, "id").to_owned();
+    let url = conn.url(&["industryData", "runs", &id]);
+    Ok((id, url))
 }
 
 /// How the command ended, as the run records it.
@@ -237,11 +240,11 @@ fn heartbeat(conn: &Conn, run: &Url, warned: &Arc<std::sync::atomic::AtomicBool>
 
 pub async fn run(args: ExecArgs) -> Result<u8> {
     let conn = Conn::new(&args.conn)?;
-    let run = match create(&conn, &args).await {
-        Ok(run) => Some(run),
+    let (run_id, run) = match create(&conn, &args).await {
+        Ok((id, url)) => (Some(id), Some(url)),
         Err(e) if args.best_effort => {
             note(&format!("{e}; running the command unrecorded (--best-effort)"));
-            None
+            (None, None)
         }
         Err(e) => return Err(not_run(e)),
     };
@@ -249,8 +252,13 @@ pub async fn run(args: ExecArgs) -> Result<u8> {
     let mut signals = Signals::install()?;
 
     let (program, rest) = args.command.split_first().expect("clap requires the command");
-    let spawned =
-        tokio::process::Command::new(program).args(rest).stdin(Stdio::inherit()).stdout(Stdio::inherit()).stderr(Stdio::piped()).spawn();
+    let mut command = tokio::process::Command::new(program);
+    command.args(rest).stdin(Stdio::inherit()).stdout(Stdio::inherit()).stderr(Stdio::piped());
+    // The command may report progress on its own run (PATCH its statistics).
+    if let Some(id) = &run_id {
+        command.env("RUNHUB_RUN_ID", id);
+    }
+    let spawned = command.spawn();
     let mut child = match spawned {
         Ok(child) => child,
         Err(e) => {

@@ -1,15 +1,15 @@
 //! `runs list` flags → an OData `$filter`. User text only ever enters as an escaped string literal.
 
-use chrono::{DateTime, NaiveDate, SecondsFormat, Utc};
+use chrono::{DateTime, NaiveDate, SecondsFormat, SubsecRound, Utc};
 
 /// An OData string literal: single quotes around the text, each `'` inside doubled.
 pub fn string_literal(text: &str) -> String {
     format!("'{}'", text.replace('\'', "''"))
 }
 
-/// A DateTimeOffset literal (unquoted, UTC).
+/// A DateTimeOffset literal (unquoted, UTC, at most microseconds: the service keeps no more).
 pub fn time_literal(time: DateTime<Utc>) -> String {
-    time.to_rfc3339_opts(SecondsFormat::AutoSi, true)
+    time.trunc_subsecs(6).to_rfc3339_opts(SecondsFormat::AutoSi, true)
 }
 
 /// The run statuses a filter or a finish may name.

@@ -650,3 +650,112 @@ fn watch_without_id_prints_changes() {
     let _ = watcher.kill();
     let _ = watcher.wait();
 }
+
+/// A counting HTTP proxy in front of the server: it records every request (method, path, body),
+/// and while `down` it answers 503 without forwarding, as an overloaded or restarting service.
+struct Proxy {
+    origin: String,
+    seen: std::sync::Arc<std::sync::Mutex<Vec<(String, String, String)>>>,
+    down: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    _runtime: tokio::runtime::Runtime,
+}
+
+#[derive(Clone)]
+struct ProxyState {
+    upstream: String,
+    client: reqwest::Client,
+    seen: std::sync::Arc<std::sync::Mutex<Vec<(String, String, String)>>>,
+    down: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+async fn forward(
+    axum::extract::State(state): axum::extract::State<ProxyState>,
+    method: reqwest::Method,
+    uri: axum::http::Uri,
+    headers: reqwest::header::HeaderMap,
+    body: axum::body::Bytes,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    state.seen.lock().unwrap().push((method.to_string(), uri.path().to_owned(), String::from_utf8_lossy(&body).into_owned()));
+    if state.down.load(std::sync::atomic::Ordering::SeqCst) {
+        return (reqwest::StatusCode::SERVICE_UNAVAILABLE, "down for maintenance").into_response();
+    }
+    let path = uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
+    let mut request = state.client.request(method, format!("{}{path}", state.upstream)).body(body);
+    for name in [reqwest::header::CONTENT_TYPE, reqwest::header::ACCEPT, reqwest::header::IF_MATCH] {
+        if let Some(value) = headers.get(&name) {
+            request = request.header(name, value);
+        }
+    }
+    let Ok(reply) = request.send().await else { return reqwest::StatusCode::BAD_GATEWAY.into_response() };
+    let mut response = axum::response::Response::builder().status(reply.status());
+    for name in [reqwest::header::CONTENT_TYPE, reqwest::header::LOCATION, reqwest::header::ETAG] {
+        if let Some(value) = reply.headers().get(&name) {
+            response = response.header(name, value);
+        }
+    }
+    let bytes = reply.bytes().await.unwrap_or_default();
+    response.body(axum::body::Body::from(bytes)).unwrap()
+}
+
+fn proxy(upstream: &str) -> Proxy {
+    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
+    let listener = runtime.block_on(tokio::net::TcpListener::bind("127.0.0.1:0")).unwrap();
+    let origin = format!("http://{}", listener.local_addr().unwrap());
+    let state =
+        ProxyState { upstream: upstream.to_owned(), client: reqwest::Client::new(), seen: Default::default(), down: Default::default() };
+    let (seen, down) = (state.seen.clone(), state.down.clone());
+    let app = axum::Router::new().fallback(forward).with_state(state);
+    runtime.spawn(async move { axum::serve(listener, app).await });
+    Proxy { origin, seen, down, _runtime: runtime }
+}
+
+impl Proxy {
+    /// How many requests matched.
+    fn count(&self, method: &str, path_end: &str, body: impl Fn(&str) -> bool) -> usize {
+        self.seen.lock().unwrap().iter().filter(|(m, p, b)| m == method && p.ends_with(path_end) && body(b)).count()
+    }
+}
+
+#[test]
+fn exec_sends_heartbeats_while_the_command_runs() {
+    let server = server();
+    let flow = flow(&server, "slow job");
+    let proxy = proxy(server.origin());
+    let dir = tempfile::tempdir().unwrap();
+    let go = dir.path().join("go");
+    let script = format!("while [ ! -f '{}' ]; do sleep 0.02; done", go.display());
+    let mut child = exec_cmd(&proxy.origin, &flow, &["--heartbeat", "100ms"], &["sh", "-c", &script]).spawn().unwrap();
+    eventually("the run to be created", || newest_run(&server, &flow).is_object());
+    let id = newest_run(&server, &flow)["id"].as_str().unwrap().to_owned();
+    let run_path = format!("/beta/industryData/runs/{id}");
+    // Heartbeats are PATCHes of the run that change nothing.
+    eventually("two heartbeats", || proxy.count("PATCH", &run_path, |b| b == "{}") >= 2);
+    assert_eq!(run_of(&server, &id)["status"], "running");
+    std::fs::write(&go, "").unwrap();
+    assert_eq!(wait_child(&mut child).code(), Some(0));
+    assert_eq!(run_of(&server, &id)["status"], "completed");
+}
+
+#[test]
+fn exec_retries_recording_the_end_until_the_server_answers() {
+    let server = server();
+    let flow = flow(&server, "import");
+    let proxy = proxy(server.origin());
+    let dir = tempfile::tempdir().unwrap();
+    let go = dir.path().join("go");
+    let script = format!("while [ ! -f '{}' ]; do sleep 0.02; done; exit 5", go.display());
+    let mut child =
+        exec_cmd(&proxy.origin, &flow, &["--heartbeat", "0"], &["sh", "-c", &script]).env("RUNHUB_EXEC_RETRY_FOR", "60s").spawn().unwrap();
+    eventually("the run to be created", || newest_run(&server, &flow).is_object());
+    let id = newest_run(&server, &flow)["id"].as_str().unwrap().to_owned();
+    proxy.down.store(true, std::sync::atomic::Ordering::SeqCst);
+    std::fs::write(&go, "").unwrap();
+    let run_path = format!("/beta/industryData/runs/{id}");
+    eventually("two refused attempts to finish", || proxy.count("PATCH", &run_path, |b| b.contains("\"failed\"")) >= 2);
+    assert!(child.try_wait().unwrap().is_none(), "exec waits for the end to be recorded");
+    proxy.down.store(false, std::sync::atomic::Ordering::SeqCst);
+    assert_eq!(wait_child(&mut child).code(), Some(5));
+    let run = run_of(&server, &id);
+    assert_eq!((run["status"].as_str(), run["blockingError"]["code"].as_str()), (Some("failed"), Some("exitStatus5")));
+}

@@ -140,6 +140,39 @@ fn wait_for_line(lines: &mpsc::Receiver<String>, mut wanted: impl FnMut(&str) ->
     }
 }
 
+/// A shell loop that waits for a file to appear — for at most about a minute, so that a failed
+/// test leaves no command behind for long.
+fn wait_for_file(path: &std::path::Path) -> String {
+    format!("i=0; while [ ! -f '{}' ] && [ $i -lt 3000 ]; do sleep 0.02; i=$((i+1)); done", path.display())
+}
+
+/// A child that is killed when the test ends, passed or failed (std's `Child` is not).
+struct Spawned(Child);
+
+impl Drop for Spawned {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+impl std::ops::Deref for Spawned {
+    type Target = Child;
+    fn deref(&self) -> &Child {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for Spawned {
+    fn deref_mut(&mut self) -> &mut Child {
+        &mut self.0
+    }
+}
+
+fn spawn(command: &mut Command) -> Spawned {
+    Spawned(command.spawn().expect("start runhub"))
+}
+
 /// Waits for a child with a deadline (a hang is a failure, not a stuck test).
 fn wait_child(child: &mut Child) -> std::process::ExitStatus {
     let deadline = Instant::now() + Duration::from_secs(30);
@@ -543,7 +576,7 @@ fn exec_forwards_sigterm_and_records_interrupted() {
     // The shell replaces itself with sleep: the pid written is the process exec must stop.
     let script = format!("echo $$ > '{}.tmp' && mv '{0}.tmp' '{0}' && exec sleep 600", pid_file.display());
     let mut child =
-        exec_cmd(server.origin(), &flow, &[], &["sh", "-c", &script]).stdout(Stdio::null()).stderr(Stdio::piped()).spawn().unwrap();
+        spawn(exec_cmd(server.origin(), &flow, &[], &["sh", "-c", &script]).stdout(Stdio::null()).stderr(Stdio::piped()));
     eventually("the command to start", || pid_file.exists());
     let grandchild: i32 = std::fs::read_to_string(&pid_file).unwrap().trim().parse().unwrap();
     unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
@@ -579,12 +612,8 @@ fn exec_gives_up_on_recording_the_end_after_its_retry_time() {
     let flow = flow(&server, "import");
     let dir = tempfile::tempdir().unwrap();
     let go = dir.path().join("go");
-    let script = format!("while [ ! -f '{}' ]; do sleep 0.02; done; exit 5", go.display());
-    let mut child = exec_cmd(server.origin(), &flow, &[], &["sh", "-c", &script])
-        .env("RUNHUB_EXEC_RETRY_FOR", "1s")
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let script = format!("{}; exit 5", wait_for_file(&go));
+    let mut child = spawn(exec_cmd(server.origin(), &flow, &[], &["sh", "-c", &script]).env("RUNHUB_EXEC_RETRY_FOR", "1s").stderr(Stdio::piped()));
     eventually("the run to be created", || get_json(&server.api("industryData/runs"))["value"].as_array().is_some_and(|v| !v.is_empty()));
     drop(server);
     std::fs::write(&go, "").unwrap();
@@ -601,12 +630,9 @@ fn watch_follows_a_run_to_its_end() {
     let flow = flow(&server, "watched");
     for (status, code) in [("failed", 3), ("completedWithErrors", 4), ("completed", 0)] {
         let id = stdout(&cli(&server, &["runs", "create", "--process", &flow, "--name", status])).trim().to_owned();
-        let mut watcher = runhub_at(server.origin())
-            .args(["runs", "watch", &id, "--exit-status", "--poll-interval", "100ms"])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
+        let mut watcher = spawn(
+            runhub_at(server.origin()).args(["runs", "watch", &id, "--exit-status", "--poll-interval", "100ms"]).stdout(Stdio::piped()).stderr(Stdio::null()),
+        );
         let lines = lines_of(&mut watcher);
         wait_for_line(&lines, |l| l.contains("running"));
         send(reqwest::Method::PATCH, &server.api(&format!("industryData/runs/{id}")), json!({"statistics": {"rows": 7}}));
@@ -647,8 +673,6 @@ fn watch_without_id_prints_changes() {
         assert!(Instant::now() < deadline, "no change printed");
     };
     assert!(line.contains("running") && line.contains("seen live") && line.contains("incoming"), "{line}");
-    let _ = watcher.kill();
-    let _ = watcher.wait();
 }
 
 /// A counting HTTP proxy in front of the server: it records every request (method, path, body),
@@ -724,8 +748,8 @@ fn exec_sends_heartbeats_while_the_command_runs() {
     let proxy = proxy(server.origin());
     let dir = tempfile::tempdir().unwrap();
     let go = dir.path().join("go");
-    let script = format!("while [ ! -f '{}' ]; do sleep 0.02; done", go.display());
-    let mut child = exec_cmd(&proxy.origin, &flow, &["--heartbeat", "100ms"], &["sh", "-c", &script]).spawn().unwrap();
+    let script = wait_for_file(&go);
+    let mut child = spawn(exec_cmd(&proxy.origin, &flow, &["--heartbeat", "100ms"], &["sh", "-c", &script]).stdout(Stdio::null()));
     eventually("the run to be created", || newest_run(&server, &flow).is_object());
     let id = newest_run(&server, &flow)["id"].as_str().unwrap().to_owned();
     let run_path = format!("/beta/industryData/runs/{id}");
@@ -744,9 +768,9 @@ fn exec_retries_recording_the_end_until_the_server_answers() {
     let proxy = proxy(server.origin());
     let dir = tempfile::tempdir().unwrap();
     let go = dir.path().join("go");
-    let script = format!("while [ ! -f '{}' ]; do sleep 0.02; done; exit 5", go.display());
+    let script = format!("{}; exit 5", wait_for_file(&go));
     let mut child =
-        exec_cmd(&proxy.origin, &flow, &["--heartbeat", "0"], &["sh", "-c", &script]).env("RUNHUB_EXEC_RETRY_FOR", "60s").spawn().unwrap();
+        spawn(exec_cmd(&proxy.origin, &flow, &["--heartbeat", "0"], &["sh", "-c", &script]).env("RUNHUB_EXEC_RETRY_FOR", "60s").stdout(Stdio::null()));
     eventually("the run to be created", || newest_run(&server, &flow).is_object());
     let id = newest_run(&server, &flow)["id"].as_str().unwrap().to_owned();
     proxy.down.store(true, std::sync::atomic::Ordering::SeqCst);

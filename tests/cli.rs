@@ -575,8 +575,7 @@ fn exec_forwards_sigterm_and_records_interrupted() {
     let pid_file = dir.path().join("pid");
     // The shell replaces itself with sleep: the pid written is the process exec must stop.
     let script = format!("echo $$ > '{}.tmp' && mv '{0}.tmp' '{0}' && exec sleep 600", pid_file.display());
-    let mut child =
-        spawn(exec_cmd(server.origin(), &flow, &[], &["sh", "-c", &script]).stdout(Stdio::null()).stderr(Stdio::piped()));
+    let mut child = spawn(exec_cmd(server.origin(), &flow, &[], &["sh", "-c", &script]).stdout(Stdio::null()).stderr(Stdio::piped()));
     eventually("the command to start", || pid_file.exists());
     let grandchild: i32 = std::fs::read_to_string(&pid_file).unwrap().trim().parse().unwrap();
     unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
@@ -613,7 +612,8 @@ fn exec_gives_up_on_recording_the_end_after_its_retry_time() {
     let dir = tempfile::tempdir().unwrap();
     let go = dir.path().join("go");
     let script = format!("{}; exit 5", wait_for_file(&go));
-    let mut child = spawn(exec_cmd(server.origin(), &flow, &[], &["sh", "-c", &script]).env("RUNHUB_EXEC_RETRY_FOR", "1s").stderr(Stdio::piped()));
+    let mut child =
+        spawn(exec_cmd(server.origin(), &flow, &[], &["sh", "-c", &script]).env("RUNHUB_EXEC_RETRY_FOR", "1s").stderr(Stdio::piped()));
     eventually("the run to be created", || get_json(&server.api("industryData/runs"))["value"].as_array().is_some_and(|v| !v.is_empty()));
     drop(server);
     std::fs::write(&go, "").unwrap();
@@ -631,7 +631,10 @@ fn watch_follows_a_run_to_its_end() {
     for (status, code) in [("failed", 3), ("completedWithErrors", 4), ("completed", 0)] {
         let id = stdout(&cli(&server, &["runs", "create", "--process", &flow, "--name", status])).trim().to_owned();
         let mut watcher = spawn(
-            runhub_at(server.origin()).args(["runs", "watch", &id, "--exit-status", "--poll-interval", "100ms"]).stdout(Stdio::piped()).stderr(Stdio::null()),
+            runhub_at(server.origin())
+                .args(["runs", "watch", &id, "--exit-status", "--poll-interval", "100ms"])
+                .stdout(Stdio::piped())
+                .stderr(Stdio::null()),
         );
         let lines = lines_of(&mut watcher);
         wait_for_line(&lines, |l| l.contains("running"));
@@ -769,8 +772,11 @@ fn exec_retries_recording_the_end_until_the_server_answers() {
     let dir = tempfile::tempdir().unwrap();
     let go = dir.path().join("go");
     let script = format!("{}; exit 5", wait_for_file(&go));
-    let mut child =
-        spawn(exec_cmd(&proxy.origin, &flow, &["--heartbeat", "0"], &["sh", "-c", &script]).env("RUNHUB_EXEC_RETRY_FOR", "60s").stdout(Stdio::null()));
+    let mut child = spawn(
+        exec_cmd(&proxy.origin, &flow, &["--heartbeat", "0"], &["sh", "-c", &script])
+            .env("RUNHUB_EXEC_RETRY_FOR", "60s")
+            .stdout(Stdio::null()),
+    );
     eventually("the run to be created", || newest_run(&server, &flow).is_object());
     let id = newest_run(&server, &flow)["id"].as_str().unwrap().to_owned();
     proxy.down.store(true, std::sync::atomic::Ordering::SeqCst);

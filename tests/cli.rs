@@ -634,7 +634,7 @@ fn watch_follows_a_run_to_its_end() {
             runhub_at(server.origin())
                 .args(["runs", "watch", &id, "--exit-status", "--poll-interval", "100ms"])
                 .stdout(Stdio::piped())
-                .stderr(Stdio::null()),
+                .stderr(Stdio::piped()),
         );
         let lines = lines_of(&mut watcher);
         wait_for_line(&lines, |l| l.contains("running"));
@@ -643,6 +643,9 @@ fn watch_follows_a_run_to_its_end() {
         send(reqwest::Method::PATCH, &server.api(&format!("industryData/runs/{id}")), json!({"status": status}));
         wait_for_line(&lines, |l| l.contains(status));
         assert_eq!(wait_child(&mut watcher).code(), Some(code), "--exit-status for {status}");
+        let mut err = String::new();
+        std::io::Read::read_to_string(&mut watcher.stderr.take().unwrap(), &mut err).unwrap();
+        assert!(!err.contains("no live stream"), "the server's live stream is used, not polling: {err}");
     }
     // Without --exit-status the end of the run is a success of the command.
     let id = stdout(&cli(&server, &["runs", "create", "--process", &flow, "--status", "failed"])).trim().to_owned();

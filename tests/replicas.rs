@@ -1,4 +1,4 @@
-//! Several stateless replicas on one PostgreSQL database behave as one service (issue 5), and a
+//! Several stateless replicas on one PostgreSQL database behave as one service, and a
 //! database that goes away gives 503 + Retry-After within the configured timeout, then recovers.
 //!
 //! Each test makes its own database (tests/common/pg.rs). Replicas are either real `runhub serve`
@@ -49,7 +49,13 @@ fn client() -> reqwest::Client {
     reqwest::Client::builder().timeout(Duration::from_secs(30)).build().unwrap()
 }
 
-async fn send(c: &reqwest::Client, method: reqwest::Method, url: String, body: Option<Value>, headers: &[(&str, &str)]) -> (StatusCode, reqwest::header::HeaderMap, Value) {
+async fn send(
+    c: &reqwest::Client,
+    method: reqwest::Method,
+    url: String,
+    body: Option<Value>,
+    headers: &[(&str, &str)],
+) -> (StatusCode, reqwest::header::HeaderMap, Value) {
     let mut req = c.request(method, url);
     if let Some(body) = body {
         req = req.json(&body);
@@ -383,7 +389,7 @@ async fn an_unreachable_database_gives_503_with_retry_after_in_time_then_recover
     assert_eq!(names, ["after", "before"]);
 }
 
-// ---- issue 7 on replicas: the scheduler's claim and the on-demand start limit ------------------
+// ---- replicas: the scheduler's claim and the on-demand start limit ------------------
 
 async fn two_stores() -> (pg::TestDb, std::sync::Arc<dyn runhub_store::Store>, std::sync::Arc<dyn runhub_store::Store>) {
     let db = pg::TestDb::create().await;
@@ -420,7 +426,14 @@ async fn a_scheduled_run_is_started_by_exactly_one_replica() {
         let started: Vec<_> = x.unwrap().into_iter().chain(y.unwrap()).filter(|s| s.group.is_some()).collect();
         assert_eq!(started.len(), 1, "tick {tick}: {started:?}");
     }
-    let groups = a.count_runs(&tenant, &runhub_store::RunScope { parent: runhub_store::RunParent::All, kind: Some(runhub_model::RunKind::RunGroup) }, None).await.unwrap();
+    let groups = a
+        .count_runs(
+            &tenant,
+            &runhub_store::RunScope { parent: runhub_store::RunParent::All, kind: Some(runhub_model::RunKind::RunGroup) },
+            None,
+        )
+        .await
+        .unwrap();
     assert_eq!(groups, 10);
 }
 

@@ -1,4 +1,4 @@
-//! The enums of SPEC §1. Member order is sort order; the discriminant is what the store keeps,
+//! The enums of the API (docs/api.md, "Resources"). Member order is sort order; the discriminant is what the store keeps,
 //! so ordering by the stored integer orders by member order.
 
 use crate::error::FieldError;
@@ -19,7 +19,7 @@ pub trait GraphEnum: Sized + Copy + 'static {
         Self::ALL.get(usize::try_from(n).ok()?).copied()
     }
     /// Parses a member from a request body. `unknownFutureValue` is a valid member name but the
-    /// server never stores it, so it is refused here (SPEC §1).
+    /// server never stores it, so it is refused here.
     fn parse_input(property: &str, value: &str) -> Result<Self, FieldError> {
         if value == "unknownFutureValue" {
             return Err(FieldError::invalid(
@@ -28,21 +28,17 @@ pub trait GraphEnum: Sized + Copy + 'static {
                 format!("'{property}' may not be 'unknownFutureValue': it is an evolvability sentinel the server never stores"),
             ));
         }
-        Self::MEMBERS
-            .iter()
-            .position(|m| *m == value)
-            .and_then(|i| Self::from_ordinal(i as i64))
-            .ok_or_else(|| {
-                FieldError::invalid(
-                    property,
-                    "invalidEnumValue",
-                    format!(
-                        "'{property}' is '{value}', which is not a member of {}; expected one of: {}",
-                        Self::TYPE_NAME,
-                        Self::MEMBERS[..Self::MEMBERS.len() - 1].join(", ")
-                    ),
-                )
-            })
+        Self::MEMBERS.iter().position(|m| *m == value).and_then(|i| Self::from_ordinal(i as i64)).ok_or_else(|| {
+            FieldError::invalid(
+                property,
+                "invalidEnumValue",
+                format!(
+                    "'{property}' is '{value}', which is not a member of {}; expected one of: {}",
+                    Self::TYPE_NAME,
+                    Self::MEMBERS[..Self::MEMBERS.len() - 1].join(", ")
+                ),
+            )
+        })
     }
 }
 
@@ -96,7 +92,7 @@ impl RunStatus {
         self != RunStatus::Running
     }
 
-    /// Severity used to derive a runGroup's status from its members (SPEC §2):
+    /// Severity used to derive a runGroup's status from its members:
     /// failed > completedWithErrors > completedWithWarnings > completed.
     pub fn severity(self) -> u8 {
         match self {

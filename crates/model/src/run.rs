@@ -1,4 +1,4 @@
-//! Runs and their lifecycle (SPEC §1–2).
+//! Runs and their lifecycle.
 
 use uuid::Uuid;
 
@@ -94,7 +94,7 @@ impl MemberCounts {
         })
     }
 
-    /// The status a group with these members has (SPEC §2); `None` without members.
+    /// The status a group with these members has; `None` without members.
     pub fn derived_status(&self) -> Option<RunStatus> {
         if self.total == 0 {
             None
@@ -112,7 +112,7 @@ impl MemberCounts {
     }
 }
 
-/// What the store aggregates over a group's members to derive the group (SPEC §2).
+/// What the store aggregates over a group's members to derive the group.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct MemberSummary {
     pub counts: MemberCounts,
@@ -182,11 +182,7 @@ pub struct RunPatch {
 const MEMBER_RUNS: &str = "memberRuns";
 
 fn end_before_start(end: Timestamp, start: Timestamp) -> FieldError {
-    FieldError::invalid(
-        "endDateTime",
-        "endBeforeStart",
-        format!("'endDateTime' ({end}) is before 'startDateTime' ({start})"),
-    )
+    FieldError::invalid("endDateTime", "endBeforeStart", format!("'endDateTime' ({end}) is before 'startDateTime' ({start})"))
 }
 
 fn end_while_running() -> FieldError {
@@ -209,7 +205,7 @@ fn check_group_statistics(kind: RunKind, statistics: Option<&Statistics>) -> Res
 }
 
 impl NewRun {
-    /// Applies the create rules of SPEC §2: status defaults to running, start to now; a run created
+    /// Applies create rules (docs/api.md, "Lifecycle rules"): status defaults to running, start to now; a run created
     /// in a terminal status ends at the later of now and its start unless told otherwise.
     pub fn into_run(self, id: Uuid, process_id: Option<Uuid>, group_id: Option<Uuid>, now: Timestamp) -> Result<Run, FieldError> {
         check_group_statistics(self.kind, self.statistics.as_ref())?;
@@ -248,7 +244,7 @@ impl Run {
         self.group.is_some_and(|g| g.members.total > 0)
     }
 
-    /// Applies a PATCH under the lifecycle rules of SPEC §2, returning the next version.
+    /// Applies a PATCH under lifecycle rules (docs/api.md), returning the next version.
     pub fn apply(&self, patch: RunPatch, now: Timestamp) -> Result<Run, FieldError> {
         if let Some(kind) = patch.kind.filter(|k| *k != self.kind) {
             return Err(FieldError::invalid(
@@ -265,11 +261,9 @@ impl Run {
         }
 
         if self.has_members() {
-            for (present, target) in [
-                (patch.status.is_some(), "status"),
-                (patch.start.is_some(), "startDateTime"),
-                (patch.end.is_some(), "endDateTime"),
-            ] {
+            for (present, target) in
+                [(patch.status.is_some(), "status"), (patch.start.is_some(), "startDateTime"), (patch.end.is_some(), "endDateTime")]
+            {
                 if present {
                     return Err(FieldError::conflict(
                         target,
@@ -335,7 +329,7 @@ impl Run {
         Ok(next)
     }
 
-    /// Re-derives a runGroup's visible values from its members (SPEC §2): status running while any
+    /// Re-derives a runGroup's visible values from its members: status running while any
     /// member runs, else the worst member outcome; start the earliest of its own and its members';
     /// end the latest member end once all members are terminal. Without members, its own values.
     pub fn derive_group(&mut self, summary: MemberSummary) {
@@ -358,10 +352,7 @@ impl Run {
     /// The `statistics` as rendered: the client's members, plus `memberRuns` on a runGroup.
     pub fn statistics_json(&self) -> serde_json::Value {
         let mut map = serde_json::Map::new();
-        map.insert(
-            "@odata.type".to_owned(),
-            serde_json::Value::String(crate::statistics::STATISTICS_ODATA_TYPE.to_owned()),
-        );
+        map.insert("@odata.type".to_owned(), serde_json::Value::String(crate::statistics::STATISTICS_ODATA_TYPE.to_owned()));
         for (k, v) in self.statistics.as_map() {
             map.insert(k.clone(), v.clone());
         }
@@ -418,20 +409,20 @@ mod tests {
         let e = done.apply(RunPatch { status: Some(RunStatus::Running), ..Default::default() }, t(300)).unwrap_err();
         assert_eq!((e.code, e.kind), ("invalidStatusTransition", crate::error::ErrorKind::Conflict));
         let e = done
-            .apply(RunPatch { statistics: Some(Statistics::parse("statistics", &serde_json::json!({"a": 1})).unwrap()), ..Default::default() }, t(300))
+            .apply(
+                RunPatch { statistics: Some(Statistics::parse("statistics", &serde_json::json!({"a": 1})).unwrap()), ..Default::default() },
+                t(300),
+            )
             .unwrap_err();
         assert_eq!(e.target, "statistics");
-        let renamed = done
-            .apply(RunPatch { display_name: Some(DisplayName::from_stored("x".into())), ..Default::default() }, t(300))
-            .unwrap();
+        let renamed =
+            done.apply(RunPatch { display_name: Some(DisplayName::from_stored("x".into())), ..Default::default() }, t(300)).unwrap();
         assert_eq!(renamed.display_name.as_str(), "x");
     }
 
     #[test]
     fn group_derivation() {
-        let mut g = NewRun { kind: RunKind::RunGroup, ..new_run(None, Some(50), None) }
-            .into_run(Uuid::nil(), None, None, t(100))
-            .unwrap();
+        let mut g = NewRun { kind: RunKind::RunGroup, ..new_run(None, Some(50), None) }.into_run(Uuid::nil(), None, None, t(100)).unwrap();
         let mut counts = MemberCounts::default();
         counts.add(RunStatus::Running, 1);
         counts.add(RunStatus::CompletedWithWarnings, 1);

@@ -1,4 +1,4 @@
-//! DateTimeOffset as SPEC §1 has it: accepted with any offset and up to 7 fractional digits,
+//! DateTimeOffset as the API has it: accepted with any offset and up to 7 fractional digits,
 //! kept with microsecond precision, rendered in UTC with `Z` and no trailing zeros.
 
 use chrono::{DateTime, Datelike, SecondsFormat, Utc};
@@ -127,8 +127,17 @@ mod tests {
 
     #[test]
     fn refuses_bad_shapes() {
-        for bad in ["", "2024-03-01", "2024-03-01 10:00:00Z", "2024-03-01T10:00:00", "2024-13-01T10:00:00Z",
-            "2024-03-01T10:00:00.12345678Z", "2024-03-01T10:00:00.Z", "yesterday", "2024-03-01T25:00:00Z"] {
+        for bad in [
+            "",
+            "2024-03-01",
+            "2024-03-01 10:00:00Z",
+            "2024-03-01T10:00:00",
+            "2024-13-01T10:00:00Z",
+            "2024-03-01T10:00:00.12345678Z",
+            "2024-03-01T10:00:00.Z",
+            "yesterday",
+            "2024-03-01T25:00:00Z",
+        ] {
             assert!(Timestamp::parse(bad).is_err(), "{bad}");
         }
     }

@@ -1,4 +1,4 @@
-//! The `runhub` command line (SPEC §6).
+//! The `runhub` command line.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -7,12 +7,16 @@ use std::time::Duration;
 use clap::{Parser, Subcommand, ValueEnum};
 use runhub_store::sqlite::{Durability, Options};
 
-use crate::app::{AppState, Security, router_with};
+use crate::app::{AppState, Security};
 use crate::auth::{Authenticator, JwtSettings, JwtVerifier, Permission, TokenRequest};
 use crate::limits::Limits;
 
 #[derive(Debug, Parser)]
-#[command(name = "runhub", version, about = "Records and serves the history of data-integration runs through the Microsoft Graph industryData run API")]
+#[command(
+    name = "runhub",
+    version,
+    about = "Records and serves the history of data-integration runs through the Microsoft Graph industryData run API"
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
@@ -124,10 +128,17 @@ pub struct ServeArgs {
     /// Seconds to receive and answer a whole request (body included); slower → 408.
     #[arg(long, env = "RUNHUB_REQUEST_TIMEOUT", default_value_t = Limits::default().request_timeout.as_secs_f64())]
     pub request_timeout: f64,
-    /// Issue 7: how often the service starts a run group by itself (for every tenant that has an
+    /// How often the service starts a run group by itself (for every tenant that has an
     /// incomingFlow): a duration such as 12h, 30s or 500ms; 0 turns the scheduler off.
     #[arg(long, env = "RUNHUB_SCHEDULE_INTERVAL", default_value = "12h", value_parser = crate::scheduler::parse_interval)]
     pub schedule_interval: Duration,
+    /// How long the change log keeps changes and deletion tombstones for delta queries and live
+    /// streams (a duration such as 7d or 12h); an older delta token gets 410 Gone.
+    #[arg(long, env = "RUNHUB_CHANGE_RETENTION", default_value = "7d", value_parser = crate::feed::parse_retention)]
+    pub change_retention: Duration,
+    /// Live streams (delta with Accept: text/event-stream) open at once on this replica; more → 503.
+    #[arg(long, env = "RUNHUB_MAX_STREAMS", default_value_t = crate::feed::FeedSettings::default().max_streams)]
+    pub max_streams: usize,
 }
 
 fn parse_timeout(text: &str) -> Result<f64, String> {
@@ -157,7 +168,10 @@ pub struct TokenArgs {
 }
 
 fn seconds(flag: &str, value: f64) -> anyhow::Result<Duration> {
-    Duration::try_from_secs_f64(value).ok().filter(|d| !d.is_zero()).ok_or_else(|| anyhow::anyhow!("{flag} must be a positive number of seconds"))
+    Duration::try_from_secs_f64(value)
+        .ok()
+        .filter(|d| !d.is_zero())
+        .ok_or_else(|| anyhow::anyhow!("{flag} must be a positive number of seconds"))
 }
 
 impl ServeArgs {
@@ -198,7 +212,8 @@ impl ServeArgs {
                 let secret = self.jwt.jwt_secret_file.as_deref().map(crate::auth::read_secret_file).transpose()?;
                 let jwks_json = match &self.jwks_file {
                     Some(path) => Some(
-                        std::fs::read_to_string(path).map_err(|e| anyhow::anyhow!("cannot read the JWKS file '{}': {e}", path.display()))?,
+                        std::fs::read_to_string(path)
+                            .map_err(|e| anyhow::anyhow!("cannot read the JWKS file '{}': {e}", path.display()))?,
                     ),
                     None => None,
                 };
@@ -217,7 +232,11 @@ impl ServeArgs {
 
 /// `runhub token`: prints a signed HS256 token.
 pub fn token(args: TokenArgs) -> anyhow::Result<()> {
-    let path = args.jwt.jwt_secret_file.as_deref().ok_or_else(|| anyhow::anyhow!("runhub token needs --jwt-secret-file (or RUNHUB_JWT_SECRET_FILE)"))?;
+    let path = args
+        .jwt
+        .jwt_secret_file
+        .as_deref()
+        .ok_or_else(|| anyhow::anyhow!("runhub token needs --jwt-secret-file (or RUNHUB_JWT_SECRET_FILE)"))?;
     let secret = crate::auth::read_secret_file(path)?;
     let split = |list: &[String]| -> Vec<String> { list.iter().flat_map(|s| s.split_whitespace()).map(str::to_owned).collect() };
     let mut scopes = split(&args.scopes);
@@ -331,17 +350,38 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             "!!! runhub is listening on {addr}, reachable from other machines, WITHOUT AUTHENTICATION: anyone who can \
              reach it can read and change every run. Use --auth jwt, or listen on 127.0.0.1. !!!"
         );
-        eprintln!("WARNING: runhub listens on {addr} without authentication (--auth none): anyone who can reach it can read and change all data");
+        eprintln!(
+            "WARNING: runhub listens on {addr} without authentication (--auth none): anyone who can reach it can read and change all data"
+        );
     }
-    let shutdown = shutdown_signal();
+    let feed = crate::feed::Feed::new(crate::feed::FeedSettings {
+        retention: args.change_retention,
+        max_streams: args.max_streams,
+        ..crate::feed::FeedSettings::default()
+    });
+    let signal = shutdown_signal();
+    // Live streams never end by themselves: end them first, so the drain does not wait for them.
+    let shutdown = {
+        let feed = feed.clone();
+        async move {
+            signal.await;
+            feed.close();
+        }
+    };
     // Tests and scripts read this line to find the port.
     println!("runhub listening on http://{addr}");
-    let app = router_with(AppState { store: store.clone(), public_url: args.public_url.clone() }, Security { auth, limits: limits.clone() });
+    let app = crate::app::router_full(
+        AppState { store: store.clone(), public_url: args.public_url.clone() },
+        Security { auth, limits: limits.clone() },
+        feed,
+    );
     let scheduler = crate::scheduler::spawn(store.clone(), args.schedule_interval);
+    let pruner = crate::feed::spawn_pruner(store.clone(), args.change_retention);
     crate::serve::serve(listener, app, &limits, shutdown).await?;
     if let Some(scheduler) = scheduler {
         scheduler.abort();
     }
+    pruner.abort();
     store.close().await;
     tracing::info!("stopped cleanly");
     Ok(())

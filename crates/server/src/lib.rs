@@ -4,6 +4,7 @@ pub mod app;
 pub mod auth;
 pub mod cli;
 pub mod error;
+pub mod feed;
 pub mod limits;
 pub mod paging;
 pub mod path;
@@ -14,4 +15,5 @@ pub mod routes;
 pub mod scheduler;
 pub mod serve;
 
-pub use app::{AppState, Security, router, router_with};
+pub use app::{AppState, Security, router, router_full, router_with};
+pub use feed::{Feed, FeedSettings};

@@ -1,9 +1,9 @@
-//! The OData URL space of SPEC §3, parsed into a typed resource path. One parser decides what a URL
+//! The OData URL space (docs/api.md, "URL space"), parsed into a typed resource path. One parser decides what a URL
 //! addresses, so 404 (no such resource) and 405 (no such method on it) are decided in one place.
 
 use axum::http::Method;
 use runhub_model::{ProcessKind, RunKind, Uuid};
-use runhub_store::{RunParent, RunScope};
+use runhub_store::{Collection, RunParent, RunScope};
 
 use crate::error::ApiError;
 
@@ -26,8 +26,10 @@ pub enum Resource {
     /// `runGroups/{id}/runs/{runId}/$ref`.
     GroupMemberRef(Uuid, Uuid),
     ErrorsAndWarnings(Uuid),
-    /// Issue 7: the published Graph paths under `/external/industryData/runs`.
+    /// The published Graph paths under `/external/industryData/runs`.
     External(External),
+    /// `…/runs/delta`, `…Flows/delta` (also `microsoft.graph.delta()`): changes of a collection.
+    Delta(Collection),
 }
 
 /// A parsed URL: the resource, whether `/$count` follows, and the OData context path of the
@@ -49,13 +51,19 @@ impl Resource {
             return &[Method::GET];
         }
         match self {
-            Resource::ServiceDocument | Resource::Metadata | Resource::RunProcess(..) | Resource::ErrorsAndWarnings(_) => &[Method::GET],
+            Resource::ServiceDocument
+            | Resource::Metadata
+            | Resource::RunProcess(..)
+            | Resource::ErrorsAndWarnings(_)
+            | Resource::Delta(_) => &[Method::GET],
             Resource::Processes(_) => &[Method::GET, Method::POST],
             Resource::Process(..) | Resource::Run(..) => &[Method::GET, Method::PATCH, Method::DELETE],
             Resource::RunNow(_) | Resource::GroupMemberRefs(_) => &[Method::POST],
             // A cast segment narrows a listing; creating goes through the un-cast collection, except
             // for the runGroups set, which is the runs set cast to runGroup.
-            Resource::Runs(scope) if scope.kind.is_some() && scope.parent == RunParent::All && scope.kind != Some(RunKind::RunGroup) => &[Method::GET],
+            Resource::Runs(scope) if scope.kind.is_some() && scope.parent == RunParent::All && scope.kind != Some(RunKind::RunGroup) => {
+                &[Method::GET]
+            }
             Resource::Runs(_) => &[Method::GET, Method::POST],
             Resource::RunProcessRef(..) => &[Method::GET, Method::PUT, Method::POST],
             Resource::GroupMemberRef(..) => &[Method::DELETE],
@@ -87,6 +95,12 @@ fn function_name(segment: &str) -> &str {
     s.strip_prefix(CAST_PREFIX).unwrap_or(s)
 }
 
+/// Graph's `delta` function segment: `delta`, `delta()`, `microsoft.graph.delta()`.
+fn is_delta(segment: &str) -> bool {
+    let s = segment.strip_suffix("()").unwrap_or(segment);
+    s.strip_prefix("microsoft.graph.").unwrap_or(s) == "delta"
+}
+
 /// Parses a path below the service root (without the leading `/beta/`).
 pub fn parse(path: &str) -> Result<ResourcePath, ApiError> {
     let trimmed = path.trim_end_matches('/');
@@ -103,7 +117,9 @@ pub fn parse(path: &str) -> Result<ResourcePath, ApiError> {
             context.push("industryData".into());
             parse_industry_data(rest, &mut context).ok_or_else(|| not_found(path))??
         }
-        ["external", "industryData", "runs", rest @ ..] => Resource::External(parse_external(rest, &mut context)?.ok_or_else(|| not_found(path))?),
+        ["external", "industryData", "runs", rest @ ..] => {
+            Resource::External(parse_external(rest, &mut context)?.ok_or_else(|| not_found(path))?)
+        }
         _ => return Err(not_found(path)),
     };
     if count && !resource.countable() {
@@ -121,6 +137,7 @@ fn parse_industry_data(segs: &[&str], context: &mut Vec<String>) -> Option<Resul
                 context.push((*set).to_owned());
                 match rest {
                     [] => Resource::Processes(kind),
+                    [f] if is_delta(f) => Resource::Delta(Collection::of_process(kind)),
                     [pid, tail @ ..] => {
                         let pid = id(pid, kind.type_name())?;
                         match tail {
@@ -140,6 +157,10 @@ fn parse_industry_data(segs: &[&str], context: &mut Vec<String>) -> Option<Resul
                         }
                     }
                 }
+            }
+            ["runs", f] if is_delta(f) => {
+                context.push("runs".into());
+                Resource::Delta(Collection::Runs)
             }
             ["runs", tail @ ..] => {
                 context.push("runs".into());
@@ -192,32 +213,32 @@ fn parse_industry_data(segs: &[&str], context: &mut Vec<String>) -> Option<Resul
 /// another collection, for `@odata.context` and for what a `$skiptoken` is bound to.
 fn run_tail(mut scope: RunScope, segs: &[&str], context: &mut Vec<String>) -> Result<Option<Resource>, ApiError> {
     let mut segs = segs;
-    if let [first, rest @ ..] = segs {
-        if let Some(kind) = cast(first) {
-            if scope.kind.is_some_and(|k| k != kind) {
-                return Ok(None);
-            }
-            scope.kind = Some(kind);
-            context.push(format!("microsoft.graph.industryData.{}", kind.type_name()));
-            segs = rest;
+    if let [first, rest @ ..] = segs
+        && let Some(kind) = cast(first)
+    {
+        if scope.kind.is_some_and(|k| k != kind) {
+            return Ok(None);
         }
+        scope.kind = Some(kind);
+        context.push(format!("microsoft.graph.industryData.{}", kind.type_name()));
+        segs = rest;
     }
     Ok(Some(match segs {
         [] => Resource::Runs(scope),
         [rid, rest @ ..] => {
             let rid = id(rid, "run")?;
             let mut rest = rest;
-            if let [first, tail @ ..] = rest {
-                if let Some(kind) = cast(first) {
-                    if scope.kind.is_some_and(|k| k != kind) {
-                        return Ok(None);
-                    }
-                    if !context.last().is_some_and(|c| c.starts_with("microsoft.graph.")) {
-                        context.push(format!("microsoft.graph.industryData.{}", kind.type_name()));
-                    }
-                    scope.kind = Some(kind);
-                    rest = tail;
+            if let [first, tail @ ..] = rest
+                && let Some(kind) = cast(first)
+            {
+                if scope.kind.is_some_and(|k| k != kind) {
+                    return Ok(None);
                 }
+                if !context.last().is_some_and(|c| c.starts_with("microsoft.graph.")) {
+                    context.push(format!("microsoft.graph.industryData.{}", kind.type_name()));
+                }
+                scope.kind = Some(kind);
+                rest = tail;
             }
             match rest {
                 [] => Resource::Run(scope, rid),
@@ -229,7 +250,7 @@ fn run_tail(mut scope: RunScope, segs: &[&str], context: &mut Vec<String>) -> Re
     }))
 }
 
-/// Issue 7: what `/external/industryData/runs…` addresses (a view over runGroups and their members).
+/// What `/external/industryData/runs…` addresses (a view over runGroups and their members).
 #[derive(Debug, Clone, PartialEq)]
 pub enum External {
     /// `…/runs`: runGroups as `industryDataRun` (`/$count` too).
@@ -301,8 +322,23 @@ mod tests {
         assert!(parse("industryData/outgoingFlows/7f3c8c9e-4a3e-4a39-9a77-1d3c6f0b1a20/runNow").is_err());
         assert!(parse("industryData/nothing").is_err());
         assert!(parse("industryData/runs/not-a-uuid").is_err());
-        let r = parse("industryData/runGroups/7f3c8c9e-4a3e-4a39-9a77-1d3c6f0b1a20/microsoft.graph.industryData.getErrorsAndWarningsFile()").unwrap();
+        let r =
+            parse("industryData/runGroups/7f3c8c9e-4a3e-4a39-9a77-1d3c6f0b1a20/microsoft.graph.industryData.getErrorsAndWarningsFile()")
+                .unwrap();
         assert!(matches!(r.resource, Resource::ErrorsAndWarnings(_)));
+    }
+
+    #[test]
+    fn parses_delta() {
+        for f in ["delta", "delta()", "microsoft.graph.delta()", "microsoft.graph.delta"] {
+            let r = parse(&format!("industryData/runs/{f}")).unwrap();
+            assert_eq!(r.resource, Resource::Delta(Collection::Runs));
+            assert_eq!(r.context, "industryData/runs");
+            assert_eq!(parse(&format!("industryData/incomingFlows/{f}")).unwrap().resource, Resource::Delta(Collection::IncomingFlows));
+            assert_eq!(parse(&format!("industryData/outgoingFlows/{f}")).unwrap().resource, Resource::Delta(Collection::OutgoingFlows));
+        }
+        assert!(parse("industryData/runGroups/delta").is_err());
+        assert!(parse("industryData/runs/delta/$count").is_err());
     }
 
     #[test]
@@ -314,7 +350,10 @@ mod tests {
         assert_eq!(r.context, "external/industryData/runs");
         for f in ["getStatistics", "getStatistics()", "microsoft.graph.industryData.getStatistics()"] {
             assert_eq!(parse(&format!("external/industryData/runs/{f}")).unwrap().resource, Resource::External(External::Statistics(None)));
-            assert!(matches!(parse(&format!("external/industryData/runs/{id}/{f}")).unwrap().resource, Resource::External(External::Statistics(Some(_)))));
+            assert!(matches!(
+                parse(&format!("external/industryData/runs/{id}/{f}")).unwrap().resource,
+                Resource::External(External::Statistics(Some(_)))
+            ));
         }
         for a in ["start", "microsoft.graph.industryData.start"] {
             assert_eq!(parse(&format!("external/industryData/runs/{a}")).unwrap().resource, Resource::External(External::Start));
@@ -322,7 +361,10 @@ mod tests {
         let r = parse(&format!("external/industryData/runs/{id}/activities")).unwrap();
         assert_eq!(r.context, format!("external/industryData/runs('{id}')/activities"));
         assert!(parse(&format!("external/industryData/runs/{id}/activities/$count")).unwrap().count);
-        assert!(matches!(parse(&format!("external/industryData/runs/{id}/activities/{id}/activity")).unwrap().resource, Resource::External(External::ActivityFlow(..))));
+        assert!(matches!(
+            parse(&format!("external/industryData/runs/{id}/activities/{id}/activity")).unwrap().resource,
+            Resource::External(External::ActivityFlow(..))
+        ));
         assert!(parse(&format!("external/industryData/runs/{id}/$count")).is_err());
         assert!(parse("external/industryData/runs/nope").is_err());
         assert!(parse("external/industryData/other").is_err());

@@ -1,17 +1,17 @@
 //! The typed query tree → SQL, as sea-query expressions with bound values. One compiler serves every
 //! backend; the few functions that differ are chosen by [`Dialect`].
 //!
-//! OData's logic is two-valued (SPEC §4, OData 4.01 §5.1.1): `ne` with one null operand is true,
+//! OData's logic is two-valued (OData 4.01 §5.1.1): `ne` with one null operand is true,
 //! `gt ge lt le` with a null operand are false, and `not` of either is its opposite. SQL's is
 //! three-valued, so every predicate compiled here is made to yield only TRUE or FALSE — guarding
 //! nullable columns with `IS [NOT] NULL` — so that `NOT` can be applied without surprises. Plain
 //! `col op ?` terms stay visible to the planner, so indexes still apply.
 
-use runhub_odata::ast::{CaseFn, CmpOp, Filter, OrderKey, Operand, StringFn, Value};
+use runhub_odata::ast::{CaseFn, CmpOp, Filter, Operand, OrderKey, StringFn, Value};
 use sea_query::{Expr, ExprTrait, Func, Order};
 
-use crate::columns::{Table, column, kind_in, kinds_of};
 use crate::StoreError;
+use crate::columns::{Table, column, kind_in, kinds_of};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Dialect {
@@ -112,13 +112,9 @@ impl Compiler {
             Filter::Compare { op, left, right } => self.compare(*op, &self.term(left)?, &self.term(right)?),
             Filter::In { operand, list } => {
                 let t = self.term(operand)?;
-                let has_null = list.iter().any(|v| *v == Value::Null);
+                let has_null = list.contains(&Value::Null);
                 let values: Vec<Expr> = list.iter().filter(|v| **v != Value::Null).map(bind).collect();
-                let matches = if values.is_empty() {
-                    always(false)
-                } else {
-                    Self::not_null_guarded(&[&t], t.expr.clone().is_in(values))
-                };
+                let matches = if values.is_empty() { always(false) } else { Self::not_null_guarded(&[&t], t.expr.clone().is_in(values)) };
                 if has_null && t.nullable { matches.or(t.expr.is_null()) } else { matches }
             }
             Filter::StringMatch { func, haystack, needle } => {
@@ -145,10 +141,9 @@ impl Compiler {
                     }
                     // substr(h, len(h) - len(n) + 1) = n; when n is longer than h the start is ≤ 0
                     // and the substring is shorter than n, so it cannot match by accident.
-                    StringFn::EndsWith => Expr::from(Func::cust("substr").args([
-                        h.expr.clone(),
-                        len(h.expr.clone()).sub(len(n.expr.clone())).add(Expr::val(1)),
-                    ]))
+                    StringFn::EndsWith => Expr::from(
+                        Func::cust("substr").args([h.expr.clone(), len(h.expr.clone()).sub(len(n.expr.clone())).add(Expr::val(1))]),
+                    )
                     .eq(n.expr.clone()),
                     StringFn::Contains => {
                         let pos = match self.dialect {
@@ -228,10 +223,9 @@ impl Compiler {
             let beyond = match (value, descending) {
                 (Value::Null, false) => expr.clone().is_not_null(),
                 (Value::Null, true) => always(false),
-                (v, false) => Self::not_null_guarded(
-                    &[&Term { expr: expr.clone(), nullable: *nullable, null: false }],
-                    expr.clone().gt(bind(v)),
-                ),
+                (v, false) => {
+                    Self::not_null_guarded(&[&Term { expr: expr.clone(), nullable: *nullable, null: false }], expr.clone().gt(bind(v)))
+                }
                 (v, true) if *nullable => expr.clone().lt(bind(v)).or(expr.clone().is_null()),
                 (v, true) => expr.clone().lt(bind(v)),
             };
@@ -254,11 +248,11 @@ impl Compiler {
         }
         let mut cond = result.unwrap_or_else(|| always(true));
         // A leading range bound the planner can use with an index on the first key.
-        if let (Some((expr, false, descending)), Some(v)) = (parts.first(), after.first()) {
-            if *v != Value::Null {
-                let bound = if *descending { expr.clone().lte(bind(v)) } else { expr.clone().gte(bind(v)) };
-                cond = bound.and(cond);
-            }
+        if let (Some((expr, false, descending)), Some(v)) = (parts.first(), after.first())
+            && *v != Value::Null
+        {
+            let bound = if *descending { expr.clone().lte(bind(v)) } else { expr.clone().gte(bind(v)) };
+            cond = bound.and(cond);
         }
         Ok(cond)
     }

@@ -12,12 +12,13 @@
 //! and the PostgreSQL store retries the operation.
 
 use runhub_model::{
-    FieldError, GraphEnum, MemberCounts, MemberSummary, NewProcess, NewRun, Process, ProcessKind, ProcessPatch, Run, RunKind,
-    RunPatch, RunStatus, TenantId, Timestamp, Uuid,
+    FieldError, GraphEnum, MemberCounts, MemberSummary, NewProcess, NewRun, Process, ProcessKind, ProcessPatch, Run, RunKind, RunPatch,
+    RunStatus, TenantId, Timestamp, Uuid,
 };
 use runhub_odata::ast::Filter;
 use sea_query::Expr;
 
+use crate::changes::{self, ChangeType};
 use crate::columns::{Table, kind_in};
 use crate::filter_sql::Dialect;
 use crate::query::{self, Lock, Sql, render};
@@ -84,27 +85,49 @@ async fn load_process<T: Tx>(tx: &mut T, tenant: &TenantId, id: Uuid, lock: Lock
     Ok(tx.processes(render(&query::load_process(tenant, id, lock, T::DIALECT), T::DIALECT)).await?.into_iter().next())
 }
 
+// Every write of a run or process row goes through these helpers, and each appends its change to
+// the change log in the same transaction (crate::changes).
+
 async fn insert_run<T: Tx>(tx: &mut T, tenant: &TenantId, run: &Run) -> StoreResult<()> {
-    tx.execute(render(&query::insert_run(tenant, run)?, T::DIALECT)).await
+    tx.execute(render(&query::insert_run(tenant, run)?, T::DIALECT)).await?;
+    changes::record_run(tx, tenant, run, ChangeType::Created, None).await
 }
 
 /// Writes what changed between two versions of a run.
 async fn update_run_row<T: Tx>(tx: &mut T, tenant: &TenantId, before: &Run, after: &Run) -> StoreResult<()> {
     match query::update_run(tenant, before, after) {
-        Some(stmt) => tx.execute(render(&stmt, T::DIALECT)).await,
+        Some(stmt) => {
+            tx.execute(render(&stmt, T::DIALECT)).await?;
+            let moved_from = if before.process_id != after.process_id { before.process_id } else { None };
+            changes::record_run(tx, tenant, after, ChangeType::Updated, moved_from).await
+        }
         None => Ok(()),
     }
 }
 
+async fn delete_run_row<T: Tx>(tx: &mut T, tenant: &TenantId, run: &Run) -> StoreResult<()> {
+    tx.execute(render(&query::delete_row(Table::Runs, tenant, run.id), T::DIALECT)).await?;
+    changes::record_run(tx, tenant, run, ChangeType::Deleted, None).await
+}
+
 async fn insert_process<T: Tx>(tx: &mut T, tenant: &TenantId, process: &Process) -> StoreResult<()> {
-    tx.execute(render(&query::insert_process(tenant, process)?, T::DIALECT)).await
+    tx.execute(render(&query::insert_process(tenant, process)?, T::DIALECT)).await?;
+    changes::record_process(tx, tenant, process, ChangeType::Created).await
 }
 
 async fn update_process_row<T: Tx>(tx: &mut T, tenant: &TenantId, before: &Process, after: &Process) -> StoreResult<()> {
     match query::update_process(tenant, before, after) {
-        Some(stmt) => tx.execute(render(&stmt, T::DIALECT)).await,
+        Some(stmt) => {
+            tx.execute(render(&stmt, T::DIALECT)).await?;
+            changes::record_process(tx, tenant, after, ChangeType::Updated).await
+        }
         None => Ok(()),
     }
+}
+
+async fn delete_process_row<T: Tx>(tx: &mut T, tenant: &TenantId, process: &Process) -> StoreResult<()> {
+    tx.execute(render(&query::delete_row(Table::Processes, tenant, process.id), T::DIALECT)).await?;
+    changes::record_process(tx, tenant, process, ChangeType::Deleted).await
 }
 
 async fn count<T: Tx>(tx: &mut T, stmt: sea_query::SelectStatement) -> StoreResult<u64> {
@@ -113,7 +136,13 @@ async fn count<T: Tx>(tx: &mut T, stmt: sea_query::SelectStatement) -> StoreResu
     u64::try_from(n).map_err(internal)
 }
 
-pub(crate) async fn load_process_of_kind<T: Tx>(tx: &mut T, tenant: &TenantId, kind: ProcessKind, id: Uuid, lock: Lock) -> StoreResult<Process> {
+pub(crate) async fn load_process_of_kind<T: Tx>(
+    tx: &mut T,
+    tenant: &TenantId,
+    kind: ProcessKind,
+    id: Uuid,
+    lock: Lock,
+) -> StoreResult<Process> {
     load_process(tx, tenant, id, lock).await?.filter(|p| p.kind == kind).ok_or_else(|| not_found(kind.type_name(), id))
 }
 
@@ -134,7 +163,7 @@ pub(crate) async fn check_parent<T: Tx>(tx: &mut T, tenant: &TenantId, parent: &
     }
 }
 
-/// Resolves a bound process: it must exist and fit the run's kind, else 400 (SPEC §2–3). The
+/// Resolves a bound process: it must exist and fit the run's kind, else 400. The
 /// process stays share-locked so that it cannot be deleted before the run naming it commits.
 async fn bound_process<T: Tx>(tx: &mut T, tenant: &TenantId, kind: RunKind, target: &str, process: ProcessRef) -> StoreResult<Uuid> {
     let Some(found) = load_process(tx, tenant, process.id, Lock::Share).await?.filter(|p| p.kind == process.kind) else {
@@ -150,7 +179,12 @@ async fn bound_process<T: Tx>(tx: &mut T, tenant: &TenantId, kind: RunKind, targ
         Some(expected) => Err(FieldError::invalid(
             target,
             "invalidBinding",
-            format!("an {} must be caused by an {}, but '{target}' refers to an {}", kind.type_name(), expected.type_name(), found.kind.type_name()),
+            format!(
+                "an {} must be caused by an {}, but '{target}' refers to an {}",
+                kind.type_name(),
+                expected.type_name(),
+                found.kind.type_name()
+            ),
         )
         .into()),
         None => Err(FieldError::invalid(target, "invalidBinding", "a runGroup has no process").into()),
@@ -166,7 +200,12 @@ pub(crate) async fn create_process<T: Tx>(tx: &mut T, tenant: &TenantId, new: Ne
 }
 
 pub(crate) async fn update_process<T: Tx>(
-    tx: &mut T, tenant: &TenantId, kind: ProcessKind, id: Uuid, patch: ProcessPatch, pre: Option<Precondition>,
+    tx: &mut T,
+    tenant: &TenantId,
+    kind: ProcessKind,
+    id: Uuid,
+    patch: ProcessPatch,
+    pre: Option<Precondition>,
 ) -> StoreResult<Process> {
     let current = load_process_of_kind(tx, tenant, kind, id, Lock::Update).await?;
     check(&pre, current.version)?;
@@ -175,7 +214,13 @@ pub(crate) async fn update_process<T: Tx>(
     Ok(next)
 }
 
-pub(crate) async fn delete_process<T: Tx>(tx: &mut T, tenant: &TenantId, kind: ProcessKind, id: Uuid, pre: Option<Precondition>) -> StoreResult<()> {
+pub(crate) async fn delete_process<T: Tx>(
+    tx: &mut T,
+    tenant: &TenantId,
+    kind: ProcessKind,
+    id: Uuid,
+    pre: Option<Precondition>,
+) -> StoreResult<()> {
     // The update lock waits for run creations holding the process shared, so the count below
     // (a new statement, a new snapshot) sees their runs.
     let current = load_process_of_kind(tx, tenant, kind, id, Lock::Update).await?;
@@ -189,11 +234,16 @@ pub(crate) async fn delete_process<T: Tx>(tx: &mut T, tenant: &TenantId, kind: P
         )
         .into());
     }
-    tx.execute(render(&query::delete_row(Table::Processes, tenant, id), T::DIALECT)).await?;
-    Ok(())
+    delete_process_row(tx, tenant, &current).await
 }
 
-pub(crate) async fn create_run<T: Tx>(tx: &mut T, tenant: &TenantId, scope: &RunScope, new: NewRun, process: Option<ProcessRef>) -> StoreResult<Run> {
+pub(crate) async fn create_run<T: Tx>(
+    tx: &mut T,
+    tenant: &TenantId,
+    scope: &RunScope,
+    new: NewRun,
+    process: Option<ProcessRef>,
+) -> StoreResult<Run> {
     let kind = new.kind;
     let (process_id, group_id) = match scope.parent {
         RunParent::Process(pkind, pid) => {
@@ -241,7 +291,12 @@ pub(crate) async fn create_run<T: Tx>(tx: &mut T, tenant: &TenantId, scope: &Run
 }
 
 pub(crate) async fn update_run<T: Tx>(
-    tx: &mut T, tenant: &TenantId, scope: &RunScope, id: Uuid, patch: RunPatch, pre: Option<Precondition>,
+    tx: &mut T,
+    tenant: &TenantId,
+    scope: &RunScope,
+    id: Uuid,
+    patch: RunPatch,
+    pre: Option<Precondition>,
 ) -> StoreResult<Run> {
     // Locked before `If-Match` is checked: of two writers holding the same tag, the second reads
     // the first one's committed version and gets 412.
@@ -255,21 +310,34 @@ pub(crate) async fn update_run<T: Tx>(
     Ok(next)
 }
 
-pub(crate) async fn delete_run<T: Tx>(tx: &mut T, tenant: &TenantId, scope: &RunScope, id: Uuid, pre: Option<Precondition>) -> StoreResult<()> {
+pub(crate) async fn delete_run<T: Tx>(
+    tx: &mut T,
+    tenant: &TenantId,
+    scope: &RunScope,
+    id: Uuid,
+    pre: Option<Precondition>,
+) -> StoreResult<()> {
     let current = load_scoped_run(tx, tenant, scope, id, Lock::Update).await?;
     check(&pre, current.version)?;
     if current.kind == RunKind::RunGroup {
-        // Deleting a group keeps its members (SPEC §3); they simply belong to no group now.
+        // Deleting a group keeps its members; they simply belong to no group now.
+        changes::record_detached_members(tx, tenant, id).await?;
         tx.execute(render(&query::detach_members(tenant, id), T::DIALECT)).await?;
     }
-    tx.execute(render(&query::delete_row(Table::Runs, tenant, id), T::DIALECT)).await?;
+    delete_run_row(tx, tenant, &current).await?;
     if let Some(gid) = current.group_id {
         recompute_group(tx, tenant, gid).await?;
     }
     Ok(())
 }
 
-pub(crate) async fn set_run_process<T: Tx>(tx: &mut T, tenant: &TenantId, scope: &RunScope, id: Uuid, process: ProcessRef) -> StoreResult<Run> {
+pub(crate) async fn set_run_process<T: Tx>(
+    tx: &mut T,
+    tenant: &TenantId,
+    scope: &RunScope,
+    id: Uuid,
+    process: ProcessRef,
+) -> StoreResult<Run> {
     let mut run = load_scoped_run(tx, tenant, scope, id, Lock::Update).await?;
     if run.kind == RunKind::RunGroup {
         return Err(FieldError::invalid("@odata.id", "invalidBinding", "a runGroup has no process to re-point").into());
@@ -284,7 +352,12 @@ pub(crate) async fn set_run_process<T: Tx>(tx: &mut T, tenant: &TenantId, scope:
 pub(crate) async fn add_group_member<T: Tx>(tx: &mut T, tenant: &TenantId, group: Uuid, member: Uuid) -> StoreResult<()> {
     load_group(tx, tenant, group, Lock::No).await?;
     let Some(mut run) = load_run(tx, tenant, member, Lock::Update).await? else {
-        return Err(FieldError::invalid("@odata.id", "bindingTargetNotFound", format!("'@odata.id' refers to run '{member}', which does not exist")).into());
+        return Err(FieldError::invalid(
+            "@odata.id",
+            "bindingTargetNotFound",
+            format!("'@odata.id' refers to run '{member}', which does not exist"),
+        )
+        .into());
     };
     if run.kind == RunKind::RunGroup {
         return Err(FieldError::invalid("@odata.id", "invalidBinding", "a runGroup cannot be a member of another runGroup").into());
@@ -369,9 +442,11 @@ pub(crate) async fn recompute_group<T: Tx>(tx: &mut T, tenant: &TenantId, group:
 pub(crate) async fn import<T: Tx>(tx: &mut T, tenant: &TenantId, processes: &[Process], runs: &[Run]) -> StoreResult<()> {
     for p in processes {
         tx.execute(render(&query::save_process(tenant, p)?, T::DIALECT)).await?;
+        changes::record_process(tx, tenant, p, ChangeType::Created).await?;
     }
     for r in runs {
         tx.execute(render(&query::save_run(tenant, r)?, T::DIALECT)).await?;
+        changes::record_run(tx, tenant, r, ChangeType::Created, None).await?;
     }
     Ok(())
 }
@@ -389,7 +464,6 @@ pub(crate) async fn get_run<T: Tx>(tx: &mut T, tenant: &TenantId, scope: &RunSco
 fn process_kind_term(kind: ProcessKind) -> Expr {
     kind_in(&[kind.ordinal()])
 }
-
 
 pub(crate) async fn list_processes<T: Tx>(tx: &mut T, tenant: &TenantId, kind: ProcessKind, q: &ListQuery) -> StoreResult<Page<Process>> {
     let stmts = query::page_statements(Table::Processes, tenant, vec![process_kind_term(kind)], q, T::DIALECT)?;
@@ -422,7 +496,12 @@ pub(crate) async fn count_runs<T: Tx>(tx: &mut T, tenant: &TenantId, scope: &Run
 
 /// Cuts the look-ahead row off a page, makes the cursor after its last item, and counts.
 async fn finish_page<T: Tx, I>(
-    tx: &mut T, mut items: Vec<I>, stmts: query::PageStatements, top: u32, table: Table, key: fn(&I, &str) -> runhub_odata::ast::Value,
+    tx: &mut T,
+    mut items: Vec<I>,
+    stmts: query::PageStatements,
+    top: u32,
+    table: Table,
+    key: fn(&I, &str) -> runhub_odata::ast::Value,
 ) -> StoreResult<Page<I>> {
     let more = items.len() > top as usize;
     items.truncate(top as usize);
@@ -435,7 +514,12 @@ async fn finish_page<T: Tx, I>(
 }
 
 /// The first `q.top` runs of each scope (`$expand=runs`), in the order of `scopes`.
-pub(crate) async fn list_runs_of_parents<T: Tx>(tx: &mut T, tenant: &TenantId, scopes: &[RunScope], q: &ListQuery) -> StoreResult<Vec<Vec<Run>>> {
+pub(crate) async fn list_runs_of_parents<T: Tx>(
+    tx: &mut T,
+    tenant: &TenantId,
+    scopes: &[RunScope],
+    q: &ListQuery,
+) -> StoreResult<Vec<Vec<Run>>> {
     let parents: Vec<(&'static str, String, Option<i64>)> = scopes
         .iter()
         .map(|s| match s.parent {

@@ -18,7 +18,7 @@ fn main() -> std::process::ExitCode {
 #[tokio::main]
 async fn run() -> std::process::ExitCode {
     match runhub_server::cli::main().await {
-        Ok(()) => std::process::ExitCode::SUCCESS,
+        Ok(code) => code,
         Err(e) => {
             eprintln!("runhub: {e:#}");
             std::process::ExitCode::from(runhub_server::cli::exit_status(&e))

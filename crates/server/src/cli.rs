@@ -30,6 +30,9 @@ pub enum Command {
     Serve(Box<ServeArgs>),
     /// Mint a signed HS256 test token for `serve --auth jwt --jwt-secret-file …` and print it.
     Token(TokenArgs),
+    /// The client commands (runs, flows, groups, exec, completions): docs/cli.md.
+    #[command(flatten)]
+    Client(runhub_cli::Command),
     /// Copy the embedded database of a data directory — a running `runhub serve` may be using
     /// it — to a new file, consistently.
     Backup(BackupArgs),
@@ -507,17 +510,21 @@ pub fn exit_status(error: &anyhow::Error) -> u8 {
     if error.downcast_ref::<crate::tls::TlsError>().is_some() || error.is::<UsageError>() { 2 } else { 1 }
 }
 
-pub async fn main() -> anyhow::Result<()> {
+pub async fn main() -> anyhow::Result<std::process::ExitCode> {
     let cli = Cli::parse();
     let format = match &cli.command {
         Command::Serve(args) => args.log_format,
         _ => LogFormat::Text,
     };
-    let _log_flush = init_tracing(format);
     match cli.command {
-        Command::Serve(args) => serve(*args).await,
-        Command::Token(args) => token(args),
-        Command::Backup(args) => tokio::task::block_in_place(|| backup(args)),
-        Command::Restore(args) => tokio::task::block_in_place(|| restore(args)),
+        Command::Serve(args) => {
+            let _log_flush = init_tracing(format);
+            serve(*args).await?;
+        }
+        Command::Token(args) => token(args)?,
+        Command::Backup(args) => tokio::task::block_in_place(|| backup(args))?,
+        Command::Restore(args) => tokio::task::block_in_place(|| restore(args))?,
+        Command::Client(client) => return Ok(runhub_cli::run(client, <Cli as clap::CommandFactory>::command).await),
     }
+    Ok(std::process::ExitCode::SUCCESS)
 }

@@ -78,7 +78,8 @@ async fn migrations_apply_once_and_replicas_share_one_secret() {
 
     let (client, connection) = tokio_postgres::connect(&db.url, NoTls).await.unwrap();
     tokio::spawn(connection);
-    let versions: Vec<i32> = client.query("SELECT version FROM runhub_migrations ORDER BY version", &[]).await.unwrap().iter().map(|r| r.get(0)).collect();
+    let versions: Vec<i32> =
+        client.query("SELECT version FROM runhub_migrations ORDER BY version", &[]).await.unwrap().iter().map(|r| r.get(0)).collect();
     assert_eq!(versions, [1]);
     // Every text column compares by code point.
     let collations: Vec<String> = client

@@ -49,7 +49,13 @@ fn client() -> reqwest::Client {
     reqwest::Client::builder().timeout(Duration::from_secs(30)).build().unwrap()
 }
 
-async fn send(c: &reqwest::Client, method: reqwest::Method, url: String, body: Option<Value>, headers: &[(&str, &str)]) -> (StatusCode, reqwest::header::HeaderMap, Value) {
+async fn send(
+    c: &reqwest::Client,
+    method: reqwest::Method,
+    url: String,
+    body: Option<Value>,
+    headers: &[(&str, &str)],
+) -> (StatusCode, reqwest::header::HeaderMap, Value) {
     let mut req = c.request(method, url);
     if let Some(body) = body {
         req = req.json(&body);
@@ -420,7 +426,14 @@ async fn a_scheduled_run_is_started_by_exactly_one_replica() {
         let started: Vec<_> = x.unwrap().into_iter().chain(y.unwrap()).filter(|s| s.group.is_some()).collect();
         assert_eq!(started.len(), 1, "tick {tick}: {started:?}");
     }
-    let groups = a.count_runs(&tenant, &runhub_store::RunScope { parent: runhub_store::RunParent::All, kind: Some(runhub_model::RunKind::RunGroup) }, None).await.unwrap();
+    let groups = a
+        .count_runs(
+            &tenant,
+            &runhub_store::RunScope { parent: runhub_store::RunParent::All, kind: Some(runhub_model::RunKind::RunGroup) },
+            None,
+        )
+        .await
+        .unwrap();
     assert_eq!(groups, 10);
 }
 

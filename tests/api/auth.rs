@@ -105,10 +105,18 @@ async fn each_bad_token_is_refused_with_a_message_that_says_why() {
     )
     .unwrap();
     assert_refused(&call(&app, Some(&bearer(&hs384))).await, "unsupportedTokenAlgorithm", "HS384");
-    assert_refused(&call(&app, Some(&bearer(&sign(&claims("t1", &all), Algorithm::RS256, Some("nope"))))).await, "unknownSigningKey", "unknown key");
+    assert_refused(
+        &call(&app, Some(&bearer(&sign(&claims("t1", &all), Algorithm::RS256, Some("nope"))))).await,
+        "unknownSigningKey",
+        "unknown key",
+    );
     assert_refused(&call(&app, Some(&bearer(&sign(&claims("t1", &all), Algorithm::RS256, None)))).await, "malformedToken", "'kid'");
     // An RS256 token naming the ES256 key.
-    assert_refused(&call(&app, Some(&bearer(&sign(&claims("t1", &all), Algorithm::RS256, Some("ec-1"))))).await, "unsupportedTokenAlgorithm", "RS256");
+    assert_refused(
+        &call(&app, Some(&bearer(&sign(&claims("t1", &all), Algorithm::RS256, Some("ec-1"))))).await,
+        "unsupportedTokenAlgorithm",
+        "RS256",
+    );
 
     // Claims the service needs.
     let mut no_tid = claims("t1", &all);
@@ -193,7 +201,8 @@ async fn runhub_token_mints_tokens_the_server_accepts() {
     // A token that has expired (lifetime 0, and the server's leeway is 30 s: backdate by minting
     // with a lifetime and checking it is refused is timing-dependent, so only check the claim).
     let t = mint(&["--tenant", "contoso", "--lifetime", "120"]);
-    let payload: Value = serde_json::from_slice(&base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(t.split('.').nth(1).unwrap()).unwrap()).unwrap();
+    let payload: Value =
+        serde_json::from_slice(&base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(t.split('.').nth(1).unwrap()).unwrap()).unwrap();
     assert_eq!(payload["exp"].as_i64().unwrap() - payload["iat"].as_i64().unwrap(), 120);
     assert_eq!(payload["tid"], "contoso");
     // Mistakes are refused, with a message.
@@ -258,13 +267,16 @@ fn serving_without_auth_beyond_loopback_warns_loudly() {
     assert!(stderr.contains("--jwt-secret-file"), "{stderr}");
     let weak = tempfile::NamedTempFile::new().unwrap();
     std::fs::write(weak.path(), "short").unwrap();
-    let (listening, stderr) = serve_briefly(&["--listen", "127.0.0.1:0", "--auth", "jwt", "--jwt-secret-file", weak.path().to_str().unwrap()]);
+    let (listening, stderr) =
+        serve_briefly(&["--listen", "127.0.0.1:0", "--auth", "jwt", "--jwt-secret-file", weak.path().to_str().unwrap()]);
     assert!(!listening);
     assert!(stderr.contains("at least 32"), "{stderr}");
     // Flags come from the environment too.
     let jwks = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/jwks.json");
-    let (listening, stderr) =
-        serve_briefly_with(&[], &[("RUNHUB_LISTEN", "0.0.0.0:0"), ("RUNHUB_AUTH", "jwt"), ("RUNHUB_JWKS_FILE", jwks), ("RUNHUB_RATE_LIMIT", "5")]);
+    let (listening, stderr) = serve_briefly_with(
+        &[],
+        &[("RUNHUB_LISTEN", "0.0.0.0:0"), ("RUNHUB_AUTH", "jwt"), ("RUNHUB_JWKS_FILE", jwks), ("RUNHUB_RATE_LIMIT", "5")],
+    );
     assert!(listening, "{stderr}");
     assert!(!stderr.contains("WITHOUT AUTHENTICATION"), "{stderr}");
     let (listening, stderr) = serve_briefly_with(&["--listen", "127.0.0.1:0"], &[("RUNHUB_RATE_LIMIT", "-1")]);

@@ -22,7 +22,8 @@ impl Seed {
         let app = TestApp::spawn().await;
         let inf = app.incoming_flow("in").await;
         let outf = app.outgoing_flow("out").await;
-        let running = app.run_of(&inf, json!({"displayName": "running", "statistics": {"rows": 1}})).await["id"].as_str().unwrap().to_owned();
+        let running =
+            app.run_of(&inf, json!({"displayName": "running", "statistics": {"rows": 1}})).await["id"].as_str().unwrap().to_owned();
         let finished = app
             .run_of(&inf, json!({"displayName": "finished", "status": "completed", "startDateTime": "2024-01-01T00:00:00Z", "endDateTime": "2024-01-01T01:00:00Z"}))
             .await["id"]
@@ -124,7 +125,13 @@ async fn an_array_or_a_number_instead_of_an_object_is_400() {
     let s = Seed::new().await;
     unchanged!(s, {
         for (method, path, _) in s.body_targets() {
-            for (text, kind) in [("[]", "an array"), ("[{\"displayName\": \"x\"}]", "an array"), ("42", "a number"), ("\"x\"", "a string"), ("null", "null")] {
+            for (text, kind) in [
+                ("[]", "an array"),
+                ("[{\"displayName\": \"x\"}]", "an array"),
+                ("42", "a number"),
+                ("\"x\"", "a string"),
+                ("null", "null"),
+            ] {
                 let r = s.app.raw(method.clone(), &path, Some("application/json"), text.as_bytes().to_vec()).await;
                 let e = r.assert_error(400, "invalidRequestBody");
                 let message = e["message"].as_str().unwrap();
@@ -159,7 +166,11 @@ async fn an_unknown_property_is_400() {
             s.send(&method, &path, &body).await.assert_bad(400, "unknownProperty", "dataDomain");
         }
         for (method, path, body) in s.run_targets() {
-            s.send(&method, &path, &with(&body, "readinessStatus", json!("ready"))).await.assert_bad(400, "unknownProperty", "readinessStatus");
+            s.send(&method, &path, &with(&body, "readinessStatus", json!("ready"))).await.assert_bad(
+                400,
+                "unknownProperty",
+                "readinessStatus",
+            );
         }
     });
 }
@@ -215,7 +226,11 @@ async fn a_wrong_json_type_is_400() {
         }
         for (key, value) in [("readinessStatus", json!(true)), ("dataDomain", json!(0)), ("recurrenceEffectiveDateTime", json!({}))] {
             let body = json!({"displayName": "x", "readinessStatus": "ready"});
-            s.send(&Method::POST, "/beta/industryData/incomingFlows", &with(&body, key, value.clone())).await.assert_bad(400, "invalidPropertyType", key);
+            s.send(&Method::POST, "/beta/industryData/incomingFlows", &with(&body, key, value.clone())).await.assert_bad(
+                400,
+                "invalidPropertyType",
+                key,
+            );
             s.send(&Method::PATCH, &s.inf_path(), &json!({key: value})).await.assert_bad(400, "invalidPropertyType", key);
         }
     });
@@ -240,8 +255,16 @@ async fn null_for_a_required_property_is_400() {
 async fn a_missing_required_property_is_400() {
     let s = Seed::new().await;
     unchanged!(s, {
-        s.app.post("/beta/industryData/incomingFlows", json!({"readinessStatus": "ready"})).await.assert_bad(400, "missingProperty", "displayName");
-        s.app.post("/beta/industryData/outgoingFlows", json!({"displayName": "x"})).await.assert_bad(400, "missingProperty", "readinessStatus");
+        s.app.post("/beta/industryData/incomingFlows", json!({"readinessStatus": "ready"})).await.assert_bad(
+            400,
+            "missingProperty",
+            "displayName",
+        );
+        s.app.post("/beta/industryData/outgoingFlows", json!({"displayName": "x"})).await.assert_bad(
+            400,
+            "missingProperty",
+            "readinessStatus",
+        );
         s.app.post(&s.new_run_path(), json!({})).await.assert_bad(400, "missingProperty", "displayName");
         s.app.post("/beta/industryData/runGroups", json!({"status": "running"})).await.assert_bad(400, "missingProperty", "displayName");
     });
@@ -262,9 +285,17 @@ async fn an_unknown_enum_member_is_400() {
             }
         }
         let flow = json!({"displayName": "x", "readinessStatus": "ready"});
-        s.app.post("/beta/industryData/incomingFlows", with(&flow, "readinessStatus", json!("maybe"))).await.assert_bad(400, "invalidEnumValue", "readinessStatus");
+        s.app.post("/beta/industryData/incomingFlows", with(&flow, "readinessStatus", json!("maybe"))).await.assert_bad(
+            400,
+            "invalidEnumValue",
+            "readinessStatus",
+        );
         s.app.patch(&s.outf_path(), json!({"readinessStatus": "maybe"})).await.assert_bad(400, "invalidEnumValue", "readinessStatus");
-        s.app.post("/beta/industryData/incomingFlows", with(&flow, "dataDomain", json!("finance"))).await.assert_bad(400, "invalidEnumValue", "dataDomain");
+        s.app.post("/beta/industryData/incomingFlows", with(&flow, "dataDomain", json!("finance"))).await.assert_bad(
+            400,
+            "invalidEnumValue",
+            "dataDomain",
+        );
         s.app.patch(&s.inf_path(), json!({"dataDomain": "finance"})).await.assert_bad(400, "invalidEnumValue", "dataDomain");
     });
 }
@@ -274,16 +305,32 @@ async fn unknown_future_value_in_a_body_is_400() {
     let s = Seed::new().await;
     unchanged!(s, {
         for (method, path, body) in s.run_targets() {
-            s.send(&method, &path, &with(&body, "status", json!("unknownFutureValue"))).await.assert_bad(400, "unknownFutureValueNotAllowed", "status");
+            s.send(&method, &path, &with(&body, "status", json!("unknownFutureValue"))).await.assert_bad(
+                400,
+                "unknownFutureValueNotAllowed",
+                "status",
+            );
         }
-        s.app.patch(&s.finished_path(), json!({"status": "unknownFutureValue"})).await.assert_bad(400, "unknownFutureValueNotAllowed", "status");
+        s.app.patch(&s.finished_path(), json!({"status": "unknownFutureValue"})).await.assert_bad(
+            400,
+            "unknownFutureValueNotAllowed",
+            "status",
+        );
         let flow = json!({"displayName": "x", "readinessStatus": "ready"});
         for (method, path) in [(Method::POST, "/beta/industryData/incomingFlows".to_owned()), (Method::PATCH, s.inf_path())] {
             for key in ["readinessStatus", "dataDomain"] {
-                s.send(&method, &path, &with(&flow, key, json!("unknownFutureValue"))).await.assert_bad(400, "unknownFutureValueNotAllowed", key);
+                s.send(&method, &path, &with(&flow, key, json!("unknownFutureValue"))).await.assert_bad(
+                    400,
+                    "unknownFutureValueNotAllowed",
+                    key,
+                );
             }
         }
-        s.app.patch(&s.outf_path(), json!({"readinessStatus": "unknownFutureValue"})).await.assert_bad(400, "unknownFutureValueNotAllowed", "readinessStatus");
+        s.app.patch(&s.outf_path(), json!({"readinessStatus": "unknownFutureValue"})).await.assert_bad(
+            400,
+            "unknownFutureValueNotAllowed",
+            "readinessStatus",
+        );
     });
 }
 
@@ -293,13 +340,25 @@ async fn unknown_future_value_in_a_body_is_400() {
 async fn a_bad_date_time_offset_is_400() {
     let s = Seed::new().await;
     unchanged!(s, {
-        for bad in ["yesterday", "2024-13-01T00:00:00Z", "2024-03-01T10:00:00", "2024-03-01 10:00:00Z", "2024-03-01T10:00:00.12345678Z", "2024-02-30T00:00:00Z", ""] {
+        for bad in [
+            "yesterday",
+            "2024-13-01T00:00:00Z",
+            "2024-03-01T10:00:00",
+            "2024-03-01 10:00:00Z",
+            "2024-03-01T10:00:00.12345678Z",
+            "2024-02-30T00:00:00Z",
+            "",
+        ] {
             for (method, path, body) in s.run_targets() {
                 let r = s.send(&method, &path, &with(&body, "startDateTime", json!(bad))).await;
                 let e = r.assert_bad(400, "invalidDateTimeOffset", "startDateTime");
                 assert!(e["message"].as_str().unwrap().contains(&format!("'{bad}'")), "{}", r.text);
             }
-            s.app.patch(&s.running_path(), json!({"status": "completed", "endDateTime": bad})).await.assert_bad(400, "invalidDateTimeOffset", "endDateTime");
+            s.app.patch(&s.running_path(), json!({"status": "completed", "endDateTime": bad})).await.assert_bad(
+                400,
+                "invalidDateTimeOffset",
+                "endDateTime",
+            );
             for key in ["recurrenceEffectiveDateTime", "recurrenceExpirationDateTime"] {
                 s.app.patch(&s.inf_path(), json!({key: bad})).await.assert_bad(400, "invalidDateTimeOffset", key);
             }
@@ -315,7 +374,11 @@ async fn an_inverted_recurrence_window_is_400() {
             "displayName": "x", "readinessStatus": "ready",
             "recurrenceEffectiveDateTime": "2024-02-01T00:00:00Z", "recurrenceExpirationDateTime": "2024-01-01T00:00:00Z"
         });
-        s.app.post("/beta/industryData/incomingFlows", body.clone()).await.assert_bad(400, "invalidRecurrenceWindow", "recurrenceExpirationDateTime");
+        s.app.post("/beta/industryData/incomingFlows", body.clone()).await.assert_bad(
+            400,
+            "invalidRecurrenceWindow",
+            "recurrenceExpirationDateTime",
+        );
         s.app.patch(&s.inf_path(), body).await.assert_bad(400, "invalidRecurrenceWindow", "recurrenceExpirationDateTime");
     });
 }
@@ -324,10 +387,15 @@ async fn an_inverted_recurrence_window_is_400() {
 async fn end_date_time_before_start_date_time_is_400() {
     let s = Seed::new().await;
     unchanged!(s, {
-        let body = json!({"displayName": "x", "status": "failed", "startDateTime": "2024-01-02T00:00:00Z", "endDateTime": "2024-01-01T00:00:00Z"});
+        let body =
+            json!({"displayName": "x", "status": "failed", "startDateTime": "2024-01-02T00:00:00Z", "endDateTime": "2024-01-01T00:00:00Z"});
         s.app.post(&s.new_run_path(), body.clone()).await.assert_bad(400, "endBeforeStart", "endDateTime");
         s.app.post("/beta/industryData/runGroups", body).await.assert_bad(400, "endBeforeStart", "endDateTime");
-        s.app.patch(&s.running_path(), json!({"status": "failed", "endDateTime": "2000-01-01T00:00:00Z"})).await.assert_bad(400, "endBeforeStart", "endDateTime");
+        s.app.patch(&s.running_path(), json!({"status": "failed", "endDateTime": "2000-01-01T00:00:00Z"})).await.assert_bad(
+            400,
+            "endBeforeStart",
+            "endDateTime",
+        );
     });
 }
 
@@ -351,7 +419,9 @@ async fn display_name_empty_blank_or_too_long_is_400() {
     let s = Seed::new().await;
     unchanged!(s, {
         for (method, path, body) in s.body_targets() {
-            for bad in [String::new(), "   ".to_owned(), "\t\n ".to_owned(), "x".repeat(257), "é".repeat(257), format!("  {}  ", "y".repeat(257))] {
+            for bad in
+                [String::new(), "   ".to_owned(), "\t\n ".to_owned(), "x".repeat(257), "é".repeat(257), format!("  {}  ", "y".repeat(257))]
+            {
                 let r = s.send(&method, &path, &with(&body, "displayName", json!(bad))).await;
                 r.assert_bad(400, "invalidProperty", "displayName");
             }
@@ -378,7 +448,8 @@ async fn statistics_that_is_not_an_object_is_400() {
     let s = Seed::new().await;
     unchanged!(s, {
         for (method, path, body) in s.run_targets() {
-            for (value, kind) in [(json!([]), "an array"), (json!("lots"), "a string"), (json!(5), "a number"), (json!(true), "a boolean")] {
+            for (value, kind) in [(json!([]), "an array"), (json!("lots"), "a string"), (json!(5), "a number"), (json!(true), "a boolean")]
+            {
                 let r = s.send(&method, &path, &with(&body, "statistics", value)).await;
                 let e = r.assert_bad(400, "invalidPropertyType", "statistics");
                 assert!(e["message"].as_str().unwrap().contains(kind), "{}", r.text);
@@ -481,7 +552,9 @@ async fn a_wrong_content_type_is_415() {
     let s = Seed::new().await;
     unchanged!(s, {
         for (method, path, body) in s.body_targets() {
-            for ct in [Some("text/plain"), Some("application/xml"), Some("application/x-www-form-urlencoded"), Some("application/jsonx"), None] {
+            for ct in
+                [Some("text/plain"), Some("application/xml"), Some("application/x-www-form-urlencoded"), Some("application/jsonx"), None]
+            {
                 let r = s.app.raw(method.clone(), &path, ct, body.to_string().into_bytes()).await;
                 let e = r.assert_error(415, "unsupportedMediaType");
                 assert_eq!(e["target"], "Content-Type", "{}", r.text);
@@ -580,10 +653,18 @@ async fn an_id_that_does_not_exist_is_404() {
                     assert!(e["message"].as_str().unwrap().contains(bad), "{method} {path}: {}", r.text);
                 }
             }
-            for path in [format!("/beta/industryData/runs/{bad}/process"), format!("/beta/industryData/runGroups/{bad}/getErrorsAndWarningsFile()")] {
+            for path in
+                [format!("/beta/industryData/runs/{bad}/process"), format!("/beta/industryData/runGroups/{bad}/getErrorsAndWarningsFile()")]
+            {
                 s.app.get(&path).await.assert_error(404, "itemNotFound");
             }
-            let r = s.app.post(&format!("/beta/industryData/runGroups/{bad}/runs/$ref"), json!({"@odata.id": format!("industryData/runs/{}", s.running)})).await;
+            let r = s
+                .app
+                .post(
+                    &format!("/beta/industryData/runGroups/{bad}/runs/$ref"),
+                    json!({"@odata.id": format!("industryData/runs/{}", s.running)}),
+                )
+                .await;
             r.assert_error(404, "itemNotFound");
             s.app.delete(&format!("{}/runs/{bad}/$ref", s.group_path())).await.assert_error(404, "itemNotFound");
         }
@@ -597,7 +678,11 @@ async fn process_bind_to_a_missing_process_is_400() {
     let s = Seed::new().await;
     unchanged!(s, {
         let missing = uuid::Uuid::new_v4();
-        for url in [s.app.beta(&format!("industryData/incomingFlows/{missing}")), format!("industryData/incomingFlows/{missing}"), "industryData/incomingFlows/nope".to_owned()] {
+        for url in [
+            s.app.beta(&format!("industryData/incomingFlows/{missing}")),
+            format!("industryData/incomingFlows/{missing}"),
+            "industryData/incomingFlows/nope".to_owned(),
+        ] {
             let body = json!({"@odata.type": odata_type("incomingFlowRun"), "displayName": "x", "process@odata.bind": url});
             let r = s.app.post("/beta/industryData/runs", body.clone()).await;
             r.assert_bad(400, "bindingTargetNotFound", "process@odata.bind");
@@ -618,21 +703,44 @@ async fn process_bind_to_a_process_of_the_wrong_kind_is_400() {
         let out_url = s.app.beta(&format!("industryData/outgoingFlows/{}", s.outf));
         let in_url = s.app.beta(&format!("industryData/incomingFlows/{}", s.inf));
         // The URL names a process of one kind, the run is of the other.
-        let r = s.app.post("/beta/industryData/runs", json!({"@odata.type": odata_type("incomingFlowRun"), "displayName": "x", "process@odata.bind": out_url})).await;
+        let r = s
+            .app
+            .post(
+                "/beta/industryData/runs",
+                json!({"@odata.type": odata_type("incomingFlowRun"), "displayName": "x", "process@odata.bind": out_url}),
+            )
+            .await;
         r.assert_bad(400, "invalidBinding", "process@odata.bind");
-        let r = s.app.post("/beta/industryData/runs", json!({"@odata.type": odata_type("outgoingFlowRun"), "displayName": "x", "process@odata.bind": in_url})).await;
+        let r = s
+            .app
+            .post(
+                "/beta/industryData/runs",
+                json!({"@odata.type": odata_type("outgoingFlowRun"), "displayName": "x", "process@odata.bind": in_url}),
+            )
+            .await;
         r.assert_bad(400, "invalidBinding", "process@odata.bind");
         // The URL names an incomingFlow's id under the outgoingFlows set: no such outgoingFlow.
         let r = s.app.post("/beta/industryData/runs", json!({"@odata.type": odata_type("outgoingFlowRun"), "displayName": "x", "process@odata.bind": format!("industryData/outgoingFlows/{}", s.inf)})).await;
         r.assert_bad(400, "bindingTargetNotFound", "process@odata.bind");
         // The URL is not a process at all.
-        for url in [format!("industryData/runs/{}", s.running), "https://example.com/".to_owned(), "industryData/incomingFlows".to_owned()] {
-            let r = s.app.post("/beta/industryData/runs", json!({"@odata.type": odata_type("incomingFlowRun"), "displayName": "x", "process@odata.bind": url})).await;
+        for url in [format!("industryData/runs/{}", s.running), "https://example.com/".to_owned(), "industryData/incomingFlows".to_owned()]
+        {
+            let r = s
+                .app
+                .post(
+                    "/beta/industryData/runs",
+                    json!({"@odata.type": odata_type("incomingFlowRun"), "displayName": "x", "process@odata.bind": url}),
+                )
+                .await;
             r.assert_bad(400, "invalidBinding", "process@odata.bind");
         }
         // Under a flow, the binding may only name that flow.
         let other = format!("industryData/incomingFlows/{}", uuid::Uuid::new_v4());
-        s.app.post(&s.new_run_path(), json!({"displayName": "x", "process@odata.bind": other})).await.assert_bad(400, "invalidBinding", "process@odata.bind");
+        s.app.post(&s.new_run_path(), json!({"displayName": "x", "process@odata.bind": other})).await.assert_bad(
+            400,
+            "invalidBinding",
+            "process@odata.bind",
+        );
         // Re-pointing through $ref.
         let r = s.app.send(Method::PUT, &format!("{}/process/$ref", s.running_path()), Some(&json!({"@odata.id": out_url})), &[]).await;
         r.assert_bad(400, "invalidBinding", "@odata.id");
@@ -686,7 +794,13 @@ async fn adding_a_run_that_is_in_another_group_is_409() {
     let s = Seed::new().await;
     let other = s.app.group("other").await;
     unchanged!(s, {
-        let r = s.app.post(&format!("/beta/industryData/runGroups/{other}/runs/$ref"), json!({"@odata.id": s.app.beta(&format!("industryData/runs/{}", s.member))})).await;
+        let r = s
+            .app
+            .post(
+                &format!("/beta/industryData/runGroups/{other}/runs/$ref"),
+                json!({"@odata.id": s.app.beta(&format!("industryData/runs/{}", s.member))}),
+            )
+            .await;
         let e = r.assert_target(409, "runAlreadyInGroup", "@odata.id");
         let message = e["message"].as_str().unwrap();
         assert!(message.contains(&s.member) && message.contains(&s.group), "{message}");

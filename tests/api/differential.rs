@@ -135,11 +135,7 @@ pub fn eval(row: &Row, f: &Filter) -> bool {
         }
         Filter::In { operand: o, list } => {
             let v = operand(row, o);
-            if v == V::Null {
-                list.contains(&V::Null)
-            } else {
-                list.iter().any(|item| *item != V::Null && equal(&v, item))
-            }
+            if v == V::Null { list.contains(&V::Null) } else { list.iter().any(|item| *item != V::Null && equal(&v, item)) }
         }
         Filter::StringMatch { func, haystack, needle } => match (operand(row, haystack), operand(row, needle)) {
             (V::String(h), V::String(n)) => match func {
@@ -336,7 +332,18 @@ impl Gen<'_> {
                 let n = self.rng.random_range(1..5);
                 let items: Vec<String> = (0..n).map(|_| self.literal(&p)).collect();
                 let items: Vec<String> = if lhs.starts_with("to") {
-                    items.into_iter().map(|s| if s == "null" { s } else if lhs.starts_with("tolower") { s.to_lowercase() } else { s.to_uppercase() }).collect()
+                    items
+                        .into_iter()
+                        .map(|s| {
+                            if s == "null" {
+                                s
+                            } else if lhs.starts_with("tolower") {
+                                s.to_lowercase()
+                            } else {
+                                s.to_uppercase()
+                            }
+                        })
+                        .collect()
                 } else {
                     items
                 };
@@ -361,9 +368,23 @@ impl Gen<'_> {
     /// Constant predicates: literal against literal, bare booleans.
     fn constant(&mut self) -> String {
         let pick = [
-            "null eq null", "null ne null", "'a' eq 'a'", "'a' ne 'a'", "'b' lt 'a'", "'B' lt 'a'", "true", "false",
-            "true eq false", "2025-01-01T00:00:00Z lt 2025-01-01T01:00:00+02:00", "'a' eq null", "null lt 'a'",
-            "tolower('ÄB') eq 'äb'", "contains('abc', 'b')", "'x' in ('x', null)", "null in ('x', null)", "null in ('x')",
+            "null eq null",
+            "null ne null",
+            "'a' eq 'a'",
+            "'a' ne 'a'",
+            "'b' lt 'a'",
+            "'B' lt 'a'",
+            "true",
+            "false",
+            "true eq false",
+            "2025-01-01T00:00:00Z lt 2025-01-01T01:00:00+02:00",
+            "'a' eq null",
+            "null lt 'a'",
+            "tolower('ÄB') eq 'äb'",
+            "contains('abc', 'b')",
+            "'x' in ('x', null)",
+            "null in ('x', null)",
+            "null in ('x')",
         ];
         pick.choose(&mut self.rng).unwrap().to_string()
     }
@@ -397,12 +418,10 @@ impl Gen<'_> {
         let chosen: Vec<QueryProperty> = props.choose_multiple(&mut self.rng, n).copied().collect();
         let keys: Vec<String> = chosen
             .iter()
-            .map(|p| {
-                match self.rng.random_range(0..3) {
-                    0 => format!("{} desc", p.path),
-                    1 => format!("{} asc", p.path),
-                    _ => p.path.to_owned(),
-                }
+            .map(|p| match self.rng.random_range(0..3) {
+                0 => format!("{} desc", p.path),
+                1 => format!("{} asc", p.path),
+                _ => p.path.to_owned(),
             })
             .collect();
         Some(keys.join(","))
@@ -413,9 +432,30 @@ impl Gen<'_> {
 // The dataset.
 
 const NAMES: &[&str] = &[
-    "alpha", "Alpha", "ALPHA", "beta", "Beta run", "über", "Über", "straße", "STRASSE", "İstanbul", "istanbul", "日本語",
-    "emoji 🎉", "a'b", "x", "zeta", "ǅemal", "Ωmega", "ωmega", "naïve", "a", "b",
-    "nul\u{0}byte", "tab\there",
+    "alpha",
+    "Alpha",
+    "ALPHA",
+    "beta",
+    "Beta run",
+    "über",
+    "Über",
+    "straße",
+    "STRASSE",
+    "İstanbul",
+    "istanbul",
+    "日本語",
+    "emoji 🎉",
+    "a'b",
+    "x",
+    "zeta",
+    "ǅemal",
+    "Ωmega",
+    "ωmega",
+    "naïve",
+    "a",
+    "b",
+    "nul\u{0}byte",
+    "tab\there",
 ];
 const CODES: &[Option<&str>] = &[None, Some("E1"), Some("e1"), Some("TIMEOUT"), Some("Über"), Some("")];
 const STATUSES: &[&str] = &["running", "failed", "completed", "completedWithErrors", "completedWithWarnings"];
@@ -455,7 +495,9 @@ pub async fn build_dataset(app: &TestApp, rng: &mut StdRng, flows: usize, runs: 
         let id = r.json()["id"].as_str().unwrap().to_owned();
         // Vary the eTag.
         for _ in 0..rng.random_range(0..3) {
-            app.patch(&format!("/beta/industryData/{set}/{id}"), json!({"displayName": names.choose(rng).unwrap()})).await.assert_status(200);
+            app.patch(&format!("/beta/industryData/{set}/{id}"), json!({"displayName": names.choose(rng).unwrap()}))
+                .await
+                .assert_status(200);
         }
         flow_ids.push((id, set));
     }
@@ -636,7 +678,8 @@ async fn server_and_reference_agree_on_random_filters_and_orderings() {
         let got: Vec<String> = body["value"].as_array().unwrap().iter().map(|v| v["id"].as_str().unwrap().to_owned()).collect();
         let want: Vec<String> = expected.iter().skip(skip).cloned().collect();
         assert_eq!(
-            got, want,
+            got,
+            want,
             "{ctx}\n  $skip={skip}\n  server:\n{}\n  reference:\n{}",
             describe(rows, &got, &keys),
             describe(rows, &want, &keys)
@@ -649,12 +692,8 @@ async fn server_and_reference_agree_on_random_filters_and_orderings() {
             let top = rng.random_range(1..=expected.len().min(7));
             let mut q = query.clone();
             q.push(format!("$top={top}"));
-            let walked: Vec<String> = app
-                .walk(&format!("{url}?{}", q.join("&")))
-                .await
-                .iter()
-                .map(|v| v["id"].as_str().unwrap().to_owned())
-                .collect();
+            let walked: Vec<String> =
+                app.walk(&format!("{url}?{}", q.join("&"))).await.iter().map(|v| v["id"].as_str().unwrap().to_owned()).collect();
             assert_eq!(walked, expected, "{ctx}\n  walked with $top={top}");
         }
         // The same options nested in `$expand=runs(…)` on flows and runGroups (one windowed query
@@ -680,7 +719,9 @@ async fn server_and_reference_agree_on_random_filters_and_orderings() {
                 let members: Vec<Row> = data
                     .runs
                     .iter()
-                    .filter(|r| if parent == "runGroups" { r.group_id.as_deref() == Some(pid) } else { r.process_id.as_deref() == Some(pid) })
+                    .filter(
+                        |r| if parent == "runGroups" { r.group_id.as_deref() == Some(pid) } else { r.process_id.as_deref() == Some(pid) },
+                    )
                     .cloned()
                     .collect();
                 let want: Vec<String> = reference(&members, filter.as_ref(), &keys).into_iter().take(top).collect();
@@ -696,7 +737,10 @@ async fn server_and_reference_agree_on_random_filters_and_orderings() {
             assert_eq!(r.text, expected.len().to_string(), "{ctx}");
         }
     }
-    eprintln!("differential: {valid} valid cases of {cases} ({nonempty} with rows, {paged} walked, {expanded} expanded) in {:?}", started.elapsed());
+    eprintln!(
+        "differential: {valid} valid cases of {cases} ({nonempty} with rows, {paged} walked, {expanded} expanded) in {:?}",
+        started.elapsed()
+    );
     assert!(valid * 10 >= cases * 7, "too few valid cases: {valid}/{cases}");
     assert!(nonempty * 10 >= valid * 3, "too few cases match anything: {nonempty}/{valid}");
 }

@@ -64,13 +64,19 @@ async fn seed(app: &TestApp) -> Seed {
         .unwrap()
         .to_owned();
     let beta_in = app
-        .run_of(&flow_in, json!({"displayName": "second import", "startDateTime": "2026-02-01T00:00:00Z",
-            "blockingError": {"code": "sisDown", "message": "the SIS did not answer"}}))
+        .run_of(
+            &flow_in,
+            json!({"displayName": "second import", "startDateTime": "2026-02-01T00:00:00Z",
+            "blockingError": {"code": "sisDown", "message": "the SIS did not answer"}}),
+        )
         .await["id"]
         .as_str()
         .unwrap()
         .to_owned();
-    let loose = app.run_of(&flow_in, json!({"displayName": "loose", "startDateTime": "2026-03-01T00:00:00Z"})).await["id"].as_str().unwrap().to_owned();
+    let loose = app.run_of(&flow_in, json!({"displayName": "loose", "startDateTime": "2026-03-01T00:00:00Z"})).await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     let alpha = group_of(app, "alpha", "2026-01-01T00:00:00Z", &[&alpha_in, &alpha_out]).await;
     let beta = group_of(app, "beta", "2026-02-01T00:00:00Z", &[&beta_in]).await;
     let gamma = group_of(app, "gamma", "2026-03-01T00:00:00Z", &[]).await;
@@ -128,10 +134,16 @@ async fn runs_take_every_query_option() {
         ids(&value(&r))
     };
     assert_eq!(got(app.get(&q("$filter=status eq 'completedWithWarnings'")).await), vec![s.alpha.clone()]);
-    assert_eq!(got(app.get(&q("$filter=status eq microsoft.graph.industryData.industryDataRunStatus'running'")).await), [s.gamma.clone(), s.beta.clone()]);
+    assert_eq!(
+        got(app.get(&q("$filter=status eq microsoft.graph.industryData.industryDataRunStatus'running'")).await),
+        [s.gamma.clone(), s.beta.clone()]
+    );
     assert_eq!(got(app.get(&q("filter=status in ('completed', 'completedWithWarnings')")).await), vec![s.alpha.clone()]);
     assert_eq!(got(app.get(&q("$filter=status eq 'unknownFutureValue'")).await), Vec::<String>::new());
-    assert_eq!(got(app.get(&q("$filter=startswith(displayName, 'a') or displayName eq 'gamma'")).await), [s.gamma.clone(), s.alpha.clone()]);
+    assert_eq!(
+        got(app.get(&q("$filter=startswith(displayName, 'a') or displayName eq 'gamma'")).await),
+        [s.gamma.clone(), s.alpha.clone()]
+    );
     assert_eq!(got(app.get(&q("$filter=endDateTime eq null")).await), [s.gamma.clone(), s.beta.clone()]);
     assert_eq!(got(app.get(&q("$filter=startDateTime ge 2026-02-01T00:00:00Z")).await), [s.gamma.clone(), s.beta.clone()]);
     assert_eq!(got(app.get(&q("$filter=isof('microsoft.graph.industryData.industryDataRun')")).await).len(), 3);
@@ -169,7 +181,11 @@ async fn runs_take_every_query_option() {
     app.get(&q("$filter=statistics eq 1")).await.assert_target(400, "invalidQueryOption", "$filter");
     app.get(&q("$filter=process/id eq 'x'")).await.assert_target(400, "invalidQueryOption", "$filter");
     // runStatus is not the type of this property.
-    app.get(&q("$filter=status eq microsoft.graph.industryData.runStatus'running'")).await.assert_target(400, "invalidQueryOption", "$filter");
+    app.get(&q("$filter=status eq microsoft.graph.industryData.runStatus'running'")).await.assert_target(
+        400,
+        "invalidQueryOption",
+        "$filter",
+    );
     app.get(&q("$filter=status eq 'inProgress'")).await.assert_target(400, "invalidQueryOption", "$filter");
     app.get(&q("$orderby=statistics")).await.assert_target(400, "invalidQueryOption", "$orderby");
     app.get(&q("$select=runs")).await.assert_target(400, "invalidQueryOption", "$select");
@@ -243,14 +259,26 @@ async fn activities_are_member_runs() {
     assert_eq!(b["blockingError"]["code"], "sisDown");
     let q = |g: &str, query: &str| format!("{RUNS}/{g}/activities?{query}");
     assert_eq!(ids(&value(&app.get(&q(&s.beta, "$filter=status eq 'inProgress'")).await)), vec![s.beta_in.clone()]);
-    assert_eq!(ids(&value(&app.get(&q(&s.beta, "$filter=status eq microsoft.graph.industryData.industryDataActivityStatus'inProgress'")).await)), vec![s.beta_in.clone()]);
+    assert_eq!(
+        ids(&value(&app.get(&q(&s.beta, "$filter=status eq microsoft.graph.industryData.industryDataActivityStatus'inProgress'")).await)),
+        vec![s.beta_in.clone()]
+    );
     assert!(value(&app.get(&q(&s.alpha, "$filter=status eq 'inProgress'")).await).is_empty());
     assert!(value(&app.get(&q(&s.alpha, "$filter=status eq 'skipped'")).await).is_empty());
-    assert_eq!(ids(&value(&app.get(&q(&s.alpha, "$filter=status ne 'inProgress'&$orderby=displayName")).await)), [s.alpha_out.clone(), s.alpha_in.clone()]);
+    assert_eq!(
+        ids(&value(&app.get(&q(&s.alpha, "$filter=status ne 'inProgress'&$orderby=displayName")).await)),
+        [s.alpha_out.clone(), s.alpha_in.clone()]
+    );
     app.get(&q(&s.beta, "$filter=status eq 'running'")).await.assert_target(400, "invalidQueryOption", "$filter");
     app.get(&q(&s.beta, "$filter=startDateTime gt 2026-01-01T00:00:00Z")).await.assert_target(400, "invalidQueryOption", "$filter");
-    assert_eq!(ids(&value(&app.get(&q(&s.alpha, "$filter=isof('microsoft.graph.industryData.inboundFlowActivity')")).await)), vec![s.alpha_in.clone()]);
-    assert_eq!(ids(&value(&app.get(&q(&s.alpha, "$filter=blockingError/code eq null and displayName eq 'export'")).await)), vec![s.alpha_out.clone()]);
+    assert_eq!(
+        ids(&value(&app.get(&q(&s.alpha, "$filter=isof('microsoft.graph.industryData.inboundFlowActivity')")).await)),
+        vec![s.alpha_in.clone()]
+    );
+    assert_eq!(
+        ids(&value(&app.get(&q(&s.alpha, "$filter=blockingError/code eq null and displayName eq 'export'")).await)),
+        vec![s.alpha_out.clone()]
+    );
     assert_eq!(app.get(&format!("{RUNS}/{}/activities/$count", s.alpha)).await.text, "2");
     assert_eq!(app.get(&format!("{RUNS}/{}/activities/$count?$filter=status eq 'completed'", s.alpha)).await.text, "1");
     assert_eq!(app.get(&format!("{RUNS}/{}/activities/$count", s.gamma)).await.text, "0");
@@ -260,7 +288,10 @@ async fn activities_are_member_runs() {
     // One activity; its flow through `activity` and $expand=activity.
     let r = app.get(&format!("{RUNS}/{}/activities/{}", s.alpha, s.alpha_in)).await;
     r.assert_status(200);
-    assert_eq!(r.json()["@odata.context"], format!("{}/beta/$metadata#external/industryData/runs('{}')/activities/$entity", app.base, s.alpha));
+    assert_eq!(
+        r.json()["@odata.context"],
+        format!("{}/beta/$metadata#external/industryData/runs('{}')/activities/$entity", app.base, s.alpha)
+    );
     assert_eq!(r.json()["id"], s.alpha_in.as_str());
     let r = app.get(&format!("{RUNS}/{}/activities/{}/activity", s.alpha, s.alpha_out)).await;
     r.assert_status(200);
@@ -269,7 +300,11 @@ async fn activities_are_member_runs() {
     let r = app.get(&format!("{RUNS}/{}/activities/{}/activity?$select=displayName", s.alpha, s.alpha_out)).await;
     assert_eq!(r.json()["displayName"], "Export");
     assert!(r.json().get("readinessStatus").is_none());
-    app.get(&format!("{RUNS}/{}/activities/{}/activity?$expand=runs", s.alpha, s.alpha_out)).await.assert_target(400, "invalidQueryOption", "$expand");
+    app.get(&format!("{RUNS}/{}/activities/{}/activity?$expand=runs", s.alpha, s.alpha_out)).await.assert_target(
+        400,
+        "invalidQueryOption",
+        "$expand",
+    );
     let r = app.get(&q(&s.alpha, "$expand=activity($select=displayName)&$orderby=displayName")).await;
     r.assert_status(200);
     let items = value(&r);
@@ -282,7 +317,9 @@ async fn activities_are_member_runs() {
 async fn get_statistics_sums_the_members() {
     let app = TestApp::spawn().await;
     let s = seed(&app).await;
-    for f in ["microsoft.graph.industryData.getStatistics()", "getStatistics()", "getStatistics", "microsoft.graph.industryData.getStatistics"] {
+    for f in
+        ["microsoft.graph.industryData.getStatistics()", "getStatistics()", "getStatistics", "microsoft.graph.industryData.getStatistics"]
+    {
         let r = app.get(&format!("{RUNS}/{}/{f}", s.alpha)).await;
         r.assert_status(200);
         assert_eq!(r.header("content-type").as_deref(), Some("application/json;odata.metadata=minimal"));
@@ -410,7 +447,14 @@ async fn start_limit_is_per_tenant_and_per_window() {
     let t2 = TenantId::new("t2");
     for t in [&t1, &t2] {
         store
-            .create_process(t, runhub_model::decode::decode_new_process(&serde_json::from_value(json!({"displayName": "f", "readinessStatus": "ready"})).unwrap(), runhub_model::ProcessKind::IncomingFlow).unwrap())
+            .create_process(
+                t,
+                runhub_model::decode::decode_new_process(
+                    &serde_json::from_value(json!({"displayName": "f", "readinessStatus": "ready"})).unwrap(),
+                    runhub_model::ProcessKind::IncomingFlow,
+                )
+                .unwrap(),
+            )
             .await
             .unwrap();
     }
@@ -429,8 +473,14 @@ async fn start_limit_is_per_tenant_and_per_window() {
     // Another tenant is not affected.
     assert!(matches!(store.start_run_group(&t2, Timestamp::from_micros(t0 + 5 * hour), &policy).await.unwrap(), StartOutcome::Started(_)));
     // Once the oldest has left the window, one more.
-    assert!(matches!(store.start_run_group(&t1, Timestamp::from_micros(t0 + 12 * hour + 1), &policy).await.unwrap(), StartOutcome::Started(_)));
-    assert!(matches!(store.start_run_group(&t1, Timestamp::from_micros(t0 + 12 * hour + 2), &policy).await.unwrap(), StartOutcome::Throttled { .. }));
+    assert!(matches!(
+        store.start_run_group(&t1, Timestamp::from_micros(t0 + 12 * hour + 1), &policy).await.unwrap(),
+        StartOutcome::Started(_)
+    ));
+    assert!(matches!(
+        store.start_run_group(&t1, Timestamp::from_micros(t0 + 12 * hour + 2), &policy).await.unwrap(),
+        StartOutcome::Throttled { .. }
+    ));
     store.close().await;
 }
 

@@ -112,13 +112,46 @@ const FILTERS: &[&str] = &[
 ];
 
 const OPTIONS: &[&str] = &[
-    "$top=-1", "$top=0", "$top=1000", "$top=99999999999999999999999", "$top=1.5", "$top=", "$skip=-5",
-    "$skip=18446744073709551616", "$skiptoken=garbage", "$skiptoken=", "$skiptoken=%00%ff",
-    "$skiptoken=eyJhIjoxfQ", "$orderby=displayName;DROP TABLE runs", "$orderby=displayName desc desc",
-    "$orderby=nothing", "$orderby=statistics", "$select=*", "$select=", "$select=id,id,id", "$select=../../etc",
-    "$expand=*", "$expand=process($expand=runs($expand=process))", "$expand=runs($top=-1)", "$expand=runs($filter=1 eq)",
-    "$count=maybe", "$count=TRUE", "$search=x", "$format=xml", "$apply=groupby((status))", "$unknown=1", "$=1", "$$=1",
-    "&&&&", "=", "$filter", "$filter=", "$top=1&$top=2", "%24top=1%26%24skip%3D1", "$top=%ff", "$filter=%ed%a0%80",
+    "$top=-1",
+    "$top=0",
+    "$top=1000",
+    "$top=99999999999999999999999",
+    "$top=1.5",
+    "$top=",
+    "$skip=-5",
+    "$skip=18446744073709551616",
+    "$skiptoken=garbage",
+    "$skiptoken=",
+    "$skiptoken=%00%ff",
+    "$skiptoken=eyJhIjoxfQ",
+    "$orderby=displayName;DROP TABLE runs",
+    "$orderby=displayName desc desc",
+    "$orderby=nothing",
+    "$orderby=statistics",
+    "$select=*",
+    "$select=",
+    "$select=id,id,id",
+    "$select=../../etc",
+    "$expand=*",
+    "$expand=process($expand=runs($expand=process))",
+    "$expand=runs($top=-1)",
+    "$expand=runs($filter=1 eq)",
+    "$count=maybe",
+    "$count=TRUE",
+    "$search=x",
+    "$format=xml",
+    "$apply=groupby((status))",
+    "$unknown=1",
+    "$=1",
+    "$$=1",
+    "&&&&",
+    "=",
+    "$filter",
+    "$filter=",
+    "$top=1&$top=2",
+    "%24top=1%26%24skip%3D1",
+    "$top=%ff",
+    "$filter=%ed%a0%80",
 ];
 
 const CONTENT_TYPES: &[Option<&str>] = &[
@@ -233,7 +266,20 @@ fn generate(rng: &mut StdRng, t: &Targets) -> Shot {
             .clone();
             let query = if rng.random_bool(0.5) {
                 let f = pick(rng, FILTERS);
-                let encoded: String = f.bytes().map(|b| if b.is_ascii_alphanumeric() || b"'()_-.~,".contains(&b) { (b as char).to_string() } else if b == b' ' { "%20".into() } else if b == b'%' && f.len() < 5 { "%".into() } else { format!("%{b:02X}") }).collect();
+                let encoded: String = f
+                    .bytes()
+                    .map(|b| {
+                        if b.is_ascii_alphanumeric() || b"'()_-.~,".contains(&b) {
+                            (b as char).to_string()
+                        } else if b == b' ' {
+                            "%20".into()
+                        } else if b == b'%' && f.len() < 5 {
+                            "%".into()
+                        } else {
+                            format!("%{b:02X}")
+                        }
+                    })
+                    .collect();
                 format!("$filter={encoded}")
             } else {
                 pick(rng, OPTIONS).to_string()
@@ -301,7 +347,11 @@ fn generate(rng: &mut StdRng, t: &Targets) -> Shot {
             shot.method = pick(rng, &[Method::POST, Method::PATCH, Method::GET, Method::DELETE]).clone();
             shot.path = pick(
                 rng,
-                &[format!("/beta/industryData/incomingFlows/{ghost}/runs"), format!("/beta/industryData/runs/{ghost}"), "/beta/industryData/runs".to_owned()],
+                &[
+                    format!("/beta/industryData/incomingFlows/{ghost}/runs"),
+                    format!("/beta/industryData/runs/{ghost}"),
+                    "/beta/industryData/runs".to_owned(),
+                ],
             )
             .clone();
             if shot.method != Method::GET {
@@ -465,12 +515,22 @@ async fn barrage(app: &TestApp, count: usize, seed_value: u64, bearer: Option<&s
             Ok(status) => {
                 sent += 1;
                 if *status >= 500 {
-                    failures.push(format!("{status} for {} {} {:?}", shot.method, shot.path.chars().take(200).collect::<String>(), shot.headers.iter().map(|h| &h.0).collect::<Vec<_>>()));
+                    failures.push(format!(
+                        "{status} for {} {} {:?}",
+                        shot.method,
+                        shot.path.chars().take(200).collect::<String>(),
+                        shot.headers.iter().map(|h| &h.0).collect::<Vec<_>>()
+                    ));
                 }
             }
             Err(e) if shot.may_cut => {
                 if std::env::var_os("HOSTILE_DEBUG").is_some() {
-                    eprintln!("cut off: {e:?} {} {} {:?}", shot.method, shot.path.len(), shot.headers.iter().map(|h| (h.0.clone(), h.1.len())).collect::<Vec<_>>());
+                    eprintln!(
+                        "cut off: {e:?} {} {} {:?}",
+                        shot.method,
+                        shot.path.len(),
+                        shot.headers.iter().map(|h| (h.0.clone(), h.1.len())).collect::<Vec<_>>()
+                    );
                 }
                 sent += 1;
             }

@@ -216,12 +216,22 @@ async fn end_date_time_on_a_running_run_is_400() {
     let app = TestApp::spawn().await;
     let flow = app.incoming_flow("f").await;
     let runs = format!("/beta/industryData/incomingFlows/{flow}/runs");
-    app.post(&runs, json!({"displayName": "r", "endDateTime": "2999-01-01T00:00:00Z"})).await.assert_bad(400, "endDateTimeWhileRunning", "endDateTime");
-    app.post(&runs, json!({"displayName": "r", "status": "running", "endDateTime": "2999-01-01T00:00:00Z"}))
-        .await
-        .assert_bad(400, "endDateTimeWhileRunning", "endDateTime");
+    app.post(&runs, json!({"displayName": "r", "endDateTime": "2999-01-01T00:00:00Z"})).await.assert_bad(
+        400,
+        "endDateTimeWhileRunning",
+        "endDateTime",
+    );
+    app.post(&runs, json!({"displayName": "r", "status": "running", "endDateTime": "2999-01-01T00:00:00Z"})).await.assert_bad(
+        400,
+        "endDateTimeWhileRunning",
+        "endDateTime",
+    );
     let run = app.run_of(&flow, json!({})).await;
-    app.patch(&run_path(&run), json!({"endDateTime": "2999-01-01T00:00:00Z"})).await.assert_bad(400, "endDateTimeWhileRunning", "endDateTime");
+    app.patch(&run_path(&run), json!({"endDateTime": "2999-01-01T00:00:00Z"})).await.assert_bad(
+        400,
+        "endDateTimeWhileRunning",
+        "endDateTime",
+    );
     assert_eq!(app.run(&id(&run)).await["endDateTime"], Value::Null);
     assert_eq!(app.all_runs().await.len(), 1);
 }
@@ -263,20 +273,17 @@ async fn a_group_derives_status_and_times_as_members_start_and_finish() {
     // A running member that started earlier than the group: running, start moves to it.
     let a = app.run_of(&flow, json!({"startDateTime": "2024-01-01T10:00:00Z"})).await;
     app.add_member(&group, &id(&a)).await;
-    assert_eq!(
-        group_state(&app, &group).await,
-        (json!("running"), json!("2024-01-01T10:00:00Z"), Value::Null, counts(1, 1, 0, 0, 0, 0))
-    );
+    assert_eq!(group_state(&app, &group).await, (json!("running"), json!("2024-01-01T10:00:00Z"), Value::Null, counts(1, 1, 0, 0, 0, 0)));
 
     // A finished member while another still runs: still running, no end.
     let b = app
-        .run_of(&flow, json!({"status": "completedWithWarnings", "startDateTime": "2024-01-01T11:00:00Z", "endDateTime": "2024-01-01T11:30:00Z"}))
+        .run_of(
+            &flow,
+            json!({"status": "completedWithWarnings", "startDateTime": "2024-01-01T11:00:00Z", "endDateTime": "2024-01-01T11:30:00Z"}),
+        )
         .await;
     app.add_member(&group, &id(&b)).await;
-    assert_eq!(
-        group_state(&app, &group).await,
-        (json!("running"), json!("2024-01-01T10:00:00Z"), Value::Null, counts(2, 1, 0, 0, 0, 1))
-    );
+    assert_eq!(group_state(&app, &group).await, (json!("running"), json!("2024-01-01T10:00:00Z"), Value::Null, counts(2, 1, 0, 0, 0, 1)));
 
     // The last running member fails: the group is failed and ends with its latest member.
     app.patch(&run_path(&a), json!({"status": "failed", "endDateTime": "2024-01-01T13:00:00Z"})).await.assert_status(200);
@@ -306,10 +313,7 @@ async fn a_group_derives_status_and_times_as_members_start_and_finish() {
     // A new running member re-opens the derived status; the end goes away until all are done.
     let d = app.run_of(&flow, json!({"startDateTime": "2024-01-01T14:00:00Z"})).await;
     app.add_member(&group, &id(&d)).await;
-    assert_eq!(
-        group_state(&app, &group).await,
-        (json!("running"), json!("2024-01-01T09:00:00Z"), Value::Null, counts(4, 1, 1, 0, 1, 1))
-    );
+    assert_eq!(group_state(&app, &group).await, (json!("running"), json!("2024-01-01T09:00:00Z"), Value::Null, counts(4, 1, 1, 0, 1, 1)));
     app.patch(&run_path(&d), json!({"status": "completed", "endDateTime": "2024-01-01T15:00:00Z"})).await.assert_status(200);
     assert_eq!(
         group_state(&app, &group).await,
@@ -327,7 +331,10 @@ async fn a_group_re_derives_after_a_member_is_deleted() {
         .run_of(&flow, json!({"status": "failed", "startDateTime": "2024-01-01T08:00:00Z", "endDateTime": "2024-01-01T16:00:00Z"}))
         .await;
     let warned = app
-        .run_of(&flow, json!({"status": "completedWithWarnings", "startDateTime": "2024-01-01T10:00:00Z", "endDateTime": "2024-01-01T11:00:00Z"}))
+        .run_of(
+            &flow,
+            json!({"status": "completedWithWarnings", "startDateTime": "2024-01-01T10:00:00Z", "endDateTime": "2024-01-01T11:00:00Z"}),
+        )
         .await;
     app.add_member(&group, &id(&failed)).await;
     app.add_member(&group, &id(&warned)).await;
@@ -348,7 +355,10 @@ async fn a_group_re_derives_after_a_member_is_removed_by_ref_and_falls_back_to_i
     let flow = app.incoming_flow("f").await;
     let group = id(&app.group_with(json!({"displayName": "g", "startDateTime": "2024-01-01T12:00:00Z"})).await);
     let errors = app
-        .run_of(&flow, json!({"status": "completedWithErrors", "startDateTime": "2024-01-01T09:00:00Z", "endDateTime": "2024-01-01T09:30:00Z"}))
+        .run_of(
+            &flow,
+            json!({"status": "completedWithErrors", "startDateTime": "2024-01-01T09:00:00Z", "endDateTime": "2024-01-01T09:30:00Z"}),
+        )
         .await;
     let done = app
         .run_of(&flow, json!({"status": "completed", "startDateTime": "2024-01-01T11:00:00Z", "endDateTime": "2024-01-01T11:30:00Z"}))
@@ -365,10 +375,7 @@ async fn a_group_re_derives_after_a_member_is_removed_by_ref_and_falls_back_to_i
         (json!("completed"), json!("2024-01-01T11:00:00Z"), json!("2024-01-01T11:30:00Z"), counts(1, 0, 0, 1, 0, 0))
     );
     app.delete(&format!("{}/runs/{}/$ref", group_path(&group), id(&done))).await.assert_status(204);
-    assert_eq!(
-        group_state(&app, &group).await,
-        (json!("running"), json!("2024-01-01T12:00:00Z"), Value::Null, counts(0, 0, 0, 0, 0, 0))
-    );
+    assert_eq!(group_state(&app, &group).await, (json!("running"), json!("2024-01-01T12:00:00Z"), Value::Null, counts(0, 0, 0, 0, 0, 0)));
 }
 
 #[tokio::test]
@@ -459,12 +466,19 @@ async fn a_client_may_not_set_member_runs_on_a_group() {
     let r = app.post("/beta/industryData/runGroups", json!({"displayName": "g", "statistics": {"memberRuns": {"total": 9}}})).await;
     r.assert_bad(400, "readOnlyProperty", "statistics/memberRuns");
     let r = app
-        .post("/beta/industryData/runs", json!({"@odata.type": odata_type("runGroup"), "displayName": "g", "statistics": {"memberRuns": 1}}))
+        .post(
+            "/beta/industryData/runs",
+            json!({"@odata.type": odata_type("runGroup"), "displayName": "g", "statistics": {"memberRuns": 1}}),
+        )
         .await;
     r.assert_bad(400, "readOnlyProperty", "statistics/memberRuns");
     let group = app.group("g").await;
     let before = app.run(&group).await;
-    app.patch(&group_path(&group), json!({"statistics": {"memberRuns": {"total": 9}}})).await.assert_bad(400, "readOnlyProperty", "statistics/memberRuns");
+    app.patch(&group_path(&group), json!({"statistics": {"memberRuns": {"total": 9}}})).await.assert_bad(
+        400,
+        "readOnlyProperty",
+        "statistics/memberRuns",
+    );
     assert_eq!(app.run(&group).await, before);
     assert_eq!(app.all_runs().await.len(), 1);
 }
@@ -479,10 +493,14 @@ async fn a_runs_process_must_fit_its_kind() {
     let in_url = app.beta(&format!("industryData/incomingFlows/{inf}"));
     let out_url = app.beta(&format!("industryData/outgoingFlows/{outf}"));
     for (kind, wrong) in [("incomingFlowRun", &out_url), ("outgoingFlowRun", &in_url)] {
-        let r = app.post("/beta/industryData/runs", json!({"@odata.type": odata_type(kind), "displayName": "r", "process@odata.bind": wrong})).await;
+        let r = app
+            .post("/beta/industryData/runs", json!({"@odata.type": odata_type(kind), "displayName": "r", "process@odata.bind": wrong}))
+            .await;
         r.assert_bad(400, "invalidBinding", "process@odata.bind");
     }
-    let r = app.post("/beta/industryData/runs", json!({"@odata.type": odata_type("runGroup"), "displayName": "g", "process@odata.bind": in_url})).await;
+    let r = app
+        .post("/beta/industryData/runs", json!({"@odata.type": odata_type("runGroup"), "displayName": "g", "process@odata.bind": in_url}))
+        .await;
     r.assert_bad(400, "invalidBinding", "process@odata.bind");
     assert!(app.all_runs().await.is_empty());
 
@@ -551,9 +569,12 @@ async fn a_group_cannot_be_a_member_of_a_group() {
     let app = TestApp::spawn().await;
     let outer = app.group("outer").await;
     let inner = app.group("inner").await;
-    let r = app.post(&format!("{}/runs/$ref", group_path(&outer)), json!({"@odata.id": app.beta(&format!("industryData/runGroups/{inner}"))})).await;
+    let r = app
+        .post(&format!("{}/runs/$ref", group_path(&outer)), json!({"@odata.id": app.beta(&format!("industryData/runGroups/{inner}"))}))
+        .await;
     r.assert_target(400, "invalidBinding", "@odata.id");
-    let r = app.post(&format!("{}/runs", group_path(&outer)), json!({"@odata.type": odata_type("runGroup"), "displayName": "nested"})).await;
+    let r =
+        app.post(&format!("{}/runs", group_path(&outer)), json!({"@odata.type": odata_type("runGroup"), "displayName": "nested"})).await;
     r.assert_target(400, "invalidType", "@odata.type");
     assert_eq!(app.all_runs().await.len(), 2);
 }

@@ -47,8 +47,7 @@ async fn walking_pages_under_concurrent_writes_returns_each_matching_row_once_in
     let orderby = "displayName desc,startDateTime";
     let query = format!("$filter={}&$orderby={}", enc(filter), enc(orderby));
     let before: Vec<Value> = app.walk(&format!("/beta/industryData/runs?{query}&$top=999")).await;
-    let running: Vec<String> =
-        before.iter().filter(|v| v["status"] == "running").map(|v| v["id"].as_str().unwrap().to_owned()).collect();
+    let running: Vec<String> = before.iter().filter(|v| v["status"] == "running").map(|v| v["id"].as_str().unwrap().to_owned()).collect();
     let matching: Vec<String> = before.iter().map(|v| v["id"].as_str().unwrap().to_owned()).collect();
 
     let stop = Arc::new(AtomicBool::new(false));
@@ -146,7 +145,13 @@ async fn walking_pages_under_concurrent_writes_returns_each_matching_row_once_in
     }
     // In order: by displayName desc, then startDateTime asc, then id asc — keys that never change.
     for pair in walked.windows(2) {
-        let key = |v: &Value| (std::cmp::Reverse(v["displayName"].as_str().unwrap().to_owned()), micros(&v["startDateTime"]), v["id"].as_str().unwrap().to_owned());
+        let key = |v: &Value| {
+            (
+                std::cmp::Reverse(v["displayName"].as_str().unwrap().to_owned()),
+                micros(&v["startDateTime"]),
+                v["id"].as_str().unwrap().to_owned(),
+            )
+        };
         assert!(key(&pair[0]) < key(&pair[1]), "out of order:\n{}\n{}", pair[0], pair[1]);
     }
     // And every row returned matched when it was read (its status is one of the filter's).
@@ -168,7 +173,14 @@ async fn deep_pages_follow_default_and_multi_key_orders() {
         }
         app.run_of(&flow, body).await;
     }
-    for orderby in ["", "endDateTime", "endDateTime desc", "status desc,displayName", "blockingError/code,endDateTime desc,displayName desc", "id desc"] {
+    for orderby in [
+        "",
+        "endDateTime",
+        "endDateTime desc",
+        "status desc,displayName",
+        "blockingError/code,endDateTime desc,displayName desc",
+        "id desc",
+    ] {
         let o = if orderby.is_empty() { String::new() } else { format!("&$orderby={}", enc(orderby)) };
         let all: Vec<Value> = app.walk(&format!("/beta/industryData/runs?$top=999{o}")).await;
         for top in [1, 3, 13] {

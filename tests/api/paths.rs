@@ -79,10 +79,11 @@ async fn a_flow_is_not_found_through_the_other_flow_set() {
 async fn flow_runs_create_and_list_answer_201_and_200() {
     let app = TestApp::spawn().await;
     for (set, kind) in [("incomingFlows", "incomingFlowRun"), ("outgoingFlows", "outgoingFlowRun")] {
-        let flow = app.post(&format!("/beta/industryData/{set}"), json!({"displayName": "f", "readinessStatus": "ready"})).await.json()["id"]
-            .as_str()
-            .unwrap()
-            .to_owned();
+        let flow =
+            app.post(&format!("/beta/industryData/{set}"), json!({"displayName": "f", "readinessStatus": "ready"})).await.json()["id"]
+                .as_str()
+                .unwrap()
+                .to_owned();
         let runs = format!("/beta/industryData/{set}/{flow}/runs");
         let r = app.post(&runs, json!({"displayName": "r1"})).await;
         r.assert_status(201);
@@ -125,7 +126,9 @@ async fn a_run_is_not_found_under_a_flow_that_did_not_cause_it() {
     let run = app.run_of(&a, json!({})).await;
     let id = run["id"].as_str().unwrap();
     app.get(&format!("/beta/industryData/incomingFlows/{b}/runs/{id}")).await.assert_error(404, "itemNotFound");
-    app.patch(&format!("/beta/industryData/incomingFlows/{b}/runs/{id}"), json!({"displayName": "x"})).await.assert_error(404, "itemNotFound");
+    app.patch(&format!("/beta/industryData/incomingFlows/{b}/runs/{id}"), json!({"displayName": "x"}))
+        .await
+        .assert_error(404, "itemNotFound");
     app.delete(&format!("/beta/industryData/incomingFlows/{b}/runs/{id}")).await.assert_error(404, "itemNotFound");
     assert_eq!(app.run(id).await["displayName"], "run");
 }
@@ -135,7 +138,9 @@ async fn the_runs_of_a_missing_flow_are_not_found() {
     let app = TestApp::spawn().await;
     let missing = uuid::Uuid::new_v4();
     app.get(&format!("/beta/industryData/incomingFlows/{missing}/runs")).await.assert_error(404, "itemNotFound");
-    app.post(&format!("/beta/industryData/incomingFlows/{missing}/runs"), json!({"displayName": "r"})).await.assert_error(404, "itemNotFound");
+    app.post(&format!("/beta/industryData/incomingFlows/{missing}/runs"), json!({"displayName": "r"}))
+        .await
+        .assert_error(404, "itemNotFound");
 }
 
 // ---- process navigation and its $ref ---------------------------------------------------------
@@ -163,7 +168,9 @@ async fn process_ref_get_answers_the_absolute_url_of_the_process() {
     let flow = app.outgoing_flow("out").await;
     let run = app.outgoing_run_of(&flow, json!({})).await;
     let id = run["id"].as_str().unwrap();
-    for path in [format!("/beta/industryData/outgoingFlows/{flow}/runs/{id}/process/$ref"), format!("/beta/industryData/runs/{id}/process/$ref")] {
+    for path in
+        [format!("/beta/industryData/outgoingFlows/{flow}/runs/{id}/process/$ref"), format!("/beta/industryData/runs/{id}/process/$ref")]
+    {
         let r = app.get(&path).await;
         r.assert_status(200);
         assert_eq!(r.json()["@odata.id"], app.beta(&format!("industryData/outgoingFlows/{flow}")));
@@ -178,7 +185,14 @@ async fn process_ref_put_and_post_re_point_the_run_with_204() {
     let c = app.incoming_flow("c").await;
     let run = app.run_of(&a, json!({})).await;
     let id = run["id"].as_str().unwrap();
-    let r = app.send(Method::PUT, &format!("/beta/industryData/incomingFlows/{a}/runs/{id}/process/$ref"), Some(&json!({"@odata.id": app.beta(&format!("industryData/incomingFlows/{b}"))})), &[]).await;
+    let r = app
+        .send(
+            Method::PUT,
+            &format!("/beta/industryData/incomingFlows/{a}/runs/{id}/process/$ref"),
+            Some(&json!({"@odata.id": app.beta(&format!("industryData/incomingFlows/{b}"))})),
+            &[],
+        )
+        .await;
     r.assert_status(204);
     assert_eq!(r.text, "");
     assert_eq!(app.get(&format!("/beta/industryData/runs/{id}/process")).await.json()["id"], b.as_str());
@@ -186,7 +200,9 @@ async fn process_ref_put_and_post_re_point_the_run_with_204() {
     app.get(&format!("/beta/industryData/incomingFlows/{b}/runs/{id}")).await.assert_status(200);
     app.get(&format!("/beta/industryData/incomingFlows/{a}/runs/{id}")).await.assert_error(404, "itemNotFound");
     // POST works too, at the un-nested path, with a relative URL.
-    let r = app.post(&format!("/beta/industryData/runs/{id}/process/$ref"), json!({"@odata.id": format!("/beta/industryData/incomingFlows/{c}")})).await;
+    let r = app
+        .post(&format!("/beta/industryData/runs/{id}/process/$ref"), json!({"@odata.id": format!("/beta/industryData/incomingFlows/{c}")}))
+        .await;
     r.assert_status(204);
     assert_eq!(app.get(&format!("/beta/industryData/runs/{id}/process")).await.json()["id"], c.as_str());
 }
@@ -421,7 +437,12 @@ async fn group_members_ref_add_and_remove_answer_204() {
     let flow = app.incoming_flow("f").await;
     let run = app.run_of(&flow, json!({})).await["id"].as_str().unwrap().to_owned();
     let group = app.group("g").await;
-    let r = app.post(&format!("/beta/industryData/runGroups/{group}/runs/$ref"), json!({"@odata.id": app.beta(&format!("industryData/runs/{run}"))})).await;
+    let r = app
+        .post(
+            &format!("/beta/industryData/runGroups/{group}/runs/$ref"),
+            json!({"@odata.id": app.beta(&format!("industryData/runs/{run}"))}),
+        )
+        .await;
     r.assert_status(204);
     assert_eq!(r.text, "");
     let members = app.get(&format!("/beta/industryData/runGroups/{group}/runs")).await;
@@ -475,7 +496,11 @@ async fn group_runs_post_needs_the_type_and_the_process() {
     let path = format!("/beta/industryData/runGroups/{group}/runs");
     let bind = app.beta(&format!("industryData/incomingFlows/{flow}"));
     app.post(&path, json!({"displayName": "m", "process@odata.bind": bind})).await.assert_bad(400, "missingType", "@odata.type");
-    app.post(&path, json!({"displayName": "m", "@odata.type": odata_type("incomingFlowRun")})).await.assert_bad(400, "missingProperty", "process@odata.bind");
+    app.post(&path, json!({"displayName": "m", "@odata.type": odata_type("incomingFlowRun")})).await.assert_bad(
+        400,
+        "missingProperty",
+        "process@odata.bind",
+    );
     assert_eq!(app.all_runs().await.len(), 1);
 }
 
@@ -517,11 +542,7 @@ async fn errors_and_warnings_file_is_the_exact_csv_of_problem_members() {
 
     let (first_tie, second_tie) = if tie_a < tie_b { (&tie_a, &tie_b) } else { (&tie_b, &tie_a) };
     let line = |id: &str| -> String {
-        if id == tie_a {
-            format!("{id},tie a,completedWithErrors,rowsRejected,3 rows\r\n")
-        } else {
-            format!("{id},tie b,failed,,\r\n")
-        }
+        if id == tie_a { format!("{id},tie a,completedWithErrors,rowsRejected,3 rows\r\n") } else { format!("{id},tie b,failed,,\r\n") }
     };
     let expected = format!(
         "{CSV_HEADER}{early},early,completedWithWarnings,,\r\n{}{}{late},\"late, \"\"quoted\"\"\",failed,sourceUnreachable,\"line one\nline two\"\r\n",
@@ -673,7 +694,8 @@ async fn metadata_is_csdl_declaring_every_type_enum_property_and_operation() {
     assert!(root.has_tag_name((EDMX, "Edmx")));
     assert_eq!(root.attribute("Version"), Some("4.0"));
     let services = root.children().find(|n| n.has_tag_name((EDMX, "DataServices"))).expect("DataServices");
-    let schema = |ns: &str| kids(services, "Schema").find(|s| s.attribute("Namespace") == Some(ns)).unwrap_or_else(|| panic!("no schema {ns}"));
+    let schema =
+        |ns: &str| kids(services, "Schema").find(|s| s.attribute("Namespace") == Some(ns)).unwrap_or_else(|| panic!("no schema {ns}"));
     let graph = schema("microsoft.graph");
     let idata = schema(NS);
 
@@ -708,7 +730,12 @@ async fn metadata_is_csdl_declaring_every_type_enum_property_and_operation() {
     );
     assert_eq!(
         names(named(graph, "ComplexType", "publicInnerError"), "Property"),
-        pairs(&[("code", "Edm.String"), ("message", "Edm.String"), ("target", "Edm.String"), ("details", "Collection(microsoft.graph.publicErrorDetail)")])
+        pairs(&[
+            ("code", "Edm.String"),
+            ("message", "Edm.String"),
+            ("target", "Edm.String"),
+            ("details", "Collection(microsoft.graph.publicErrorDetail)")
+        ])
     );
     assert_eq!(named(idata, "ComplexType", "runStatistics").attribute("OpenType"), Some("true"));
 
@@ -729,7 +756,11 @@ async fn metadata_is_csdl_declaring_every_type_enum_property_and_operation() {
             "process",
             Some("microsoft.graph.mutableEntity"),
             true,
-            vec![("eTag", "Edm.String"), ("displayName", "Edm.String"), ("readinessStatus", "microsoft.graph.industryData.readinessStatus")],
+            vec![
+                ("eTag", "Edm.String"),
+                ("displayName", "Edm.String"),
+                ("readinessStatus", "microsoft.graph.industryData.readinessStatus"),
+            ],
             vec![("runs", "Collection(microsoft.graph.industryData.run)")],
         ),
         (
@@ -748,7 +779,14 @@ async fn metadata_is_csdl_declaring_every_type_enum_property_and_operation() {
         (idata, "run", Some("microsoft.graph.entity"), true, run_props.to_vec(), vec![("process", "microsoft.graph.industryData.process")]),
         (idata, "incomingFlowRun", Some("microsoft.graph.industryData.run"), false, vec![], vec![]),
         (idata, "outgoingFlowRun", Some("microsoft.graph.industryData.run"), false, vec![], vec![]),
-        (idata, "runGroup", Some("microsoft.graph.industryData.run"), false, vec![], vec![("runs", "Collection(microsoft.graph.industryData.run)")]),
+        (
+            idata,
+            "runGroup",
+            Some("microsoft.graph.industryData.run"),
+            false,
+            vec![],
+            vec![("runs", "Collection(microsoft.graph.industryData.run)")],
+        ),
         (
             idata,
             "industryDataRoot",
@@ -833,10 +871,7 @@ async fn without_auth_everything_lives_in_the_default_tenant() {
     assert_eq!(app.store.count_runs(&other, &RunScope::all(), None).await.unwrap(), 0);
     assert!(app.store.list_processes(&other, ProcessKind::IncomingFlow, &page).await.unwrap().items.is_empty());
     let flow_id = uuid::Uuid::parse_str(&flow).unwrap();
-    assert!(matches!(
-        app.store.get_process(&other, ProcessKind::IncomingFlow, flow_id).await,
-        Err(runhub_store::StoreError::NotFound(_))
-    ));
+    assert!(matches!(app.store.get_process(&other, ProcessKind::IncomingFlow, flow_id).await, Err(runhub_store::StoreError::NotFound(_))));
 }
 
 /// `/livez` answers without touching the store: the liveness probe, and the benchmarks' ceiling.

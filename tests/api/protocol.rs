@@ -64,12 +64,7 @@ async fn every_entity_carries_its_odata_type_in_lists_and_alone() {
     app.run_of(&inf, json!({})).await;
     app.outgoing_run_of(&outf, json!({})).await;
     app.group("g").await;
-    let expected: HashMap<String, &str> = [
-        (inf.clone(), "incomingFlow"),
-        (outf.clone(), "outgoingFlow"),
-    ]
-    .into_iter()
-    .collect();
+    let expected: HashMap<String, &str> = [(inf.clone(), "incomingFlow"), (outf.clone(), "outgoingFlow")].into_iter().collect();
     for set in ["incomingFlows", "outgoingFlows"] {
         for item in app.walk(&format!("/beta/industryData/{set}")).await {
             assert_eq!(item["@odata.type"], odata_type(expected[&id(&item)]));
@@ -289,7 +284,8 @@ async fn json_replies_have_the_odata_json_content_type() {
 #[tokio::test]
 async fn errors_have_the_graph_shape() {
     let app = TestApp::spawn().await;
-    let r = app.send(Method::GET, &format!("/beta/industryData/runs/{}", uuid::Uuid::new_v4()), None, &[("client-request-id", "abc")]).await;
+    let r =
+        app.send(Method::GET, &format!("/beta/industryData/runs/{}", uuid::Uuid::new_v4()), None, &[("client-request-id", "abc")]).await;
     let body = r.json();
     let keys = |v: &Value| {
         let mut k: Vec<String> = v.as_object().unwrap().keys().cloned().collect();
@@ -322,8 +318,16 @@ async fn error_codes_follow_the_status() {
         (app.get("/beta/industryData/zap").await, 404, "itemNotFound"),
         (app.send(Method::PUT, "/beta/industryData/runs", None, &[]).await, 405, "methodNotAllowed"),
         (app.patch(&format!("/beta/industryData/runs/{run}"), json!({"status": "running"})).await, 409, "conflict"),
-        (app.patch_with(&format!("/beta/industryData/runs/{run}"), json!({"displayName": "x"}), &[("if-match", "\"0\"")]).await, 412, "preconditionFailed"),
-        (app.raw(Method::POST, "/beta/industryData/runGroups", Some("application/json"), vec![b' '; 1024 * 1024 + 1]).await, 413, "payloadTooLarge"),
+        (
+            app.patch_with(&format!("/beta/industryData/runs/{run}"), json!({"displayName": "x"}), &[("if-match", "\"0\"")]).await,
+            412,
+            "preconditionFailed",
+        ),
+        (
+            app.raw(Method::POST, "/beta/industryData/runGroups", Some("application/json"), vec![b' '; 1024 * 1024 + 1]).await,
+            413,
+            "payloadTooLarge",
+        ),
         (app.raw(Method::POST, "/beta/industryData/runGroups", Some("text/plain"), b"{}".to_vec()).await, 415, "unsupportedMediaType"),
     ];
     for (r, status, code) in cases {
@@ -338,7 +342,12 @@ async fn error_codes_follow_the_status() {
 async fn posting_to_runs_without_odata_type_is_400() {
     let app = TestApp::spawn().await;
     let flow = app.incoming_flow("f").await;
-    let r = app.post("/beta/industryData/runs", json!({"displayName": "r", "process@odata.bind": app.beta(&format!("industryData/incomingFlows/{flow}"))})).await;
+    let r = app
+        .post(
+            "/beta/industryData/runs",
+            json!({"displayName": "r", "process@odata.bind": app.beta(&format!("industryData/incomingFlows/{flow}"))}),
+        )
+        .await;
     r.assert_bad(400, "missingType", "@odata.type");
     assert!(app.all_runs().await.is_empty());
 }
@@ -386,7 +395,12 @@ async fn posting_a_typed_run_with_a_process_binding_is_201() {
 async fn a_type_that_contradicts_the_collection_is_400() {
     let app = TestApp::spawn().await;
     let flow = app.incoming_flow("f").await;
-    let r = app.post(&format!("/beta/industryData/incomingFlows/{flow}/runs"), json!({"@odata.type": odata_type("outgoingFlowRun"), "displayName": "r"})).await;
+    let r = app
+        .post(
+            &format!("/beta/industryData/incomingFlows/{flow}/runs"),
+            json!({"@odata.type": odata_type("outgoingFlowRun"), "displayName": "r"}),
+        )
+        .await;
     r.assert_target(400, "typeMismatch", "@odata.type");
     let r = app.post("/beta/industryData/runGroups", json!({"@odata.type": odata_type("incomingFlowRun"), "displayName": "g"})).await;
     r.assert_target(400, "typeMismatch", "@odata.type");
@@ -558,7 +572,9 @@ async fn statistics_come_back_exactly_as_given() {
     let app = TestApp::spawn().await;
     let flow = app.incoming_flow("f").await;
     let raw = r#"{"displayName":"r","statistics":{"big":123456789012345678901234567890,"float":1.50,"text":"é\u00e9","empty":{},"list":[[],{}],"z":null}}"#;
-    let r = app.raw(Method::POST, &format!("/beta/industryData/incomingFlows/{flow}/runs"), Some("application/json"), raw.as_bytes().to_vec()).await;
+    let r = app
+        .raw(Method::POST, &format!("/beta/industryData/incomingFlows/{flow}/runs"), Some("application/json"), raw.as_bytes().to_vec())
+        .await;
     r.assert_status(201);
     let expected = r##""statistics":{"@odata.type":"#microsoft.graph.industryData.runStatistics","big":123456789012345678901234567890,"float":1.50,"text":"éé","empty":{},"list":[[],{}],"z":null}"##;
     assert!(r.text.contains(expected), "{}", r.text);
@@ -643,7 +659,10 @@ async fn snapshot_of_a_run_group_with_members() {
     let app = TestApp::spawn().await;
     let flow = app.incoming_flow("f").await;
     let group = app.group_with(json!({"displayName": "batch", "startDateTime": "2024-03-01T09:00:00Z", "statistics": {"note": "x"}})).await;
-    for (status, start, end) in [("completed", "2024-03-01T10:00:00Z", "2024-03-01T10:30:00Z"), ("completedWithWarnings", "2024-03-01T08:00:00Z", "2024-03-01T11:00:00Z")] {
+    for (status, start, end) in [
+        ("completed", "2024-03-01T10:00:00Z", "2024-03-01T10:30:00Z"),
+        ("completedWithWarnings", "2024-03-01T08:00:00Z", "2024-03-01T11:00:00Z"),
+    ] {
         let run = app.run_of(&flow, json!({"status": status, "startDateTime": start, "endDateTime": end})).await;
         app.add_member(&id(&group), &id(&run)).await;
     }

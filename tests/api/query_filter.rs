@@ -33,9 +33,23 @@ pub async fn fixture() -> Fixture {
     };
     let incoming = [
         run(&flow_a, "Nightly import", "completed", "2025-01-01T00:00:00Z", Some("2025-01-01T01:00:00Z"), Value::Null),
-        run(&flow_a, "nightly export", "failed", "2025-01-02T00:00:00.5Z", Some("2025-01-02T01:00:00.5Z"), json!({"code": "E_TIMEOUT", "message": "timed out"})),
+        run(
+            &flow_a,
+            "nightly export",
+            "failed",
+            "2025-01-02T00:00:00.5Z",
+            Some("2025-01-02T01:00:00.5Z"),
+            json!({"code": "E_TIMEOUT", "message": "timed out"}),
+        ),
         run(&flow_b, "Ünïcode Run", "running", "2025-01-03T12:00:00Z", None, Value::Null),
-        run(&flow_b, "ÜNÏCODE run 2", "completedWithWarnings", "2025-01-04T00:00:00.123456Z", Some("2025-01-04T01:00:00Z"), json!({"code": "W1"})),
+        run(
+            &flow_b,
+            "ÜNÏCODE run 2",
+            "completedWithWarnings",
+            "2025-01-04T00:00:00.123456Z",
+            Some("2025-01-04T01:00:00Z"),
+            json!({"code": "W1"}),
+        ),
         run(&flow_a, "running two", "running", "2025-01-06T00:00:00Z", None, Value::Null),
     ];
     let mut ids = std::collections::HashMap::new();
@@ -49,10 +63,16 @@ pub async fn fixture() -> Fixture {
                "endDateTime": "2025-01-05T02:00:00Z", "blockingError": {"message": "half"}}),
     )
     .await;
-    let group = app.group_with(json!({"displayName": "Group one", "startDateTime": "2025-01-01T06:00:00Z"})).await["id"].as_str().unwrap().to_owned();
+    let group = app.group_with(json!({"displayName": "Group one", "startDateTime": "2025-01-01T06:00:00Z"})).await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     app.add_member(&group, &ids["Nightly import"]).await;
     app.add_member(&group, &ids["nightly export"]).await;
-    let empty_group = app.group_with(json!({"displayName": "Empty group", "startDateTime": "2025-01-07T00:00:00Z"})).await["id"].as_str().unwrap().to_owned();
+    let empty_group = app.group_with(json!({"displayName": "Empty group", "startDateTime": "2025-01-07T00:00:00Z"})).await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     Fixture { app, flow_a, flow_b, out, group, empty_group }
 }
 
@@ -162,7 +182,10 @@ async fn datetime_literals_with_offsets_and_fractions() {
         ("startDateTime eq 2025-01-03T12:00Z", vec!["Ünïcode Run"]),
         ("startDateTime eq 2025-01-02T05:30:00.5+05:30", vec!["nightly export"]),
         ("startDateTime gt 2025-01-02T05:30:00.5+05:30", vec!["Ünïcode Run", "ÜNÏCODE run 2", "straße", "running two", "Empty group"]),
-        ("startDateTime ge 2025-01-02T00:00:00.500000Z and startDateTime lt 2025-01-03T12:00:00.000001Z", vec!["nightly export", "Ünïcode Run"]),
+        (
+            "startDateTime ge 2025-01-02T00:00:00.500000Z and startDateTime lt 2025-01-03T12:00:00.000001Z",
+            vec!["nightly export", "Ünïcode Run"],
+        ),
         // The 7th fractional digit is truncated to microseconds.
         ("startDateTime eq 2025-01-04T00:00:00.1234569Z", vec!["ÜNÏCODE run 2"]),
         ("startDateTime eq 2025-01-04T00:00:00.123456Z", vec!["ÜNÏCODE run 2"]),
@@ -227,7 +250,11 @@ async fn filter_works_on_every_collection() {
     let app = &f.app;
     let cases: Vec<(String, &str, Vec<&str>)> = vec![
         (format!("/beta/industryData/incomingFlows/{}/runs", f.flow_a), "status eq 'running'", vec!["running two"]),
-        (format!("/beta/industryData/incomingFlows/{}/runs", f.flow_b), "contains(tolower(displayName), 'ünïcode') and endDateTime ne null", vec!["ÜNÏCODE run 2"]),
+        (
+            format!("/beta/industryData/incomingFlows/{}/runs", f.flow_b),
+            "contains(tolower(displayName), 'ünïcode') and endDateTime ne null",
+            vec!["ÜNÏCODE run 2"],
+        ),
         (format!("/beta/industryData/outgoingFlows/{}/runs", f.out), "blockingError/code eq null", vec!["straße"]),
         (format!("/beta/industryData/outgoingFlows/{}/runs", f.out), "status eq 'running'", vec![]),
         (format!("/beta/industryData/runGroups/{}/runs", f.group), "status eq 'failed'", vec!["nightly export"]),
@@ -240,7 +267,11 @@ async fn filter_works_on_every_collection() {
         (format!("{RUNS}/{NS}.runGroup"), "endDateTime eq null", vec!["Empty group"]),
         ("/beta/industryData/incomingFlows".into(), "displayName eq 'Flow A'", vec!["Flow A"]),
         ("/beta/industryData/incomingFlows".into(), "startswith(tolower(displayName), 'flow')", vec!["Flow A", "flow b"]),
-        ("/beta/industryData/incomingFlows".into(), "readinessStatus eq 'ready' and recurrenceEffectiveDateTime eq null", vec!["Flow A", "flow b"]),
+        (
+            "/beta/industryData/incomingFlows".into(),
+            "readinessStatus eq 'ready' and recurrenceEffectiveDateTime eq null",
+            vec!["Flow A", "flow b"],
+        ),
         ("/beta/industryData/incomingFlows".into(), "dataDomain eq 'educationRostering' and eTag eq '\"1\"'", vec!["Flow A", "flow b"]),
         ("/beta/industryData/incomingFlows".into(), &*format!("isof('{NS}.incomingFlow') and id eq '{}'", f.flow_b).leak(), vec!["flow b"]),
         ("/beta/industryData/outgoingFlows".into(), "readinessStatus in ('ready', 'failed')", vec!["Out"]),
@@ -332,8 +363,14 @@ async fn option_names_and_unknown_options() {
     let f = fixture().await;
     let app = &f.app;
     // System options without `$` are accepted (Graph beta); `$` may be percent-encoded.
-    assert_eq!(names(app, &format!("{RUNS}?filter={}", enc("status eq 'failed' and isof('microsoft.graph.industryData.runGroup')"))).await, ["Group one"]);
-    assert_eq!(names(app, &format!("{RUNS}?%24filter={}&top=1&orderby=displayName", enc("status eq 'failed'"))).await, ["Group one", "nightly export"]);
+    assert_eq!(
+        names(app, &format!("{RUNS}?filter={}", enc("status eq 'failed' and isof('microsoft.graph.industryData.runGroup')"))).await,
+        ["Group one"]
+    );
+    assert_eq!(
+        names(app, &format!("{RUNS}?%24filter={}&top=1&orderby=displayName", enc("status eq 'failed'"))).await,
+        ["Group one", "nightly export"]
+    );
     let r = app.get(&format!("{RUNS}?count=true&top=1")).await;
     r.assert_status(200);
     assert_eq!(r.json()["@odata.count"], 8);

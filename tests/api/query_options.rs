@@ -19,16 +19,40 @@ async fn orderby_keys_directions_nulls_and_enum_order() {
     let f = fixture().await;
     let app = &f.app;
     for (orderby, want) in [
-        ("displayName", vec!["Empty group", "Group one", "Nightly import", "nightly export", "running two", "straße", "ÜNÏCODE run 2", "Ünïcode Run"]),
-        ("displayName desc", vec!["Ünïcode Run", "ÜNÏCODE run 2", "straße", "running two", "nightly export", "Nightly import", "Group one", "Empty group"]),
+        (
+            "displayName",
+            vec!["Empty group", "Group one", "Nightly import", "nightly export", "running two", "straße", "ÜNÏCODE run 2", "Ünïcode Run"],
+        ),
+        (
+            "displayName desc",
+            vec!["Ünïcode Run", "ÜNÏCODE run 2", "straße", "running two", "nightly export", "Nightly import", "Group one", "Empty group"],
+        ),
         // Nulls sort lowest: first ascending, last descending.
-        ("endDateTime,displayName", vec!["Empty group", "running two", "Ünïcode Run", "Nightly import", "Group one", "nightly export", "ÜNÏCODE run 2", "straße"]),
-        ("endDateTime desc,displayName", vec!["straße", "ÜNÏCODE run 2", "Group one", "nightly export", "Nightly import", "Empty group", "running two", "Ünïcode Run"]),
+        (
+            "endDateTime,displayName",
+            vec!["Empty group", "running two", "Ünïcode Run", "Nightly import", "Group one", "nightly export", "ÜNÏCODE run 2", "straße"],
+        ),
+        (
+            "endDateTime desc,displayName",
+            vec!["straße", "ÜNÏCODE run 2", "Group one", "nightly export", "Nightly import", "Empty group", "running two", "Ünïcode Run"],
+        ),
         // Enum order is the member order of SPEC §1, not the alphabet.
-        ("status,displayName", vec!["Empty group", "running two", "Ünïcode Run", "Group one", "nightly export", "Nightly import", "straße", "ÜNÏCODE run 2"]),
-        ("status desc,startDateTime desc", vec!["ÜNÏCODE run 2", "straße", "Nightly import", "nightly export", "Group one", "Empty group", "running two", "Ünïcode Run"]),
-        ("blockingError/code desc,displayName", vec!["ÜNÏCODE run 2", "nightly export", "Empty group", "Group one", "Nightly import", "running two", "straße", "Ünïcode Run"]),
-        ("blockingError/message,displayName asc", vec!["Empty group", "Group one", "Nightly import", "running two", "ÜNÏCODE run 2", "Ünïcode Run", "straße", "nightly export"]),
+        (
+            "status,displayName",
+            vec!["Empty group", "running two", "Ünïcode Run", "Group one", "nightly export", "Nightly import", "straße", "ÜNÏCODE run 2"],
+        ),
+        (
+            "status desc,startDateTime desc",
+            vec!["ÜNÏCODE run 2", "straße", "Nightly import", "nightly export", "Group one", "Empty group", "running two", "Ünïcode Run"],
+        ),
+        (
+            "blockingError/code desc,displayName",
+            vec!["ÜNÏCODE run 2", "nightly export", "Empty group", "Group one", "Nightly import", "running two", "straße", "Ünïcode Run"],
+        ),
+        (
+            "blockingError/message,displayName asc",
+            vec!["Empty group", "Group one", "Nightly import", "running two", "ÜNÏCODE run 2", "Ünïcode Run", "straße", "nightly export"],
+        ),
     ] {
         assert_eq!(names(app, &format!("{RUNS}?$orderby={}", enc(orderby))).await, want, "$orderby={orderby}");
         // The same order page by page.
@@ -89,7 +113,9 @@ async fn orderby_every_primitive_property_ties_by_id() {
 async fn orderby_errors() {
     let f = fixture().await;
     let app = &f.app;
-    for (text, position) in [("nope", 0), ("displayName sideways", 12), ("statistics", 0), ("displayName,displayName desc", 12), ("process", 0)] {
+    for (text, position) in
+        [("nope", 0), ("displayName sideways", 12), ("statistics", 0), ("displayName,displayName desc", 12), ("process", 0)]
+    {
         let r = app.get(&format!("{RUNS}?$orderby={}", enc(text))).await;
         let e = r.assert_target(400, "invalidQueryOption", "$orderby");
         let m = e["message"].as_str().unwrap();
@@ -138,7 +164,10 @@ async fn select_keeps_id_type_and_etag() {
     assert_eq!(body["@odata.type"], format!("#{NS}.runGroup"));
     assert!(body.get("status").is_none() && body["displayName"] == "Group one" && body["@odata.etag"].is_string(), "{body}");
     let r = app.get(&format!("/beta/industryData/incomingFlows/{}?$select=displayName", f.flow_a)).await;
-    assert_eq!(keys(&r.json()).into_iter().filter(|k| !k.starts_with("@odata.context")).collect::<Vec<_>>(), ["@odata.etag", "@odata.type", "displayName", "id"]);
+    assert_eq!(
+        keys(&r.json()).into_iter().filter(|k| !k.starts_with("@odata.context")).collect::<Vec<_>>(),
+        ["@odata.etag", "@odata.type", "displayName", "id"]
+    );
     // `*` is everything; unknown properties are 400s naming $select.
     let r = app.get(&format!("{RUNS}?$select=*&$top=1")).await;
     assert!(r.json()["value"][0]["statistics"].is_object());
@@ -184,7 +213,8 @@ async fn expand_process_on_runs() {
     }
     // On one run, too.
     let run = &app.walk(&format!("{RUNS}?$filter={}", enc("displayName eq 'straße'"))).await[0];
-    let r = app.get(&format!("{RUNS}/{}?$expand=process($select=id;$filter=readinessStatus eq 'ready')", run["id"].as_str().unwrap())).await;
+    let r =
+        app.get(&format!("{RUNS}/{}?$expand=process($select=id;$filter=readinessStatus eq 'ready')", run["id"].as_str().unwrap())).await;
     assert_eq!(r.json()["process"]["id"], f.out.as_str());
     let r = app.get(&format!("{RUNS}/{}?$expand=process($filter=readinessStatus eq 'failed')", run["id"].as_str().unwrap())).await;
     assert!(r.json()["process"].is_null(), "{}", r.text);
@@ -218,14 +248,16 @@ async fn expand_runs_on_flows_and_groups() {
     let r = app.get(&format!("/beta/industryData/outgoingFlows?$expand=runs($select=status)")).await;
     assert_eq!(r.json()["value"][0]["runs"][0]["status"], "completedWithErrors");
     // runGroups: members.
-    let r = app.get(&format!("/beta/industryData/runGroups?$orderby=displayName&$expand={}", enc("runs($orderby=startDateTime asc)"))).await;
+    let r =
+        app.get(&format!("/beta/industryData/runGroups?$orderby=displayName&$expand={}", enc("runs($orderby=startDateTime asc)"))).await;
     r.assert_status(200);
     let groups = r.json()["value"].as_array().unwrap().clone();
     assert_eq!(groups[0]["displayName"], "Empty group");
     assert_eq!(groups[0]["runs"], json!([]));
     let members: Vec<&str> = groups[1]["runs"].as_array().unwrap().iter().map(|v| v["displayName"].as_str().unwrap()).collect();
     assert_eq!(members, ["Nightly import", "nightly export"]);
-    let r = app.get(&format!("/beta/industryData/runGroups/{}?$expand={}", f.group, enc("runs($filter=status eq 'failed';$select=id)"))).await;
+    let r =
+        app.get(&format!("/beta/industryData/runGroups/{}?$expand={}", f.group, enc("runs($filter=status eq 'failed';$select=id)"))).await;
     let runs = r.json()["runs"].as_array().unwrap().clone();
     assert_eq!(runs.len(), 1);
     let r = app.get(&format!("{RUNS}/{NS}.runGroup?$expand=runs($top=1)&$filter={}", enc("displayName eq 'Group one'"))).await;

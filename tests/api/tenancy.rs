@@ -75,9 +75,16 @@ impl Probe<'_> {
         let fake = self.b.send(method.clone(), &gpath, gbody.as_ref(), &[]).await;
         assert_ne!(real.status.as_u16(), 403, "{method} {path}: {}", real.text);
         assert!(!real.status.is_server_error(), "{method} {path}: {}", real.text);
-        assert_eq!(shape(&real, a_id, "ID"), shape(&fake, &ghost, "ID"), "{method} {path} differs from a missing id:\n{}\n{}", real.text, fake.text);
+        assert_eq!(
+            shape(&real, a_id, "ID"),
+            shape(&fake, &ghost, "ID"),
+            "{method} {path} differs from a missing id:\n{}\n{}",
+            real.text,
+            fake.text
+        );
         assert!(
-            matches!(real.status.as_u16(), 400 | 404) || real.status.as_u16() == 200 && real.json()["value"].as_array().is_some_and(Vec::is_empty)
+            matches!(real.status.as_u16(), 400 | 404)
+                || real.status.as_u16() == 200 && real.json()["value"].as_array().is_some_and(Vec::is_empty)
                 || real.text.trim() == "0",
             "{method} {path}: {} {}",
             real.status,
@@ -194,7 +201,8 @@ async fn tenant_b_can_neither_see_nor_touch_tenant_a() {
     for (set, id) in [("incomingFlows", &ta.flow), ("outgoingFlows", &ta.out_flow)] {
         p.same_as_missing(Method::PATCH, id, |x| (format!("/beta/industryData/{set}/{x}"), Some(json!({"displayName": "pwned"})))).await;
         p.same_as_missing(Method::DELETE, id, |x| (format!("/beta/industryData/{set}/{x}"), None)).await;
-        p.same_as_missing(Method::POST, id, |x| (format!("/beta/industryData/{set}/{x}/runs"), Some(json!({"displayName": "planted"})))).await;
+        p.same_as_missing(Method::POST, id, |x| (format!("/beta/industryData/{set}/{x}/runs"), Some(json!({"displayName": "planted"}))))
+            .await;
     }
     p.same_as_missing(Method::POST, &ta.flow, |x| (format!("/beta/industryData/incomingFlows/{x}/runNow"), None)).await;
     for id in [&ta.run, &ta.out_run, &ta.member, &ta.group] {
@@ -210,9 +218,15 @@ async fn tenant_b_can_neither_see_nor_touch_tenant_a() {
     // Re-pointing: A's run at B's flow, and B's run at A's flow.
     for m in [Method::PUT, Method::POST] {
         let b_flow_url = url(format!("industryData/incomingFlows/{b_flow}"));
-        p.same_as_missing(m.clone(), &ta.run, |x| (format!("/beta/industryData/runs/{x}/process/$ref"), Some(json!({"@odata.id": b_flow_url})))).await;
+        p.same_as_missing(m.clone(), &ta.run, |x| {
+            (format!("/beta/industryData/runs/{x}/process/$ref"), Some(json!({"@odata.id": b_flow_url})))
+        })
+        .await;
         p.same_as_missing(m.clone(), &ta.flow, |x| {
-            (format!("/beta/industryData/runs/{b_run}/process/$ref"), Some(json!({"@odata.id": url(format!("industryData/incomingFlows/{x}"))})))
+            (
+                format!("/beta/industryData/runs/{b_run}/process/$ref"),
+                Some(json!({"@odata.id": url(format!("industryData/incomingFlows/{x}"))})),
+            )
         })
         .await;
     }
@@ -290,7 +304,9 @@ async fn the_same_ids_in_two_tenants_are_two_things() {
     assert!(!csv_b["value"].as_str().unwrap().contains(&ra));
     // A tenant that has nothing sees empty collections, not errors.
     let c = server.as_caller(&token("tenant-c", &ALL));
-    for path in ["/beta/industryData/runs", "/beta/industryData/incomingFlows", "/beta/industryData/outgoingFlows", "/beta/industryData/runGroups"] {
+    for path in
+        ["/beta/industryData/runs", "/beta/industryData/incomingFlows", "/beta/industryData/outgoingFlows", "/beta/industryData/runGroups"]
+    {
         assert!(c.get(path).await.json()["value"].as_array().unwrap().is_empty(), "{path}");
     }
     // Unauthenticated local mode is one more tenant: nothing of A's or B's there either.

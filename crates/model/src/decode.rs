@@ -36,11 +36,9 @@ pub fn parse_object(bytes: &[u8]) -> Result<Map<String, Value>, FieldError> {
         .map_err(|e| FieldError::invalid("", "malformedJson", format!("the request body is not valid JSON: {e}")))?;
     match value {
         Value::Object(map) => Ok(map),
-        other => Err(FieldError::invalid(
-            "",
-            "invalidRequestBody",
-            format!("the request body must be a JSON object, got {}", json_kind(&other)),
-        )),
+        other => {
+            Err(FieldError::invalid("", "invalidRequestBody", format!("the request body must be a JSON object, got {}", json_kind(&other))))
+        }
     }
 }
 
@@ -91,9 +89,7 @@ fn odata_type(value: &Value) -> Result<&str, FieldError> {
     name.trim_start_matches('#')
         .strip_prefix(NAMESPACE)
         .and_then(|rest| rest.strip_prefix('.'))
-        .ok_or_else(|| {
-            FieldError::invalid("@odata.type", "invalidType", format!("'{name}' is not a type of the {NAMESPACE} namespace"))
-        })
+        .ok_or_else(|| FieldError::invalid("@odata.type", "invalidType", format!("'{name}' is not a type of the {NAMESPACE} namespace")))
 }
 
 /// Resolves `@odata.type` of a run body to a concrete run kind.
@@ -155,7 +151,15 @@ pub fn decode_new_run(body: &Map<String, Value>, rule: KindRule) -> Result<RunCr
         }
     };
     let mut display = None;
-    let mut run = NewRun { kind, display_name: DisplayName::from_stored(String::new()), start: None, end: None, status: None, blocking_error: None, statistics: None };
+    let mut run = NewRun {
+        kind,
+        display_name: DisplayName::from_stored(String::new()),
+        start: None,
+        end: None,
+        status: None,
+        blocking_error: None,
+        statistics: None,
+    };
     let mut process_bind = None;
     for (key, value) in body {
         match key.as_str() {
@@ -250,7 +254,11 @@ fn process_field(kind: ProcessKind, key: &str, value: &Value) -> Result<ProcessF
         "recurrenceExpirationDateTime" if incoming => ProcessField::RecurrenceEnd(nullable(value, |v| timestamp(key, v))?),
         "id" | "eTag" => return Err(read_only(key)),
         "runs" => {
-            return Err(FieldError::invalid(key, "navigationNotAllowed", "'runs' is read-only: create runs through the flow's runs collection"));
+            return Err(FieldError::invalid(
+                key,
+                "navigationNotAllowed",
+                "'runs' is read-only: create runs through the flow's runs collection",
+            ));
         }
         other => return Err(unknown(other, kind.type_name())),
     })
@@ -306,7 +314,9 @@ pub fn decode_reference(body: &Map<String, Value>) -> Result<String, FieldError>
             return Err(FieldError::invalid(key, "unknownProperty", format!("a reference body holds only '@odata.id', not '{key}'")));
         }
     }
-    let value = body.get("@odata.id").ok_or_else(|| FieldError::invalid("@odata.id", "missingProperty", "'@odata.id' is required in a reference body"))?;
+    let value = body
+        .get("@odata.id")
+        .ok_or_else(|| FieldError::invalid("@odata.id", "missingProperty", "'@odata.id' is required in a reference body"))?;
     Ok(string("@odata.id", not_null("@odata.id", value)?)?.to_owned())
 }
 
@@ -343,11 +353,15 @@ mod tests {
     fn run_type_rules() {
         let e = decode_new_run(&obj(json!({"displayName": "x"})), KindRule::Required).unwrap_err();
         assert_eq!(e.code, "missingType");
-        let e = decode_new_run(&obj(json!({"displayName": "x", "@odata.type": "#microsoft.graph.industryData.run"})), KindRule::Required).unwrap_err();
+        let e = decode_new_run(&obj(json!({"displayName": "x", "@odata.type": "#microsoft.graph.industryData.run"})), KindRule::Required)
+            .unwrap_err();
         assert_eq!(e.code, "abstractType");
-        let e = decode_new_run(&obj(json!({"displayName": "x", "@odata.type": "#microsoft.graph.industryData.zap"})), KindRule::Required).unwrap_err();
+        let e = decode_new_run(&obj(json!({"displayName": "x", "@odata.type": "#microsoft.graph.industryData.zap"})), KindRule::Required)
+            .unwrap_err();
         assert_eq!(e.code, "invalidType");
-        let ok = decode_new_run(&obj(json!({"displayName": "x", "@odata.type": "microsoft.graph.industryData.runGroup"})), KindRule::Required).unwrap();
+        let ok =
+            decode_new_run(&obj(json!({"displayName": "x", "@odata.type": "microsoft.graph.industryData.runGroup"})), KindRule::Required)
+                .unwrap();
         assert_eq!(ok.run.kind, RunKind::RunGroup);
     }
 
@@ -355,7 +369,9 @@ mod tests {
     fn process_bodies() {
         let p = decode_new_process(&obj(json!({"displayName": " a ", "readinessStatus": "ready"})), ProcessKind::IncomingFlow).unwrap();
         assert_eq!(p.display_name.as_str(), "a");
-        let e = decode_new_process(&obj(json!({"displayName": "a", "readinessStatus": "ready", "dataDomain": "x"})), ProcessKind::OutgoingFlow).unwrap_err();
+        let e =
+            decode_new_process(&obj(json!({"displayName": "a", "readinessStatus": "ready", "dataDomain": "x"})), ProcessKind::OutgoingFlow)
+                .unwrap_err();
         assert_eq!(e.code, "unknownProperty");
         let e = decode_process_patch(&obj(json!({"eTag": "1"})), ProcessKind::OutgoingFlow).unwrap_err();
         assert_eq!(e.code, "readOnlyProperty");

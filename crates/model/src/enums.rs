@@ -28,21 +28,17 @@ pub trait GraphEnum: Sized + Copy + 'static {
                 format!("'{property}' may not be 'unknownFutureValue': it is an evolvability sentinel the server never stores"),
             ));
         }
-        Self::MEMBERS
-            .iter()
-            .position(|m| *m == value)
-            .and_then(|i| Self::from_ordinal(i as i64))
-            .ok_or_else(|| {
-                FieldError::invalid(
-                    property,
-                    "invalidEnumValue",
-                    format!(
-                        "'{property}' is '{value}', which is not a member of {}; expected one of: {}",
-                        Self::TYPE_NAME,
-                        Self::MEMBERS[..Self::MEMBERS.len() - 1].join(", ")
-                    ),
-                )
-            })
+        Self::MEMBERS.iter().position(|m| *m == value).and_then(|i| Self::from_ordinal(i as i64)).ok_or_else(|| {
+            FieldError::invalid(
+                property,
+                "invalidEnumValue",
+                format!(
+                    "'{property}' is '{value}', which is not a member of {}; expected one of: {}",
+                    Self::TYPE_NAME,
+                    Self::MEMBERS[..Self::MEMBERS.len() - 1].join(", ")
+                ),
+            )
+        })
     }
 }
 

@@ -182,11 +182,7 @@ pub struct RunPatch {
 const MEMBER_RUNS: &str = "memberRuns";
 
 fn end_before_start(end: Timestamp, start: Timestamp) -> FieldError {
-    FieldError::invalid(
-        "endDateTime",
-        "endBeforeStart",
-        format!("'endDateTime' ({end}) is before 'startDateTime' ({start})"),
-    )
+    FieldError::invalid("endDateTime", "endBeforeStart", format!("'endDateTime' ({end}) is before 'startDateTime' ({start})"))
 }
 
 fn end_while_running() -> FieldError {
@@ -265,11 +261,9 @@ impl Run {
         }
 
         if self.has_members() {
-            for (present, target) in [
-                (patch.status.is_some(), "status"),
-                (patch.start.is_some(), "startDateTime"),
-                (patch.end.is_some(), "endDateTime"),
-            ] {
+            for (present, target) in
+                [(patch.status.is_some(), "status"), (patch.start.is_some(), "startDateTime"), (patch.end.is_some(), "endDateTime")]
+            {
                 if present {
                     return Err(FieldError::conflict(
                         target,
@@ -358,10 +352,7 @@ impl Run {
     /// The `statistics` as rendered: the client's members, plus `memberRuns` on a runGroup.
     pub fn statistics_json(&self) -> serde_json::Value {
         let mut map = serde_json::Map::new();
-        map.insert(
-            "@odata.type".to_owned(),
-            serde_json::Value::String(crate::statistics::STATISTICS_ODATA_TYPE.to_owned()),
-        );
+        map.insert("@odata.type".to_owned(), serde_json::Value::String(crate::statistics::STATISTICS_ODATA_TYPE.to_owned()));
         for (k, v) in self.statistics.as_map() {
             map.insert(k.clone(), v.clone());
         }
@@ -418,20 +409,20 @@ mod tests {
         let e = done.apply(RunPatch { status: Some(RunStatus::Running), ..Default::default() }, t(300)).unwrap_err();
         assert_eq!((e.code, e.kind), ("invalidStatusTransition", crate::error::ErrorKind::Conflict));
         let e = done
-            .apply(RunPatch { statistics: Some(Statistics::parse("statistics", &serde_json::json!({"a": 1})).unwrap()), ..Default::default() }, t(300))
+            .apply(
+                RunPatch { statistics: Some(Statistics::parse("statistics", &serde_json::json!({"a": 1})).unwrap()), ..Default::default() },
+                t(300),
+            )
             .unwrap_err();
         assert_eq!(e.target, "statistics");
-        let renamed = done
-            .apply(RunPatch { display_name: Some(DisplayName::from_stored("x".into())), ..Default::default() }, t(300))
-            .unwrap();
+        let renamed =
+            done.apply(RunPatch { display_name: Some(DisplayName::from_stored("x".into())), ..Default::default() }, t(300)).unwrap();
         assert_eq!(renamed.display_name.as_str(), "x");
     }
 
     #[test]
     fn group_derivation() {
-        let mut g = NewRun { kind: RunKind::RunGroup, ..new_run(None, Some(50), None) }
-            .into_run(Uuid::nil(), None, None, t(100))
-            .unwrap();
+        let mut g = NewRun { kind: RunKind::RunGroup, ..new_run(None, Some(50), None) }.into_run(Uuid::nil(), None, None, t(100)).unwrap();
         let mut counts = MemberCounts::default();
         counts.add(RunStatus::Running, 1);
         counts.add(RunStatus::CompletedWithWarnings, 1);

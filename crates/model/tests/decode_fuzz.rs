@@ -3,15 +3,43 @@
 //! panics — and whatever it accepts satisfies the model's invariants.
 
 use proptest::prelude::*;
-use runhub_model::decode::{KindRule, decode_new_process, decode_new_run, decode_process_patch, decode_reference, decode_run_patch, parse_object};
+use runhub_model::decode::{
+    KindRule, decode_new_process, decode_new_run, decode_process_patch, decode_reference, decode_run_patch, parse_object,
+};
 use runhub_model::{FieldError, ProcessKind, RunKind, RunStatus, Timestamp};
 use serde_json::{Map, Value, json};
 
 const KEYS: &[&str] = &[
-    "displayName", "status", "startDateTime", "endDateTime", "blockingError", "statistics", "@odata.type", "process@odata.bind",
-    "readinessStatus", "dataDomain", "recurrenceEffectiveDateTime", "recurrenceExpirationDateTime", "@odata.id", "@odata.etag",
-    "@odata.context", "id", "eTag", "runs", "process", "memberRuns", "code", "message", "target", "details", "innerError", "",
-    "DisplayName", "displayname", "status\u{0}", "@odata.type ",
+    "displayName",
+    "status",
+    "startDateTime",
+    "endDateTime",
+    "blockingError",
+    "statistics",
+    "@odata.type",
+    "process@odata.bind",
+    "readinessStatus",
+    "dataDomain",
+    "recurrenceEffectiveDateTime",
+    "recurrenceExpirationDateTime",
+    "@odata.id",
+    "@odata.etag",
+    "@odata.context",
+    "id",
+    "eTag",
+    "runs",
+    "process",
+    "memberRuns",
+    "code",
+    "message",
+    "target",
+    "details",
+    "innerError",
+    "",
+    "DisplayName",
+    "displayname",
+    "status\u{0}",
+    "@odata.type ",
 ];
 
 /// Strings a hostile client would send: edge-case unicode, injections, lookalikes, long runs.
@@ -104,7 +132,12 @@ fn check_name(name: &str) {
 }
 
 fn check_all(body: &Map<String, Value>) {
-    for rule in [KindRule::Required, KindRule::Implied(RunKind::IncomingFlowRun), KindRule::Implied(RunKind::OutgoingFlowRun), KindRule::Implied(RunKind::RunGroup)] {
+    for rule in [
+        KindRule::Required,
+        KindRule::Implied(RunKind::IncomingFlowRun),
+        KindRule::Implied(RunKind::OutgoingFlowRun),
+        KindRule::Implied(RunKind::RunGroup),
+    ] {
         check(decode_new_run(body, rule), |created| {
             check_name(created.run.display_name.as_str());
             if let (Some(start), Some(end)) = (created.run.start, created.run.end) {

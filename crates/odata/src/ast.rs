@@ -57,7 +57,10 @@ pub enum CaseFn {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Operand {
     /// A property path of the entity set, e.g. `status`, `blockingError/code`, `process/id`.
-    Property { path: &'static str, ty: Type },
+    Property {
+        path: &'static str,
+        ty: Type,
+    },
     /// `tolower(x)` / `toupper(x)` over a string operand.
     Case(CaseFn, Box<Operand>),
     Literal(Value),
@@ -66,11 +69,22 @@ pub enum Operand {
 /// A boolean expression: the `$filter` tree.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Filter {
-    Compare { op: CmpOp, left: Operand, right: Operand },
+    Compare {
+        op: CmpOp,
+        left: Operand,
+        right: Operand,
+    },
     /// `x in (a, b, …)`; the list is never empty.
-    In { operand: Operand, list: Vec<Value> },
+    In {
+        operand: Operand,
+        list: Vec<Value>,
+    },
     /// `startswith(x, y)`, `endswith`, `contains`.
-    StringMatch { func: StringFn, haystack: Operand, needle: Operand },
+    StringMatch {
+        func: StringFn,
+        haystack: Operand,
+        needle: Operand,
+    },
     /// `isof('microsoft.graph.industryData.runGroup')`: the entity's concrete kind is this type
     /// or derives from it. Holds the unqualified type name (`runGroup`, `incomingFlowRun`, `run`…).
     IsOf(&'static str),

@@ -5,8 +5,7 @@ use std::fmt::Write;
 use std::sync::LazyLock;
 
 use crate::schema::{
-    self, ComplexType, EntityType, GRAPH_NAMESPACE, INDUSTRY_DATA_ROOT, NAMESPACE,
-    NavigationProperty, PropType, Property,
+    self, ComplexType, EntityType, GRAPH_NAMESPACE, INDUSTRY_DATA_ROOT, NAMESPACE, NavigationProperty, PropType, Property,
 };
 
 const EDMX_NS: &str = "http://docs.oasis-open.org/odata/ns/edmx";
@@ -52,12 +51,7 @@ const OPERATIONS: &[Operation] = &[
         returns: "microsoft.graph.industryData.industryDataRunStatistics",
     },
     // 202 Accepted with `Location`, no body.
-    Operation {
-        kind: "Action",
-        name: "start",
-        binding: "Collection(microsoft.graph.industryData.industryDataRun)",
-        returns: "",
-    },
+    Operation { kind: "Action", name: "start", binding: "Collection(microsoft.graph.industryData.industryDataRun)", returns: "" },
 ];
 
 static METADATA: LazyLock<String> = LazyLock::new(build);
@@ -69,10 +63,7 @@ pub fn metadata_xml() -> String {
 
 /// Escapes text for an XML attribute value.
 fn esc(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
+    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
 }
 
 fn type_name(ty: PropType) -> String {
@@ -84,53 +75,20 @@ fn type_name(ty: PropType) -> String {
 }
 
 fn property(out: &mut String, p: &Property) {
-    let nullable = if p.nullable {
-        ""
-    } else {
-        " Nullable=\"false\""
-    };
-    let _ = writeln!(
-        out,
-        "        <Property Name=\"{}\" Type=\"{}\"{nullable} />",
-        esc(p.name),
-        esc(&type_name(p.ty))
-    );
+    let nullable = if p.nullable { "" } else { " Nullable=\"false\"" };
+    let _ = writeln!(out, "        <Property Name=\"{}\" Type=\"{}\"{nullable} />", esc(p.name), esc(&type_name(p.ty)));
 }
 
 fn navigation(out: &mut String, n: &NavigationProperty) {
-    let ty = if n.collection {
-        format!("Collection({})", n.target)
-    } else {
-        n.target.to_owned()
-    };
-    let contains = if n.contains_target {
-        " ContainsTarget=\"true\""
-    } else {
-        ""
-    };
-    let _ = writeln!(
-        out,
-        "        <NavigationProperty Name=\"{}\" Type=\"{}\"{contains} />",
-        esc(n.name),
-        esc(&ty)
-    );
+    let ty = if n.collection { format!("Collection({})", n.target) } else { n.target.to_owned() };
+    let contains = if n.contains_target { " ContainsTarget=\"true\"" } else { "" };
+    let _ = writeln!(out, "        <NavigationProperty Name=\"{}\" Type=\"{}\"{contains} />", esc(n.name), esc(&ty));
 }
 
 fn entity_type(out: &mut String, t: &EntityType) {
-    let base = t
-        .base
-        .map(|b| format!(" BaseType=\"{}\"", esc(b)))
-        .unwrap_or_default();
-    let abstract_ = if t.is_abstract {
-        " Abstract=\"true\""
-    } else {
-        ""
-    };
-    let _ = writeln!(
-        out,
-        "      <EntityType Name=\"{}\"{base}{abstract_}>",
-        esc(t.name())
-    );
+    let base = t.base.map(|b| format!(" BaseType=\"{}\"", esc(b))).unwrap_or_default();
+    let abstract_ = if t.is_abstract { " Abstract=\"true\"" } else { "" };
+    let _ = writeln!(out, "      <EntityType Name=\"{}\"{base}{abstract_}>", esc(t.name()));
     // Only the root of the hierarchy declares the key.
     if t.base.is_none() {
         out.push_str("        <Key><PropertyRef Name=\"id\" /></Key>\n");
@@ -154,22 +112,10 @@ fn complex_type(out: &mut String, t: &ComplexType) {
 }
 
 fn operation(out: &mut String, op: &Operation) {
-    let _ = writeln!(
-        out,
-        "      <{} Name=\"{}\" IsBound=\"true\">",
-        op.kind, op.name
-    );
-    let _ = writeln!(
-        out,
-        "        <Parameter Name=\"bindingParameter\" Type=\"{}\" Nullable=\"false\" />",
-        op.binding
-    );
+    let _ = writeln!(out, "      <{} Name=\"{}\" IsBound=\"true\">", op.kind, op.name);
+    let _ = writeln!(out, "        <Parameter Name=\"bindingParameter\" Type=\"{}\" Nullable=\"false\" />", op.binding);
     if !op.returns.is_empty() {
-        let _ = writeln!(
-            out,
-            "        <ReturnType Type=\"{}\" Nullable=\"false\" />",
-            op.returns
-        );
+        let _ = writeln!(out, "        <ReturnType Type=\"{}\" Nullable=\"false\" />", op.returns);
     }
     let _ = writeln!(out, "      </{}>", op.kind);
 }
@@ -180,33 +126,20 @@ fn build() -> String {
     let _ = writeln!(out, "<edmx:Edmx Version=\"4.0\" xmlns:edmx=\"{EDMX_NS}\">");
     out.push_str("  <edmx:DataServices>\n");
     for namespace in [GRAPH_NAMESPACE, NAMESPACE] {
-        let _ = writeln!(
-            out,
-            "    <Schema Namespace=\"{namespace}\" xmlns=\"{EDM_NS}\">"
-        );
+        let _ = writeln!(out, "    <Schema Namespace=\"{namespace}\" xmlns=\"{EDM_NS}\">");
         if namespace == NAMESPACE {
             for e in schema::ENUM_TYPES {
                 let _ = writeln!(out, "      <EnumType Name=\"{}\">", esc(e.name));
                 for (value, member) in e.members.iter().enumerate() {
-                    let _ = writeln!(
-                        out,
-                        "        <Member Name=\"{}\" Value=\"{value}\" />",
-                        esc(member)
-                    );
+                    let _ = writeln!(out, "        <Member Name=\"{}\" Value=\"{value}\" />", esc(member));
                 }
                 out.push_str("      </EnumType>\n");
             }
         }
-        for t in schema::COMPLEX_TYPES
-            .iter()
-            .filter(|t| t.namespace() == namespace)
-        {
+        for t in schema::COMPLEX_TYPES.iter().filter(|t| t.namespace() == namespace) {
             complex_type(&mut out, t);
         }
-        for t in schema::ENTITY_TYPES
-            .iter()
-            .filter(|t| t.namespace() == namespace)
-        {
+        for t in schema::ENTITY_TYPES.iter().filter(|t| t.namespace() == namespace) {
             entity_type(&mut out, t);
         }
         if namespace == NAMESPACE {
@@ -215,16 +148,9 @@ fn build() -> String {
             }
         } else {
             let _ = writeln!(out, "      <EntityContainer Name=\"{CONTAINER_NAME}\">");
-            let _ = writeln!(
-                out,
-                "        <Singleton Name=\"{SINGLETON_NAME}\" Type=\"{INDUSTRY_DATA_ROOT}\" />"
-            );
+            let _ = writeln!(out, "        <Singleton Name=\"{SINGLETON_NAME}\" Type=\"{INDUSTRY_DATA_ROOT}\" />");
             // Issue 7: `external/industryData/runs`, the published Graph paths.
-            let _ = writeln!(
-                out,
-                "        <Singleton Name=\"external\" Type=\"{}\" />",
-                schema::EXTERNAL_ROOT
-            );
+            let _ = writeln!(out, "        <Singleton Name=\"external\" Type=\"{}\" />", schema::EXTERNAL_ROOT);
             out.push_str("      </EntityContainer>\n");
         }
         out.push_str("    </Schema>\n");
@@ -238,26 +164,17 @@ mod tests {
     use super::*;
     use roxmltree::{Document, Node};
 
-    fn children<'a, 'i>(
-        node: Node<'a, 'i>,
-        tag: &'a str,
-    ) -> impl Iterator<Item = Node<'a, 'i>> + 'a {
-        node.children()
-            .filter(move |n| n.has_tag_name((EDM_NS, tag)))
+    fn children<'a, 'i>(node: Node<'a, 'i>, tag: &'a str) -> impl Iterator<Item = Node<'a, 'i>> + 'a {
+        node.children().filter(move |n| n.has_tag_name((EDM_NS, tag)))
     }
 
     fn named<'a, 'i>(node: Node<'a, 'i>, tag: &'a str, name: &str) -> Node<'a, 'i> {
-        children(node, tag)
-            .find(|n| n.attribute("Name") == Some(name))
-            .unwrap_or_else(|| panic!("no {tag} named {name}"))
+        children(node, tag).find(|n| n.attribute("Name") == Some(name)).unwrap_or_else(|| panic!("no {tag} named {name}"))
     }
 
     fn prop<'a, 'i>(ty: Node<'a, 'i>, name: &str) -> (String, Option<String>) {
         let p = named(ty, "Property", name);
-        (
-            p.attribute("Type").unwrap().to_owned(),
-            p.attribute("Nullable").map(str::to_owned),
-        )
+        (p.attribute("Type").unwrap().to_owned(), p.attribute("Nullable").map(str::to_owned))
     }
 
     #[test]
@@ -267,48 +184,23 @@ mod tests {
         let root = doc.root_element();
         assert!(root.has_tag_name((EDMX_NS, "Edmx")));
         assert_eq!(root.attribute("Version"), Some("4.0"));
-        let services = root
-            .children()
-            .find(|n| n.has_tag_name((EDMX_NS, "DataServices")))
-            .unwrap();
-        let schema_of = |ns: &str| {
-            children(services, "Schema")
-                .find(|s| s.attribute("Namespace") == Some(ns))
-                .unwrap()
-        };
+        let services = root.children().find(|n| n.has_tag_name((EDMX_NS, "DataServices"))).unwrap();
+        let schema_of = |ns: &str| children(services, "Schema").find(|s| s.attribute("Namespace") == Some(ns)).unwrap();
         let graph = schema_of("microsoft.graph");
         let idata = schema_of("microsoft.graph.industryData");
 
         // microsoft.graph
         let entity = named(graph, "EntityType", "entity");
         assert_eq!(entity.attribute("Abstract"), Some("true"));
-        let key = entity
-            .children()
-            .find(|n| n.has_tag_name((EDM_NS, "Key")))
-            .unwrap();
-        assert_eq!(
-            children(key, "PropertyRef")
-                .next()
-                .unwrap()
-                .attribute("Name"),
-            Some("id")
-        );
-        assert_eq!(
-            prop(entity, "id"),
-            ("Edm.String".into(), Some("false".into()))
-        );
+        let key = entity.children().find(|n| n.has_tag_name((EDM_NS, "Key"))).unwrap();
+        assert_eq!(children(key, "PropertyRef").next().unwrap().attribute("Name"), Some("id"));
+        assert_eq!(prop(entity, "id"), ("Edm.String".into(), Some("false".into())));
         let public_error = named(graph, "ComplexType", "publicError");
         for m in ["code", "message", "target"] {
             assert_eq!(prop(public_error, m).0, "Edm.String");
         }
-        assert_eq!(
-            prop(public_error, "details").0,
-            "Collection(microsoft.graph.publicErrorDetail)"
-        );
-        assert_eq!(
-            prop(public_error, "innerError").0,
-            "microsoft.graph.publicInnerError"
-        );
+        assert_eq!(prop(public_error, "details").0, "Collection(microsoft.graph.publicErrorDetail)");
+        assert_eq!(prop(public_error, "innerError").0, "microsoft.graph.publicInnerError");
         let detail = named(graph, "ComplexType", "publicErrorDetail");
         for m in ["code", "message", "target"] {
             prop(detail, m);
@@ -319,169 +211,68 @@ mod tests {
         }
         let container = children(graph, "EntityContainer").next().unwrap();
         let singleton = named(container, "Singleton", "industryData");
-        assert_eq!(
-            singleton.attribute("Type"),
-            Some("microsoft.graph.industryData.industryDataRoot")
-        );
+        assert_eq!(singleton.attribute("Type"), Some("microsoft.graph.industryData.industryDataRoot"));
 
         // Enums, with values in member order and the sentinel last.
         for (name, members) in [
-            (
-                "runStatus",
-                &[
-                    "running",
-                    "failed",
-                    "completed",
-                    "completedWithErrors",
-                    "completedWithWarnings",
-                    "unknownFutureValue",
-                ][..],
-            ),
-            (
-                "readinessStatus",
-                &[
-                    "notReady",
-                    "ready",
-                    "failed",
-                    "disabled",
-                    "expired",
-                    "unknownFutureValue",
-                ][..],
-            ),
-            (
-                "incomingDomain",
-                &["educationRostering", "unknownFutureValue"][..],
-            ),
+            ("runStatus", &["running", "failed", "completed", "completedWithErrors", "completedWithWarnings", "unknownFutureValue"][..]),
+            ("readinessStatus", &["notReady", "ready", "failed", "disabled", "expired", "unknownFutureValue"][..]),
+            ("incomingDomain", &["educationRostering", "unknownFutureValue"][..]),
         ] {
             let e = named(idata, "EnumType", name);
-            let declared: Vec<(&str, &str)> = children(e, "Member")
-                .map(|m| (m.attribute("Name").unwrap(), m.attribute("Value").unwrap()))
-                .collect();
-            let expected: Vec<(&str, String)> = members
-                .iter()
-                .enumerate()
-                .map(|(i, m)| (*m, i.to_string()))
-                .collect();
+            let declared: Vec<(&str, &str)> =
+                children(e, "Member").map(|m| (m.attribute("Name").unwrap(), m.attribute("Value").unwrap())).collect();
+            let expected: Vec<(&str, String)> = members.iter().enumerate().map(|(i, m)| (*m, i.to_string())).collect();
             assert_eq!(declared.len(), expected.len(), "{name}");
             for ((dn, dv), (en, ev)) in declared.iter().zip(&expected) {
                 assert_eq!((*dn, *dv), (*en, ev.as_str()));
             }
         }
-        assert_eq!(
-            named(idata, "ComplexType", "runStatistics").attribute("OpenType"),
-            Some("true")
-        );
+        assert_eq!(named(idata, "ComplexType", "runStatistics").attribute("OpenType"), Some("true"));
 
         // Processes.
         let process = named(idata, "EntityType", "process");
         assert_eq!(process.attribute("Abstract"), Some("true"));
-        assert_eq!(
-            process.attribute("BaseType"),
-            Some("microsoft.graph.mutableEntity")
-        );
-        assert_eq!(
-            named(graph, "EntityType", "mutableEntity").attribute("BaseType"),
-            Some("microsoft.graph.entity")
-        );
-        assert_eq!(
-            prop(process, "displayName"),
-            ("Edm.String".into(), Some("false".into()))
-        );
+        assert_eq!(process.attribute("BaseType"), Some("microsoft.graph.mutableEntity"));
+        assert_eq!(named(graph, "EntityType", "mutableEntity").attribute("BaseType"), Some("microsoft.graph.entity"));
+        assert_eq!(prop(process, "displayName"), ("Edm.String".into(), Some("false".into())));
         assert_eq!(prop(process, "eTag").0, "Edm.String");
-        assert_eq!(
-            prop(process, "readinessStatus").0,
-            "microsoft.graph.industryData.readinessStatus"
-        );
-        assert_eq!(
-            named(process, "NavigationProperty", "runs").attribute("Type"),
-            Some("Collection(microsoft.graph.industryData.run)")
-        );
+        assert_eq!(prop(process, "readinessStatus").0, "microsoft.graph.industryData.readinessStatus");
+        assert_eq!(named(process, "NavigationProperty", "runs").attribute("Type"), Some("Collection(microsoft.graph.industryData.run)"));
         let incoming = named(idata, "EntityType", "incomingFlow");
-        assert_eq!(
-            incoming.attribute("BaseType"),
-            Some("microsoft.graph.industryData.process")
-        );
-        assert_eq!(
-            prop(incoming, "dataDomain"),
-            ("microsoft.graph.industryData.incomingDomain".into(), None)
-        );
-        assert_eq!(
-            prop(incoming, "recurrenceEffectiveDateTime"),
-            ("Edm.DateTimeOffset".into(), None)
-        );
-        assert_eq!(
-            prop(incoming, "recurrenceExpirationDateTime"),
-            ("Edm.DateTimeOffset".into(), None)
-        );
+        assert_eq!(incoming.attribute("BaseType"), Some("microsoft.graph.industryData.process"));
+        assert_eq!(prop(incoming, "dataDomain"), ("microsoft.graph.industryData.incomingDomain".into(), None));
+        assert_eq!(prop(incoming, "recurrenceEffectiveDateTime"), ("Edm.DateTimeOffset".into(), None));
+        assert_eq!(prop(incoming, "recurrenceExpirationDateTime"), ("Edm.DateTimeOffset".into(), None));
         let outgoing = named(idata, "EntityType", "outgoingFlow");
-        assert_eq!(
-            outgoing.attribute("BaseType"),
-            Some("microsoft.graph.industryData.process")
-        );
+        assert_eq!(outgoing.attribute("BaseType"), Some("microsoft.graph.industryData.process"));
 
         // Runs.
         let run = named(idata, "EntityType", "run");
         assert_eq!(run.attribute("Abstract"), Some("true"));
         assert_eq!(run.attribute("BaseType"), Some("microsoft.graph.entity"));
-        assert_eq!(
-            prop(run, "displayName"),
-            ("Edm.String".into(), Some("false".into()))
-        );
-        assert_eq!(
-            prop(run, "startDateTime"),
-            ("Edm.DateTimeOffset".into(), Some("false".into()))
-        );
-        assert_eq!(
-            prop(run, "endDateTime"),
-            ("Edm.DateTimeOffset".into(), None)
-        );
-        assert_eq!(
-            prop(run, "status"),
-            (
-                "microsoft.graph.industryData.runStatus".into(),
-                Some("false".into())
-            )
-        );
-        assert_eq!(
-            prop(run, "blockingError"),
-            ("microsoft.graph.publicError".into(), None)
-        );
-        assert_eq!(
-            prop(run, "statistics").0,
-            "microsoft.graph.industryData.runStatistics"
-        );
-        assert_eq!(
-            named(run, "NavigationProperty", "process").attribute("Type"),
-            Some("microsoft.graph.industryData.process")
-        );
+        assert_eq!(prop(run, "displayName"), ("Edm.String".into(), Some("false".into())));
+        assert_eq!(prop(run, "startDateTime"), ("Edm.DateTimeOffset".into(), Some("false".into())));
+        assert_eq!(prop(run, "endDateTime"), ("Edm.DateTimeOffset".into(), None));
+        assert_eq!(prop(run, "status"), ("microsoft.graph.industryData.runStatus".into(), Some("false".into())));
+        assert_eq!(prop(run, "blockingError"), ("microsoft.graph.publicError".into(), None));
+        assert_eq!(prop(run, "statistics").0, "microsoft.graph.industryData.runStatistics");
+        assert_eq!(named(run, "NavigationProperty", "process").attribute("Type"), Some("microsoft.graph.industryData.process"));
         for kind in ["incomingFlowRun", "outgoingFlowRun", "runGroup"] {
             let t = named(idata, "EntityType", kind);
-            assert_eq!(
-                t.attribute("BaseType"),
-                Some("microsoft.graph.industryData.run"),
-                "{kind}"
-            );
+            assert_eq!(t.attribute("BaseType"), Some("microsoft.graph.industryData.run"), "{kind}");
             assert_eq!(t.attribute("Abstract"), None, "{kind}");
         }
         let group = named(idata, "EntityType", "runGroup");
-        assert_eq!(
-            named(group, "NavigationProperty", "runs").attribute("Type"),
-            Some("Collection(microsoft.graph.industryData.run)")
-        );
+        assert_eq!(named(group, "NavigationProperty", "runs").attribute("Type"), Some("Collection(microsoft.graph.industryData.run)"));
 
         // The root.
         let root_type = named(idata, "EntityType", "industryDataRoot");
-        for (nav, target) in [
-            ("incomingFlows", "incomingFlow"),
-            ("outgoingFlows", "outgoingFlow"),
-            ("runs", "run"),
-            ("runGroups", "runGroup"),
-        ] {
+        for (nav, target) in
+            [("incomingFlows", "incomingFlow"), ("outgoingFlows", "outgoingFlow"), ("runs", "run"), ("runGroups", "runGroup")]
+        {
             let n = named(root_type, "NavigationProperty", nav);
-            assert_eq!(
-                n.attribute("Type"),
-                Some(format!("Collection(microsoft.graph.industryData.{target})").as_str())
-            );
+            assert_eq!(n.attribute("Type"), Some(format!("Collection(microsoft.graph.industryData.{target})").as_str()));
             assert_eq!(n.attribute("ContainsTarget"), Some("true"));
         }
 
@@ -489,31 +280,13 @@ mod tests {
         let run_now = named(idata, "Action", "runNow");
         assert_eq!(run_now.attribute("IsBound"), Some("true"));
         let binding = children(run_now, "Parameter").next().unwrap();
-        assert_eq!(
-            binding.attribute("Type"),
-            Some("microsoft.graph.industryData.incomingFlow")
-        );
+        assert_eq!(binding.attribute("Type"), Some("microsoft.graph.industryData.incomingFlow"));
         let returns = children(run_now, "ReturnType").next().unwrap();
-        assert_eq!(
-            returns.attribute("Type"),
-            Some("microsoft.graph.industryData.incomingFlowRun")
-        );
+        assert_eq!(returns.attribute("Type"), Some("microsoft.graph.industryData.incomingFlowRun"));
         let file = named(idata, "Function", "getErrorsAndWarningsFile");
         assert_eq!(file.attribute("IsBound"), Some("true"));
-        assert_eq!(
-            children(file, "Parameter")
-                .next()
-                .unwrap()
-                .attribute("Type"),
-            Some("microsoft.graph.industryData.runGroup")
-        );
-        assert_eq!(
-            children(file, "ReturnType")
-                .next()
-                .unwrap()
-                .attribute("Type"),
-            Some("Edm.String")
-        );
+        assert_eq!(children(file, "Parameter").next().unwrap().attribute("Type"), Some("microsoft.graph.industryData.runGroup"));
+        assert_eq!(children(file, "ReturnType").next().unwrap().attribute("Type"), Some("Edm.String"));
     }
 
     #[test]
@@ -521,16 +294,11 @@ mod tests {
         let xml = metadata_xml();
         let doc = Document::parse(&xml).unwrap();
         let mut declared = std::collections::HashSet::new();
-        for schema in doc
-            .descendants()
-            .filter(|n| n.has_tag_name((EDM_NS, "Schema")))
-        {
+        for schema in doc.descendants().filter(|n| n.has_tag_name((EDM_NS, "Schema"))) {
             let ns = schema.attribute("Namespace").unwrap();
-            for t in schema.children().filter(|n| {
-                ["EntityType", "ComplexType", "EnumType"]
-                    .iter()
-                    .any(|tag| n.has_tag_name((EDM_NS, *tag)))
-            }) {
+            for t in
+                schema.children().filter(|n| ["EntityType", "ComplexType", "EnumType"].iter().any(|tag| n.has_tag_name((EDM_NS, *tag))))
+            {
                 declared.insert(format!("{ns}.{}", t.attribute("Name").unwrap()));
             }
         }
@@ -539,14 +307,8 @@ mod tests {
                 let Some(ty) = node.attribute(attr) else {
                     continue;
                 };
-                let ty = ty
-                    .strip_prefix("Collection(")
-                    .and_then(|t| t.strip_suffix(')'))
-                    .unwrap_or(ty);
-                assert!(
-                    ty.starts_with("Edm.") || declared.contains(ty),
-                    "{ty} is not declared"
-                );
+                let ty = ty.strip_prefix("Collection(").and_then(|t| t.strip_suffix(')')).unwrap_or(ty);
+                assert!(ty.starts_with("Edm.") || declared.contains(ty), "{ty} is not declared");
             }
         }
     }

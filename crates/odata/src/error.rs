@@ -33,35 +33,20 @@ pub struct QueryError {
 
 impl QueryError {
     /// An error about the option's value; the message is built from the parts.
-    pub fn new(
-        code: &'static str,
-        option: impl Into<String>,
-        position: Option<usize>,
-        reason: impl AsRef<str>,
-    ) -> Self {
+    pub fn new(code: &'static str, option: impl Into<String>, position: Option<usize>, reason: impl AsRef<str>) -> Self {
         let option = option.into();
         let reason = reason.as_ref();
         let message = match position {
             Some(p) => format!("Invalid {option} at position {p}: {reason}"),
             None => format!("Invalid {option}: {reason}"),
         };
-        QueryError {
-            option,
-            position,
-            code,
-            message,
-        }
+        QueryError { option, position, code, message }
     }
 
     /// An error about the option as a whole (unknown, unsupported, duplicated, not applicable):
     /// `message` is used as given.
     pub fn about_option(code: &'static str, option: impl Into<String>, message: String) -> Self {
-        QueryError {
-            option: option.into(),
-            position: None,
-            code,
-            message,
-        }
+        QueryError { option: option.into(), position: None, code, message }
     }
 }
 
@@ -77,19 +62,11 @@ pub(crate) struct Problem {
 
 impl Problem {
     pub fn invalid(position: Option<usize>, reason: impl Into<String>) -> Self {
-        Problem {
-            code: codes::INVALID,
-            position,
-            reason: reason.into(),
-        }
+        Problem { code: codes::INVALID, position, reason: reason.into() }
     }
 
     pub fn too_complex(position: Option<usize>, reason: impl Into<String>) -> Self {
-        Problem {
-            code: codes::TOO_COMPLEX,
-            position,
-            reason: reason.into(),
-        }
+        Problem { code: codes::TOO_COMPLEX, position, reason: reason.into() }
     }
 
     pub fn into_error(self, option: &str) -> QueryError {

@@ -51,9 +51,7 @@ pub use ast::{CaseFn, CmpOp, Filter, Operand, OrderKey, StringFn, Type, Value};
 pub use csdl::metadata_xml;
 pub use error::QueryError;
 pub use filter::parse_filter;
-pub use options::{
-    Expand, QueryOptions, Target, parse_expand, parse_orderby, parse_query, parse_select,
-};
+pub use options::{Expand, QueryOptions, Target, parse_expand, parse_orderby, parse_query, parse_select};
 pub use schema::EntitySet;
 pub use service_document::service_document;
 

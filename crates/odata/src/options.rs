@@ -81,16 +81,7 @@ const SUPPORTED: &[SystemOption] = &[
 ];
 
 /// OData system options the service does not implement: a clear "unsupported" beats "unknown".
-const UNSUPPORTED: &[&str] = &[
-    "search",
-    "apply",
-    "compute",
-    "levels",
-    "index",
-    "schemaversion",
-    "deltatoken",
-    "id",
-];
+const UNSUPPORTED: &[&str] = &["search", "apply", "compute", "levels", "index", "schemaversion", "deltatoken", "id"];
 
 impl SystemOption {
     fn bare_name(self) -> &'static str {
@@ -118,30 +109,20 @@ impl SystemOption {
     fn applies_to(self, target: Target) -> bool {
         match target {
             Target::Collection => true,
-            Target::Entity => matches!(
-                self,
-                SystemOption::Select | SystemOption::Expand | SystemOption::Format
-            ),
+            Target::Entity => matches!(self, SystemOption::Select | SystemOption::Expand | SystemOption::Format),
             Target::Count => matches!(self, SystemOption::Filter | SystemOption::Format),
         }
     }
 }
 
 fn supported_list() -> String {
-    SUPPORTED
-        .iter()
-        .map(|o| o.name())
-        .collect::<Vec<_>>()
-        .join(", ")
+    SUPPORTED.iter().map(|o| o.name()).collect::<Vec<_>>().join(", ")
 }
 
 /// Percent-decodes a query component, `+` meaning a space (as ASP.NET OData does).
 fn decode(raw: &str) -> Option<String> {
     let spaced = raw.replace('+', " ");
-    percent_decode_str(&spaced)
-        .decode_utf8()
-        .ok()
-        .map(|s| s.into_owned())
+    percent_decode_str(&spaced).decode_utf8().ok().map(|s| s.into_owned())
 }
 
 /// Sorts an option name: `Ok(None)` for a custom option (ignored).
@@ -158,10 +139,7 @@ fn classify(name: &str) -> Result<Option<SystemOption>, QueryError> {
         return Err(QueryError::about_option(
             codes::UNSUPPORTED,
             format!("${bare}"),
-            format!(
-                "The query option '${bare}' is not supported by this service; supported options are: {}",
-                supported_list()
-            ),
+            format!("The query option '${bare}' is not supported by this service; supported options are: {}", supported_list()),
         ));
     }
     if !dollar {
@@ -169,19 +147,13 @@ fn classify(name: &str) -> Result<Option<SystemOption>, QueryError> {
     }
     let lower = bare.to_ascii_lowercase();
     let hint = match SystemOption::from_bare(&lower) {
-        Some(o) => format!(
-            " (option names are case-sensitive: did you mean '{}'?)",
-            o.name()
-        ),
+        Some(o) => format!(" (option names are case-sensitive: did you mean '{}'?)", o.name()),
         None => String::new(),
     };
     Err(QueryError::about_option(
         codes::UNKNOWN,
         name,
-        format!(
-            "Unknown query option '{name}'{hint}; supported options are: {}",
-            supported_list()
-        ),
+        format!("Unknown query option '{name}'{hint}; supported options are: {}", supported_list()),
     ))
 }
 
@@ -190,11 +162,7 @@ fn classify(name: &str) -> Result<Option<SystemOption>, QueryError> {
 ///
 /// Options are named with or without `$`; other names without `$` are custom options and
 /// ignored. Every error names the option and, inside its value, the character position.
-pub fn parse_query(
-    set: EntitySet,
-    target: Target,
-    raw_query: Option<&str>,
-) -> Result<QueryOptions, QueryError> {
+pub fn parse_query(set: EntitySet, target: Target, raw_query: Option<&str>) -> Result<QueryOptions, QueryError> {
     let mut options = QueryOptions::default();
     let Some(raw) = raw_query else {
         return Ok(options);
@@ -207,9 +175,7 @@ pub fn parse_query(
             return Err(QueryError::about_option(
                 codes::INVALID,
                 raw_name,
-                format!(
-                    "The query option name '{raw_name}' is not valid UTF-8 once percent-decoded"
-                ),
+                format!("The query option name '{raw_name}' is not valid UTF-8 once percent-decoded"),
             ));
         };
         let Some(option) = classify(&name)? else {
@@ -217,12 +183,7 @@ pub fn parse_query(
         };
         let option_name = option.name();
         let Some(value) = decode(raw_value) else {
-            return Err(QueryError::new(
-                codes::INVALID,
-                option_name,
-                None,
-                "the value is not valid UTF-8 once percent-decoded",
-            ));
+            return Err(QueryError::new(codes::INVALID, option_name, None, "the value is not valid UTF-8 once percent-decoded"));
         };
         if seen.contains(&option) {
             return Err(QueryError::about_option(
@@ -245,24 +206,14 @@ pub fn parse_query(
             ));
         }
         if value.is_empty() {
-            return Err(QueryError::new(
-                codes::INVALID,
-                option_name,
-                None,
-                "the value is empty",
-            ));
+            return Err(QueryError::new(codes::INVALID, option_name, None, "the value is empty"));
         }
         apply(set, option, &value, &mut options).map_err(|p| p.into_error(&option_name))?;
     }
     Ok(options)
 }
 
-fn apply(
-    set: EntitySet,
-    option: SystemOption,
-    value: &str,
-    options: &mut QueryOptions,
-) -> Result<(), Problem> {
+fn apply(set: EntitySet, option: SystemOption, value: &str, options: &mut QueryOptions) -> Result<(), Problem> {
     match option {
         SystemOption::Filter => options.filter = Some(filter_problem(set, value)?),
         SystemOption::OrderBy => options.orderby = orderby_problem(set, value)?,
@@ -276,10 +227,7 @@ fn apply(
                 "true" => true,
                 "false" => false,
                 _ => {
-                    return Err(Problem::invalid(
-                        None,
-                        format!("expected true or false, found '{value}'"),
-                    ));
+                    return Err(Problem::invalid(None, format!("expected true or false, found '{value}'")));
                 }
             }
         }
@@ -289,9 +237,7 @@ fn apply(
                 return Err(Problem {
                     code: codes::UNSUPPORTED,
                     position: None,
-                    reason: format!(
-                        "only JSON is supported (json or application/json), found '{value}'"
-                    ),
+                    reason: format!("only JSON is supported (json or application/json), found '{value}'"),
                 });
             }
         }
@@ -306,30 +252,19 @@ fn non_digit(value: &str) -> Option<usize> {
 
 fn top_problem(value: &str) -> Result<u32, Problem> {
     if let Some(pos) = non_digit(value) {
-        return Err(Problem::invalid(
-            Some(pos),
-            format!("expected an integer from 1 to {MAX_TOP}, found '{value}'"),
-        ));
+        return Err(Problem::invalid(Some(pos), format!("expected an integer from 1 to {MAX_TOP}, found '{value}'")));
     }
     match value.parse::<u32>() {
         Ok(n @ 1..=MAX_TOP) => Ok(n),
-        _ => Err(Problem::invalid(
-            None,
-            format!("must be from 1 to {MAX_TOP}, found {value}"),
-        )),
+        _ => Err(Problem::invalid(None, format!("must be from 1 to {MAX_TOP}, found {value}"))),
     }
 }
 
 fn skip_problem(value: &str) -> Result<u64, Problem> {
     if let Some(pos) = non_digit(value) {
-        return Err(Problem::invalid(
-            Some(pos),
-            format!("expected a non-negative integer, found '{value}'"),
-        ));
+        return Err(Problem::invalid(Some(pos), format!("expected a non-negative integer, found '{value}'")));
     }
-    value
-        .parse::<u64>()
-        .map_err(|_| Problem::invalid(None, format!("{value} is too large")))
+    value.parse::<u64>().map_err(|_| Problem::invalid(None, format!("{value} is too large")))
 }
 
 /// Parses an `$orderby` value against `set`: comma-separated property paths, each optionally
@@ -345,32 +280,20 @@ fn orderby_problem(set: EntitySet, text: &str) -> Result<Vec<OrderKey>, Problem>
         let pos = Some(char_offset(text, item.pos));
         let Some(prop) = set.property(item.path) else {
             let valid: Vec<&str> = set.properties().iter().map(|p| p.path).collect();
-            let what =
-                if set.selectable().contains(&item.path) || set.navigation(item.path).is_some() {
-                    "is not a primitive property and cannot be ordered by"
-                } else {
-                    "is not a known property"
-                };
+            let what = if set.selectable().contains(&item.path) || set.navigation(item.path).is_some() {
+                "is not a primitive property and cannot be ordered by"
+            } else {
+                "is not a known property"
+            };
             return Err(Problem::invalid(
                 pos,
-                format!(
-                    "'{}' {what}; properties that can be ordered by are: {}",
-                    item.path,
-                    valid.join(", ")
-                ),
+                format!("'{}' {what}; properties that can be ordered by are: {}", item.path, valid.join(", ")),
             ));
         };
         if keys.iter().any(|k| k.path == prop.path) {
-            return Err(Problem::invalid(
-                pos,
-                format!("'{}' appears more than once", prop.path),
-            ));
+            return Err(Problem::invalid(pos, format!("'{}' appears more than once", prop.path)));
         }
-        keys.push(OrderKey {
-            path: prop.path,
-            ty: prop.ty,
-            descending: item.descending,
-        });
+        keys.push(OrderKey { path: prop.path, ty: prop.ty, descending: item.descending });
     }
     Ok(keys)
 }
@@ -406,9 +329,7 @@ fn select_problem(set: EntitySet, text: &str) -> Result<Option<Vec<&'static str>
         let reason = if set.navigation(name).is_some() {
             format!("'{name}' is a navigation property: use $expand={name}")
         } else if name.contains('/') {
-            format!(
-                "selecting part of a property ('{name}') is not supported; selectable properties are: {valid}"
-            )
+            format!("selecting part of a property ('{name}') is not supported; selectable properties are: {valid}")
         } else {
             format!("unknown property '{name}'; selectable properties are: {valid}")
         };
@@ -430,10 +351,7 @@ fn split_top_level(text: &str, sep: char) -> Result<Vec<(usize, &str)>, Problem>
             _ if quote_start.is_some() => {}
             '(' => open_parens.push(i),
             ')' if open_parens.pop().is_none() => {
-                return Err(Problem::invalid(
-                    Some(char_offset(text, i)),
-                    "unbalanced ')'",
-                ));
+                return Err(Problem::invalid(Some(char_offset(text, i)), "unbalanced ')'"));
             }
             c if c == sep && open_parens.is_empty() => {
                 pieces.push((piece_start, &text[piece_start..i]));
@@ -443,16 +361,10 @@ fn split_top_level(text: &str, sep: char) -> Result<Vec<(usize, &str)>, Problem>
         }
     }
     if let Some(q) = quote_start {
-        return Err(Problem::invalid(
-            Some(char_offset(text, q)),
-            "unterminated string literal",
-        ));
+        return Err(Problem::invalid(Some(char_offset(text, q)), "unterminated string literal"));
     }
     if let Some(&p) = open_parens.first() {
-        return Err(Problem::invalid(
-            Some(char_offset(text, p)),
-            "this '(' is never closed",
-        ));
+        return Err(Problem::invalid(Some(char_offset(text, p)), "this '(' is never closed"));
     }
     pieces.push((piece_start, &text[piece_start..]));
     Ok(pieces)
@@ -468,27 +380,19 @@ fn expand_problem(set: EntitySet, text: &str) -> Result<Expand, Problem> {
     let at = |byte: usize| Some(char_offset(text, byte));
     let items = split_top_level(text, ',')?;
     if let Some((second, _)) = items.get(1) {
-        return Err(Problem::invalid(
-            at(*second),
-            "only one navigation property can be expanded",
-        ));
+        return Err(Problem::invalid(at(*second), "only one navigation property can be expanded"));
     }
     let (item_start, item) = items[0];
     let leading = item.len() - item.trim_start_matches([' ', '\t']).len();
     let item = item.trim_matches([' ', '\t']);
     let start = item_start + leading;
-    let name_len = item
-        .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
-        .unwrap_or(item.len());
+    let name_len = item.find(|c: char| !(c.is_ascii_alphanumeric() || c == '_')).unwrap_or(item.len());
     let (name, rest) = item.split_at(name_len);
     let navigable: Vec<&str> = set.navigations().iter().map(|n| n.name).collect();
     let can_expand = if navigable.is_empty() {
         "nothing can be expanded here".to_owned()
     } else {
-        format!(
-            "navigation properties that can be expanded: {}",
-            navigable.join(", ")
-        )
+        format!("navigation properties that can be expanded: {}", navigable.join(", "))
     };
     if name.is_empty() {
         let reason = if item.starts_with('*') {
@@ -499,15 +403,8 @@ fn expand_problem(set: EntitySet, text: &str) -> Result<Expand, Problem> {
         return Err(Problem::invalid(at(start), reason));
     }
     let Some(nav) = set.navigation(name) else {
-        let what = if set.selectable().contains(&name) {
-            "is not a navigation property"
-        } else {
-            "is not known"
-        };
-        return Err(Problem::invalid(
-            at(start),
-            format!("'{name}' {what}; {can_expand}"),
-        ));
+        let what = if set.selectable().contains(&name) { "is not a navigation property" } else { "is not known" };
+        return Err(Problem::invalid(at(start), format!("'{name}' {what}; {can_expand}")));
     };
     let rest_start = start + name_len;
     if rest.starts_with('/') {
@@ -522,20 +419,10 @@ fn expand_problem(set: EntitySet, text: &str) -> Result<Expand, Problem> {
         let inner = rest
             .strip_prefix('(')
             .and_then(|r| r.strip_suffix(')'))
-            .ok_or_else(|| {
-                Problem::invalid(
-                    at(rest_start),
-                    format!("expected '(' with nested options or nothing after '{name}'"),
-                )
-            })?;
+            .ok_or_else(|| Problem::invalid(at(rest_start), format!("expected '(' with nested options or nothing after '{name}'")))?;
         nested_options(nav, text, rest_start + 1, inner, &mut options)?;
     }
-    Ok(Expand {
-        navigation: nav.name,
-        target: nav.target,
-        collection: nav.collection,
-        options: Box::new(options),
-    })
+    Ok(Expand { navigation: nav.name, target: nav.target, collection: nav.collection, options: Box::new(options) })
 }
 
 /// The `;`-separated options inside `$expand=nav(…)`. `inner` starts at byte `base` of `text`.
@@ -548,70 +435,40 @@ fn nested_options(
 ) -> Result<(), Problem> {
     let at = |byte: usize| Some(char_offset(text, byte));
     let allowed: &[SystemOption] = if nav.collection {
-        &[
-            SystemOption::Select,
-            SystemOption::Filter,
-            SystemOption::OrderBy,
-            SystemOption::Top,
-        ]
+        &[SystemOption::Select, SystemOption::Filter, SystemOption::OrderBy, SystemOption::Top]
     } else {
         &[SystemOption::Select, SystemOption::Filter]
     };
-    let allowed_names = allowed
-        .iter()
-        .map(|o| o.name())
-        .collect::<Vec<_>>()
-        .join(", ");
+    let allowed_names = allowed.iter().map(|o| o.name()).collect::<Vec<_>>().join(", ");
     let mut seen: Vec<SystemOption> = Vec::new();
     for (offset, piece) in split_top_level(inner, ';')? {
         let piece_start = base + offset;
         let Some((raw_name, value)) = piece.split_once('=') else {
-            return Err(Problem::invalid(
-                at(piece_start),
-                format!("expected name=value inside $expand=({allowed_names})"),
-            ));
+            return Err(Problem::invalid(at(piece_start), format!("expected name=value inside $expand=({allowed_names})")));
         };
         let name = raw_name.trim_matches([' ', '\t']);
         let bare = name.strip_prefix('$').unwrap_or(name);
         let Some(option) = SystemOption::from_bare(bare).filter(|o| allowed.contains(o)) else {
-            let code = if SystemOption::from_bare(bare).is_some() || UNSUPPORTED.contains(&bare) {
-                codes::INVALID
-            } else {
-                codes::UNKNOWN
-            };
+            let code = if SystemOption::from_bare(bare).is_some() || UNSUPPORTED.contains(&bare) { codes::INVALID } else { codes::UNKNOWN };
             return Err(Problem {
                 code,
                 position: at(piece_start),
-                reason: format!(
-                    "'{name}' is not allowed inside $expand={}(…); allowed: {allowed_names}",
-                    nav.name
-                ),
+                reason: format!("'{name}' is not allowed inside $expand={}(…); allowed: {allowed_names}", nav.name),
             });
         };
         if seen.contains(&option) {
-            return Err(Problem::invalid(
-                at(piece_start),
-                format!("{} is given more than once", option.name()),
-            ));
+            return Err(Problem::invalid(at(piece_start), format!("{} is given more than once", option.name())));
         }
         seen.push(option);
         let value_start = piece_start + raw_name.len() + 1;
         if value.is_empty() {
-            return Err(Problem::invalid(
-                at(value_start),
-                format!("the nested {} is empty", option.name()),
-            ));
+            return Err(Problem::invalid(at(value_start), format!("the nested {} is empty", option.name())));
         }
         let shift = char_offset(text, value_start);
         apply(nav.target, option, value, options).map_err(|p| Problem {
             code: p.code,
             position: p.position.map(|q| q + shift).or(Some(shift)),
-            reason: format!(
-                "in the nested {} of '{}': {}",
-                option.name(),
-                nav.name,
-                p.reason
-            ),
+            reason: format!("in the nested {} of '{}': {}", option.name(), nav.name, p.reason),
         })?;
     }
     Ok(())

@@ -146,37 +146,15 @@ pub const INDUSTRY_DATA_ACTIVITY_STATUS_MEMBERS: &[&str] =
 /// The root of the URL space, served as the `industryData` singleton.
 pub const INDUSTRY_DATA_ROOT: &str = "microsoft.graph.industryData.industryDataRoot";
 
-const fn nav(
-    name: &'static str,
-    target: &'static str,
-    collection: bool,
-    contains_target: bool,
-) -> NavigationProperty {
-    NavigationProperty {
-        name,
-        target,
-        collection,
-        contains_target,
-    }
+const fn nav(name: &'static str, target: &'static str, collection: bool, contains_target: bool) -> NavigationProperty {
+    NavigationProperty { name, target, collection, contains_target }
 }
 
 /// Every entity type, base types before derived ones.
 pub static ENTITY_TYPES: &[EntityType] = &[
-    EntityType {
-        qualified: ENTITY,
-        base: None,
-        is_abstract: true,
-        properties: &[prop("id", STRING, false)],
-        navigations: &[],
-    },
+    EntityType { qualified: ENTITY, base: None, is_abstract: true, properties: &[prop("id", STRING, false)], navigations: &[] },
     // SPEC §1: process : mutableEntity : entity. mutableEntity adds nothing we serve.
-    EntityType {
-        qualified: MUTABLE_ENTITY,
-        base: Some(ENTITY),
-        is_abstract: true,
-        properties: &[],
-        navigations: &[],
-    },
+    EntityType { qualified: MUTABLE_ENTITY, base: Some(ENTITY), is_abstract: true, properties: &[], navigations: &[] },
     EntityType {
         qualified: PROCESS,
         base: Some(MUTABLE_ENTITY),
@@ -184,11 +162,7 @@ pub static ENTITY_TYPES: &[EntityType] = &[
         properties: &[
             prop("eTag", STRING, false),
             prop("displayName", STRING, false),
-            prop(
-                "readinessStatus",
-                PropType::Primitive(Type::Enum(ReadinessStatus::TYPE_NAME)),
-                false,
-            ),
+            prop("readinessStatus", PropType::Primitive(Type::Enum(ReadinessStatus::TYPE_NAME)), false),
         ],
         navigations: &[nav("runs", RUN, true, false)],
     },
@@ -197,23 +171,13 @@ pub static ENTITY_TYPES: &[EntityType] = &[
         base: Some(PROCESS),
         is_abstract: false,
         properties: &[
-            prop(
-                "dataDomain",
-                PropType::Primitive(Type::Enum(IncomingDomain::TYPE_NAME)),
-                true,
-            ),
+            prop("dataDomain", PropType::Primitive(Type::Enum(IncomingDomain::TYPE_NAME)), true),
             prop("recurrenceEffectiveDateTime", DATE_TIME, true),
             prop("recurrenceExpirationDateTime", DATE_TIME, true),
         ],
         navigations: &[],
     },
-    EntityType {
-        qualified: OUTGOING_FLOW,
-        base: Some(PROCESS),
-        is_abstract: false,
-        properties: &[],
-        navigations: &[],
-    },
+    EntityType { qualified: OUTGOING_FLOW, base: Some(PROCESS), is_abstract: false, properties: &[], navigations: &[] },
     EntityType {
         qualified: RUN,
         base: Some(ENTITY),
@@ -222,31 +186,15 @@ pub static ENTITY_TYPES: &[EntityType] = &[
             prop("displayName", STRING, false),
             prop("startDateTime", DATE_TIME, false),
             prop("endDateTime", DATE_TIME, true),
-            prop(
-                "status",
-                PropType::Primitive(Type::Enum(RunStatus::TYPE_NAME)),
-                false,
-            ),
+            prop("status", PropType::Primitive(Type::Enum(RunStatus::TYPE_NAME)), false),
             prop("blockingError", PropType::Complex(PUBLIC_ERROR), true),
             // Defaults to `{}`, so it is never null.
             prop("statistics", PropType::Complex(RUN_STATISTICS), false),
         ],
         navigations: &[nav("process", PROCESS, false, false)],
     },
-    EntityType {
-        qualified: INCOMING_FLOW_RUN,
-        base: Some(RUN),
-        is_abstract: false,
-        properties: &[],
-        navigations: &[],
-    },
-    EntityType {
-        qualified: OUTGOING_FLOW_RUN,
-        base: Some(RUN),
-        is_abstract: false,
-        properties: &[],
-        navigations: &[],
-    },
+    EntityType { qualified: INCOMING_FLOW_RUN, base: Some(RUN), is_abstract: false, properties: &[], navigations: &[] },
+    EntityType { qualified: OUTGOING_FLOW_RUN, base: Some(RUN), is_abstract: false, properties: &[], navigations: &[] },
     EntityType {
         qualified: RUN_GROUP,
         base: Some(RUN),
@@ -331,22 +279,14 @@ pub static COMPLEX_TYPES: &[ComplexType] = &[
             prop("code", STRING, true),
             prop("message", STRING, true),
             prop("target", STRING, true),
-            prop(
-                "details",
-                PropType::ComplexCollection(PUBLIC_ERROR_DETAIL),
-                true,
-            ),
+            prop("details", PropType::ComplexCollection(PUBLIC_ERROR_DETAIL), true),
             prop("innerError", PropType::Complex(PUBLIC_INNER_ERROR), true),
         ],
     },
     ComplexType {
         qualified: PUBLIC_ERROR_DETAIL,
         open: false,
-        properties: &[
-            prop("code", STRING, true),
-            prop("message", STRING, true),
-            prop("target", STRING, true),
-        ],
+        properties: &[prop("code", STRING, true), prop("message", STRING, true), prop("target", STRING, true)],
     },
     ComplexType {
         qualified: PUBLIC_INNER_ERROR,
@@ -355,18 +295,10 @@ pub static COMPLEX_TYPES: &[ComplexType] = &[
             prop("code", STRING, true),
             prop("message", STRING, true),
             prop("target", STRING, true),
-            prop(
-                "details",
-                PropType::ComplexCollection(PUBLIC_ERROR_DETAIL),
-                true,
-            ),
+            prop("details", PropType::ComplexCollection(PUBLIC_ERROR_DETAIL), true),
         ],
     },
-    ComplexType {
-        qualified: RUN_STATISTICS,
-        open: true,
-        properties: &[],
-    },
+    ComplexType { qualified: RUN_STATISTICS, open: true, properties: &[] },
     // Issue 7: what `getStatistics` returns.
     ComplexType {
         qualified: INDUSTRY_DATA_RUN_STATISTICS,
@@ -405,36 +337,16 @@ pub static COMPLEX_TYPES: &[ComplexType] = &[
 
 /// The enum types of the `microsoft.graph.industryData` namespace, straight from the model.
 pub static ENUM_TYPES: &[EnumType] = &[
-    EnumType {
-        name: RunStatus::TYPE_NAME,
-        members: RunStatus::MEMBERS,
-    },
-    EnumType {
-        name: ReadinessStatus::TYPE_NAME,
-        members: ReadinessStatus::MEMBERS,
-    },
-    EnumType {
-        name: IncomingDomain::TYPE_NAME,
-        members: IncomingDomain::MEMBERS,
-    },
-    EnumType {
-        name: INDUSTRY_DATA_RUN_STATUS,
-        members: RunStatus::MEMBERS,
-    },
-    EnumType {
-        name: INDUSTRY_DATA_ACTIVITY_STATUS,
-        members: INDUSTRY_DATA_ACTIVITY_STATUS_MEMBERS,
-    },
+    EnumType { name: RunStatus::TYPE_NAME, members: RunStatus::MEMBERS },
+    EnumType { name: ReadinessStatus::TYPE_NAME, members: ReadinessStatus::MEMBERS },
+    EnumType { name: IncomingDomain::TYPE_NAME, members: IncomingDomain::MEMBERS },
+    EnumType { name: INDUSTRY_DATA_RUN_STATUS, members: RunStatus::MEMBERS },
+    EnumType { name: INDUSTRY_DATA_ACTIVITY_STATUS, members: INDUSTRY_DATA_ACTIVITY_STATUS_MEMBERS },
 ];
 
 /// The paths into complex or navigation properties that `$filter` and `$orderby` accept. Their
 /// types and nullability come from the declarations above.
-pub static NESTED_QUERY_PATHS: &[&str] = &[
-    "blockingError/code",
-    "blockingError/message",
-    "blockingError/target",
-    "process/id",
-];
+pub static NESTED_QUERY_PATHS: &[&str] = &["blockingError/code", "blockingError/message", "blockingError/target", "process/id"];
 
 /// Looks up an entity type by qualified name.
 pub fn entity_type(qualified: &str) -> Option<&'static EntityType> {
@@ -530,40 +442,22 @@ struct SetInfo {
     isof_types: Vec<&'static str>,
 }
 
-static SET_INFO: LazyLock<Vec<SetInfo>> = LazyLock::new(|| {
-    EntitySet::ALL
-        .iter()
-        .map(|set| derive_set_info(*set))
-        .collect()
-});
+static SET_INFO: LazyLock<Vec<SetInfo>> = LazyLock::new(|| EntitySet::ALL.iter().map(|set| derive_set_info(*set)).collect());
 
 fn derive_set_info(set: EntitySet) -> SetInfo {
     let chain = type_chain(set.entity_type());
-    let mut info = SetInfo {
-        properties: Vec::new(),
-        selectable: Vec::new(),
-        navigations: Vec::new(),
-        isof_types: Vec::new(),
-    };
+    let mut info = SetInfo { properties: Vec::new(), selectable: Vec::new(), navigations: Vec::new(), isof_types: Vec::new() };
     for ty in &chain {
         for p in ty.properties {
             info.selectable.push(p.name);
             match p.ty {
-                PropType::Primitive(t) => info.properties.push(QueryProperty {
-                    path: p.name,
-                    ty: t,
-                    nullable: p.nullable,
-                }),
+                PropType::Primitive(t) => info.properties.push(QueryProperty { path: p.name, ty: t, nullable: p.nullable }),
                 PropType::Complex(complex) => {
                     for member in complex_type(complex).map_or(&[][..], |c| c.properties) {
                         if let PropType::Primitive(t) = member.ty
                             && let Some(path) = nested_path(p.name, member.name)
                         {
-                            info.properties.push(QueryProperty {
-                                path,
-                                ty: t,
-                                nullable: p.nullable || member.nullable,
-                            });
+                            info.properties.push(QueryProperty { path, ty: t, nullable: p.nullable || member.nullable });
                         }
                     }
                 }
@@ -577,20 +471,12 @@ fn derive_set_info(set: EntitySet) -> SetInfo {
             let Some(target) = EntitySet::for_type(target_type.qualified) else {
                 continue;
             };
-            info.navigations.push(NavigationTarget {
-                name: n.name,
-                target,
-                collection: n.collection,
-            });
+            info.navigations.push(NavigationTarget { name: n.name, target, collection: n.collection });
             // A single-valued navigation exposes its target's key, e.g. `process/id`.
             if !n.collection
                 && let Some(path) = nested_path(n.name, "id")
             {
-                info.properties.push(QueryProperty {
-                    path,
-                    ty: Type::String,
-                    nullable: true,
-                });
+                info.properties.push(QueryProperty { path, ty: Type::String, nullable: true });
             }
         }
     }
@@ -609,10 +495,7 @@ fn derive_set_info(set: EntitySet) -> SetInfo {
 }
 
 fn nested_path(owner: &str, member: &str) -> Option<&'static str> {
-    NESTED_QUERY_PATHS
-        .iter()
-        .copied()
-        .find(|p| p.split_once('/') == Some((owner, member)))
+    NESTED_QUERY_PATHS.iter().copied().find(|p| p.split_once('/') == Some((owner, member)))
 }
 
 impl EntitySet {
@@ -691,11 +574,7 @@ mod tests {
 
     #[test]
     fn runs_have_the_documented_query_paths() {
-        let paths: Vec<_> = EntitySet::Runs
-            .properties()
-            .iter()
-            .map(|p| p.path)
-            .collect();
+        let paths: Vec<_> = EntitySet::Runs.properties().iter().map(|p| p.path).collect();
         assert_eq!(
             paths,
             [
@@ -712,43 +591,17 @@ mod tests {
         );
         let end = EntitySet::Runs.property("endDateTime").unwrap();
         assert!(end.nullable);
-        assert_eq!(
-            EntitySet::Runs.property("status").unwrap().ty,
-            Type::Enum("runStatus")
-        );
-        assert!(
-            EntitySet::Runs
-                .property("blockingError/code")
-                .unwrap()
-                .nullable
-        );
+        assert_eq!(EntitySet::Runs.property("status").unwrap().ty, Type::Enum("runStatus"));
+        assert!(EntitySet::Runs.property("blockingError/code").unwrap().nullable);
         assert!(!EntitySet::Runs.property("id").unwrap().nullable);
         assert_eq!(
             EntitySet::Runs.selectable(),
-            [
-                "id",
-                "displayName",
-                "startDateTime",
-                "endDateTime",
-                "status",
-                "blockingError",
-                "statistics"
-            ]
+            ["id", "displayName", "startDateTime", "endDateTime", "status", "blockingError", "statistics"]
         );
-        assert_eq!(
-            EntitySet::Runs.isof_types(),
-            ["run", "incomingFlowRun", "outgoingFlowRun", "runGroup"]
-        );
+        assert_eq!(EntitySet::Runs.isof_types(), ["run", "incomingFlowRun", "outgoingFlowRun", "runGroup"]);
         let navs = EntitySet::Runs.navigations();
         assert_eq!(navs.len(), 1);
-        assert_eq!(
-            navs[0],
-            NavigationTarget {
-                name: "process",
-                target: EntitySet::Processes,
-                collection: false
-            }
-        );
+        assert_eq!(navs[0], NavigationTarget { name: "process", target: EntitySet::Processes, collection: false });
     }
 
     #[test]
@@ -758,60 +611,23 @@ mod tests {
         let runs = EntitySet::RunGroups.navigation("runs").unwrap();
         assert_eq!(runs.target, EntitySet::Runs);
         assert!(runs.collection);
-        assert_eq!(
-            EntitySet::RunGroups.properties(),
-            EntitySet::Runs.properties()
-        );
+        assert_eq!(EntitySet::RunGroups.properties(), EntitySet::Runs.properties());
     }
 
     #[test]
     fn processes() {
-        let paths: Vec<_> = EntitySet::IncomingFlows
-            .properties()
-            .iter()
-            .map(|p| p.path)
-            .collect();
+        let paths: Vec<_> = EntitySet::IncomingFlows.properties().iter().map(|p| p.path).collect();
         assert_eq!(
             paths,
-            [
-                "id",
-                "eTag",
-                "displayName",
-                "readinessStatus",
-                "dataDomain",
-                "recurrenceEffectiveDateTime",
-                "recurrenceExpirationDateTime"
-            ]
+            ["id", "eTag", "displayName", "readinessStatus", "dataDomain", "recurrenceEffectiveDateTime", "recurrenceExpirationDateTime"]
         );
-        let outgoing: Vec<_> = EntitySet::OutgoingFlows
-            .properties()
-            .iter()
-            .map(|p| p.path)
-            .collect();
+        let outgoing: Vec<_> = EntitySet::OutgoingFlows.properties().iter().map(|p| p.path).collect();
         assert_eq!(outgoing, ["id", "eTag", "displayName", "readinessStatus"]);
-        assert_eq!(
-            EntitySet::IncomingFlows.isof_types(),
-            ["process", "incomingFlow"]
-        );
-        assert_eq!(
-            EntitySet::OutgoingFlows.isof_types(),
-            ["process", "outgoingFlow"]
-        );
-        assert_eq!(
-            EntitySet::Processes.isof_types(),
-            ["process", "incomingFlow", "outgoingFlow"]
-        );
-        assert!(
-            EntitySet::IncomingFlows
-                .property("dataDomain")
-                .unwrap()
-                .nullable
-        );
-        for set in [
-            EntitySet::IncomingFlows,
-            EntitySet::OutgoingFlows,
-            EntitySet::Processes,
-        ] {
+        assert_eq!(EntitySet::IncomingFlows.isof_types(), ["process", "incomingFlow"]);
+        assert_eq!(EntitySet::OutgoingFlows.isof_types(), ["process", "outgoingFlow"]);
+        assert_eq!(EntitySet::Processes.isof_types(), ["process", "incomingFlow", "outgoingFlow"]);
+        assert!(EntitySet::IncomingFlows.property("dataDomain").unwrap().nullable);
+        for set in [EntitySet::IncomingFlows, EntitySet::OutgoingFlows, EntitySet::Processes] {
             let runs = set.navigation("runs").unwrap();
             assert_eq!((runs.target, runs.collection), (EntitySet::Runs, true));
         }
@@ -831,10 +647,7 @@ mod tests {
             }
         }
         for path in NESTED_QUERY_PATHS {
-            assert!(
-                EntitySet::ALL.iter().any(|s| s.property(path).is_some()),
-                "{path} is queryable nowhere"
-            );
+            assert!(EntitySet::ALL.iter().any(|s| s.property(path).is_some()), "{path} is queryable nowhere");
         }
     }
 }

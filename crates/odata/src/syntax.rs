@@ -52,10 +52,7 @@ pub(crate) type Input<'i> = Stateful<&'i str, State<'i>>;
 type PResult<T> = Result<T, ErrMode<SynErr>>;
 
 fn input(text: &str) -> Input<'_> {
-    Stateful {
-        input: text,
-        state: State { text, depth: 0 },
-    }
+    Stateful { input: text, state: State { text, depth: 0 } }
 }
 
 /// Byte offset of the parse position in the whole text.
@@ -78,11 +75,7 @@ impl<'i> ParserError<Input<'i>> for SynErr {
     type Inner = Self;
 
     fn from_input(input: &Input<'i>) -> Self {
-        SynErr {
-            pos: offset(input),
-            message: None,
-            too_complex: false,
-        }
+        SynErr { pos: offset(input), message: None, too_complex: false }
     }
 
     /// winnow panics here in debug builds; a request must never panic the server.
@@ -105,19 +98,12 @@ impl<'i> ParserError<Input<'i>> for SynErr {
 
 /// An unrecoverable error at `pos` (a byte offset).
 fn fail<T>(pos: usize, message: impl Into<String>) -> PResult<T> {
-    Err(ErrMode::Cut(SynErr {
-        pos,
-        message: Some(message.into()),
-        too_complex: false,
-    }))
+    Err(ErrMode::Cut(SynErr { pos, message: Some(message.into()), too_complex: false }))
 }
 
 /// An unrecoverable error at the current position, naming what was found there.
 fn expected<T>(i: &Input<'_>, what: &str) -> PResult<T> {
-    fail(
-        offset(i),
-        format!("expected {what}, found {}", describe_next(i.input)),
-    )
+    fail(offset(i), format!("expected {what}, found {}", describe_next(i.input)))
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -204,9 +190,7 @@ fn word<'i>(kw: &'static str) -> impl Parser<Input<'i>, (), ErrMode<SynErr>> {
 }
 
 fn ident<'i>(i: &mut Input<'i>) -> PResult<&'i str> {
-    (one_of(is_ident_start), take_while(0.., is_ident_char))
-        .take()
-        .parse_next(i)
+    (one_of(is_ident_start), take_while(0.., is_ident_char)).take().parse_next(i)
 }
 
 /// `ident *( "/" ident )`.
@@ -228,15 +212,9 @@ fn describe_next(rest: &str) -> String {
         return "the end of the expression".into();
     };
     if is_ident_char(c) {
-        let word: &str = rest
-            .split(|c: char| !is_ident_char(c))
-            .next()
-            .unwrap_or(rest);
+        let word: &str = rest.split(|c: char| !is_ident_char(c)).next().unwrap_or(rest);
         let lower = word.to_ascii_lowercase();
-        const KEYWORDS: &[&str] = &[
-            "and", "or", "not", "eq", "ne", "gt", "ge", "lt", "le", "in", "true", "false", "null",
-            "asc", "desc",
-        ];
+        const KEYWORDS: &[&str] = &["and", "or", "not", "eq", "ne", "gt", "ge", "lt", "le", "in", "true", "false", "null", "asc", "desc"];
         let hint = if KEYWORDS.contains(&lower.as_str()) && lower != word {
             " (operators and keywords are lower-case)"
         } else if ["add", "sub", "mul", "div", "divby", "mod", "has"].contains(&word) {
@@ -281,11 +259,7 @@ fn finish<T>(result: PResult<T>, text: &str) -> Result<T, SynErr> {
             }
             Err(e)
         }
-        Err(ErrMode::Incomplete(_)) => Err(SynErr {
-            pos: text.len(),
-            message: Some("incomplete expression".into()),
-            too_complex: false,
-        }),
+        Err(ErrMode::Incomplete(_)) => Err(SynErr { pos: text.len(), message: Some("incomplete expression".into()), too_complex: false }),
     }
 }
 
@@ -300,30 +274,18 @@ fn trailing<T>(i: &Input<'_>) -> PResult<T> {
         .iter()
         .any(|kw| i.input.starts_with(kw) && !i.input[kw.len()..].starts_with(is_ident_char));
     if glued && !i.state.text[..pos].ends_with(is_ws) {
-        return fail(
-            pos,
-            "operators must be separated from their operands by spaces",
-        );
+        return fail(pos, "operators must be separated from their operands by spaces");
     }
-    expected(
-        i,
-        "an operator ('and', 'or', 'eq', …) or the end of the expression",
-    )
+    expected(i, "an operator ('and', 'or', 'eq', …) or the end of the expression")
 }
 
 /// Runs `parser` one nesting level deeper, refusing to go past [`MAX_SYNTAX_DEPTH`].
 /// `at` is where the construct opening the level starts, for the error.
-fn nested<'i, O>(
-    i: &mut Input<'i>,
-    at: usize,
-    mut parser: impl Parser<Input<'i>, O, ErrMode<SynErr>>,
-) -> PResult<O> {
+fn nested<'i, O>(i: &mut Input<'i>, at: usize, mut parser: impl Parser<Input<'i>, O, ErrMode<SynErr>>) -> PResult<O> {
     if i.state.depth >= MAX_SYNTAX_DEPTH {
         return Err(ErrMode::Cut(SynErr {
             pos: at,
-            message: Some(format!(
-                "the expression nests more than {MAX_SYNTAX_DEPTH} levels of parentheses, 'not' and function calls"
-            )),
+            message: Some(format!("the expression nests more than {MAX_SYNTAX_DEPTH} levels of parentheses, 'not' and function calls")),
             too_complex: true,
         }));
     }
@@ -362,18 +324,14 @@ fn chain<'i>(
 ) -> PResult<Expr<'i>> {
     let pos = offset(i);
     let first = operand.parse_next(i)?;
-    let rest: Vec<Expr<'i>> =
-        repeat(0.., preceded(binary_keyword(kw), cut_err(operand.by_ref()))).parse_next(i)?;
+    let rest: Vec<Expr<'i>> = repeat(0.., preceded(binary_keyword(kw), cut_err(operand.by_ref()))).parse_next(i)?;
     if rest.is_empty() {
         return Ok(first);
     }
     let mut items = Vec::with_capacity(rest.len() + 1);
     items.push(first);
     items.extend(rest);
-    Ok(Expr {
-        pos,
-        kind: make(items),
-    })
+    Ok(Expr { pos, kind: make(items) })
 }
 
 fn or_expr<'i>(i: &mut Input<'i>) -> PResult<Expr<'i>> {
@@ -417,25 +375,14 @@ fn cmp_expr<'i>(i: &mut Input<'i>) -> PResult<Expr<'i>> {
             space_after(i, cmp_keyword(op))?;
             let right = cut_err(unary).parse_next(i)?;
             no_chained_comparison(i)?;
-            let kind = ExprKind::Cmp {
-                op,
-                op_pos,
-                left: Box::new(left),
-                right: Box::new(right),
-            };
+            let kind = ExprKind::Cmp { op, op_pos, left: Box::new(left), right: Box::new(right) };
             return Ok(Expr { pos, kind });
         }
         if opt(word("in")).parse_next(i)?.is_some() {
             ws0(i)?;
             let list = in_list(i)?;
             no_chained_comparison(i)?;
-            return Ok(Expr {
-                pos,
-                kind: ExprKind::In {
-                    operand: Box::new(left),
-                    list,
-                },
-            });
+            return Ok(Expr { pos, kind: ExprKind::In { operand: Box::new(left), list } });
         }
     }
     i.reset(&start);
@@ -447,14 +394,8 @@ fn no_chained_comparison(i: &mut Input<'_>) -> PResult<()> {
     let start = i.checkpoint();
     if opt(ws1).parse_next(i)?.is_some() {
         let pos = offset(i);
-        if opt(alt((cmp_op.void(), word("in"))))
-            .parse_next(i)?
-            .is_some()
-        {
-            return fail(
-                pos,
-                "comparisons cannot be chained; combine them with 'and' or 'or'",
-            );
+        if opt(alt((cmp_op.void(), word("in")))).parse_next(i)?.is_some() {
+            return fail(pos, "comparisons cannot be chained; combine them with 'and' or 'or'");
         }
     }
     i.reset(&start);
@@ -495,10 +436,7 @@ fn unary<'i>(i: &mut Input<'i>) -> PResult<Expr<'i>> {
             space_after(i, "not")?;
         }
         let operand = nested(i, pos, cut_err(unary))?;
-        return Ok(Expr {
-            pos,
-            kind: ExprKind::Not(Box::new(operand)),
-        });
+        return Ok(Expr { pos, kind: ExprKind::Not(Box::new(operand)) });
     }
     primary(i)
 }
@@ -507,10 +445,7 @@ fn primary<'i>(i: &mut Input<'i>) -> PResult<Expr<'i>> {
     let pos = offset(i);
     let rest = i.input;
     let Some(first) = rest.chars().next() else {
-        return expected(
-            i,
-            "an operand (a property, a literal, a function call or '(')",
-        );
+        return expected(i, "an operand (a property, a literal, a function call or '(')");
     };
     match first {
         '(' => {
@@ -524,20 +459,14 @@ fn primary<'i>(i: &mut Input<'i>) -> PResult<Expr<'i>> {
         }
         '\'' => {
             let s = string_literal(i)?;
-            Ok(Expr {
-                pos,
-                kind: ExprKind::Literal(Lit::String(s)),
-            })
+            Ok(Expr { pos, kind: ExprKind::Literal(Lit::String(s)) })
         }
         '0'..='9' if looks_like_date(rest) => datetime(i),
         '0'..='9' => number(i),
         '-' if rest[1..].starts_with(|c: char| c.is_ascii_digit()) => number(i),
         '-' => fail(pos, "unary minus is only supported in number literals"),
         c if is_ident_start(c) => identifier(i),
-        _ => expected(
-            i,
-            "an operand (a property, a literal, a function call or '(')",
-        ),
+        _ => expected(i, "an operand (a property, a literal, a function call or '(')"),
     }
 }
 
@@ -550,10 +479,7 @@ fn string_literal(i: &mut Input<'_>) -> PResult<String> {
         let chunk: &str = take_till(0.., '\'').parse_next(i)?;
         value.push_str(chunk);
         if opt('\'').parse_next(i)?.is_none() {
-            return fail(
-                pos,
-                "unterminated string literal (a quote inside a string is written '')",
-            );
+            return fail(pos, "unterminated string literal (a quote inside a string is written '')");
         }
         if opt('\'').parse_next(i)?.is_none() {
             return Ok(value);
@@ -564,22 +490,10 @@ fn string_literal(i: &mut Input<'_>) -> PResult<String> {
 
 fn number<'i>(i: &mut Input<'i>) -> PResult<Expr<'i>> {
     let pos = offset(i);
-    let text: &str = (
-        opt('-'),
-        digit1,
-        opt(('.', digit1)),
-        opt((one_of(['e', 'E']), opt(one_of(['+', '-'])), digit1)),
-    )
-        .take()
-        .parse_next(i)?;
+    let text: &str =
+        (opt('-'), digit1, opt(('.', digit1)), opt((one_of(['e', 'E']), opt(one_of(['+', '-'])), digit1))).take().parse_next(i)?;
     if i.input.starts_with(|c: char| is_ident_char(c) || c == '.') {
-        return fail(
-            offset(i),
-            format!(
-                "unexpected {} after the number {text} (type suffixes are not supported)",
-                describe_next(i.input)
-            ),
-        );
+        return fail(offset(i), format!("unexpected {} after the number {text} (type suffixes are not supported)", describe_next(i.input)));
     }
     let lit = if text.contains(['.', 'e', 'E']) {
         match text.parse::<f64>() {
@@ -592,10 +506,7 @@ fn number<'i>(i: &mut Input<'i>) -> PResult<Expr<'i>> {
             Err(_) => return fail(pos, format!("the integer {text} is out of range")),
         }
     };
-    Ok(Expr {
-        pos,
-        kind: ExprKind::Literal(lit),
-    })
+    Ok(Expr { pos, kind: ExprKind::Literal(lit) })
 }
 
 /// `YYYY-` starts a date, which must be a full DateTimeOffset here.
@@ -606,10 +517,7 @@ fn looks_like_date(rest: &str) -> bool {
 
 fn digits<'i>(n: usize) -> impl Parser<Input<'i>, u32, ErrMode<SynErr>> {
     // At most 4 ASCII digits: no overflow possible.
-    take_while(n, |c: char| c.is_ascii_digit()).map(|s: &str| {
-        s.bytes()
-            .fold(0u32, |acc, b| acc * 10 + u32::from(b - b'0'))
-    })
+    take_while(n, |c: char| c.is_ascii_digit()).map(|s: &str| s.bytes().fold(0u32, |acc, b| acc * 10 + u32::from(b - b'0')))
 }
 
 const DATETIME_FORMAT: &str = "YYYY-MM-DDThh:mm[:ss[.fffffff]] followed by Z or ±hh:mm";
@@ -620,27 +528,18 @@ fn datetime<'i>(i: &mut Input<'i>) -> PResult<Expr<'i>> {
     use chrono::{FixedOffset, NaiveDate, NaiveTime, TimeZone};
 
     let pos = offset(i);
-    let Ok((year, _, month, _, day)) = (digits(4), '-', digits(2), '-', digits(2)).parse_next(i)
-    else {
-        return fail(
-            pos,
-            format!("invalid date; a DateTimeOffset is written {DATETIME_FORMAT}"),
-        );
+    let Ok((year, _, month, _, day)) = (digits(4), '-', digits(2), '-', digits(2)).parse_next(i) else {
+        return fail(pos, format!("invalid date; a DateTimeOffset is written {DATETIME_FORMAT}"));
     };
     if opt(one_of(['T', 't'])).parse_next(i)?.is_none() {
         return fail(
             pos,
-            format!(
-                "a date alone is not a DateTimeOffset; add a time and an offset, e.g. {year:04}-{month:02}-{day:02}T00:00:00Z"
-            ),
+            format!("a date alone is not a DateTimeOffset; add a time and an offset, e.g. {year:04}-{month:02}-{day:02}T00:00:00Z"),
         );
     }
     let time_pos = offset(i);
     let Ok((hour, _, minute)) = (digits(2), ':', digits(2)).parse_next(i) else {
-        return fail(
-            time_pos,
-            format!("invalid time; a DateTimeOffset is written {DATETIME_FORMAT}"),
-        );
+        return fail(time_pos, format!("invalid time; a DateTimeOffset is written {DATETIME_FORMAT}"));
     };
     let mut second = 0;
     let mut micros = 0;
@@ -655,10 +554,7 @@ fn datetime<'i>(i: &mut Input<'i>) -> PResult<Expr<'i>> {
                 return expected(i, "fractional seconds after '.'");
             };
             if frac.len() > 7 {
-                return fail(
-                    frac_pos,
-                    "at most 7 fractional digits are allowed in a DateTimeOffset",
-                );
+                return fail(frac_pos, "at most 7 fractional digits are allowed in a DateTimeOffset");
             }
             // Microsecond precision: keep 6 digits, padding or truncating.
             micros = format!("{frac:0<6}")[..6].parse::<u32>().unwrap_or(0);
@@ -680,22 +576,12 @@ fn datetime<'i>(i: &mut Input<'i>) -> PResult<Expr<'i>> {
         let rest = i.input;
         let b = rest.as_bytes();
         // `+02:00` unencoded in a URL arrives as ` 02:00`.
-        if b.len() >= 6
-            && b[0] == b' '
-            && b[1].is_ascii_digit()
-            && b[2].is_ascii_digit()
-            && b[3] == b':'
-        {
-            return fail(
-                offset_pos,
-                "expected a time-zone offset; a '+' in a URL query means a space, so write it as %2B",
-            );
+        if b.len() >= 6 && b[0] == b' ' && b[1].is_ascii_digit() && b[2].is_ascii_digit() && b[3] == b':' {
+            return fail(offset_pos, "expected a time-zone offset; a '+' in a URL query means a space, so write it as %2B");
         }
         return fail(offset_pos, "expected a time-zone offset: 'Z' or ±hh:mm");
     };
-    if i.input
-        .starts_with(|c: char| is_ident_char(c) || c == '.' || c == ':')
-    {
+    if i.input.starts_with(|c: char| is_ident_char(c) || c == '.' || c == ':') {
         return expected(i, "the end of the DateTimeOffset literal");
     }
     let text = &i.state.text[pos..offset(i)];
@@ -706,10 +592,7 @@ fn datetime<'i>(i: &mut Input<'i>) -> PResult<Expr<'i>> {
         .and_then(|(local, tz)| tz.from_local_datetime(&local).single())
         .map(|dt| dt.timestamp_micros());
     match micros_since_epoch {
-        Some(us) => Ok(Expr {
-            pos,
-            kind: ExprKind::Literal(Lit::DateTime(us)),
-        }),
+        Some(us) => Ok(Expr { pos, kind: ExprKind::Literal(Lit::DateTime(us)) }),
         None => fail(pos, format!("{text} is not a valid date and time")),
     }
 }
@@ -723,10 +606,7 @@ fn datetime<'i>(i: &mut Input<'i>) -> PResult<Expr<'i>> {
 fn identifier<'i>(i: &mut Input<'i>) -> PResult<Expr<'i>> {
     let pos = offset(i);
     if let Some(lit) = keyword_literal(i)? {
-        return Ok(Expr {
-            pos,
-            kind: ExprKind::Literal(lit),
-        });
+        return Ok(Expr { pos, kind: ExprKind::Literal(lit) });
     }
     let start = i.checkpoint();
     let name = qualified_name(i)?;
@@ -735,53 +615,34 @@ fn identifier<'i>(i: &mut Input<'i>) -> PResult<Expr<'i>> {
     }
     if i.input.starts_with('(') {
         let args = call_arguments(i)?;
-        return Ok(Expr {
-            pos,
-            kind: ExprKind::Call { name, args },
-        });
+        return Ok(Expr { pos, kind: ExprKind::Call { name, args } });
     }
     i.reset(&start);
     property_path(i, pos)
 }
 
 fn keyword_literal(i: &mut Input<'_>) -> PResult<Option<Lit>> {
-    opt(alt((
-        word("null").value(Lit::Null),
-        word("true").value(Lit::Bool(true)),
-        word("false").value(Lit::Bool(false)),
-    )))
-    .parse_next(i)
+    opt(alt((word("null").value(Lit::Null), word("true").value(Lit::Bool(true)), word("false").value(Lit::Bool(false))))).parse_next(i)
 }
 
 /// `ident *( "." ident )`.
 fn qualified_name<'i>(i: &mut Input<'i>) -> PResult<&'i str> {
-    (ident, repeat::<_, _, (), _, _>(0.., ('.', ident)))
-        .take()
-        .parse_next(i)
+    (ident, repeat::<_, _, (), _, _>(0.., ('.', ident))).take().parse_next(i)
 }
 
 /// After a dotted name: an enum literal or a type name.
 fn qualified<'i>(i: &mut Input<'i>, pos: usize, name: &'i str) -> PResult<Expr<'i>> {
     if i.input.starts_with('\'') {
         let member = string_literal(i)?;
-        return Ok(Expr {
-            pos,
-            kind: ExprKind::EnumLiteral { ty: name, member },
-        });
+        return Ok(Expr { pos, kind: ExprKind::EnumLiteral { ty: name, member } });
     }
     if i.input.starts_with('/') {
-        return fail(
-            pos,
-            "type-cast segments are not supported in $filter; use isof()",
-        );
+        return fail(pos, "type-cast segments are not supported in $filter; use isof()");
     }
     if i.input.starts_with('(') {
         return fail(pos, format!("unsupported function '{name}'"));
     }
-    Ok(Expr {
-        pos,
-        kind: ExprKind::TypeName(name),
-    })
+    Ok(Expr { pos, kind: ExprKind::TypeName(name) })
 }
 
 fn property_path<'i>(i: &mut Input<'i>, pos: usize) -> PResult<Expr<'i>> {
@@ -789,23 +650,13 @@ fn property_path<'i>(i: &mut Input<'i>, pos: usize) -> PResult<Expr<'i>> {
     if i.input.starts_with('\'') {
         return fail(
             pos,
-            format!(
-                "'{path}' literals are not supported; an enum literal is written microsoft.graph.industryData.runStatus'failed'"
-            ),
+            format!("'{path}' literals are not supported; an enum literal is written microsoft.graph.industryData.runStatus'failed'"),
         );
     }
     if i.input.starts_with('(') {
-        return fail(
-            pos,
-            format!(
-                "'{path}(…)' is not supported: lambda operators and functions on paths are not available"
-            ),
-        );
+        return fail(pos, format!("'{path}(…)' is not supported: lambda operators and functions on paths are not available"));
     }
-    Ok(Expr {
-        pos,
-        kind: ExprKind::Path(path),
-    })
+    Ok(Expr { pos, kind: ExprKind::Path(path) })
 }
 
 fn call_arguments<'i>(i: &mut Input<'i>) -> PResult<Vec<Expr<'i>>> {
@@ -842,21 +693,10 @@ pub(crate) fn parse_orderby(text: &str) -> Result<Vec<OrderItem<'_>>, SynErr> {
         }
         let path = path(i)?;
         if i.input.starts_with('(') {
-            return fail(
-                pos,
-                "only property paths can be ordered by, not expressions",
-            );
+            return fail(pos, "only property paths can be ordered by, not expressions");
         }
-        let direction = opt(preceded(
-            ws1,
-            alt((word("asc").value(false), word("desc").value(true))),
-        ))
-        .parse_next(i)?;
-        Ok(OrderItem {
-            pos,
-            path,
-            descending: direction.unwrap_or(false),
-        })
+        let direction = opt(preceded(ws1, alt((word("asc").value(false), word("desc").value(true))))).parse_next(i)?;
+        Ok(OrderItem { pos, path, descending: direction.unwrap_or(false) })
     }
     fn whole<'i>(i: &mut Input<'i>) -> PResult<Vec<OrderItem<'i>>> {
         ws0(i)?;
@@ -875,9 +715,7 @@ mod tests {
     use super::*;
 
     fn kind(text: &str) -> ExprKind<'_> {
-        parse_filter(text)
-            .unwrap_or_else(|e| panic!("{text}: {e:?}"))
-            .kind
+        parse_filter(text).unwrap_or_else(|e| panic!("{text}: {e:?}")).kind
     }
 
     #[test]
@@ -898,10 +736,7 @@ mod tests {
     fn numbers_and_strings() {
         assert_eq!(kind("-12"), ExprKind::Literal(Lit::Int(-12)));
         assert_eq!(kind("1.5e3"), ExprKind::Literal(Lit::Float(1500.0)));
-        assert_eq!(
-            kind("'it''s'"),
-            ExprKind::Literal(Lit::String("it's".into()))
-        );
+        assert_eq!(kind("'it''s'"), ExprKind::Literal(Lit::String("it's".into())));
         assert_eq!(kind("''''"), ExprKind::Literal(Lit::String("'".into())));
         assert_eq!(kind("''"), ExprKind::Literal(Lit::String(String::new())));
     }

@@ -44,18 +44,18 @@ pub fn router_with(state: AppState, security: Security) -> Router {
         .route("/beta", any(routes::dispatch))
         .route("/beta/", any(routes::dispatch))
         .route("/beta/{*rest}", any(routes::dispatch))
+        .merge(crate::dashboard::routes())
         .fallback(|request: axum::extract::Request| async move {
             ApiError::not_found(format!("no resource at '{}'; the service root is /beta", request.uri().path()))
         })
-        .method_not_allowed_fallback(|| async {
-            ApiError::method_not_allowed(&[axum::http::Method::GET])
-        })
+        .method_not_allowed_fallback(|| async { ApiError::method_not_allowed(&[axum::http::Method::GET]) })
         .layer(axum::middleware::from_fn_with_state(guard.clone(), limits::access))
         .layer(axum::middleware::from_fn_with_state(guard.clone(), limits::timeout))
         .layer(axum::middleware::from_fn_with_state(guard.clone(), limits::concurrency))
         .layer(axum::middleware::from_fn_with_state(guard, limits::sizes))
         .layer(tower_http::catch_panic::CatchPanicLayer::custom(|_: Box<dyn std::any::Any + Send>| {
-            ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "generalException", "the server failed while serving this request").into_response()
+            ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "generalException", "the server failed while serving this request")
+                .into_response()
         }))
         .layer(axum::middleware::from_fn(protocol::layer))
         .with_state(state)

@@ -86,10 +86,7 @@ impl Identity {
 
 /// The identity the access layer put on the request.
 pub fn identity(parts: &Parts) -> ApiResult<&Identity> {
-    parts
-        .extensions
-        .get::<Identity>()
-        .ok_or_else(|| ApiError::internal("the request reached a handler without passing the access layer"))
+    parts.extensions.get::<Identity>().ok_or_else(|| ApiError::internal("the request reached a handler without passing the access layer"))
 }
 
 /// The single entry point of tenancy: the tenant a request acts for.
@@ -334,10 +331,9 @@ impl JwtVerifier {
                 if self.keys.is_empty() {
                     return Err(AuthFailure::UnsupportedAlgorithm(alg_name.to_owned()));
                 }
-                let kid = header
-                    .get("kid")
-                    .and_then(Value::as_str)
-                    .ok_or_else(|| AuthFailure::Malformed(format!("the header of an {alg_name} token must name its signing key ('kid')")))?;
+                let kid = header.get("kid").and_then(Value::as_str).ok_or_else(|| {
+                    AuthFailure::Malformed(format!("the header of an {alg_name} token must name its signing key ('kid')"))
+                })?;
                 let (key_alg, key) = self.keys.get(kid).ok_or_else(|| AuthFailure::UnknownKey(kid.chars().take(64).collect()))?;
                 if *key_alg != alg {
                     return Err(AuthFailure::UnsupportedAlgorithm(format!("{alg_name} with the {key_alg:?} key '{kid}'")));
@@ -362,11 +358,15 @@ impl JwtVerifier {
                 K::InvalidIssuer => AuthFailure::WrongIssuer,
                 K::MissingRequiredClaim(c) => AuthFailure::MissingClaim(c),
                 K::InvalidClaimFormat(c) => AuthFailure::InvalidClaim(c),
-                K::InvalidAlgorithm | K::MissingAlgorithm | K::InvalidAlgorithmName => AuthFailure::UnsupportedAlgorithm(alg_name.to_owned()),
+                K::InvalidAlgorithm | K::MissingAlgorithm | K::InvalidAlgorithmName => {
+                    AuthFailure::UnsupportedAlgorithm(alg_name.to_owned())
+                }
                 K::Base64(_) => AuthFailure::Malformed("a part is not base64url".into()),
                 K::Json(_) | K::Utf8(_) => AuthFailure::Malformed("the claims are not a JSON object".into()),
                 // Key or provider failures for a well-formed token: its signature cannot be verified.
-                K::InvalidEcdsaKey | K::InvalidRsaKey(_) | K::InvalidEddsaKey | K::InvalidKeyFormat | K::Provider(_) => AuthFailure::BadSignature,
+                K::InvalidEcdsaKey | K::InvalidRsaKey(_) | K::InvalidEddsaKey | K::InvalidKeyFormat | K::Provider(_) => {
+                    AuthFailure::BadSignature
+                }
                 _ => AuthFailure::Malformed("the token cannot be decoded".into()),
             }
         })?;

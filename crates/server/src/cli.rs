@@ -12,7 +12,11 @@ use crate::auth::{Authenticator, JwtSettings, JwtVerifier, Permission, TokenRequ
 use crate::limits::Limits;
 
 #[derive(Debug, Parser)]
-#[command(name = "runhub", version, about = "Records and serves the history of data-integration runs through the Microsoft Graph industryData run API")]
+#[command(
+    name = "runhub",
+    version,
+    about = "Records and serves the history of data-integration runs through the Microsoft Graph industryData run API"
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
@@ -154,7 +158,10 @@ pub struct TokenArgs {
 }
 
 fn seconds(flag: &str, value: f64) -> anyhow::Result<Duration> {
-    Duration::try_from_secs_f64(value).ok().filter(|d| !d.is_zero()).ok_or_else(|| anyhow::anyhow!("{flag} must be a positive number of seconds"))
+    Duration::try_from_secs_f64(value)
+        .ok()
+        .filter(|d| !d.is_zero())
+        .ok_or_else(|| anyhow::anyhow!("{flag} must be a positive number of seconds"))
 }
 
 impl ServeArgs {
@@ -195,7 +202,8 @@ impl ServeArgs {
                 let secret = self.jwt.jwt_secret_file.as_deref().map(crate::auth::read_secret_file).transpose()?;
                 let jwks_json = match &self.jwks_file {
                     Some(path) => Some(
-                        std::fs::read_to_string(path).map_err(|e| anyhow::anyhow!("cannot read the JWKS file '{}': {e}", path.display()))?,
+                        std::fs::read_to_string(path)
+                            .map_err(|e| anyhow::anyhow!("cannot read the JWKS file '{}': {e}", path.display()))?,
                     ),
                     None => None,
                 };
@@ -214,7 +222,11 @@ impl ServeArgs {
 
 /// `runhub token`: prints a signed HS256 token.
 pub fn token(args: TokenArgs) -> anyhow::Result<()> {
-    let path = args.jwt.jwt_secret_file.as_deref().ok_or_else(|| anyhow::anyhow!("runhub token needs --jwt-secret-file (or RUNHUB_JWT_SECRET_FILE)"))?;
+    let path = args
+        .jwt
+        .jwt_secret_file
+        .as_deref()
+        .ok_or_else(|| anyhow::anyhow!("runhub token needs --jwt-secret-file (or RUNHUB_JWT_SECRET_FILE)"))?;
     let secret = crate::auth::read_secret_file(path)?;
     let split = |list: &[String]| -> Vec<String> { list.iter().flat_map(|s| s.split_whitespace()).map(str::to_owned).collect() };
     let mut scopes = split(&args.scopes);
@@ -328,12 +340,15 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             "!!! runhub is listening on {addr}, reachable from other machines, WITHOUT AUTHENTICATION: anyone who can \
              reach it can read and change every run. Use --auth jwt, or listen on 127.0.0.1. !!!"
         );
-        eprintln!("WARNING: runhub listens on {addr} without authentication (--auth none): anyone who can reach it can read and change all data");
+        eprintln!(
+            "WARNING: runhub listens on {addr} without authentication (--auth none): anyone who can reach it can read and change all data"
+        );
     }
     let shutdown = shutdown_signal();
     // Tests and scripts read this line to find the port.
     println!("runhub listening on http://{addr}");
-    let app = router_with(AppState { store: store.clone(), public_url: args.public_url.clone() }, Security { auth, limits: limits.clone() });
+    let app =
+        router_with(AppState { store: store.clone(), public_url: args.public_url.clone() }, Security { auth, limits: limits.clone() });
     let scheduler = crate::scheduler::spawn(store.clone(), args.schedule_interval);
     crate::serve::serve(listener, app, &limits, shutdown).await?;
     if let Some(scheduler) = scheduler {

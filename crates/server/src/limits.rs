@@ -187,10 +187,8 @@ pub async fn access(State(guard): State<Arc<Guard>>, mut request: Request, next:
         let key = match &identity {
             Some(Ok(id)) if !guard.auth.is_none() => RateKey::Tenant(id.tenant.as_str().to_owned()),
             _ => {
-                let ip = request
-                    .extensions()
-                    .get::<ConnectInfo<SocketAddr>>()
-                    .map_or(IpAddr::V6(std::net::Ipv6Addr::UNSPECIFIED), |c| c.0.ip());
+                let ip =
+                    request.extensions().get::<ConnectInfo<SocketAddr>>().map_or(IpAddr::V6(std::net::Ipv6Addr::UNSPECIFIED), |c| c.0.ip());
                 RateKey::Ip(ip)
             }
         };

@@ -55,7 +55,9 @@ impl Resource {
             Resource::RunNow(_) | Resource::GroupMemberRefs(_) => &[Method::POST],
             // A cast segment narrows a listing; creating goes through the un-cast collection, except
             // for the runGroups set, which is the runs set cast to runGroup.
-            Resource::Runs(scope) if scope.kind.is_some() && scope.parent == RunParent::All && scope.kind != Some(RunKind::RunGroup) => &[Method::GET],
+            Resource::Runs(scope) if scope.kind.is_some() && scope.parent == RunParent::All && scope.kind != Some(RunKind::RunGroup) => {
+                &[Method::GET]
+            }
             Resource::Runs(_) => &[Method::GET, Method::POST],
             Resource::RunProcessRef(..) => &[Method::GET, Method::PUT, Method::POST],
             Resource::GroupMemberRef(..) => &[Method::DELETE],
@@ -103,7 +105,9 @@ pub fn parse(path: &str) -> Result<ResourcePath, ApiError> {
             context.push("industryData".into());
             parse_industry_data(rest, &mut context).ok_or_else(|| not_found(path))??
         }
-        ["external", "industryData", "runs", rest @ ..] => Resource::External(parse_external(rest, &mut context)?.ok_or_else(|| not_found(path))?),
+        ["external", "industryData", "runs", rest @ ..] => {
+            Resource::External(parse_external(rest, &mut context)?.ok_or_else(|| not_found(path))?)
+        }
         _ => return Err(not_found(path)),
     };
     if count && !resource.countable() {
@@ -301,7 +305,9 @@ mod tests {
         assert!(parse("industryData/outgoingFlows/7f3c8c9e-4a3e-4a39-9a77-1d3c6f0b1a20/runNow").is_err());
         assert!(parse("industryData/nothing").is_err());
         assert!(parse("industryData/runs/not-a-uuid").is_err());
-        let r = parse("industryData/runGroups/7f3c8c9e-4a3e-4a39-9a77-1d3c6f0b1a20/microsoft.graph.industryData.getErrorsAndWarningsFile()").unwrap();
+        let r =
+            parse("industryData/runGroups/7f3c8c9e-4a3e-4a39-9a77-1d3c6f0b1a20/microsoft.graph.industryData.getErrorsAndWarningsFile()")
+                .unwrap();
         assert!(matches!(r.resource, Resource::ErrorsAndWarnings(_)));
     }
 
@@ -314,7 +320,10 @@ mod tests {
         assert_eq!(r.context, "external/industryData/runs");
         for f in ["getStatistics", "getStatistics()", "microsoft.graph.industryData.getStatistics()"] {
             assert_eq!(parse(&format!("external/industryData/runs/{f}")).unwrap().resource, Resource::External(External::Statistics(None)));
-            assert!(matches!(parse(&format!("external/industryData/runs/{id}/{f}")).unwrap().resource, Resource::External(External::Statistics(Some(_)))));
+            assert!(matches!(
+                parse(&format!("external/industryData/runs/{id}/{f}")).unwrap().resource,
+                Resource::External(External::Statistics(Some(_)))
+            ));
         }
         for a in ["start", "microsoft.graph.industryData.start"] {
             assert_eq!(parse(&format!("external/industryData/runs/{a}")).unwrap().resource, Resource::External(External::Start));
@@ -322,7 +331,10 @@ mod tests {
         let r = parse(&format!("external/industryData/runs/{id}/activities")).unwrap();
         assert_eq!(r.context, format!("external/industryData/runs('{id}')/activities"));
         assert!(parse(&format!("external/industryData/runs/{id}/activities/$count")).unwrap().count);
-        assert!(matches!(parse(&format!("external/industryData/runs/{id}/activities/{id}/activity")).unwrap().resource, Resource::External(External::ActivityFlow(..))));
+        assert!(matches!(
+            parse(&format!("external/industryData/runs/{id}/activities/{id}/activity")).unwrap().resource,
+            Resource::External(External::ActivityFlow(..))
+        ));
         assert!(parse(&format!("external/industryData/runs/{id}/$count")).is_err());
         assert!(parse("external/industryData/runs/nope").is_err());
         assert!(parse("external/industryData/other").is_err());

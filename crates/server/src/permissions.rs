@@ -273,7 +273,12 @@ mod tests {
     #[test]
     fn nested_expansions_need_their_permissions() {
         use std::collections::BTreeSet;
-        let path = ResourcePath { resource: Resource::Runs(runhub_store::RunScope::all()), count: false, context: String::new(), path: "x".into() };
+        let path = ResourcePath {
+            resource: Resource::Runs(runhub_store::RunScope::all()),
+            count: false,
+            context: String::new(),
+            path: "x".into(),
+        };
         let runs_only = Grants::Some(BTreeSet::from([Permission::RunRead]));
         let get = Method::GET;
         assert!(check(&runs_only, &path, &get, Some("$top=1")).is_ok());

@@ -33,12 +33,8 @@ pub fn current_ids() -> RequestIds {
 pub async fn layer(request: Request, next: Next) -> Response {
     let started = Instant::now();
     let request_id = uuid::Uuid::new_v4().to_string();
-    let client_request_id = request
-        .headers()
-        .get(&CLIENT_REQUEST_ID)
-        .and_then(|v| v.to_str().ok())
-        .filter(|v| v.len() <= 256)
-        .map(str::to_owned);
+    let client_request_id =
+        request.headers().get(&CLIENT_REQUEST_ID).and_then(|v| v.to_str().ok()).filter(|v| v.len() <= 256).map(str::to_owned);
     let method = request.method().clone();
     let path = request.uri().path().to_owned();
     let ids = RequestIds { request_id: request_id.clone(), client_request_id: client_request_id.clone() };

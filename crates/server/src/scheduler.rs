@@ -33,8 +33,12 @@ pub async fn run_once(store: &dyn Store, interval: Duration) -> usize {
                         opened += 1;
                         tracing::info!(tenant = s.tenant.as_str(), group = %group.id, due = %s.due.to_rfc3339(), "scheduled run started");
                     }
-                    (None, true) => tracing::info!(tenant = s.tenant.as_str(), due = %s.due.to_rfc3339(), "scheduled run skipped: an on-demand run started shortly before"),
-                    (None, false) => tracing::info!(tenant = s.tenant.as_str(), due = %s.due.to_rfc3339(), "scheduled run skipped: no incomingFlow is ready and inside its window"),
+                    (None, true) => {
+                        tracing::info!(tenant = s.tenant.as_str(), due = %s.due.to_rfc3339(), "scheduled run skipped: an on-demand run started shortly before")
+                    }
+                    (None, false) => {
+                        tracing::info!(tenant = s.tenant.as_str(), due = %s.due.to_rfc3339(), "scheduled run skipped: no incomingFlow is ready and inside its window")
+                    }
                 }
             }
             opened

@@ -89,7 +89,8 @@ pub async fn serve(listener: TcpListener, app: Router, limits: &Limits, shutdown
                     request.extensions_mut().insert(ConnectInfo(peer));
                     request
                 });
-                let connection = builder.serve_connection_with_upgrades(TokioIo::new(stream), TowerToHyperService::new(service)).into_owned();
+                let connection =
+                    builder.serve_connection_with_upgrades(TokioIo::new(stream), TowerToHyperService::new(service)).into_owned();
                 let connection = graceful.watch(connection);
                 tokio::spawn(async move {
                     let _ = connection.await;

@@ -89,14 +89,20 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                 30..33 => RunStatus::CompletedWithErrors,
                 _ => RunStatus::Completed,
             };
-            let name = format!("{} {} {}", words[rng.random_range(0..words.len())], words[rng.random_range(0..words.len())], rng.random_range(0..1000));
+            let name = format!(
+                "{} {} {}",
+                words[rng.random_range(0..words.len())],
+                words[rng.random_range(0..words.len())],
+                rng.random_range(0..1000)
+            );
             let new = NewRun {
                 kind: RunKind::IncomingFlowRun,
                 display_name: DisplayName::from_stored(name),
                 start: Some(Timestamp::from_micros(start)),
                 end: status.is_terminal().then(|| Timestamp::from_micros(start + rng.random_range(1_000_000..3_600_000_000))),
                 status: Some(status),
-                blocking_error: (status == RunStatus::Failed).then(|| PublicError::with_code("sourceUnreachable", "the SIS did not answer")),
+                blocking_error: (status == RunStatus::Failed)
+                    .then(|| PublicError::with_code("sourceUnreachable", "the SIS did not answer")),
                 statistics: Some(Statistics::parse("statistics", &serde_json::json!({"people": rng.random_range(0..5000)}))?),
             };
             let flow = flow_ids[rng.random_range(0..flow_ids.len())];

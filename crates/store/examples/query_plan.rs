@@ -31,7 +31,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         let n: i64 = args.get(i + 1).ok_or(usage)?.parse()?;
         let conn = rusqlite::Connection::open(dir.join(runhub_store::sqlite::DATABASE_FILE))?;
         let (start, id): (i64, String) =
-            conn.query_row("SELECT start_time, id FROM runs ORDER BY start_time DESC, id LIMIT 1 OFFSET ?1", [n], |r| Ok((r.get(0)?, r.get(1)?)))?;
+            conn.query_row("SELECT start_time, id FROM runs ORDER BY start_time DESC, id LIMIT 1 OFFSET ?1", [n], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })?;
         query.after = Some(vec![Value::DateTime(start), Value::String(id)]);
     }
     let store = SqliteStore::open(&dir, Options::default()).await?;

@@ -7,11 +7,11 @@
 //! nullable columns with `IS [NOT] NULL` — so that `NOT` can be applied without surprises. Plain
 //! `col op ?` terms stay visible to the planner, so indexes still apply.
 
-use runhub_odata::ast::{CaseFn, CmpOp, Filter, OrderKey, Operand, StringFn, Value};
+use runhub_odata::ast::{CaseFn, CmpOp, Filter, Operand, OrderKey, StringFn, Value};
 use sea_query::{Expr, ExprTrait, Func, Order};
 
-use crate::columns::{Table, column, kind_in, kinds_of};
 use crate::StoreError;
+use crate::columns::{Table, column, kind_in, kinds_of};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Dialect {
@@ -114,11 +114,7 @@ impl Compiler {
                 let t = self.term(operand)?;
                 let has_null = list.iter().any(|v| *v == Value::Null);
                 let values: Vec<Expr> = list.iter().filter(|v| **v != Value::Null).map(bind).collect();
-                let matches = if values.is_empty() {
-                    always(false)
-                } else {
-                    Self::not_null_guarded(&[&t], t.expr.clone().is_in(values))
-                };
+                let matches = if values.is_empty() { always(false) } else { Self::not_null_guarded(&[&t], t.expr.clone().is_in(values)) };
                 if has_null && t.nullable { matches.or(t.expr.is_null()) } else { matches }
             }
             Filter::StringMatch { func, haystack, needle } => {
@@ -145,10 +141,9 @@ impl Compiler {
                     }
                     // substr(h, len(h) - len(n) + 1) = n; when n is longer than h the start is ≤ 0
                     // and the substring is shorter than n, so it cannot match by accident.
-                    StringFn::EndsWith => Expr::from(Func::cust("substr").args([
-                        h.expr.clone(),
-                        len(h.expr.clone()).sub(len(n.expr.clone())).add(Expr::val(1)),
-                    ]))
+                    StringFn::EndsWith => Expr::from(
+                        Func::cust("substr").args([h.expr.clone(), len(h.expr.clone()).sub(len(n.expr.clone())).add(Expr::val(1))]),
+                    )
                     .eq(n.expr.clone()),
                     StringFn::Contains => {
                         let pos = match self.dialect {
@@ -228,10 +223,9 @@ impl Compiler {
             let beyond = match (value, descending) {
                 (Value::Null, false) => expr.clone().is_not_null(),
                 (Value::Null, true) => always(false),
-                (v, false) => Self::not_null_guarded(
-                    &[&Term { expr: expr.clone(), nullable: *nullable, null: false }],
-                    expr.clone().gt(bind(v)),
-                ),
+                (v, false) => {
+                    Self::not_null_guarded(&[&Term { expr: expr.clone(), nullable: *nullable, null: false }], expr.clone().gt(bind(v)))
+                }
                 (v, true) if *nullable => expr.clone().lt(bind(v)).or(expr.clone().is_null()),
                 (v, true) => expr.clone().lt(bind(v)),
             };

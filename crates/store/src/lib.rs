@@ -183,7 +183,14 @@ pub trait Store: Send + Sync + 'static {
 
     async fn create_process(&self, tenant: &TenantId, new: NewProcess) -> StoreResult<Process>;
     async fn get_process(&self, tenant: &TenantId, kind: ProcessKind, id: Uuid) -> StoreResult<Process>;
-    async fn update_process(&self, tenant: &TenantId, kind: ProcessKind, id: Uuid, patch: ProcessPatch, pre: Option<Precondition>) -> StoreResult<Process>;
+    async fn update_process(
+        &self,
+        tenant: &TenantId,
+        kind: ProcessKind,
+        id: Uuid,
+        patch: ProcessPatch,
+        pre: Option<Precondition>,
+    ) -> StoreResult<Process>;
     /// Refuses (409) while the process still has runs.
     async fn delete_process(&self, tenant: &TenantId, kind: ProcessKind, id: Uuid, pre: Option<Precondition>) -> StoreResult<()>;
     async fn list_processes(&self, tenant: &TenantId, kind: ProcessKind, query: &ListQuery) -> StoreResult<Page<Process>>;
@@ -194,7 +201,14 @@ pub trait Store: Send + Sync + 'static {
     /// Creates a run in `scope` (a flow's runs, a group's members, or the top-level sets).
     async fn create_run(&self, tenant: &TenantId, scope: &RunScope, new: NewRun, process: Option<ProcessRef>) -> StoreResult<Run>;
     async fn get_run(&self, tenant: &TenantId, scope: &RunScope, id: Uuid) -> StoreResult<Run>;
-    async fn update_run(&self, tenant: &TenantId, scope: &RunScope, id: Uuid, patch: RunPatch, pre: Option<Precondition>) -> StoreResult<Run>;
+    async fn update_run(
+        &self,
+        tenant: &TenantId,
+        scope: &RunScope,
+        id: Uuid,
+        patch: RunPatch,
+        pre: Option<Precondition>,
+    ) -> StoreResult<Run>;
     async fn delete_run(&self, tenant: &TenantId, scope: &RunScope, id: Uuid, pre: Option<Precondition>) -> StoreResult<()>;
     async fn list_runs(&self, tenant: &TenantId, scope: &RunScope, query: &ListQuery) -> StoreResult<Page<Run>>;
     /// The first `query.top` runs of each scope (`$expand=runs`), in one query for all of them.
@@ -240,9 +254,7 @@ pub(crate) fn pending_migrations(current: i64, known: usize) -> StoreResult<std:
         return Err(StoreError::Internal(format!("the database reports schema version {current}")));
     };
     if applied > known {
-        return Err(StoreError::Internal(format!(
-            "the database is at schema version {current}, newer than this runhub knows ({known})"
-        )));
+        return Err(StoreError::Internal(format!("the database is at schema version {current}, newer than this runhub knows ({known})")));
     }
     Ok(applied..known)
 }

@@ -12,8 +12,8 @@
 //! and the PostgreSQL store retries the operation.
 
 use runhub_model::{
-    FieldError, GraphEnum, MemberCounts, MemberSummary, NewProcess, NewRun, Process, ProcessKind, ProcessPatch, Run, RunKind,
-    RunPatch, RunStatus, TenantId, Timestamp, Uuid,
+    FieldError, GraphEnum, MemberCounts, MemberSummary, NewProcess, NewRun, Process, ProcessKind, ProcessPatch, Run, RunKind, RunPatch,
+    RunStatus, TenantId, Timestamp, Uuid,
 };
 use runhub_odata::ast::Filter;
 use sea_query::Expr;
@@ -113,7 +113,13 @@ async fn count<T: Tx>(tx: &mut T, stmt: sea_query::SelectStatement) -> StoreResu
     u64::try_from(n).map_err(internal)
 }
 
-pub(crate) async fn load_process_of_kind<T: Tx>(tx: &mut T, tenant: &TenantId, kind: ProcessKind, id: Uuid, lock: Lock) -> StoreResult<Process> {
+pub(crate) async fn load_process_of_kind<T: Tx>(
+    tx: &mut T,
+    tenant: &TenantId,
+    kind: ProcessKind,
+    id: Uuid,
+    lock: Lock,
+) -> StoreResult<Process> {
     load_process(tx, tenant, id, lock).await?.filter(|p| p.kind == kind).ok_or_else(|| not_found(kind.type_name(), id))
 }
 
@@ -150,7 +156,12 @@ async fn bound_process<T: Tx>(tx: &mut T, tenant: &TenantId, kind: RunKind, targ
         Some(expected) => Err(FieldError::invalid(
             target,
             "invalidBinding",
-            format!("an {} must be caused by an {}, but '{target}' refers to an {}", kind.type_name(), expected.type_name(), found.kind.type_name()),
+            format!(
+                "an {} must be caused by an {}, but '{target}' refers to an {}",
+                kind.type_name(),
+                expected.type_name(),
+                found.kind.type_name()
+            ),
         )
         .into()),
         None => Err(FieldError::invalid(target, "invalidBinding", "a runGroup has no process").into()),
@@ -166,7 +177,12 @@ pub(crate) async fn create_process<T: Tx>(tx: &mut T, tenant: &TenantId, new: Ne
 }
 
 pub(crate) async fn update_process<T: Tx>(
-    tx: &mut T, tenant: &TenantId, kind: ProcessKind, id: Uuid, patch: ProcessPatch, pre: Option<Precondition>,
+    tx: &mut T,
+    tenant: &TenantId,
+    kind: ProcessKind,
+    id: Uuid,
+    patch: ProcessPatch,
+    pre: Option<Precondition>,
 ) -> StoreResult<Process> {
     let current = load_process_of_kind(tx, tenant, kind, id, Lock::Update).await?;
     check(&pre, current.version)?;
@@ -175,7 +191,13 @@ pub(crate) async fn update_process<T: Tx>(
     Ok(next)
 }
 
-pub(crate) async fn delete_process<T: Tx>(tx: &mut T, tenant: &TenantId, kind: ProcessKind, id: Uuid, pre: Option<Precondition>) -> StoreResult<()> {
+pub(crate) async fn delete_process<T: Tx>(
+    tx: &mut T,
+    tenant: &TenantId,
+    kind: ProcessKind,
+    id: Uuid,
+    pre: Option<Precondition>,
+) -> StoreResult<()> {
     // The update lock waits for run creations holding the process shared, so the count below
     // (a new statement, a new snapshot) sees their runs.
     let current = load_process_of_kind(tx, tenant, kind, id, Lock::Update).await?;
@@ -193,7 +215,13 @@ pub(crate) async fn delete_process<T: Tx>(tx: &mut T, tenant: &TenantId, kind: P
     Ok(())
 }
 
-pub(crate) async fn create_run<T: Tx>(tx: &mut T, tenant: &TenantId, scope: &RunScope, new: NewRun, process: Option<ProcessRef>) -> StoreResult<Run> {
+pub(crate) async fn create_run<T: Tx>(
+    tx: &mut T,
+    tenant: &TenantId,
+    scope: &RunScope,
+    new: NewRun,
+    process: Option<ProcessRef>,
+) -> StoreResult<Run> {
     let kind = new.kind;
     let (process_id, group_id) = match scope.parent {
         RunParent::Process(pkind, pid) => {
@@ -241,7 +269,12 @@ pub(crate) async fn create_run<T: Tx>(tx: &mut T, tenant: &TenantId, scope: &Run
 }
 
 pub(crate) async fn update_run<T: Tx>(
-    tx: &mut T, tenant: &TenantId, scope: &RunScope, id: Uuid, patch: RunPatch, pre: Option<Precondition>,
+    tx: &mut T,
+    tenant: &TenantId,
+    scope: &RunScope,
+    id: Uuid,
+    patch: RunPatch,
+    pre: Option<Precondition>,
 ) -> StoreResult<Run> {
     // Locked before `If-Match` is checked: of two writers holding the same tag, the second reads
     // the first one's committed version and gets 412.
@@ -255,7 +288,13 @@ pub(crate) async fn update_run<T: Tx>(
     Ok(next)
 }
 
-pub(crate) async fn delete_run<T: Tx>(tx: &mut T, tenant: &TenantId, scope: &RunScope, id: Uuid, pre: Option<Precondition>) -> StoreResult<()> {
+pub(crate) async fn delete_run<T: Tx>(
+    tx: &mut T,
+    tenant: &TenantId,
+    scope: &RunScope,
+    id: Uuid,
+    pre: Option<Precondition>,
+) -> StoreResult<()> {
     let current = load_scoped_run(tx, tenant, scope, id, Lock::Update).await?;
     check(&pre, current.version)?;
     if current.kind == RunKind::RunGroup {
@@ -269,7 +308,13 @@ pub(crate) async fn delete_run<T: Tx>(tx: &mut T, tenant: &TenantId, scope: &Run
     Ok(())
 }
 
-pub(crate) async fn set_run_process<T: Tx>(tx: &mut T, tenant: &TenantId, scope: &RunScope, id: Uuid, process: ProcessRef) -> StoreResult<Run> {
+pub(crate) async fn set_run_process<T: Tx>(
+    tx: &mut T,
+    tenant: &TenantId,
+    scope: &RunScope,
+    id: Uuid,
+    process: ProcessRef,
+) -> StoreResult<Run> {
     let mut run = load_scoped_run(tx, tenant, scope, id, Lock::Update).await?;
     if run.kind == RunKind::RunGroup {
         return Err(FieldError::invalid("@odata.id", "invalidBinding", "a runGroup has no process to re-point").into());
@@ -284,7 +329,12 @@ pub(crate) async fn set_run_process<T: Tx>(tx: &mut T, tenant: &TenantId, scope:
 pub(crate) async fn add_group_member<T: Tx>(tx: &mut T, tenant: &TenantId, group: Uuid, member: Uuid) -> StoreResult<()> {
     load_group(tx, tenant, group, Lock::No).await?;
     let Some(mut run) = load_run(tx, tenant, member, Lock::Update).await? else {
-        return Err(FieldError::invalid("@odata.id", "bindingTargetNotFound", format!("'@odata.id' refers to run '{member}', which does not exist")).into());
+        return Err(FieldError::invalid(
+            "@odata.id",
+            "bindingTargetNotFound",
+            format!("'@odata.id' refers to run '{member}', which does not exist"),
+        )
+        .into());
     };
     if run.kind == RunKind::RunGroup {
         return Err(FieldError::invalid("@odata.id", "invalidBinding", "a runGroup cannot be a member of another runGroup").into());
@@ -390,7 +440,6 @@ fn process_kind_term(kind: ProcessKind) -> Expr {
     kind_in(&[kind.ordinal()])
 }
 
-
 pub(crate) async fn list_processes<T: Tx>(tx: &mut T, tenant: &TenantId, kind: ProcessKind, q: &ListQuery) -> StoreResult<Page<Process>> {
     let stmts = query::page_statements(Table::Processes, tenant, vec![process_kind_term(kind)], q, T::DIALECT)?;
     let items = tx.processes(render(&stmts.page, T::DIALECT)).await?;
@@ -422,7 +471,12 @@ pub(crate) async fn count_runs<T: Tx>(tx: &mut T, tenant: &TenantId, scope: &Run
 
 /// Cuts the look-ahead row off a page, makes the cursor after its last item, and counts.
 async fn finish_page<T: Tx, I>(
-    tx: &mut T, mut items: Vec<I>, stmts: query::PageStatements, top: u32, table: Table, key: fn(&I, &str) -> runhub_odata::ast::Value,
+    tx: &mut T,
+    mut items: Vec<I>,
+    stmts: query::PageStatements,
+    top: u32,
+    table: Table,
+    key: fn(&I, &str) -> runhub_odata::ast::Value,
 ) -> StoreResult<Page<I>> {
     let more = items.len() > top as usize;
     items.truncate(top as usize);
@@ -435,7 +489,12 @@ async fn finish_page<T: Tx, I>(
 }
 
 /// The first `q.top` runs of each scope (`$expand=runs`), in the order of `scopes`.
-pub(crate) async fn list_runs_of_parents<T: Tx>(tx: &mut T, tenant: &TenantId, scopes: &[RunScope], q: &ListQuery) -> StoreResult<Vec<Vec<Run>>> {
+pub(crate) async fn list_runs_of_parents<T: Tx>(
+    tx: &mut T,
+    tenant: &TenantId,
+    scopes: &[RunScope],
+    q: &ListQuery,
+) -> StoreResult<Vec<Vec<Run>>> {
     let parents: Vec<(&'static str, String, Option<i64>)> = scopes
         .iter()
         .map(|s| match s.parent {

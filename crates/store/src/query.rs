@@ -4,8 +4,8 @@
 use runhub_model::{GraphEnum, Process, Run, RunKind, RunStatus, TenantId, Uuid};
 use runhub_odata::ast::{Filter, OrderKey, Value};
 use sea_query::{
-    Alias, DeleteStatement, Expr, ExprTrait, InsertStatement, LockType, OnConflict, PostgresQueryBuilder, Query,
-    QueryStatementWriter, SelectStatement, SqliteQueryBuilder, UpdateStatement, Values,
+    Alias, DeleteStatement, Expr, ExprTrait, InsertStatement, LockType, OnConflict, PostgresQueryBuilder, Query, QueryStatementWriter,
+    SelectStatement, SqliteQueryBuilder, UpdateStatement, Values,
 };
 
 use crate::columns::{Table, column, kind_in};
@@ -117,7 +117,11 @@ fn insert(table: &str, tenant: &TenantId, values: Vec<(&'static str, sea_query::
 /// did). A column left out of `SET` leaves every index on it untouched: a progress PATCH changes
 /// `statistics` and `version`, not the five indexes over status, times, process and group.
 fn update_changed(
-    table: &str, tenant: &TenantId, id: Uuid, before: Vec<(&'static str, sea_query::Value)>, after: Vec<(&'static str, sea_query::Value)>,
+    table: &str,
+    tenant: &TenantId,
+    id: Uuid,
+    before: Vec<(&'static str, sea_query::Value)>,
+    after: Vec<(&'static str, sea_query::Value)>,
 ) -> Option<UpdateStatement> {
     let changed: Vec<_> = before.into_iter().zip(after).filter(|((_, b), (_, a))| a != b).map(|(_, after)| after).collect();
     if changed.is_empty() {
@@ -224,7 +228,13 @@ pub(crate) struct PageStatements {
 }
 
 /// Builds the page query and its count query for a table, with the scope's terms.
-pub(crate) fn page_statements(table: Table, tenant: &TenantId, terms: Vec<Expr>, query: &ListQuery, dialect: Dialect) -> StoreResult<PageStatements> {
+pub(crate) fn page_statements(
+    table: Table,
+    tenant: &TenantId,
+    terms: Vec<Expr>,
+    query: &ListQuery,
+    dialect: Dialect,
+) -> StoreResult<PageStatements> {
     let compiler = Compiler { table, dialect };
     let mut base = Query::select();
     base.from(Alias::new(table.name())).and_where(tenant_is(tenant));
@@ -260,7 +270,13 @@ pub(crate) fn page_statements(table: Table, tenant: &TenantId, terms: Vec<Expr>,
     Ok(PageStatements { page, count, keys })
 }
 
-pub(crate) fn count_rows(table: Table, tenant: &TenantId, terms: Vec<Expr>, filter: Option<&Filter>, dialect: Dialect) -> StoreResult<SelectStatement> {
+pub(crate) fn count_rows(
+    table: Table,
+    tenant: &TenantId,
+    terms: Vec<Expr>,
+    filter: Option<&Filter>,
+    dialect: Dialect,
+) -> StoreResult<SelectStatement> {
     let mut q = Query::select();
     q.expr(Expr::cust("COUNT(*)")).from(Alias::new(table.name())).and_where(tenant_is(tenant));
     for t in terms {
@@ -284,7 +300,12 @@ pub(crate) fn processes_by_ids(tenant: &TenantId, ids: &[Uuid]) -> SelectStateme
 /// The first `query.top` runs of each parent (`$expand=runs`) in one statement: `ROW_NUMBER()`
 /// over a partition per parent, in the requested order.
 pub(crate) fn runs_of_parents(
-    tenant: &TenantId, parent_col: &'static str, ids: &[String], kind: Option<i64>, query: &ListQuery, dialect: Dialect,
+    tenant: &TenantId,
+    parent_col: &'static str,
+    ids: &[String],
+    kind: Option<i64>,
+    query: &ListQuery,
+    dialect: Dialect,
 ) -> StoreResult<SelectStatement> {
     let compiler = Compiler { table: Table::Runs, dialect };
     let keys = if query.orderby.is_empty() { default_order(Table::Runs) } else { query.orderby.clone() };

@@ -4,8 +4,8 @@
 //! column values — happens here.
 
 use runhub_model::{
-    DisplayName, GraphEnum, GroupFacts, IncomingDomain, MemberCounts, OwnTimes, Process, ProcessKind, PublicError,
-    ReadinessStatus, Run, RunKind, RunStatus, Statistics, Timestamp, Uuid,
+    DisplayName, GraphEnum, GroupFacts, IncomingDomain, MemberCounts, OwnTimes, Process, ProcessKind, PublicError, ReadinessStatus, Run,
+    RunKind, RunStatus, Statistics, Timestamp, Uuid,
 };
 
 use crate::StoreError;
@@ -16,8 +16,21 @@ pub(crate) fn internal(e: impl std::fmt::Display) -> StoreError {
 
 /// The columns a run is read from, in [`RunRecord`] order.
 pub(crate) const RUN_COLUMNS: [&str; 15] = [
-    "id", "kind", "display_name", "start_time", "end_time", "status", "blocking_error", "statistics", "process_id",
-    "group_id", "version", "own_start", "own_end", "own_status", "member_counts",
+    "id",
+    "kind",
+    "display_name",
+    "start_time",
+    "end_time",
+    "status",
+    "blocking_error",
+    "statistics",
+    "process_id",
+    "group_id",
+    "version",
+    "own_start",
+    "own_end",
+    "own_status",
+    "member_counts",
 ];
 
 /// The columns a process is read from, in [`ProcessRecord`] order.

@@ -56,7 +56,12 @@ async fn open_group<T: Tx>(tx: &mut T, tenant: &TenantId, name: &str, now: Times
     let group = new(RunKind::RunGroup, group_name).into_run(runhub_model::new_id(), None, None, now)?;
     let mut runs = vec![group.clone()];
     for flow in &flows {
-        runs.push(new(RunKind::IncomingFlowRun, flow.display_name.clone()).into_run(runhub_model::new_id(), Some(flow.id), Some(group.id), now)?);
+        runs.push(new(RunKind::IncomingFlowRun, flow.display_name.clone()).into_run(
+            runhub_model::new_id(),
+            Some(flow.id),
+            Some(group.id),
+            now,
+        )?);
     }
     ops::import(tx, tenant, &[], &runs).await?;
     ops::recompute_group(tx, tenant, group.id).await?;
@@ -74,7 +79,12 @@ async fn open_group<T: Tx>(tx: &mut T, tenant: &TenantId, name: &str, now: Times
 /// An on-demand start: refused past `policy.max_starts` successful on-demand starts in the last
 /// `policy.window`; a start less than `policy.skip_horizon` before the tenant's next scheduled run
 /// makes that scheduled run skip.
-pub(crate) async fn start_on_demand<T: Tx>(tx: &mut T, tenant: &TenantId, now: Timestamp, policy: &StartPolicy) -> StoreResult<StartOutcome> {
+pub(crate) async fn start_on_demand<T: Tx>(
+    tx: &mut T,
+    tenant: &TenantId,
+    now: Timestamp,
+    policy: &StartPolicy,
+) -> StoreResult<StartOutcome> {
     // Two replicas counting at once must not both see room for one more start: the tenant's
     // on-demand starts take turns (a lock named after the tenant, held to the commit).
     tx.lock_name(&format!("runhub.start.{}", tenant.as_str())).await?;

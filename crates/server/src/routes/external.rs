@@ -229,8 +229,11 @@ async fn expand_flows(ctx: &Ctx, options: &QueryOptions, runs: &[Run], items: &m
 async fn activity_flow(ctx: &Ctx, group: Uuid, id: Uuid) -> ApiResult<Response> {
     let options = collection::options(ctx, EntitySet::Processes, Target::Entity)?;
     if options.expand.is_some() {
-        return Err(ApiError::bad_request("invalidQueryOption", "$expand is not supported on an activity's flow; use …/industryData/incomingFlows/{id}?$expand=runs")
-            .with_target("$expand"));
+        return Err(ApiError::bad_request(
+            "invalidQueryOption",
+            "$expand is not supported on an activity's flow; use …/industryData/incomingFlows/{id}?$expand=runs",
+        )
+        .with_target("$expand"));
     }
     let run = load_activity(ctx, group, id).await?;
     let Some(pid) = run.process_id else { return Ok(no_content()) };
@@ -250,7 +253,10 @@ async fn activity_flow(ctx: &Ctx, group: Uuid, id: Uuid) -> ApiResult<Response> 
 /// Every member of a group, page by page.
 async fn all_members(ctx: &Ctx, group: Uuid) -> ApiResult<Vec<Run>> {
     let mut out = Vec::new();
-    let mut query = ListQuery { orderby: vec![runhub_odata::OrderKey { path: "startDateTime", ty: runhub_odata::Type::DateTimeOffset, descending: false }], ..ListQuery::first_page(999) };
+    let mut query = ListQuery {
+        orderby: vec![runhub_odata::OrderKey { path: "startDateTime", ty: runhub_odata::Type::DateTimeOffset, descending: false }],
+        ..ListQuery::first_page(999)
+    };
     loop {
         let page = ctx.state.store.list_runs(&ctx.tenant, &members(group), &query).await?;
         out.extend(page.items);
@@ -301,18 +307,14 @@ async fn statistics(ctx: &Ctx, run: Option<Uuid>) -> ApiResult<Response> {
     // A function takes no system query options (custom ones are ignored, as everywhere).
     let given = options(ctx, EntitySet::IndustryDataRuns, Target::Count)?;
     if given.filter.is_some() {
-        return Err(ApiError::bad_request("invalidQueryOption", "getStatistics takes no query options; $filter is not allowed here").with_target("$filter"));
+        return Err(ApiError::bad_request("invalidQueryOption", "getStatistics takes no query options; $filter is not allowed here")
+            .with_target("$filter"));
     }
     let group = match run {
         Some(id) => ctx.state.store.get_run(&ctx.tenant, &groups(), id).await.map_err(|e| not_found_as(e, "industryDataRun", id))?,
-        None => ctx
-            .state
-            .store
-            .list_runs(&ctx.tenant, &groups(), &ListQuery::first_page(1))
-            .await?
-            .items
-            .pop()
-            .ok_or_else(|| ApiError::not_found("there is no industryDataRun yet: start one with POST …/external/industryData/runs/start"))?,
+        None => ctx.state.store.list_runs(&ctx.tenant, &groups(), &ListQuery::first_page(1)).await?.items.pop().ok_or_else(|| {
+            ApiError::not_found("there is no industryDataRun yet: start one with POST …/external/industryData/runs/start")
+        })?,
     };
     let members = all_members(ctx, group.id).await?;
     let mut body = Map::new();
@@ -333,7 +335,8 @@ async fn start(ctx: &Ctx) -> ApiResult<Response> {
     if !ctx.body.is_empty() {
         let body = ctx.json_body()?;
         if let Some(name) = body.keys().next() {
-            return Err(ApiError::bad_request("invalidProperty", format!("'start' takes no parameters, but the body has '{name}'")).with_target(name.clone()));
+            return Err(ApiError::bad_request("invalidProperty", format!("'start' takes no parameters, but the body has '{name}'"))
+                .with_target(name.clone()));
         }
     }
     match ctx.state.store.start_run_group(&ctx.tenant, Timestamp::now(), &StartPolicy::default()).await? {

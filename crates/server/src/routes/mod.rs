@@ -62,7 +62,8 @@ impl Ctx {
     /// `If-Match`, when sent.
     pub fn if_match(&self) -> ApiResult<Option<Precondition>> {
         let Some(value) = self.headers.get(header::IF_MATCH) else { return Ok(None) };
-        let text = value.to_str().map_err(|_| ApiError::bad_request("invalidHeader", "If-Match is not valid text").with_target("If-Match"))?;
+        let text =
+            value.to_str().map_err(|_| ApiError::bad_request("invalidHeader", "If-Match is not valid text").with_target("If-Match"))?;
         if text.trim() == "*" {
             return Ok(Some(Precondition::Any));
         }

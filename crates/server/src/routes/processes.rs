@@ -29,7 +29,8 @@ pub async fn list(ctx: &Ctx, kind: ProcessKind) -> ApiResult<Response> {
     let page = ctx.state.store.list_processes(&ctx.tenant, kind, &query).await?;
     let select = options.select.as_deref();
     let mut items: Vec<_> = page.items.iter().map(|p| render::process(p, select)).collect();
-    super::runs::expand_runs(ctx, &options, &mut items, |i| RunScope { parent: RunParent::Process(kind, page.items[i].id), kind: None }).await?;
+    super::runs::expand_runs(ctx, &options, &mut items, |i| RunScope { parent: RunParent::Process(kind, page.items[i].id), kind: None })
+        .await?;
     Ok(collection::reply(ctx, &page, items))
 }
 

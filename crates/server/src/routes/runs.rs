@@ -36,7 +36,11 @@ pub fn process_ref(target: &str, url: &str) -> ApiResult<ProcessRef> {
         ["industryData", set, id] => {
             let kind = ProcessKind::from_entity_set(set).ok_or_else(invalid)?;
             let id = Uuid::parse_str(id).map_err(|_| {
-                ApiError::from(FieldError::invalid(target, "bindingTargetNotFound", format!("'{target}' refers to '{url}', which does not exist")))
+                ApiError::from(FieldError::invalid(
+                    target,
+                    "bindingTargetNotFound",
+                    format!("'{target}' refers to '{url}', which does not exist"),
+                ))
             })?;
             Ok(ProcessRef { kind, id })
         }
@@ -50,7 +54,12 @@ pub fn run_ref(url: &str) -> ApiResult<Uuid> {
     let id = match segs.as_slice() {
         ["industryData", .., "runs" | "runGroups", id] => *id,
         _ => {
-            return Err(FieldError::invalid("@odata.id", "invalidReference", format!("'@odata.id' must be the URL of a run (…/industryData/runs/{{id}}), not '{url}'")).into());
+            return Err(FieldError::invalid(
+                "@odata.id",
+                "invalidReference",
+                format!("'@odata.id' must be the URL of a run (…/industryData/runs/{{id}}), not '{url}'"),
+            )
+            .into());
         }
     };
     Uuid::parse_str(id).map_err(|_| {
@@ -196,7 +205,10 @@ async fn expand(ctx: &Ctx, options: &QueryOptions, runs: &[Run], items: &mut [Ma
 
 /// `$expand=runs` on flows and runGroups, with the nested `$select $filter $orderby $top`.
 pub async fn expand_runs(
-    ctx: &Ctx, options: &QueryOptions, items: &mut [Map<String, Value>], scope_of: impl Fn(usize) -> RunScope,
+    ctx: &Ctx,
+    options: &QueryOptions,
+    items: &mut [Map<String, Value>],
+    scope_of: impl Fn(usize) -> RunScope,
 ) -> ApiResult<()> {
     let Some(expand) = options.expand.as_ref().filter(|e| e.navigation == "runs") else { return Ok(()) };
     let nested = &expand.options;

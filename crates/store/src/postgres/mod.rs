@@ -28,7 +28,9 @@ use crate::ops::{self, Cell, Tx};
 use crate::query::Sql;
 use crate::records::{ProcessRecord, RunRecord, internal};
 use crate::schedule;
-use crate::{ListQuery, Page, Precondition, ProcessRef, RunScope, ScheduledStart, StartOutcome, StartPolicy, Store, StoreError, StoreResult};
+use crate::{
+    ListQuery, Page, Precondition, ProcessRef, RunScope, ScheduledStart, StartOutcome, StartPolicy, Store, StoreError, StoreResult,
+};
 
 #[derive(Debug, Clone)]
 pub struct Options {
@@ -99,11 +101,7 @@ impl PgStore {
             .map_err(|e| StoreError::Internal(format!("the database URL is not a valid PostgreSQL URL: {e}")))?;
         config.connect_timeout(options.timeout);
         // Notice a peer that vanished without closing (a cut network) on idle pooled connections.
-        config
-            .keepalives(true)
-            .keepalives_idle(Duration::from_secs(30))
-            .keepalives_interval(Duration::from_secs(10))
-            .keepalives_retries(3);
+        config.keepalives(true).keepalives_idle(Duration::from_secs(30)).keepalives_interval(Duration::from_secs(10)).keepalives_retries(3);
         if config.get_application_name().is_none() {
             config.application_name("runhub");
         }
@@ -298,11 +296,7 @@ impl Tx for PgTx {
     }
 
     async fn integers(&mut self, sql: Sql) -> StoreResult<Vec<Vec<Option<i64>>>> {
-        self.query(&sql)
-            .await?
-            .iter()
-            .map(|r| (0..r.len()).map(|i| r.try_get::<_, Option<i64>>(i).map_err(internal)).collect())
-            .collect()
+        self.query(&sql).await?.iter().map(|r| (0..r.len()).map(|i| r.try_get::<_, Option<i64>>(i).map_err(internal)).collect()).collect()
     }
 
     async fn cells(&mut self, sql: Sql) -> StoreResult<Vec<Vec<Cell>>> {
@@ -391,7 +385,14 @@ impl Store for PgStore {
         read!(self, |tx| ops::get_process(&mut tx, tenant, kind, id))
     }
 
-    async fn update_process(&self, tenant: &TenantId, kind: ProcessKind, id: Uuid, patch: ProcessPatch, pre: Option<Precondition>) -> StoreResult<Process> {
+    async fn update_process(
+        &self,
+        tenant: &TenantId,
+        kind: ProcessKind,
+        id: Uuid,
+        patch: ProcessPatch,
+        pre: Option<Precondition>,
+    ) -> StoreResult<Process> {
         write!(self, |tx| ops::update_process(&mut tx, tenant, kind, id, patch.clone(), pre.clone()))
     }
 
@@ -419,7 +420,14 @@ impl Store for PgStore {
         read!(self, |tx| ops::get_run(&mut tx, tenant, scope, id))
     }
 
-    async fn update_run(&self, tenant: &TenantId, scope: &RunScope, id: Uuid, patch: RunPatch, pre: Option<Precondition>) -> StoreResult<Run> {
+    async fn update_run(
+        &self,
+        tenant: &TenantId,
+        scope: &RunScope,
+        id: Uuid,
+        patch: RunPatch,
+        pre: Option<Precondition>,
+    ) -> StoreResult<Run> {
         write!(self, |tx| ops::update_run(&mut tx, tenant, scope, id, patch.clone(), pre.clone()))
     }
 

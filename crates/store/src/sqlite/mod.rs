@@ -9,8 +9,8 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
-use rand::RngCore;
 use futures_executor::block_on;
+use rand::RngCore;
 use runhub_model::{NewProcess, NewRun, Process, ProcessKind, ProcessPatch, Run, RunPatch, TenantId, Uuid};
 use runhub_odata::ast::Filter;
 use rusqlite::functions::FunctionFlags;
@@ -20,9 +20,9 @@ use tokio::sync::Semaphore;
 use self::tx::SqliteTx;
 use self::writer::Writer;
 use crate::filter_sql::Dialect;
-use crate::{ops, schedule};
 use crate::records::internal;
 use crate::{ListQuery, Page, Precondition, ProcessRef, RunScope, Store, StoreError, StoreResult};
+use crate::{ops, schedule};
 
 /// How much an acknowledged write is worth.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -141,10 +141,16 @@ impl SqliteStore {
     /// The statements a run listing executes (the page, then the count when asked for), each
     /// with its SQL and SQLite's `EXPLAIN QUERY PLAN`: which index serves it. For benchmarks and
     /// diagnosis (bench/query.sh).
-    pub async fn explain_list_runs(&self, tenant: &TenantId, scope: &RunScope, query: &ListQuery) -> StoreResult<Vec<(String, Vec<String>)>> {
+    pub async fn explain_list_runs(
+        &self,
+        tenant: &TenantId,
+        scope: &RunScope,
+        query: &ListQuery,
+    ) -> StoreResult<Vec<(String, Vec<String>)>> {
         let (tenant, scope, query) = (tenant.clone(), scope.clone(), query.clone());
         self.read(move |c| {
-            let stmts = crate::query::page_statements(crate::Table::Runs, &tenant, crate::query::scope_terms(&scope), &query, Dialect::Sqlite)?;
+            let stmts =
+                crate::query::page_statements(crate::Table::Runs, &tenant, crate::query::scope_terms(&scope), &query, Dialect::Sqlite)?;
             let mut out = Vec::new();
             for stmt in std::iter::once(stmts.page).chain(stmts.count) {
                 let sql = crate::query::render(&stmt, Dialect::Sqlite);
@@ -254,7 +260,14 @@ impl Store for SqliteStore {
         self.read_point(move |c| on(c, async |tx| ops::get_process(tx, &tenant, kind, id).await)).await
     }
 
-    async fn update_process(&self, tenant: &TenantId, kind: ProcessKind, id: Uuid, patch: ProcessPatch, pre: Option<Precondition>) -> StoreResult<Process> {
+    async fn update_process(
+        &self,
+        tenant: &TenantId,
+        kind: ProcessKind,
+        id: Uuid,
+        patch: ProcessPatch,
+        pre: Option<Precondition>,
+    ) -> StoreResult<Process> {
         let tenant = tenant.clone();
         self.writer.write(move |c| on(c, async |tx| ops::update_process(tx, &tenant, kind, id, patch, pre).await)).await
     }
@@ -289,7 +302,14 @@ impl Store for SqliteStore {
         self.read_point(move |c| on(c, async |tx| ops::get_run(tx, &tenant, &scope, id).await)).await
     }
 
-    async fn update_run(&self, tenant: &TenantId, scope: &RunScope, id: Uuid, patch: RunPatch, pre: Option<Precondition>) -> StoreResult<Run> {
+    async fn update_run(
+        &self,
+        tenant: &TenantId,
+        scope: &RunScope,
+        id: Uuid,
+        patch: RunPatch,
+        pre: Option<Precondition>,
+    ) -> StoreResult<Run> {
         let (tenant, scope) = (tenant.clone(), scope.clone());
         self.writer.write(move |c| on(c, async |tx| ops::update_run(tx, &tenant, &scope, id, patch, pre).await)).await
     }
@@ -339,7 +359,12 @@ impl Store for SqliteStore {
         self.read(move |c| on(c, async |tx| ops::group_problem_runs(tx, &tenant, group).await)).await
     }
 
-    async fn start_run_group(&self, tenant: &TenantId, now: runhub_model::Timestamp, policy: &crate::StartPolicy) -> StoreResult<crate::StartOutcome> {
+    async fn start_run_group(
+        &self,
+        tenant: &TenantId,
+        now: runhub_model::Timestamp,
+        policy: &crate::StartPolicy,
+    ) -> StoreResult<crate::StartOutcome> {
         let (tenant, policy) = (tenant.clone(), policy.clone());
         self.writer.write(move |c| on(c, async |tx| schedule::start_on_demand(tx, &tenant, now, &policy).await)).await
     }
@@ -393,10 +418,8 @@ mod tests {
                 ok += 1;
             }
         }
-        let stored: i64 = store
-            .read(|c| c.query_row("SELECT COUNT(*) FROM meta WHERE key LIKE 'k%'", [], |r| r.get(0)).map_err(internal))
-            .await
-            .unwrap();
+        let stored: i64 =
+            store.read(|c| c.query_row("SELECT COUNT(*) FROM meta WHERE key LIKE 'k%'", [], |r| r.get(0)).map_err(internal)).await.unwrap();
         assert_eq!(ok, 133);
         assert_eq!(stored, 133, "exactly the acknowledged operations are stored");
     }

@@ -6,7 +6,8 @@ use rusqlite::Connection;
 use crate::{StoreError, StoreResult};
 
 /// Migration N (1-based) is `MIGRATIONS[N - 1]`. Never edit one that has shipped; append.
-const MIGRATIONS: &[&str] = &[r#"
+const MIGRATIONS: &[&str] = &[
+    r#"
 CREATE TABLE meta (
     key   TEXT PRIMARY KEY,
     value BLOB NOT NULL
@@ -55,7 +56,8 @@ CREATE INDEX runs_by_status  ON runs (tenant, status, start_time DESC, id);
 CREATE INDEX runs_by_process ON runs (tenant, process_id, start_time DESC, id);
 CREATE INDEX runs_by_group   ON runs (tenant, group_id, start_time DESC, id);
 CREATE INDEX runs_by_kind    ON runs (tenant, kind, start_time DESC, id);
-"#, r#"
+"#,
+    r#"
 -- Partial indexes: most runs are in no group, and only runGroups are listed by kind, so every
 -- other insert skips these two B-trees. The planner proves `kind = 2` from the literal the query
 -- carries (kinds are inlined, never bound) and `group_id IS NOT NULL` from `group_id = ?`.
@@ -63,7 +65,8 @@ DROP INDEX runs_by_group;
 DROP INDEX runs_by_kind;
 CREATE INDEX runs_by_group ON runs (tenant, group_id, start_time DESC, id) WHERE group_id IS NOT NULL;
 CREATE INDEX run_groups_by_start ON runs (tenant, start_time DESC, id) WHERE kind = 2;
-"#, r#"
+"#,
+    r#"
 -- Issue 7: run groups started on demand (rate limit) or by the scheduler, and the per-tenant
 -- schedule row whose next_due a replica advances by compare-and-set to claim a scheduled run.
 CREATE TABLE run_starts (
@@ -78,15 +81,15 @@ CREATE TABLE run_schedules (
     next_due INTEGER NOT NULL,           -- microseconds since the epoch, UTC
     skip_due INTEGER                     -- the due time an on-demand start made skip
 );
-"#];
+"#,
+];
 
 pub(crate) fn migrate(conn: &Connection) -> StoreResult<()> {
     let fail = |e: rusqlite::Error| StoreError::Internal(format!("migration failed: {e}"));
     let current: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0)).map_err(fail)?;
     for i in crate::pending_migrations(current, MIGRATIONS.len())? {
         let (sql, version) = (MIGRATIONS[i], i + 1);
-        conn.execute_batch(&format!("BEGIN IMMEDIATE; {sql}; PRAGMA user_version = {version}; COMMIT;"))
-            .map_err(fail)?;
+        conn.execute_batch(&format!("BEGIN IMMEDIATE; {sql}; PRAGMA user_version = {version}; COMMIT;")).map_err(fail)?;
         tracing::info!(version, "applied migration");
     }
     Ok(())

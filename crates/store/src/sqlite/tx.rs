@@ -5,11 +5,11 @@ use rusqlite::types::ValueRef;
 use rusqlite::{Connection, Row};
 use sea_query_rusqlite::{RusqliteValue, RusqliteValues};
 
+use crate::StoreResult;
 use crate::filter_sql::Dialect;
 use crate::ops::{Cell, Tx};
 use crate::query::Sql;
 use crate::records::{ProcessRecord, RunRecord, internal};
-use crate::StoreResult;
 use runhub_model::{Process, Run};
 
 pub(crate) struct SqliteTx<'c>(pub &'c Connection);

@@ -77,10 +77,7 @@ impl Writer {
 
 /// Runs one of the writer's fixed control statements, prepared once and cached.
 fn exec(conn: &Connection, sql: &str) -> StoreResult<()> {
-    conn.prepare_cached(sql)
-        .and_then(|mut s| s.raw_execute())
-        .map(|_| ())
-        .map_err(|e| StoreError::Internal(format!("{sql}: {e}")))
+    conn.prepare_cached(sql).and_then(|mut s| s.raw_execute()).map(|_| ()).map_err(|e| StoreError::Internal(format!("{sql}: {e}")))
 }
 
 fn run(conn: Connection, mut rx: mpsc::UnboundedReceiver<Job>) {

@@ -406,6 +406,7 @@ async fn runs_view_lists_filters_and_keeps_filters_in_the_url(page: &Page<'_>, s
     page.wait_js("groups only", "return document.querySelectorAll('table.runs tbody tr').length === 1", PATIENCE).await;
     assert_eq!(page.run_names().await, vec!["Weekend sync".to_owned()]);
     page.button("Clear filters").await.click().await.unwrap();
+    page.wait_js("every run again", "return document.querySelectorAll('table.runs tbody tr').length === 12", PATIENCE).await;
     page.js("[...document.querySelectorAll('button.sort')].find(b => b.innerText.startsWith('Name')).click()").await;
     page.wait_js(
         "sorted by name",

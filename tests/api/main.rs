@@ -3,6 +3,7 @@
 
 mod auth;
 mod bad_input;
+mod dashboard;
 mod differential;
 mod external;
 mod helpers;

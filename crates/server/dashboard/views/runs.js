@@ -219,15 +219,21 @@ export function RunsView({ params }) {
     }
   };
 
+  useEffect(() => {
+    // For measuring: when the first rows are on screen (docs/dashboard.md, Speed).
+    if (rows && !performance.getEntriesByName('runhub:runs-shown').length) performance.mark('runhub:runs-shown');
+  }, [rows]);
+
   const filtered = !!runsFilter(params);
   let body;
   if (load.error && !rows) body = html`<${ErrorBox} error=${load.error} what="the runs" />`;
   else if (load.error) body = html`<${ErrorBox} error=${load.error} what="the runs" />`;
-  else if (load.loading || !rows) body = html`<${Loading} what="runs" />`;
-  else if (!rows.length)
+  else if (!rows) body = html`<${Loading} what="runs" />`;
+  else if (!rows.length && !load.loading)
     body = html`<${Empty}>${filtered ? 'No runs match these filters.' : 'No runs yet. Runs appear here as soon as a client records one.'}</${Empty}>`;
   else
     body = html`
+      ${load.loading ? html`<${Loading} what="runs for these filters" />` : null}
       <${RunsTable} runs=${rows} now=${now} fresh=${fresh} sort=${params.get('sort') || 'startDateTime desc'} caption="Runs" />
       <div class="pager">
         <span class="muted" role="status">Showing ${plural(rows.length, 'run')}${count != null ? ` of ${count.toLocaleString('en')}` : ''}</span>

@@ -1,5 +1,5 @@
 // The timeline: a Gantt chart of runs per process over a chosen range; running runs grow live.
-import { html, useMemo } from '../vendor/htm-preact.js';
+import { html, useMemo, useEffect } from '../vendor/htm-preact.js';
 import { api, kindOf } from '../api.js';
 import { STATUSES, Status, statusInfo, absolute, runDuration, plural } from '../format.js';
 import { useLoad, useLive, useNow, setParams, Loading, ErrorBox, Empty } from '../ui.js';
@@ -76,6 +76,10 @@ function tickLabel(t, range) {
 
 function Chart({ runs, from, to, now, range, truncated }) {
   const { rows, height } = useMemo(() => layout(runs, from, to, now), [runs, from, to, Math.floor(now / 2000)]);
+  useEffect(() => {
+    // For measuring: when the first chart is on screen (docs/dashboard.md, Speed).
+    if (!performance.getEntriesByName('runhub:timeline-shown').length) performance.mark('runhub:timeline-shown');
+  }, [runs]);
   const top = 22;
   const total = top + height;
   const nowX = ((now - from) / (to - from)) * 100;

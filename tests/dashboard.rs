@@ -618,3 +618,86 @@ async fn tokens_under_auth_jwt(page: &Page<'_>, dir: &tempfile::TempDir) {
     assert_eq!(run_now, json!(false), "no Run now button without the permission");
     page.js("sessionStorage.clear()").await;
 }
+
+// ---- speed (measured, printed, never asserted) ---------------------------------------------------
+
+/// First paint of the runs view over a large store and of a 24-hour timeline of 2,000 runs, as the
+/// browser's Performance API reports them. The large store is made with the bulk path beforehand:
+/// `cargo run --release -p runhub-store --example bulk_load -- DIR 1000000 1000`, then
+/// `RUNHUB_DASHBOARD_BULK_DIR=DIR cargo test --release --test dashboard -- --ignored --nocapture`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "a measurement; run it explicitly (docs/dashboard.md, Speed)"]
+async fn dashboard_speed() {
+    use futures::StreamExt;
+    let (_driver, client) = start_browser().await;
+
+    if let Ok(dir) = std::env::var("RUNHUB_DASHBOARD_BULK_DIR") {
+        let server = binary::spawn(&["--data-dir", &dir, "--schedule-interval", "0"], &[]);
+        let page = Page { client: &client, base: server.base.clone() };
+        let (_, count) = Api { http: reqwest::Client::new(), base: server.base.clone(), token: None }
+            .send(reqwest::Method::GET, "/beta/industryData/runs/$count", None)
+            .await;
+        println!("runs stored: {count}");
+        for path in ["/runs", "/runs", "/runs?status=failed", "/runs?sort=displayName%20asc", "/runs?name=nightly"] {
+            page.open(path).await;
+            page.wait_js("rows", "return performance.getEntriesByName('runhub:runs-shown').length === 1", Duration::from_secs(120)).await;
+            let m = page
+                .js("const fcp = performance.getEntriesByName('first-contentful-paint')[0];
+                     const api = performance.getEntriesByType('resource').find(e => e.name.includes('/beta/industryData/runs?'));
+                     return [fcp ? fcp.startTime : null, performance.getEntriesByName('runhub:runs-shown')[0].startTime, api ? api.duration : null]")
+                .await;
+            println!("runs view {path}: first contentful paint {:.0} ms, rows on screen {:.0} ms, the list request {:.0} ms", num(&m[0]), num(&m[1]), num(&m[2]));
+        }
+    } else {
+        println!("RUNHUB_DASHBOARD_BULK_DIR is not set: the runs view over a large store is not measured");
+    }
+
+    let data = tempfile::tempdir().unwrap();
+    let server = binary::spawn(&["--data-dir", data.path().to_str().unwrap(), "--schedule-interval", "0"], &[]);
+    let api = Api { http: reqwest::Client::new(), base: server.base.clone(), token: None };
+    let mut flows = Vec::new();
+    for i in 0..20 {
+        flows.push(api.flow("incomingFlows", &format!("flow {i:02}")).await);
+    }
+    let statuses = ["completed", "completed", "completed", "failed", "completedWithWarnings", "completedWithErrors"];
+    futures::stream::iter(0..2000usize)
+        .map(|i| {
+            let (api, flow) = (&api, &flows[i % flows.len()]);
+            async move {
+                let start = 1440 - (i as i64 * 1430 / 2000);
+                let body = if i % 50 == 0 {
+                    json!({"displayName": format!("run {i}"), "startDateTime": ago(start)})
+                } else {
+                    json!({"displayName": format!("run {i}"), "status": statuses[i % statuses.len()],
+                           "startDateTime": ago(start), "endDateTime": ago(start - 1 - (i as i64 % 7))})
+                };
+                api.run(flow, body).await;
+            }
+        })
+        .buffer_unordered(16)
+        .collect::<Vec<_>>()
+        .await;
+    let page = Page { client: &client, base: server.base.clone() };
+    for _ in 0..2 {
+        page.open("/timeline").await;
+        page.wait_js("2,000 bars", "return document.querySelectorAll('svg rect.bar').length === 2000", Duration::from_secs(120)).await;
+        let m = page
+            .js("const fcp = performance.getEntriesByName('first-contentful-paint')[0];
+                 const api = performance.getEntriesByType('resource').filter(e => e.name.includes('/beta/industryData/runs?'));
+                 return [fcp ? fcp.startTime : null, performance.getEntriesByName('runhub:timeline-shown')[0].startTime,
+                         api.reduce((s, e) => s + e.duration, 0), api.length]")
+            .await;
+        println!(
+            "timeline of 24 h with 2,000 runs: first contentful paint {:.0} ms, chart on screen {:.0} ms, {} list requests {:.0} ms in all",
+            num(&m[0]),
+            num(&m[1]),
+            m[3],
+            num(&m[2])
+        );
+    }
+    client.close().await.unwrap();
+}
+
+fn num(v: &Value) -> f64 {
+    v.as_f64().unwrap_or(f64::NAN)
+}

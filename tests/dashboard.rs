@@ -594,6 +594,7 @@ async fn tokens_under_auth_jwt(page: &Page<'_>, dir: &tempfile::TempDir) {
     page.open("/runs").await;
     page.wait_text("Sign-in needed").await;
     page.wait_text("Bearer token").await;
+    page.screenshot("token").await;
     page.control("Token").await.send_keys(&full).await.unwrap();
     page.button("Use this token").await.click().await.unwrap();
     page.wait_text("contoso's run").await;
@@ -602,7 +603,6 @@ async fn tokens_under_auth_jwt(page: &Page<'_>, dir: &tempfile::TempDir) {
     assert!(!url.contains(&full[..20]), "the token is never in the URL: {url}");
     let stored = page.js("return sessionStorage.getItem('runhub.token')").await;
     assert_eq!(stored, json!(full), "the token is kept in sessionStorage");
-    page.screenshot("token").await;
     page.assert_clean("token").await;
 
     // A token that may read runs but not flows: the processes view says so in words.
@@ -646,7 +646,12 @@ async fn dashboard_speed() {
                      const api = performance.getEntriesByType('resource').find(e => e.name.includes('/beta/industryData/runs?'));
                      return [fcp ? fcp.startTime : null, performance.getEntriesByName('runhub:runs-shown')[0].startTime, api ? api.duration : null]")
                 .await;
-            println!("runs view {path}: first contentful paint {:.0} ms, rows on screen {:.0} ms, the list request {:.0} ms", num(&m[0]), num(&m[1]), num(&m[2]));
+            println!(
+                "runs view {path}: first contentful paint {:.0} ms, rows on screen {:.0} ms, the list request {:.0} ms",
+                num(&m[0]),
+                num(&m[1]),
+                num(&m[2])
+            );
         }
     } else {
         println!("RUNHUB_DASHBOARD_BULK_DIR is not set: the runs view over a large store is not measured");

@@ -51,7 +51,23 @@ fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
+/// Starts chromedriver and a browser session; a start that fails (a port taken between choosing and
+/// binding it, a browser that crashes while starting) is tried again, twice at most, and said.
 async fn start_browser() -> (Driver, Client) {
+    let mut failures = Vec::new();
+    for _ in 0..3 {
+        match try_start_browser().await {
+            Ok(started) => return started,
+            Err(e) => {
+                eprintln!("starting the browser failed, trying again: {e}");
+                failures.push(e);
+            }
+        }
+    }
+    panic!("could not start chromedriver and Chromium: {failures:?}");
+}
+
+async fn try_start_browser() -> Result<(Driver, Client), String> {
     let chromedriver = std::env::var("RUNHUB_CHROMEDRIVER").unwrap_or_else(|_| "chromedriver".into());
     let port = free_port();
     let child = Command::new(&chromedriver)
@@ -65,7 +81,9 @@ async fn start_browser() -> (Driver, Client) {
     let http = reqwest::Client::new();
     let deadline = Instant::now() + PATIENCE;
     while !http.get(format!("{url}/status")).send().await.is_ok_and(|r| r.status().is_success()) {
-        assert!(Instant::now() < deadline, "chromedriver did not answer on {url}");
+        if Instant::now() >= deadline {
+            return Err(format!("chromedriver did not answer on {url}"));
+        }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let mut chrome = json!({
@@ -85,9 +103,12 @@ async fn start_browser() -> (Driver, Client) {
         .capabilities(caps)
         .connect(&url)
         .await
-        .expect("a chromedriver session");
-    client.issue_cmd(Cdp("Page.addScriptToEvaluateOnNewDocument", json!({ "source": HOOK }))).await.expect("install the hook");
-    (driver, client)
+        .map_err(|e| format!("no session from chromedriver: {e}"))?;
+    client
+        .issue_cmd(Cdp("Page.addScriptToEvaluateOnNewDocument", json!({ "source": HOOK })))
+        .await
+        .map_err(|e| format!("the hook could not be installed: {e}"))?;
+    Ok((driver, client))
 }
 
 /// A Chrome DevTools command through chromedriver's `goog/cdp/execute`.

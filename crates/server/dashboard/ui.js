@@ -76,18 +76,25 @@ export function useLoad(load, key) {
   return { ...state, reload: () => run(true) };
 }
 
-// Calls onChange(event) for live changes and re-reads (debounced) on changes and ticks.
-export function useLive(reload, onChange) {
-  const latest = useRef({ reload, onChange });
-  latest.current = { reload, onChange };
+// Calls onChange(event) for live changes, and re-reads (at most every 500 ms) on each tick and on
+// each change that `relevant` accepts (every change by default).
+export function useLive(reload, onChange, relevant) {
+  const latest = useRef({ reload, onChange, relevant });
+  latest.current = { reload, onChange, relevant };
   useEffect(() => {
     let timer = null;
     const later = () => {
-      clearTimeout(timer);
-      timer = setTimeout(() => latest.current.reload(), 300);
+      if (timer) return;
+      timer = setTimeout(() => {
+        timer = null;
+        latest.current.reload();
+      }, 500);
     };
     const off = subscribe((event) => {
-      if (event.type === 'change' && latest.current.onChange) latest.current.onChange(event);
+      if (event.type === 'change') {
+        if (latest.current.onChange) latest.current.onChange(event);
+        if (latest.current.relevant && !latest.current.relevant(event)) return;
+      }
       later();
     });
     return () => {

@@ -135,7 +135,7 @@ export function RunView({ id }) {
     const r = await api(`/beta/industryData/runs/${encodeURIComponent(id)}?$expand=process`, { signal });
     return { entity: r.data, etag: r.headers.get('ETag') };
   }, id);
-  useLive(run.reload);
+  useLive(run.reload, null, (event) => event.id === id);
   if (run.error && !run.data) return html`<h1>Run</h1><${ErrorBox} error=${run.error} what="this run" />`;
   if (!run.data) return html`<h1>Run</h1><${Loading} what="the run" />`;
   const e = run.data.entity;

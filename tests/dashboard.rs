@@ -47,6 +47,11 @@ impl Drop for Driver {
     }
 }
 
+/// A script that is true when the runs table has finished loading and shows `n` rows.
+fn rows_are(n: usize) -> String {
+    format!("return !document.querySelector('[aria-busy=true]') && document.querySelectorAll('table.runs tbody tr').length === {n}")
+}
+
 fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
@@ -378,7 +383,7 @@ async fn dashboard_in_a_browser() {
 
 async fn runs_view_lists_filters_and_keeps_filters_in_the_url(page: &Page<'_>, seeded: &Seeded) {
     page.open("/").await;
-    page.wait_js("the runs table", "return document.querySelectorAll('table.runs tbody tr').length === 12", PATIENCE).await;
+    page.wait_js("the runs table", &rows_are(12), PATIENCE).await;
     let mut shown = page.run_names().await;
     shown.sort();
     let mut want = seeded.names.clone();
@@ -403,13 +408,13 @@ async fn runs_view_lists_filters_and_keeps_filters_in_the_url(page: &Page<'_>, s
     page.wait_js(
         "only failed runs",
         "const s = [...document.querySelectorAll('table.runs tbody tr td:first-child')].map(td => td.innerText.trim());
-         return s.length === 3 && s.every(t => t.includes('Failed'))",
+         return !document.querySelector('[aria-busy=true]') && s.length === 3 && s.every(t => t.includes('Failed'))",
         PATIENCE,
     )
     .await;
     // Name contains "alpha" (typed, as a person would) narrows to the one failed alpha run.
     page.control("Name contains").await.send_keys("ALPHA").await.unwrap();
-    page.wait_js("failed alpha runs", "return document.querySelectorAll('table.runs tbody tr').length === 1", PATIENCE).await;
+    page.wait_js("failed alpha runs", &rows_are(1), PATIENCE).await;
     assert_eq!(page.run_names().await, vec![seeded.failed["displayName"].as_str().unwrap().to_owned()]);
     let url = page.client.current_url().await.unwrap();
     assert!(url.query().unwrap_or_default().contains("status=failed") && url.query().unwrap().contains("name=ALPHA"), "{url}");
@@ -417,22 +422,23 @@ async fn runs_view_lists_filters_and_keeps_filters_in_the_url(page: &Page<'_>, s
 
     // A reload restores the filters and the narrowed list.
     page.client.refresh().await.unwrap();
-    page.wait_js("the reloaded list", "return document.querySelectorAll('table.runs tbody tr').length === 1", PATIENCE).await;
+    page.wait_js("the reloaded list", &rows_are(1), PATIENCE).await;
     assert_eq!(page.control("Status").await.prop("value").await.unwrap().as_deref(), Some("failed"));
     assert_eq!(page.control("Name contains").await.prop("value").await.unwrap().as_deref(), Some("ALPHA"));
 
     // Kind: groups only; sorting by name ascending.
     page.button("Clear filters").await.click().await.unwrap();
+    page.wait_js("every run again", &rows_are(12), PATIENCE).await;
     page.control("Kind").await.select_by_value("runGroup").await.unwrap();
-    page.wait_js("groups only", "return document.querySelectorAll('table.runs tbody tr').length === 1", PATIENCE).await;
+    page.wait_js("groups only", &rows_are(1), PATIENCE).await;
     assert_eq!(page.run_names().await, vec!["Weekend sync".to_owned()]);
     page.button("Clear filters").await.click().await.unwrap();
-    page.wait_js("every run again", "return document.querySelectorAll('table.runs tbody tr').length === 12", PATIENCE).await;
+    page.wait_js("every run again", &rows_are(12), PATIENCE).await;
     page.js("[...document.querySelectorAll('button.sort')].find(b => b.innerText.startsWith('Name')).click()").await;
     page.wait_js(
         "sorted by name",
         "const n = [...document.querySelectorAll('table.runs tbody td.name')].map(td => td.innerText.trim());
-         return n.length === 12 && n.every((x, i) => i === 0 || n[i - 1] <= x) && location.search.includes('displayName')",
+         return !document.querySelector('[aria-busy=true]') && n.length === 12 && n.every((x, i) => i === 0 || n[i - 1] <= x) && location.search.includes('displayName')",
         PATIENCE,
     )
     .await;

@@ -54,17 +54,18 @@ export function setParams(changes, { replace = true } = {}) {
 // Loads with `load(signal)` whenever `key` changes; `reload()` re-reads in the background (the
 // old data stays on screen until the new arrives).
 export function useLoad(load, key) {
-  const [state, setState] = useState({ loading: true, error: null, data: null });
+  const [state, setState] = useState({ key, loading: true, error: null, data: null });
   const current = useRef(null);
   const run = useCallback(
     (background) => {
       if (current.current) current.current.abort();
       const ctrl = new AbortController();
       current.current = ctrl;
-      if (!background) setState({ loading: true, error: null, data: null });
+      if (!background) setState({ key, loading: true, error: null, data: null });
       load(ctrl.signal).then(
-        (data) => ctrl.signal.aborted || setState({ loading: false, error: null, data }),
-        (error) => ctrl.signal.aborted || error.name === 'AbortError' || setState((s) => ({ loading: false, error, data: background ? s.data : null })),
+        (data) => ctrl.signal.aborted || setState({ key, loading: false, error: null, data }),
+        (error) =>
+          ctrl.signal.aborted || error.name === 'AbortError' || setState((s) => ({ key, loading: false, error, data: background ? s.data : null })),
       );
     },
     [key],
@@ -73,7 +74,9 @@ export function useLoad(load, key) {
     run(false);
     return () => current.current && current.current.abort();
   }, [run]);
-  return { ...state, reload: () => run(true) };
+  // Until the effect for a new key has run, the state is the previous key's: say it is loading.
+  const stale = state.key !== key;
+  return { ...state, loading: state.loading || stale, reload: () => run(true) };
 }
 
 // Calls onChange(event) for live changes, and re-reads (at most every 500 ms) on each tick and on

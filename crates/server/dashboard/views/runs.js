@@ -226,8 +226,7 @@ export function RunsView({ params }) {
 
   const filtered = !!runsFilter(params);
   let body;
-  if (load.error && !rows) body = html`<${ErrorBox} error=${load.error} what="the runs" />`;
-  else if (load.error) body = html`<${ErrorBox} error=${load.error} what="the runs" />`;
+  if (load.error && !load.loading) body = html`<${ErrorBox} error=${load.error} what="the runs" />`;
   else if (!rows) body = html`<${Loading} what="runs" />`;
   else if (!rows.length && !load.loading)
     body = html`<${Empty}>${filtered ? 'No runs match these filters.' : 'No runs yet. Runs appear here as soon as a client records one.'}</${Empty}>`;

@@ -458,7 +458,11 @@ async fn a_bad_filter_in_the_url_shows_the_services_message(page: &Page<'_>, api
 
 async fn run_page_shows_statistics_error_and_etag(page: &Page<'_>, seeded: &Seeded) {
     let id = seeded.failed["id"].as_str().unwrap();
-    page.open(&format!("/runs/{id}")).await;
+    // By keyboard: from the runs list, Enter on a run's link opens its page.
+    page.open("/runs").await;
+    page.wait_js("the runs table", &rows_are(12), PATIENCE).await;
+    page.js(&format!("document.querySelector('tr[data-id=\"{id}\"] td.name a').focus()")).await;
+    page.client.active_element().await.unwrap().send_keys("\u{E007}").await.unwrap();
     page.wait_text("sourceUnavailable").await;
     let text = page.text().await;
     for words in [

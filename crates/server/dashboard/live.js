@@ -110,11 +110,16 @@ async function connect(gen, attempt) {
   setMode('live');
   // The views re-read once: whatever happened while no stream was open is then on screen.
   if (attempt > 0 || lastEventId) emit({ type: 'tick' });
+  const opened = Date.now();
   try {
     await read(res.body, gen);
   } catch {}
+  // A stream that stayed open a while starts the back-off over.
+  if (Date.now() - opened > 30000) attempt = 0;
   if (gen !== generation) return;
   setMode('connecting');
+  // Until the stream is back, the views re-read as if there were none.
+  if (!pollTimer) pollTimer = setInterval(() => emit({ type: 'tick' }), POLL_MS);
   const wait = Math.min(1000 * 2 ** attempt, 15000);
   retryTimer = setTimeout(() => connect(gen, attempt + 1), wait);
 }

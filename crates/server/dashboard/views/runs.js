@@ -168,16 +168,22 @@ export function RunsView({ params }) {
   const [count, setCount] = useState(null);
   const [fresh, setFresh] = useState(new Set());
   const known = useRef(null);
+  const counted = useRef(null);
   const now = useNow(1000);
 
   const load = useLoad(async (signal) => {
     const top = Math.min(999, Math.max(PAGE, loaded.current));
     const q = query(params, top);
-    const counting = api(`/beta/industryData/runs/$count?${q.has('$filter') ? `$filter=${encodeURIComponent(q.get('$filter'))}` : ''}`, { signal })
-      .then((r) => !signal.aborted && setCount(Number(r.data)))
-      .catch(() => {});
     const r = await api(`/beta/industryData/runs?${q}`, { signal });
-    void counting;
+    // The total is asked for after the rows, once per query: counting a large store must not delay them.
+    if (counted.current !== key) {
+      counted.current = key;
+      api(`/beta/industryData/runs/$count?${q.has('$filter') ? `$filter=${encodeURIComponent(q.get('$filter'))}` : ''}`, { signal })
+        .then((c) => !signal.aborted && setCount(Number(c.data)))
+        .catch(() => {
+          counted.current = null;
+        });
+    }
     return r.data;
   }, key);
 

@@ -1,4 +1,4 @@
-//! Several stateless replicas on one PostgreSQL database behave as one service (issue 5), and a
+//! Several stateless replicas on one PostgreSQL database behave as one service, and a
 //! database that goes away gives 503 + Retry-After within the configured timeout, then recovers.
 //!
 //! Each test makes its own database (tests/common/pg.rs). Replicas are either real `runhub serve`
@@ -389,7 +389,7 @@ async fn an_unreachable_database_gives_503_with_retry_after_in_time_then_recover
     assert_eq!(names, ["after", "before"]);
 }
 
-// ---- issue 7 on replicas: the scheduler's claim and the on-demand start limit ------------------
+// ---- replicas: the scheduler's claim and the on-demand start limit ------------------
 
 async fn two_stores() -> (pg::TestDb, std::sync::Arc<dyn runhub_store::Store>, std::sync::Arc<dyn runhub_store::Store>) {
     let db = pg::TestDb::create().await;

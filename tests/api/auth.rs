@@ -1,4 +1,4 @@
-//! Issue 6 §1 and §4: bearer tokens. Each way a token can be wrong gets 401 `unauthenticated` with
+//! Bearer tokens. Each way a token can be wrong gets 401 `unauthenticated` with
 //! `WWW-Authenticate: Bearer …` and a message (and innerError.code) that says which; good HS256,
 //! RS256 and ES256 tokens are accepted; `runhub token` mints tokens the server accepts.
 

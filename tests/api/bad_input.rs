@@ -1,4 +1,4 @@
-//! Issue 2 §5: each kind of bad input gets the right 4xx in the Graph error format, with a message
+//! Each kind of bad input gets the right 4xx in the Graph error format, with a message
 //! that names the property and the reason — and leaves the store exactly as it was.
 
 use reqwest::Method;

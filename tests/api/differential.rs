@@ -1,8 +1,10 @@
-//! Differential test of the query pipeline (issue 3 §8): a random dataset, random `$filter` and
-//! `$orderby` texts generated from the grammar, answered by the server (SQL) and by a reference
-//! evaluator written here over the same parsed tree (`runhub_odata::parse_filter` /
-//! `parse_orderby`) with OData 4.01 semantics, in Rust over the JSON rows. They must agree row for
-//! row, order included, on every collection, also when walked page by page.
+//! Differential test of the query pipeline: a random dataset; random `$filter` expressions generated
+//! as trees and random `$orderby` keys, rendered to text for the server (which parses them and
+//! answers with SQL) and evaluated directly by a reference written here with OData 4.01 semantics
+//! over the JSON rows. Nothing of the project's query crate is on the reference side — its own table
+//! of properties and types, its own default orders — so a parser, precedence or typing bug shows as a
+//! difference. They must agree row for row, order included, on every collection, also when walked
+//! page by page.
 
 use std::cmp::Ordering;
 use std::collections::HashMap;
@@ -11,12 +13,105 @@ use futures::future::join_all;
 use rand::rngs::StdRng;
 use rand::seq::{IndexedRandom, SliceRandom};
 use rand::{Rng, SeedableRng};
-use runhub_odata::ast::{CaseFn, CmpOp, Filter, Operand, OrderKey, StringFn, Type, Value as V};
-use runhub_odata::schema::{QueryProperty, derives_from, entity_type, enum_type};
-use runhub_odata::{EntitySet, parse_filter, parse_orderby};
 use serde_json::{Value, json};
 
 use crate::helpers::{NS, TestApp, micros};
+
+// ---------------------------------------------------------------------------------------------
+// What the reference knows of the data model: each collection's filterable properties.
+
+const RUN_STATUS: &[&str] = &["running", "failed", "completed", "completedWithErrors", "completedWithWarnings", "unknownFutureValue"];
+const READINESS: &[&str] = &["notReady", "ready", "failed", "disabled", "expired", "unknownFutureValue"];
+const DOMAIN: &[&str] = &["educationRostering", "unknownFutureValue"];
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Ty {
+    Str,
+    Time,
+    /// The enum's name and its members in sort order (`unknownFutureValue` last).
+    Enum(&'static str, &'static [&'static str]),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Prop {
+    pub path: &'static str,
+    pub ty: Ty,
+}
+
+const fn prop(path: &'static str, ty: Ty) -> Prop {
+    Prop { path, ty }
+}
+
+const RUN_PROPS: &[Prop] = &[
+    prop("id", Ty::Str),
+    prop("displayName", Ty::Str),
+    prop("startDateTime", Ty::Time),
+    prop("endDateTime", Ty::Time),
+    prop("status", Ty::Enum("runStatus", RUN_STATUS)),
+    prop("blockingError/code", Ty::Str),
+    prop("blockingError/message", Ty::Str),
+    prop("blockingError/target", Ty::Str),
+    prop("process/id", Ty::Str),
+];
+const OUTGOING_PROPS: &[Prop] = &[
+    prop("id", Ty::Str),
+    prop("eTag", Ty::Str),
+    prop("displayName", Ty::Str),
+    prop("readinessStatus", Ty::Enum("readinessStatus", READINESS)),
+];
+const INCOMING_PROPS: &[Prop] = &[
+    prop("id", Ty::Str),
+    prop("eTag", Ty::Str),
+    prop("displayName", Ty::Str),
+    prop("readinessStatus", Ty::Enum("readinessStatus", READINESS)),
+    prop("dataDomain", Ty::Enum("incomingDomain", DOMAIN)),
+    prop("recurrenceEffectiveDateTime", Ty::Time),
+    prop("recurrenceExpirationDateTime", Ty::Time),
+];
+
+/// A queryable collection, as the reference sees it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Coll {
+    Runs,
+    RunGroups,
+    IncomingFlows,
+    OutgoingFlows,
+}
+
+impl Coll {
+    pub fn props(self) -> &'static [Prop] {
+        match self {
+            Coll::Runs | Coll::RunGroups => RUN_PROPS,
+            Coll::IncomingFlows => INCOMING_PROPS,
+            Coll::OutgoingFlows => OUTGOING_PROPS,
+        }
+    }
+
+    /// The type names `isof` may name on this collection.
+    fn isof_types(self) -> &'static [&'static str] {
+        match self {
+            Coll::Runs => &["run", "incomingFlowRun", "outgoingFlowRun", "runGroup"],
+            Coll::RunGroups => &["run", "runGroup"],
+            Coll::IncomingFlows => &["process", "incomingFlow"],
+            Coll::OutgoingFlows => &["process", "outgoingFlow"],
+        }
+    }
+
+    /// The order without `$orderby`: runs newest first, processes by name (ties by id).
+    fn default_order(self) -> Vec<Key> {
+        match self {
+            Coll::Runs | Coll::RunGroups => vec![Key { prop: prop("startDateTime", Ty::Time), descending: true }],
+            Coll::IncomingFlows | Coll::OutgoingFlows => vec![Key { prop: prop("displayName", Ty::Str), descending: false }],
+        }
+    }
+}
+
+/// One `$orderby` key.
+#[derive(Debug, Clone, Copy)]
+pub struct Key {
+    pub prop: Prop,
+    pub descending: bool,
+}
 
 // ---------------------------------------------------------------------------------------------
 // The reference evaluator.
@@ -38,110 +133,163 @@ impl Row {
     }
 }
 
-fn typed(json: &Value, ty: Type) -> V {
+/// A value: `Enum(None)` is `unknownFutureValue`, which equals nothing.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Val {
+    Null,
+    Str(String),
+    Time(i64),
+    Enum(Option<usize>),
+    Bool(bool),
+}
+
+fn typed(json: &Value, ty: Ty) -> Val {
     if json.is_null() {
-        return V::Null;
+        return Val::Null;
     }
     match ty {
-        Type::String => V::String(json.as_str().unwrap().to_owned()),
-        Type::DateTimeOffset => V::DateTime(micros(json)),
-        Type::Boolean => V::Bool(json.as_bool().unwrap()),
-        Type::Int64 => V::Int(json.as_i64().unwrap()),
-        Type::Enum(name) => {
-            let members = enum_type(name).unwrap_or_else(|| panic!("enum {name}")).members;
-            V::Enum(Some(members.iter().position(|m| *m == json.as_str().unwrap()).unwrap() as i64))
-        }
+        Ty::Str => Val::Str(json.as_str().unwrap().to_owned()),
+        Ty::Time => Val::Time(micros(json)),
+        Ty::Enum(_, members) => Val::Enum(Some(members.iter().position(|m| *m == json.as_str().unwrap()).unwrap())),
     }
 }
 
 /// The value of a property path on a row.
-pub fn property(row: &Row, path: &str, ty: Type) -> V {
-    if path == "process/id" {
-        return row.process_id.clone().map_or(V::Null, V::String);
+fn property(row: &Row, p: Prop) -> Val {
+    if p.path == "process/id" {
+        return row.process_id.clone().map_or(Val::Null, Val::Str);
     }
     let mut v = &row.json;
-    for seg in path.split('/') {
+    for seg in p.path.split('/') {
         v = &v[seg];
     }
-    typed(v, ty)
+    typed(v, p.ty)
 }
 
-fn operand(row: &Row, o: &Operand) -> V {
-    match o {
-        Operand::Property { path, ty } => property(row, path, *ty),
-        Operand::Literal(v) => v.clone(),
-        Operand::Case(f, inner) => match operand(row, inner) {
-            V::String(s) => V::String(match f {
-                CaseFn::ToLower => s.to_lowercase(),
-                CaseFn::ToUpper => s.to_uppercase(),
-            }),
-            V::Null => V::Null,
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Fold {
+    Lower,
+    Upper,
+}
+
+fn fold(f: Fold, s: &str) -> String {
+    match f {
+        Fold::Lower => s.to_lowercase(),
+        Fold::Upper => s.to_uppercase(),
+    }
+}
+
+/// An operand of a comparison.
+#[derive(Debug, Clone)]
+pub enum Term {
+    Prop(Prop),
+    Fold(Fold, Box<Term>),
+    /// A literal: its value and its text as written.
+    Lit(Val, String),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Op {
+    Eq,
+    Ne,
+    Gt,
+    Ge,
+    Lt,
+    Le,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub enum StrFn {
+    StartsWith,
+    EndsWith,
+    Contains,
+}
+
+/// A `$filter` expression as generated.
+#[derive(Debug, Clone)]
+pub enum Expr {
+    Cmp(Op, Term, Term),
+    In(Term, Vec<Term>),
+    Str(StrFn, Term, Term),
+    /// A type name; whether it is written quoted.
+    IsOf(&'static str, bool),
+    Bool(bool),
+    Not(Box<Expr>),
+    And(Box<Expr>, Box<Expr>),
+    Or(Box<Expr>, Box<Expr>),
+    /// Parentheses the expression does not need.
+    Paren(Box<Expr>),
+}
+
+fn term_value(row: &Row, t: &Term) -> Val {
+    match t {
+        Term::Prop(p) => property(row, *p),
+        Term::Lit(v, _) => v.clone(),
+        Term::Fold(f, inner) => match term_value(row, inner) {
+            Val::Str(s) => Val::Str(fold(*f, &s)),
+            Val::Null => Val::Null,
             other => panic!("case function over {other:?}"),
         },
     }
 }
 
-/// Equality of two non-null values. `unknownFutureValue` equals nothing.
-fn equal(a: &V, b: &V) -> bool {
+fn order(a: &Val, b: &Val) -> Ordering {
     match (a, b) {
-        (V::Enum(None), _) | (_, V::Enum(None)) => false,
-        (V::Int(x), V::Float(y)) | (V::Float(y), V::Int(x)) => (*x as f64) == *y,
-        _ => a == b,
-    }
-}
-
-fn order(a: &V, b: &V) -> Ordering {
-    match (a, b) {
-        (V::String(x), V::String(y)) => x.cmp(y), // UTF-8 byte order = code point order
-        (V::DateTime(x), V::DateTime(y)) | (V::Int(x), V::Int(y)) => x.cmp(y),
-        (V::Enum(Some(x)), V::Enum(Some(y))) => x.cmp(y),
-        (V::Bool(x), V::Bool(y)) => x.cmp(y),
-        (V::Float(x), V::Float(y)) => x.partial_cmp(y).unwrap(),
-        (V::Int(x), V::Float(y)) => (*x as f64).partial_cmp(y).unwrap(),
-        (V::Float(x), V::Int(y)) => x.partial_cmp(&(*y as f64)).unwrap(),
+        (Val::Str(x), Val::Str(y)) => x.cmp(y), // UTF-8 byte order = code point order
+        (Val::Time(x), Val::Time(y)) => x.cmp(y),
+        (Val::Enum(Some(x)), Val::Enum(Some(y))) => x.cmp(y),
+        (Val::Bool(x), Val::Bool(y)) => x.cmp(y),
         _ => panic!("cannot order {a:?} and {b:?}"),
     }
 }
 
-/// OData 4.01 §5.1.1: two-valued, `eq null` tests for null, `ne` with one null operand is true,
-/// ordering comparisons with a null operand are false.
-pub fn eval(row: &Row, f: &Filter) -> bool {
-    match f {
-        Filter::And(a, b) => eval(row, a) && eval(row, b),
-        Filter::Or(a, b) => eval(row, a) || eval(row, b),
-        Filter::Not(a) => !eval(row, a),
-        Filter::Bool(o) => operand(row, o) == V::Bool(true),
-        Filter::IsOf(name) => {
-            let ty = entity_type(&format!("{NS}.{}", row.kind())).unwrap();
-            derives_from(ty, &format!("{NS}.{name}"))
+/// OData 4.01 §5.1.1: two-valued; `eq null` tests for null, `ne` with one null operand is true,
+/// ordering comparisons with a null operand are false; `unknownFutureValue` matches nothing.
+fn eval(row: &Row, e: &Expr) -> bool {
+    match e {
+        Expr::And(a, b) => eval(row, a) && eval(row, b),
+        Expr::Or(a, b) => eval(row, a) || eval(row, b),
+        Expr::Not(a) => !eval(row, a),
+        Expr::Paren(a) => eval(row, a),
+        Expr::Bool(b) => *b,
+        Expr::IsOf(name, _) => {
+            // Every run kind derives from `run`, every flow kind from `process`.
+            let kind = row.kind();
+            let base = if kind.ends_with("Flow") { "process" } else { "run" };
+            *name == kind || *name == base
         }
-        Filter::Compare { op, left, right } => {
-            let (l, r) = (operand(row, left), operand(row, right));
-            let eq = || match (&l, &r) {
-                (V::Null, V::Null) => true,
-                (V::Null, _) | (_, V::Null) => false,
-                _ => equal(&l, &r),
+        Expr::Cmp(op, left, right) => {
+            let (l, r) = (term_value(row, left), term_value(row, right));
+            let unknown = matches!(l, Val::Enum(None)) || matches!(r, Val::Enum(None));
+            let eq = match (&l, &r) {
+                (Val::Null, Val::Null) => true,
+                (Val::Null, _) | (_, Val::Null) => false,
+                _ => !unknown && l == r,
             };
             match op {
-                CmpOp::Eq => eq(),
-                CmpOp::Ne => !eq(),
-                _ if l == V::Null || r == V::Null => false,
-                _ if matches!(l, V::Enum(None)) || matches!(r, V::Enum(None)) => false,
-                CmpOp::Gt => order(&l, &r) == Ordering::Greater,
-                CmpOp::Ge => order(&l, &r) != Ordering::Less,
-                CmpOp::Lt => order(&l, &r) == Ordering::Less,
-                CmpOp::Le => order(&l, &r) != Ordering::Greater,
+                Op::Eq => eq,
+                Op::Ne => !eq,
+                _ if l == Val::Null || r == Val::Null || unknown => false,
+                Op::Gt => order(&l, &r) == Ordering::Greater,
+                Op::Ge => order(&l, &r) != Ordering::Less,
+                Op::Lt => order(&l, &r) == Ordering::Less,
+                Op::Le => order(&l, &r) != Ordering::Greater,
             }
         }
-        Filter::In { operand: o, list } => {
-            let v = operand(row, o);
-            if v == V::Null { list.contains(&V::Null) } else { list.iter().any(|item| *item != V::Null && equal(&v, item)) }
+        Expr::In(t, list) => {
+            let v = term_value(row, t);
+            let items: Vec<Val> = list.iter().map(|i| term_value(row, i)).collect();
+            if v == Val::Null {
+                items.contains(&Val::Null)
+            } else {
+                !matches!(v, Val::Enum(None)) && items.iter().any(|i| *i == v && !matches!(i, Val::Enum(None)))
+            }
         }
-        Filter::StringMatch { func, haystack, needle } => match (operand(row, haystack), operand(row, needle)) {
-            (V::String(h), V::String(n)) => match func {
-                StringFn::StartsWith => h.starts_with(&n),
-                StringFn::EndsWith => h.ends_with(&n),
-                StringFn::Contains => h.contains(&n),
+        Expr::Str(func, hay, needle) => match (term_value(row, hay), term_value(row, needle)) {
+            (Val::Str(h), Val::Str(n)) => match func {
+                StrFn::StartsWith => h.starts_with(&n),
+                StrFn::EndsWith => h.ends_with(&n),
+                StrFn::Contains => h.contains(&n),
             },
             _ => false,
         },
@@ -149,13 +297,13 @@ pub fn eval(row: &Row, f: &Filter) -> bool {
 }
 
 /// `$orderby` keys then `id asc`; nulls sort lowest.
-pub fn compare_rows(a: &Row, b: &Row, keys: &[OrderKey]) -> Ordering {
+fn compare_rows(a: &Row, b: &Row, keys: &[Key]) -> Ordering {
     for k in keys {
-        let (x, y) = (property(a, k.path, k.ty), property(b, k.path, k.ty));
+        let (x, y) = (property(a, k.prop), property(b, k.prop));
         let o = match (&x, &y) {
-            (V::Null, V::Null) => Ordering::Equal,
-            (V::Null, _) => Ordering::Less,
-            (_, V::Null) => Ordering::Greater,
+            (Val::Null, Val::Null) => Ordering::Equal,
+            (Val::Null, _) => Ordering::Less,
+            (_, Val::Null) => Ordering::Greater,
             _ => order(&x, &y),
         };
         let o = if k.descending { o.reverse() } else { o };
@@ -166,14 +314,63 @@ pub fn compare_rows(a: &Row, b: &Row, keys: &[OrderKey]) -> Ordering {
     a.id().cmp(b.id())
 }
 
-pub fn reference(rows: &[Row], filter: Option<&Filter>, keys: &[OrderKey]) -> Vec<String> {
+pub fn reference(rows: &[Row], filter: Option<&Expr>, keys: &[Key]) -> Vec<String> {
     let mut hits: Vec<&Row> = rows.iter().filter(|r| filter.is_none_or(|f| eval(r, f))).collect();
     hits.sort_by(|a, b| compare_rows(a, b, keys));
     hits.iter().map(|r| r.id().to_owned()).collect()
 }
 
 // ---------------------------------------------------------------------------------------------
-// Text generation from the grammar.
+// Rendering trees as `$filter` text, with OData's precedence: `not` applies to a primary (a
+// function call or a parenthesized expression), comparisons bind tighter than `and`, `and` tighter
+// than `or`.
+
+fn render_term(t: &Term) -> String {
+    match t {
+        Term::Prop(p) => p.path.to_owned(),
+        Term::Lit(_, text) => text.clone(),
+        Term::Fold(Fold::Lower, inner) => format!("tolower({})", render_term(inner)),
+        Term::Fold(Fold::Upper, inner) => format!("toupper({})", render_term(inner)),
+    }
+}
+
+pub fn render(e: &Expr) -> String {
+    match e {
+        Expr::Cmp(op, l, r) => {
+            let op = match op {
+                Op::Eq => "eq",
+                Op::Ne => "ne",
+                Op::Gt => "gt",
+                Op::Ge => "ge",
+                Op::Lt => "lt",
+                Op::Le => "le",
+            };
+            format!("{} {op} {}", render_term(l), render_term(r))
+        }
+        Expr::In(t, list) => format!("{} in ({})", render_term(t), list.iter().map(render_term).collect::<Vec<_>>().join(", ")),
+        Expr::Str(f, hay, needle) => {
+            let f = match f {
+                StrFn::StartsWith => "startswith",
+                StrFn::EndsWith => "endswith",
+                StrFn::Contains => "contains",
+            };
+            format!("{f}({}, {})", render_term(hay), render_term(needle))
+        }
+        Expr::IsOf(name, true) => format!("isof('{NS}.{name}')"),
+        Expr::IsOf(name, false) => format!("isof({NS}.{name})"),
+        Expr::Bool(b) => b.to_string(),
+        Expr::Not(inner) => match **inner {
+            Expr::Str(..) | Expr::IsOf(..) | Expr::Paren(_) => format!("not {}", render(inner)),
+            _ => format!("not ({})", render(inner)),
+        },
+        Expr::And(a, b) => {
+            let side = |x: &Expr| if matches!(x, Expr::Or(..)) { format!("({})", render(x)) } else { render(x) };
+            format!("{} and {}", side(a), side(b))
+        }
+        Expr::Or(a, b) => format!("{} or {}", render(a), render(b)),
+        Expr::Paren(inner) => format!("({})", render(inner)),
+    }
+}
 
 /// Percent-encodes everything but the unreserved characters.
 pub fn enc(s: &str) -> String {
@@ -213,7 +410,7 @@ pub fn datetime_literal(rng: &mut StdRng, micros: i64) -> String {
     match rng.random_range(0..3) {
         0 if frac == 0 => {}
         1 => s.push_str(&format!(".{frac:06}{}", rng.random_range(0..10))), // 7 digits: the 7th is truncated
-        _ => s.push_str(&format!(".{}", format!("{frac:06}").trim_end_matches('0')).trim_end_matches('.')),
+        _ => s.push_str(format!(".{}", format!("{frac:06}").trim_end_matches('0')).trim_end_matches('.')),
     }
     if offset_min == 0 && rng.random_bool(0.5) {
         s.push('Z');
@@ -228,52 +425,66 @@ fn quote(s: &str) -> String {
     format!("'{}'", s.replace('\'', "''"))
 }
 
+fn string_lit(s: &str) -> Term {
+    Term::Lit(Val::Str(s.to_owned()), quote(s))
+}
+
+fn null() -> Term {
+    Term::Lit(Val::Null, "null".into())
+}
+
+// ---------------------------------------------------------------------------------------------
+// Generating expressions.
+
 pub struct Gen<'a> {
     pub rng: StdRng,
-    pub set: EntitySet,
+    pub coll: Coll,
     pub rows: &'a [Row],
 }
 
 impl Gen<'_> {
-    fn props(&self) -> Vec<QueryProperty> {
-        self.set.properties().to_vec()
-    }
-
-    fn sample(&mut self, p: &QueryProperty) -> V {
+    fn sample(&mut self, p: Prop) -> Val {
         let row = self.rows.choose(&mut self.rng).unwrap();
-        property(row, p.path, p.ty)
+        property(row, p)
     }
 
-    /// A literal of `p`'s type, usually one some row has.
-    fn literal(&mut self, p: &QueryProperty) -> String {
+    /// A literal of `p`'s type, usually one some row has, folded like the other side when it is.
+    fn literal(&mut self, p: Prop, folded: Option<Fold>) -> Term {
         if self.rng.random_ratio(1, 10) {
-            return "null".into();
+            return null();
         }
-        let v = self.sample(p);
-        match (p.ty, v) {
-            (Type::String, V::String(s)) => quote(&s),
-            (Type::String, _) => quote(["zzz", "Alpha", "", "İ", "a'b", "0"].choose(&mut self.rng).unwrap()),
-            (Type::DateTimeOffset, v) => {
+        let sampled = self.sample(p);
+        match (p.ty, sampled) {
+            (Ty::Str, v) => {
+                let s = match v {
+                    Val::Str(s) => s,
+                    _ => ["zzz", "Alpha", "", "İ", "a'b", "0"].choose(&mut self.rng).unwrap().to_string(),
+                };
+                string_lit(&folded.map_or(s.clone(), |f| fold(f, &s)))
+            }
+            (Ty::Time, v) => {
                 let base = match v {
-                    V::DateTime(t) => t,
+                    Val::Time(t) => t,
                     _ => 1_700_000_000_000_000,
                 };
                 let delta = *[0, 0, 0, 1, -1, 3_600_000_000, -86_400_000_000].choose(&mut self.rng).unwrap();
-                datetime_literal(&mut self.rng, base + delta)
+                let text = datetime_literal(&mut self.rng, base + delta);
+                Term::Lit(Val::Time(base + delta), text)
             }
-            (Type::Enum(name), _) => {
-                let member = enum_type(name).unwrap().members.choose(&mut self.rng).unwrap();
-                if self.rng.random_bool(0.5) { quote(member) } else { format!("{NS}.{name}{}", quote(member)) }
+            (Ty::Enum(name, members), _) => {
+                let index = self.rng.random_range(0..members.len());
+                let member = members[index];
+                let value = Val::Enum((member != "unknownFutureValue").then_some(index));
+                let text = if self.rng.random_bool(0.5) { quote(member) } else { format!("{NS}.{name}{}", quote(member)) };
+                Term::Lit(value, text)
             }
-            (Type::Boolean, _) => if self.rng.random_bool(0.5) { "true" } else { "false" }.into(),
-            (Type::Int64, _) => self.rng.random_range(-3..100).to_string(),
         }
     }
 
     /// A substring of some row's value of `p` (for the string functions), or a random one.
-    fn needle(&mut self, p: &QueryProperty, fold: Option<CaseFn>) -> String {
+    fn needle(&mut self, p: Prop, folded: Option<Fold>) -> Term {
         let s = match self.sample(p) {
-            V::String(s) => s,
+            Val::Str(s) => s,
             _ => ["a", "A", "ü", "", "ß", "x"].choose(&mut self.rng).unwrap().to_string(),
         };
         let chars: Vec<char> = s.chars().collect();
@@ -283,148 +494,137 @@ impl Gen<'_> {
             let i = self.rng.random_range(0..chars.len());
             (i, self.rng.random_range(i..=chars.len()))
         };
-        let mut n: String = chars[i..j].iter().collect();
-        match fold {
-            Some(CaseFn::ToLower) => n = n.to_lowercase(),
-            Some(CaseFn::ToUpper) => n = n.to_uppercase(),
-            None if self.rng.random_ratio(1, 5) => n = n.to_uppercase(),
-            None => {}
-        }
-        quote(&n)
+        let n: String = chars[i..j].iter().collect();
+        let n = match folded {
+            Some(f) => fold(f, &n),
+            None if self.rng.random_ratio(1, 5) => n.to_uppercase(),
+            None => n,
+        };
+        string_lit(&n)
     }
 
-    fn string_operand(&mut self, p: &QueryProperty) -> (String, Option<CaseFn>) {
+    /// A string property, sometimes under `tolower`/`toupper`.
+    fn string_operand(&mut self, p: Prop) -> (Term, Option<Fold>) {
         match self.rng.random_range(0..6) {
-            0 => (format!("tolower({})", p.path), Some(CaseFn::ToLower)),
-            1 => (format!("toupper({})", p.path), Some(CaseFn::ToUpper)),
-            _ => (p.path.to_owned(), None),
+            0 => (Term::Fold(Fold::Lower, Box::new(Term::Prop(p))), Some(Fold::Lower)),
+            1 => (Term::Fold(Fold::Upper, Box::new(Term::Prop(p))), Some(Fold::Upper)),
+            _ => (Term::Prop(p), None),
         }
     }
 
-    fn atom(&mut self) -> String {
-        let props = self.props();
+    fn operand(&mut self, p: Prop) -> (Term, Option<Fold>) {
+        if p.ty == Ty::Str { self.string_operand(p) } else { (Term::Prop(p), None) }
+    }
+
+    fn atom(&mut self) -> Expr {
+        let props = self.coll.props();
         let p = *props.choose(&mut self.rng).unwrap();
         match self.rng.random_range(0..10) {
             0..=4 => {
-                let ops: &[&str] = if matches!(p.ty, Type::Enum(_)) { &["eq", "ne"] } else { &["eq", "ne", "gt", "ge", "lt", "le"] };
+                let ops: &[Op] =
+                    if matches!(p.ty, Ty::Enum(..)) { &[Op::Eq, Op::Ne] } else { &[Op::Eq, Op::Ne, Op::Gt, Op::Ge, Op::Lt, Op::Le] };
                 let op = *ops.choose(&mut self.rng).unwrap();
-                let (lhs, fold) = if p.ty == Type::String { self.string_operand(&p) } else { (p.path.to_owned(), None) };
-                let mut rhs = self.literal(&p);
-                if let Some(f) = fold {
-                    rhs = match f {
-                        CaseFn::ToLower => rhs.to_lowercase(),
-                        CaseFn::ToUpper => rhs.to_uppercase(),
-                    };
-                    if rhs == "NULL" {
-                        rhs = "null".into();
-                    }
-                }
+                let (lhs, folded) = self.operand(p);
+                let mut rhs = self.literal(p, folded);
                 // Sometimes another property of the same type on the right.
-                if self.rng.random_ratio(1, 8) {
-                    if let Some(q) = props.iter().filter(|q| q.ty == p.ty && q.path != p.path).collect::<Vec<_>>().choose(&mut self.rng) {
-                        rhs = q.path.to_owned();
-                    }
+                if self.rng.random_ratio(1, 8)
+                    && let Some(q) = props.iter().filter(|q| q.ty == p.ty && q.path != p.path).collect::<Vec<_>>().choose(&mut self.rng)
+                {
+                    rhs = Term::Prop(**q);
                 }
-                if self.rng.random_ratio(1, 6) { format!("{rhs} {op} {lhs}") } else { format!("{lhs} {op} {rhs}") }
+                if self.rng.random_ratio(1, 6) { Expr::Cmp(op, rhs, lhs) } else { Expr::Cmp(op, lhs, rhs) }
             }
             5 | 6 => {
-                let (lhs, _) = if p.ty == Type::String { self.string_operand(&p) } else { (p.path.to_owned(), None) };
+                let (lhs, folded) = self.operand(p);
                 let n = self.rng.random_range(1..5);
-                let items: Vec<String> = (0..n).map(|_| self.literal(&p)).collect();
-                let items: Vec<String> = if lhs.starts_with("to") {
-                    items
-                        .into_iter()
-                        .map(|s| {
-                            if s == "null" {
-                                s
-                            } else if lhs.starts_with("tolower") {
-                                s.to_lowercase()
-                            } else {
-                                s.to_uppercase()
-                            }
-                        })
-                        .collect()
-                } else {
-                    items
-                };
-                format!("{lhs} in ({})", items.join(", "))
+                let items = (0..n).map(|_| self.literal(p, folded)).collect();
+                Expr::In(lhs, items)
             }
             7 | 8 => {
-                let strings: Vec<QueryProperty> = props.iter().copied().filter(|q| q.ty == Type::String).collect();
+                let strings: Vec<Prop> = props.iter().copied().filter(|q| q.ty == Ty::Str).collect();
                 let p = *strings.choose(&mut self.rng).unwrap();
-                let (hay, fold) = self.string_operand(&p);
-                let needle = self.needle(&p, fold);
-                let func = *["startswith", "endswith", "contains"].choose(&mut self.rng).unwrap();
-                format!("{func}({hay}, {needle})")
+                let (hay, folded) = self.string_operand(p);
+                let needle = self.needle(p, folded);
+                let func = *[StrFn::StartsWith, StrFn::EndsWith, StrFn::Contains].choose(&mut self.rng).unwrap();
+                Expr::Str(func, hay, needle)
             }
             _ => {
-                let types = self.set.isof_types();
-                let t = types.choose(&mut self.rng).unwrap();
-                if self.rng.random_bool(0.7) { format!("isof('{NS}.{t}')") } else { format!("isof({NS}.{t})") }
+                let t = *self.coll.isof_types().choose(&mut self.rng).unwrap();
+                Expr::IsOf(t, self.rng.random_bool(0.7))
             }
         }
     }
 
     /// Constant predicates: literal against literal, bare booleans.
-    fn constant(&mut self) -> String {
-        let pick = [
-            "null eq null",
-            "null ne null",
-            "'a' eq 'a'",
-            "'a' ne 'a'",
-            "'b' lt 'a'",
-            "'B' lt 'a'",
-            "true",
-            "false",
-            "true eq false",
-            "2025-01-01T00:00:00Z lt 2025-01-01T01:00:00+02:00",
-            "'a' eq null",
-            "null lt 'a'",
-            "tolower('ÄB') eq 'äb'",
-            "contains('abc', 'b')",
-            "'x' in ('x', null)",
-            "null in ('x', null)",
-            "null in ('x')",
-        ];
-        pick.choose(&mut self.rng).unwrap().to_string()
+    fn constant(&mut self) -> Expr {
+        let s = string_lit;
+        let time = |text: &str, micros: i64| Term::Lit(Val::Time(micros), text.to_owned());
+        let boolean = |b: bool| Term::Lit(Val::Bool(b), b.to_string());
+        let pick = self.rng.random_range(0..17);
+        match pick {
+            0 => Expr::Cmp(Op::Eq, null(), null()),
+            1 => Expr::Cmp(Op::Ne, null(), null()),
+            2 => Expr::Cmp(Op::Eq, s("a"), s("a")),
+            3 => Expr::Cmp(Op::Ne, s("a"), s("a")),
+            4 => Expr::Cmp(Op::Lt, s("b"), s("a")),
+            5 => Expr::Cmp(Op::Lt, s("B"), s("a")),
+            6 => Expr::Bool(true),
+            7 => Expr::Bool(false),
+            8 => Expr::Cmp(Op::Eq, boolean(true), boolean(false)),
+            9 => Expr::Cmp(
+                Op::Lt,
+                time("2025-01-01T00:00:00Z", 1_735_689_600_000_000),
+                time("2025-01-01T01:00:00+02:00", 1_735_689_600_000_000 - 3_600_000_000),
+            ),
+            10 => Expr::Cmp(Op::Eq, s("a"), null()),
+            11 => Expr::Cmp(Op::Lt, null(), s("a")),
+            12 => Expr::Cmp(Op::Eq, Term::Fold(Fold::Lower, Box::new(s("ÄB"))), s("äb")),
+            13 => Expr::Str(StrFn::Contains, s("abc"), s("b")),
+            14 => Expr::In(s("x"), vec![s("x"), null()]),
+            15 => Expr::In(null(), vec![s("x"), null()]),
+            _ => Expr::In(null(), vec![s("x")]),
+        }
     }
 
-    pub fn filter(&mut self, depth: u32) -> String {
+    pub fn filter(&mut self, depth: u32) -> Expr {
         if self.rng.random_ratio(1, 25) {
             return self.constant();
         }
         if depth == 0 || self.rng.random_ratio(2, 5) {
             let atom = self.atom();
-            // `not` right before a function call or isof needs no parentheses.
-            if (atom.ends_with(')') && !atom.contains(" in (")) && self.rng.random_ratio(1, 6) {
-                return format!("not {atom}");
+            if self.rng.random_ratio(1, 8) {
+                return Expr::Not(Box::new(atom));
             }
             return atom;
         }
+        let sub = |g: &mut Self| Box::new(g.filter(depth - 1));
         match self.rng.random_range(0..5) {
-            0 | 1 => format!("{} and {}", self.filter(depth - 1), self.filter(depth - 1)),
-            2 => format!("{} or {}", self.filter(depth - 1), self.filter(depth - 1)),
-            3 => format!("not ({})", self.filter(depth - 1)),
-            _ => format!("({})", self.filter(depth - 1)),
+            0 | 1 => Expr::And(sub(self), sub(self)),
+            2 => Expr::Or(sub(self), sub(self)),
+            3 => Expr::Not(sub(self)),
+            _ => Expr::Paren(sub(self)),
         }
     }
 
-    pub fn orderby(&mut self) -> Option<String> {
+    /// Random keys and their text.
+    pub fn orderby(&mut self) -> Option<(Vec<Key>, String)> {
         if self.rng.random_ratio(1, 4) {
             return None;
         }
-        let props = self.props();
         let n = self.rng.random_range(1..=3);
-        let chosen: Vec<QueryProperty> = props.choose_multiple(&mut self.rng, n).copied().collect();
-        let keys: Vec<String> = chosen
-            .iter()
-            .map(|p| match self.rng.random_range(0..3) {
-                0 => format!("{} desc", p.path),
-                1 => format!("{} asc", p.path),
-                _ => p.path.to_owned(),
-            })
-            .collect();
-        Some(keys.join(","))
+        let chosen: Vec<Prop> = self.coll.props().choose_multiple(&mut self.rng, n).copied().collect();
+        let mut keys = Vec::new();
+        let mut texts = Vec::new();
+        for p in chosen {
+            let (descending, text) = match self.rng.random_range(0..3) {
+                0 => (true, format!("{} desc", p.path)),
+                1 => (false, format!("{} asc", p.path)),
+                _ => (false, p.path.to_owned()),
+            };
+            keys.push(Key { prop: p, descending });
+            texts.push(text);
+        }
+        Some((keys, texts.join(",")))
     }
 }
 
@@ -573,37 +773,37 @@ pub async fn build_dataset(app: &TestApp, rng: &mut StdRng, flows: usize, runs: 
 
 /// Every collection that can be queried, with the set its options are checked against and the
 /// reference rows it holds.
-fn collections(data: &Dataset) -> Vec<(String, EntitySet, Vec<Row>)> {
+fn collections(data: &Dataset) -> Vec<(String, Coll, Vec<Row>)> {
     let runs = &data.runs;
     let of_kind = |k: &str| runs.iter().filter(|r| r.kind() == k).cloned().collect::<Vec<_>>();
     let mut out = vec![
-        ("/beta/industryData/runs".to_owned(), EntitySet::Runs, runs.clone()),
-        (format!("/beta/industryData/runs/{NS}.incomingFlowRun"), EntitySet::Runs, of_kind("incomingFlowRun")),
-        (format!("/beta/industryData/runs/{NS}.outgoingFlowRun"), EntitySet::Runs, of_kind("outgoingFlowRun")),
-        (format!("/beta/industryData/runs/{NS}.runGroup"), EntitySet::RunGroups, of_kind("runGroup")),
-        ("/beta/industryData/runGroups".to_owned(), EntitySet::RunGroups, of_kind("runGroup")),
-        ("/beta/industryData/incomingFlows".to_owned(), EntitySet::IncomingFlows, data.incoming.clone()),
-        ("/beta/industryData/outgoingFlows".to_owned(), EntitySet::OutgoingFlows, data.outgoing.clone()),
+        ("/beta/industryData/runs".to_owned(), Coll::Runs, runs.clone()),
+        (format!("/beta/industryData/runs/{NS}.incomingFlowRun"), Coll::Runs, of_kind("incomingFlowRun")),
+        (format!("/beta/industryData/runs/{NS}.outgoingFlowRun"), Coll::Runs, of_kind("outgoingFlowRun")),
+        (format!("/beta/industryData/runs/{NS}.runGroup"), Coll::RunGroups, of_kind("runGroup")),
+        ("/beta/industryData/runGroups".to_owned(), Coll::RunGroups, of_kind("runGroup")),
+        ("/beta/industryData/incomingFlows".to_owned(), Coll::IncomingFlows, data.incoming.clone()),
+        ("/beta/industryData/outgoingFlows".to_owned(), Coll::OutgoingFlows, data.outgoing.clone()),
     ];
     for (set, rows) in [("incomingFlows", &data.incoming), ("outgoingFlows", &data.outgoing)] {
         for flow in rows.iter().take(2) {
             let fid = flow.id().to_owned();
             let members: Vec<Row> = runs.iter().filter(|r| r.process_id.as_deref() == Some(&fid)).cloned().collect();
-            out.push((format!("/beta/industryData/{set}/{fid}/runs"), EntitySet::Runs, members));
+            out.push((format!("/beta/industryData/{set}/{fid}/runs"), Coll::Runs, members));
         }
     }
     for g in &data.groups {
         let members: Vec<Row> = runs.iter().filter(|r| r.group_id.as_deref() == Some(g)).cloned().collect();
-        out.push((format!("/beta/industryData/runGroups/{g}/runs"), EntitySet::Runs, members));
+        out.push((format!("/beta/industryData/runGroups/{g}/runs"), Coll::Runs, members));
     }
     out
 }
 
-fn describe(rows: &[Row], ids: &[String], keys: &[OrderKey]) -> String {
+fn describe(rows: &[Row], ids: &[String], keys: &[Key]) -> String {
     ids.iter()
         .map(|id| {
             let r = rows.iter().find(|r| r.id() == id).unwrap();
-            let vals: Vec<String> = keys.iter().map(|k| format!("{:?}", property(r, k.path, k.ty))).collect();
+            let vals: Vec<String> = keys.iter().map(|k| format!("{:?}", property(r, k.prop))).collect();
             format!("  {id} [{}]", vals.join(", "))
         })
         .collect::<Vec<_>>()
@@ -624,14 +824,12 @@ async fn server_and_reference_agree_on_random_filters_and_orderings() {
     let (mut valid, mut nonempty, mut paged, mut expanded) = (0, 0, 0, 0);
     for case in 0..cases {
         let (url, set, rows) = if rng.random_ratio(1, 2) { &colls[0] } else { colls.choose(&mut rng).unwrap() };
-        let mut g = Gen { rng: StdRng::seed_from_u64(rng.random()), set: *set, rows: if rows.is_empty() { &data.runs } else { rows } };
-        if matches!(set, EntitySet::IncomingFlows | EntitySet::OutgoingFlows) {
-            g.rows = rows;
-        }
-        let filter_text = (!rng.random_ratio(1, 10)).then(|| g.filter(rng.random_range(0..4)));
-        let orderby_text = g.orderby();
-        let filter = filter_text.as_deref().map(|t| parse_filter(*set, t));
-        let keys = orderby_text.as_deref().map(|t| parse_orderby(*set, t));
+        let rows_for_literals = if rows.is_empty() && *set == Coll::Runs { &data.runs } else { rows };
+        let mut g = Gen { rng: StdRng::seed_from_u64(rng.random()), coll: *set, rows: rows_for_literals };
+        let filter = (!rng.random_ratio(1, 10)).then(|| g.filter(rng.random_range(0..4)));
+        let filter_text = filter.as_ref().map(render);
+        let ordering = g.orderby();
+        let orderby_text = ordering.as_ref().map(|(_, text)| text.clone());
 
         let mut query = Vec::new();
         if let Some(f) = &filter_text {
@@ -640,26 +838,9 @@ async fn server_and_reference_agree_on_random_filters_and_orderings() {
         if let Some(o) = &orderby_text {
             query.push(format!("$orderby={}", enc(o)));
         }
-        let ctx = format!("case {case} seed {seed}: {url}\n  $filter={filter_text:?}\n  $orderby={orderby_text:?}");
-
-        if let Some(Err(e)) = &filter {
-            let r = app.get(&format!("{url}?{}", query.join("&"))).await;
-            r.assert_target(400, e.code, "$filter");
-            continue;
-        }
-        if let Some(Err(e)) = &keys {
-            panic!("{ctx}\n  generated orderby does not parse: {e}");
-        }
+        let ctx = format!("case {case} seed {seed}: {url}\n  $filter={filter_text:?}\n  $orderby={orderby_text:?}\n  tree: {filter:?}");
         valid += 1;
-        let filter = filter.map(Result::unwrap);
-        let keys = match keys {
-            Some(Ok(k)) if !k.is_empty() => k,
-            _ => runhub_store::default_order(if matches!(set, EntitySet::IncomingFlows | EntitySet::OutgoingFlows) {
-                runhub_store::Table::Processes
-            } else {
-                runhub_store::Table::Runs
-            }),
-        };
+        let keys = ordering.map_or_else(|| set.default_order(), |(keys, _)| keys);
         let expected = reference(rows, filter.as_ref(), &keys);
         if !expected.is_empty() {
             nonempty += 1;
@@ -698,7 +879,7 @@ async fn server_and_reference_agree_on_random_filters_and_orderings() {
         }
         // The same options nested in `$expand=runs(…)` on flows and runGroups (one windowed query
         // for every parent), sometimes.
-        if *set == EntitySet::Runs && case % 5 == 1 {
+        if *set == Coll::Runs && case % 5 == 1 {
             expanded += 1;
             let parent = *["incomingFlows", "outgoingFlows", "runGroups"].choose(&mut rng).unwrap();
             let top = rng.random_range(1..=6usize);
@@ -741,6 +922,5 @@ async fn server_and_reference_agree_on_random_filters_and_orderings() {
         "differential: {valid} valid cases of {cases} ({nonempty} with rows, {paged} walked, {expanded} expanded) in {:?}",
         started.elapsed()
     );
-    assert!(valid * 10 >= cases * 7, "too few valid cases: {valid}/{cases}");
     assert!(nonempty * 10 >= valid * 3, "too few cases match anything: {nonempty}/{valid}");
 }

@@ -1,13 +1,11 @@
-//! Issue 7: the published Graph paths under `/beta/external/industryData/runs` — runGroups as
+//! The published Graph paths under `/beta/external/industryData/runs` — runGroups as
 //! `industryDataRun`, member runs as `activities`, `getStatistics`, `start` — and the scheduler.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use reqwest::Method;
 use runhub_model::{TenantId, Timestamp};
-use runhub_store::sqlite::{Options, SqliteStore};
-use runhub_store::{StartOutcome, StartPolicy, Store};
+use runhub_store::{StartOutcome, StartPolicy};
 use serde_json::{Value, json};
 
 use crate::helpers::*;
@@ -441,8 +439,8 @@ async fn start_opens_a_group_and_is_rate_limited() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn start_limit_is_per_tenant_and_per_window() {
     // The store's rule, with a controlled clock: 5 per window, then free again when the oldest leaves it.
-    let dir = tempfile::tempdir().unwrap();
-    let store = SqliteStore::open(dir.path(), Options::default()).await.unwrap();
+    let app = TestApp::spawn().await;
+    let store = app.store.clone();
     let t1 = TenantId::new("t1");
     let t2 = TenantId::new("t2");
     for t in [&t1, &t2] {
@@ -594,7 +592,7 @@ async fn an_on_demand_start_makes_the_next_scheduled_run_skip() {
 async fn two_replicas_start_each_scheduled_run_once() {
     let app = TestApp::spawn().await;
     app.incoming_flow("flow").await;
-    let replica: Arc<dyn Store> = Arc::new(SqliteStore::open(&app.data_dir, Options::default()).await.unwrap());
+    let replica = app.replica_store().await;
 
     // Deterministic: both claim the same due run at the same moment, many times over.
     let hour = 3_600_000_000i64;
@@ -612,7 +610,7 @@ async fn two_replicas_start_each_scheduled_run_once() {
     // carries its due time), and both replicas' runs show up through either one.
     let fresh = TestApp::spawn().await;
     fresh.incoming_flow("flow").await;
-    let other: Arc<dyn Store> = Arc::new(SqliteStore::open(&fresh.data_dir, Options::default()).await.unwrap());
+    let other = fresh.replica_store().await;
     let interval = Duration::from_millis(200);
     let h1 = runhub_server::scheduler::spawn(fresh.store.clone(), interval).unwrap();
     let h2 = runhub_server::scheduler::spawn(other.clone(), interval).unwrap();

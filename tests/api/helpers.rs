@@ -108,12 +108,18 @@ impl TestApp {
     /// serves (connection limits, header timeout, client addresses). The returned app sends no
     /// token; [`TestApp::as_caller`] gives a client that does.
     pub async fn spawn_with(security: runhub_server::Security) -> Self {
+        Self::spawn_full(security, runhub_server::FeedSettings::default()).await
+    }
+
+    /// Like [`TestApp::spawn_with`], with the delta and live-stream settings `feed` (a short
+    /// change retention, few streams, a quick keep-alive).
+    pub async fn spawn_full(security: runhub_server::Security, feed: runhub_server::FeedSettings) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let (store, postgres) = test_store(&dir).await;
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let limits = security.limits.clone();
-        let app = runhub_server::router_with(AppState { store: store.clone(), public_url: None }, security);
+        let app = runhub_server::router_full(AppState { store: store.clone(), public_url: None }, security, runhub_server::Feed::new(feed));
         tokio::spawn(async move { runhub_server::serve::serve(listener, app, &limits, std::future::pending()).await.unwrap() });
         Self {
             base: format!("http://{addr}"),
@@ -129,9 +135,31 @@ impl TestApp {
     pub fn as_caller(&self, token: &str) -> TestApp {
         let mut headers = reqwest::header::HeaderMap::new();
         headers.insert(reqwest::header::AUTHORIZATION, format!("Bearer {token}").parse().unwrap());
+        TestApp { client: reqwest::Client::builder().default_headers(headers).build().unwrap(), ..self.clone_handles() }
+    }
+
+    /// Another server in front of this app's store (another auth mode, a second replica), sending no
+    /// token.
+    pub async fn alongside(&self, router: axum::Router) -> TestApp {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
+        TestApp { base: format!("http://{addr}"), client: reqwest::Client::new(), ..self.clone_handles() }
+    }
+
+    /// A second store on this app's database — another replica of the store under test (SQLite: the
+    /// same data directory; PostgreSQL: the same schema).
+    pub async fn replica_store(&self) -> Arc<dyn Store> {
+        match &self.postgres {
+            Some(db) => runhub_store::open_postgres(&db.url, Default::default()).await.unwrap(),
+            None => Arc::new(SqliteStore::open(&self.data_dir, Options::default()).await.unwrap()),
+        }
+    }
+
+    fn clone_handles(&self) -> TestApp {
         TestApp {
             base: self.base.clone(),
-            client: reqwest::Client::builder().default_headers(headers).build().unwrap(),
+            client: self.client.clone(),
             store: self.store.clone(),
             data_dir: self.data_dir.clone(),
             _dir: self._dir.clone(),

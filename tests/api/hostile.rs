@@ -1,4 +1,4 @@
-//! Issue 6 §7: hostile input never hurts. Fires a few thousand generated malformed or hostile
+//! Hostile input never hurts. Fires a few thousand generated malformed or hostile
 //! requests — broken JSON, deep nesting, huge numbers, invalid UTF-8, odd Content-Types, path
 //! traversal and SQL fragments in ids and query options, unicode edge cases, huge headers, and raw
 //! HTTP that no client library would send — then checks: no 5xx (a panic would be a 500 through

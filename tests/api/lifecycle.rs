@@ -1,4 +1,4 @@
-//! SPEC §2: every lifecycle rule the server enforces, one test each.
+//! Every lifecycle rule the server enforces, one test each.
 
 use serde_json::{Value, json};
 

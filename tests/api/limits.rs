@@ -1,4 +1,4 @@
-//! Issue 6 §5 and §6: throttling and the limits against abuse. Each limit answers with its status
+//! Throttling and the limits against abuse. Each limit answers with its status
 //! and a Graph error (or, for a client too slow to send its request head, cuts it off). No test
 //! here depends on timing beyond generous bounds: rates are tiny, so outcomes are deterministic.
 
@@ -233,9 +233,12 @@ async fn requests_past_the_concurrency_cap_get_503() {
 #[tokio::test]
 async fn connections_past_the_cap_get_503_and_are_closed() {
     let app = open(limits(|l| l.max_connections = 1)).await;
-    let held = TcpStream::connect(addr(&app)).await.unwrap();
-    // Let the server accept it (bounded wait; the accept queue is FIFO anyway).
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    // A keep-alive connection that has been answered once: the server holds its one slot.
+    let mut held = TcpStream::connect(addr(&app)).await.unwrap();
+    held.write_all(b"GET /livez HTTP/1.1\r\nHost: x\r\n\r\n").await.unwrap();
+    let mut answer = [0u8; 12];
+    tokio::time::timeout(Duration::from_secs(10), held.read_exact(&mut answer)).await.expect("an answer in time").unwrap();
+    assert_eq!(&answer, b"HTTP/1.1 200");
     let mut second = TcpStream::connect(addr(&app)).await.unwrap();
     second.write_all(b"GET /beta/industryData/runs HTTP/1.1\r\nHost: x\r\n\r\n").await.unwrap();
     let (reply, closed) = read_until_closed(&mut second, Duration::from_secs(10)).await;

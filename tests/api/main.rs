@@ -4,6 +4,8 @@
 mod auth;
 mod bad_input;
 mod dashboard;
+mod defaults;
+mod delta;
 mod differential;
 mod external;
 mod helpers;
@@ -16,6 +18,7 @@ mod permissions;
 mod protocol;
 mod query_filter;
 mod query_options;
+mod stream;
 mod strings;
 mod tenancy;
 mod tokens;

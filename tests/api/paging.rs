@@ -1,4 +1,4 @@
-//! Server-driven paging (SPEC §4, issue 3 §4): walking the nextLinks of a filtered, ordered
+//! Server-driven paging (docs/api.md, "Query options"): walking the nextLinks of a filtered, ordered
 //! collection while other clients insert, finish and delete runs returns every row that matched
 //! throughout exactly once, in order; foreign or tampered `$skiptoken`s are 400s, never 500s.
 

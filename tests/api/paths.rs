@@ -1,4 +1,4 @@
-//! SPEC §3: every path and method of the URL space answers with the status codes given there.
+//! Every path and method of the URL space answers with the status codes given there.
 
 use reqwest::Method;
 use roxmltree::{Document, Node};
@@ -748,7 +748,9 @@ async fn metadata_is_csdl_declaring_every_type_enum_property_and_operation() {
         ("blockingError", "microsoft.graph.publicError"),
         ("statistics", "microsoft.graph.industryData.runStatistics"),
     ];
-    let types: Vec<(Node<'_, '_>, &str, Option<&str>, bool, Vec<(&str, &str)>, Vec<(&str, &str)>)> = vec![
+    /// (schema, name, base type, abstract, properties, navigation properties)
+    type Declared<'a> = (Node<'a, 'a>, &'a str, Option<&'a str>, bool, Vec<(&'a str, &'a str)>, Vec<(&'a str, &'a str)>);
+    let types: Vec<Declared<'_>> = vec![
         (graph, "entity", None, true, vec![("id", "Edm.String")], vec![]),
         (graph, "mutableEntity", Some("microsoft.graph.entity"), true, vec![], vec![]),
         (
@@ -848,7 +850,7 @@ async fn metadata_is_csdl_declaring_every_type_enum_property_and_operation() {
     }
 }
 
-// ---- tenancy (issue 2 §7) -------------------------------------------------------------------
+// ---- tenancy -------------------------------------------------------------------
 
 #[tokio::test]
 async fn without_auth_everything_lives_in_the_default_tenant() {

@@ -1,4 +1,4 @@
-//! Issue 6 §2: the permission table of the README, one test per row: the permissions of the row
+//! The permission table of the README, one test per row: the permissions of the row
 //! allow the request; a token with every other permission is refused with 403 `accessDenied`, and
 //! the refusal changes nothing.
 
@@ -125,5 +125,13 @@ rows! {
     group_member_remove: DELETE |s| format!("/beta/industryData/runGroups/{}/runs/{}/$ref", s.group, s.member), none, [RUN_RW], [] => 204;
     errors_and_warnings_file: GET |s| format!("/beta/industryData/runGroups/{}/getErrorsAndWarningsFile()", s.group), none, [RUN_READ, RUN_RW], [] => 200;
     expand_process_needs_flow_read: GET |_| "/beta/industryData/runs?$expand=process".into(), none, [FLOW_READ, FLOW_RW], [RUN_READ] => 200;
+    external_runs_list: GET |_| "/beta/external/industryData/runs".into(), none, [RUN_READ, RUN_RW], [] => 200;
+    external_runs_count: GET |_| "/beta/external/industryData/runs/$count".into(), none, [RUN_READ, RUN_RW], [] => 200;
+    external_run_get: GET |s| format!("/beta/external/industryData/runs/{}", s.group), none, [RUN_READ, RUN_RW], [] => 200;
+    external_activities_list: GET |s| format!("/beta/external/industryData/runs/{}/activities", s.group), none, [RUN_READ, RUN_RW], [] => 200;
+    external_activity_get: GET |s| format!("/beta/external/industryData/runs/{}/activities/{}", s.group, s.member), none, [RUN_READ, RUN_RW], [] => 200;
+    external_activity_flow_get: GET |s| format!("/beta/external/industryData/runs/{}/activities/{}/activity", s.group, s.member), none, [RUN_READ, RUN_RW], [FLOW_READ] => 200;
+    external_get_statistics: GET |s| format!("/beta/external/industryData/runs/{}/microsoft.graph.industryData.getStatistics()", s.group), none, [RUN_READ, RUN_RW], [] => 200;
+    external_start: POST |_| "/beta/external/industryData/runs/microsoft.graph.industryData.start".into(), none, [RUN_START, RUN_RW], [] => 202;
     expand_runs_needs_run_read: GET |s| format!("/beta/industryData/incomingFlows/{}?%24expand=runs(%24select%3Did)", s.flow), none, [RUN_READ, RUN_RW], [FLOW_READ] => 200;
 }

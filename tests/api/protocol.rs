@@ -1,4 +1,4 @@
-//! SPEC §5 and the Graph shapes of issue 2 §4: OData annotations, entity tags and preconditions,
+//! The Graph protocol: OData annotations, entity tags and preconditions,
 //! `Prefer`, request ids, headers, the error body, polymorphic bodies, and server-driven paging.
 
 use std::collections::{HashMap, HashSet};
@@ -667,6 +667,7 @@ async fn snapshot_of_a_run_group_with_members() {
         app.add_member(&id(&group), &id(&run)).await;
     }
     let r = app.get(&format!("/beta/industryData/runGroups/{}", id(&group))).await;
+    r.assert_status(200);
     insta::assert_snapshot!("run_group_with_members", pretty(&app, &r));
 }
 
@@ -678,6 +679,7 @@ async fn snapshot_of_a_collection_page() {
         app.outgoing_run_of(&flow, json!({"displayName": name, "startDateTime": start})).await;
     }
     let r = app.get(&format!("/beta/industryData/outgoingFlows/{flow}/runs?$top=1")).await;
+    r.assert_status(200);
     insta::assert_snapshot!("collection_page", pretty(&app, &r));
 }
 
@@ -693,5 +695,6 @@ async fn snapshot_of_an_error() {
             &[("client-request-id", "my-client-id")],
         )
         .await;
+    r.assert_error(400, "unknownFutureValueNotAllowed");
     insta::assert_snapshot!("error_unknown_future_value", pretty(&app, &r));
 }

@@ -1,4 +1,4 @@
-//! `$filter` end to end over HTTP (SPEC §4, issue 3 §2, §7): every operator, function, literal
+//! `$filter` end to end over HTTP (docs/api.md, "Query options"): every operator, function, literal
 //! form and null rule, on every collection; and the 400s that name the option and the position.
 
 use serde_json::{Value, json};

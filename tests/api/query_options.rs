@@ -1,11 +1,9 @@
-//! `$orderby`, `$select`, `$expand`, `$top`, `$skip`, `$count` end to end (SPEC §4, issue 3 §3–§7).
+//! `$orderby`, `$select`, `$expand`, `$top`, `$skip`, `$count` end to end (docs/api.md, "Query options").
 
-use runhub_odata::EntitySet;
-use runhub_odata::ast::OrderKey;
 use serde_json::{Value, json};
 
-use crate::differential::{Row, enc, reference};
-use crate::helpers::{NS, TestApp};
+use crate::differential::{Coll, Key, Row, enc, reference};
+use crate::helpers::NS;
 use crate::query_filter::{fixture, names};
 
 const RUNS: &str = "/beta/industryData/runs";
@@ -36,7 +34,7 @@ async fn orderby_keys_directions_nulls_and_enum_order() {
             "endDateTime desc,displayName",
             vec!["straße", "ÜNÏCODE run 2", "Group one", "nightly export", "Nightly import", "Empty group", "running two", "Ünïcode Run"],
         ),
-        // Enum order is the member order of SPEC §1, not the alphabet.
+        // Enum order is the member order, not the alphabet.
         (
             "status,displayName",
             vec!["Empty group", "running two", "Ünïcode Run", "Group one", "nightly export", "Nightly import", "straße", "ÜNÏCODE run 2"],
@@ -84,16 +82,16 @@ async fn orderby_every_primitive_property_ties_by_id() {
             .collect()
     };
     let sets = [
-        (RUNS.to_owned(), EntitySet::Runs, rows(app.walk(&format!("{RUNS}?$expand=process($select=id)")).await)),
-        ("/beta/industryData/runGroups".to_owned(), EntitySet::RunGroups, rows(app.walk("/beta/industryData/runGroups").await)),
-        ("/beta/industryData/incomingFlows".to_owned(), EntitySet::IncomingFlows, rows(app.walk("/beta/industryData/incomingFlows").await)),
-        ("/beta/industryData/outgoingFlows".to_owned(), EntitySet::OutgoingFlows, rows(app.walk("/beta/industryData/outgoingFlows").await)),
+        (RUNS.to_owned(), Coll::Runs, rows(app.walk(&format!("{RUNS}?$expand=process($select=id)")).await)),
+        ("/beta/industryData/runGroups".to_owned(), Coll::RunGroups, rows(app.walk("/beta/industryData/runGroups").await)),
+        ("/beta/industryData/incomingFlows".to_owned(), Coll::IncomingFlows, rows(app.walk("/beta/industryData/incomingFlows").await)),
+        ("/beta/industryData/outgoingFlows".to_owned(), Coll::OutgoingFlows, rows(app.walk("/beta/industryData/outgoingFlows").await)),
     ];
     for (url, set, rows) in &sets {
-        for p in set.properties() {
+        for p in set.props() {
             for descending in [false, true] {
                 let text = format!("{}{}", p.path, if descending { " desc" } else { "" });
-                let keys = vec![OrderKey { path: p.path, ty: p.ty, descending }];
+                let keys = vec![Key { prop: *p, descending }];
                 let want = reference(rows, None, &keys);
                 let got = ids(&app.walk(&format!("{url}?$top=2&$orderby={}", enc(&text))).await);
                 assert_eq!(got, want, "{url}?$orderby={text}");
@@ -245,7 +243,7 @@ async fn expand_runs_on_flows_and_groups() {
     let r = app.get(&format!("/beta/industryData/incomingFlows/{}?$expand=runs", f.flow_a)).await;
     let names: Vec<String> = r.json()["runs"].as_array().unwrap().iter().map(|v| v["displayName"].as_str().unwrap().to_owned()).collect();
     assert_eq!(names, ["running two", "nightly export", "Nightly import"]);
-    let r = app.get(&format!("/beta/industryData/outgoingFlows?$expand=runs($select=status)")).await;
+    let r = app.get("/beta/industryData/outgoingFlows?$expand=runs($select=status)").await;
     assert_eq!(r.json()["value"][0]["runs"][0]["status"], "completedWithErrors");
     // runGroups: members.
     let r =
@@ -364,5 +362,4 @@ async fn cast_collections_carry_their_own_context() {
     let r = app.get(&format!("{RUNS}/{NS}.runGroup/{}", f.group)).await;
     r.assert_status(200);
     assert_eq!(r.json()["@odata.context"], app.beta(&format!("$metadata#industryData/runs/{NS}.runGroup/$entity")));
-    let _ = TestApp::spawn; // (the fixture owns the app)
 }

@@ -1,4 +1,4 @@
-//! String semantics that must not depend on the store (SPEC §4): comparison and ordering by code
+//! String semantics that must not depend on the store: comparison and ordering by code
 //! point, case-sensitive functions, and tolower/toupper over all of Unicode. The suite runs on
 //! SQLite and PostgreSQL alike (`RUNHUB_TEST_STORE`).
 

@@ -1,4 +1,4 @@
-//! Issue 6 §3: tenant isolation. Tenant B, holding every permission, tries to read, list, count,
+//! Tenant isolation. Tenant B, holding every permission, tries to read, list, count,
 //! patch, delete, re-point, bind to, add to a group, expand into, runNow and page into tenant A's
 //! data. Every attempt must answer exactly as if A's ids did not exist (the same status, the same
 //! error code and the same message with the ids swapped — 404, 400 for a dangling reference, or an
@@ -186,7 +186,7 @@ async fn tenant_b_can_neither_see_nor_touch_tenant_a() {
     assert_eq!(counted["@odata.count"], 2);
 
     // Paging: A's nextLink does not page B into A's runs (a token minted for another tenant is
-    // refused, SPEC §4), and B's own paging never reaches A.
+    // refused), and B's own paging never reaches A.
     let first = a.get("/beta/industryData/runs?$top=1").await.json();
     let next = first["@odata.nextLink"].as_str().expect("A has more than one run").to_owned();
     let r = b.get(&next).await;
@@ -309,6 +309,46 @@ async fn the_same_ids_in_two_tenants_are_two_things() {
     {
         assert!(c.get(path).await.json()["value"].as_array().unwrap().is_empty(), "{path}");
     }
-    // Unauthenticated local mode is one more tenant: nothing of A's or B's there either.
-    assert!(TestApp::spawn().await.all_runs().await.is_empty());
+    // Unauthenticated local mode over the same store is one more tenant (the default one): it sees
+    // nothing of A's or B's, and what it writes A does not see.
+    let local = server.alongside(runhub_server::router(runhub_server::AppState { store: server.store.clone(), public_url: None })).await;
+    assert!(local.all_runs().await.is_empty());
+    assert!(local.get("/beta/industryData/incomingFlows").await.json()["value"].as_array().unwrap().is_empty());
+    local.get(&format!("/beta/industryData/runs/{ra}")).await.assert_error(404, "itemNotFound");
+    let local_flow = local.incoming_flow("local").await;
+    local.run_of(&local_flow, json!({})).await;
+    assert_eq!(local.all_runs().await.len(), 1);
+    assert_eq!(a.all_runs().await.len(), 2, "A sees its run and group only");
+}
+
+#[tokio::test]
+async fn the_published_paths_keep_tenants_apart() {
+    let server = secured().await;
+    let a = server.as_caller(&token("tenant-a", &ALL));
+    let b = server.as_caller(&token("tenant-b", &ALL));
+    let ta = seed_a(&a).await;
+    let before = a.snapshot_state().await;
+    let p = Probe { b: &b, a_ids: &ta.ids };
+    let ext = "/beta/external/industryData/runs";
+    // A's group through B: exactly as an id that exists nowhere.
+    p.same_as_missing(Method::GET, &ta.group, |id| (format!("{ext}/{id}"), None)).await;
+    p.same_as_missing(Method::GET, &ta.group, |id| (format!("{ext}/{id}/activities"), None)).await;
+    p.same_as_missing(Method::GET, &ta.group, |id| (format!("{ext}/{id}/activities/$count"), None)).await;
+    p.same_as_missing(Method::GET, &ta.group, |id| (format!("{ext}/{id}/{NS}.getStatistics()"), None)).await;
+    let group = ta.group.clone();
+    p.same_as_missing(Method::GET, &ta.member, |id| (format!("{ext}/{group}/activities/{id}"), None)).await;
+    // B's lists and counts hold nothing of A's.
+    assert!(p.get_ok(ext).await["value"].as_array().unwrap().is_empty());
+    assert_eq!(b.get(&format!("{ext}/$count")).await.text, "0");
+    // The newest run's statistics: B has none (404), never A's.
+    let r = b.get(&format!("{ext}/{NS}.getStatistics()")).await;
+    r.assert_error(404, "itemNotFound");
+    p.no_leak(&r);
+    // B has no flow: its start finds nothing to run; A's ready flow is not started for B.
+    let r = b.post(&format!("{ext}/{NS}.start"), json!({})).await;
+    r.assert_error(409, "noFlowReady");
+    assert_eq!(a.snapshot_state().await, before, "B's requests changed A's data");
+    // A's own start does start A's flow, and B still sees nothing.
+    a.post(&format!("{ext}/{NS}.start"), json!({})).await.assert_status(202);
+    assert!(p.get_ok(ext).await["value"].as_array().unwrap().is_empty());
 }

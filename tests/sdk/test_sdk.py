@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Issue 7: the real Microsoft Graph Python SDK (msgraph-beta-sdk, pinned in requirements.txt)
+"""The real Microsoft Graph Python SDK (msgraph-beta-sdk, pinned in requirements.txt)
 against a live runhub, with no Azure sign-in: kiota's AnonymousAuthenticationProvider and a custom
 base URL. Seeds data through runhub's own API, then lists (following every page with the SDK's
 PageIterator), filters, orders, counts, reads one run, its activities and its statistics, starts a

@@ -1,4 +1,4 @@
-//! The enums of SPEC §1. Member order is sort order; the discriminant is what the store keeps,
+//! The enums of the API (docs/api.md, "Resources"). Member order is sort order; the discriminant is what the store keeps,
 //! so ordering by the stored integer orders by member order.
 
 use crate::error::FieldError;
@@ -19,7 +19,7 @@ pub trait GraphEnum: Sized + Copy + 'static {
         Self::ALL.get(usize::try_from(n).ok()?).copied()
     }
     /// Parses a member from a request body. `unknownFutureValue` is a valid member name but the
-    /// server never stores it, so it is refused here (SPEC §1).
+    /// server never stores it, so it is refused here.
     fn parse_input(property: &str, value: &str) -> Result<Self, FieldError> {
         if value == "unknownFutureValue" {
             return Err(FieldError::invalid(
@@ -92,7 +92,7 @@ impl RunStatus {
         self != RunStatus::Running
     }
 
-    /// Severity used to derive a runGroup's status from its members (SPEC §2):
+    /// Severity used to derive a runGroup's status from its members:
     /// failed > completedWithErrors > completedWithWarnings > completed.
     pub fn severity(self) -> u8 {
         match self {

@@ -1,4 +1,4 @@
-//! The runhub domain: resource types, enums and the lifecycle rules of SPEC §1–2.
+//! The runhub domain: resource types, enums and lifecycle rules (docs/api.md, "Lifecycle rules").
 //!
 //! Values of these types are valid by construction (parse, don't validate); nothing here does I/O,
 //! so the rules can be tested without a server or a database.

@@ -1,4 +1,4 @@
-//! Processes: the flows that cause runs (SPEC §1), and the rules for starting them.
+//! Processes: the flows that cause runs, and the rules for starting them.
 
 use uuid::Uuid;
 
@@ -124,19 +124,19 @@ impl Process {
     }
 
     fn check_window(&self) -> Result<(), FieldError> {
-        if let (Some(start), Some(end)) = (self.recurrence_start, self.recurrence_end) {
-            if end < start {
-                return Err(FieldError::invalid(
-                    "recurrenceExpirationDateTime",
-                    "invalidRecurrenceWindow",
-                    format!("'recurrenceExpirationDateTime' ({end}) is before 'recurrenceEffectiveDateTime' ({start})"),
-                ));
-            }
+        if let (Some(start), Some(end)) = (self.recurrence_start, self.recurrence_end)
+            && end < start
+        {
+            return Err(FieldError::invalid(
+                "recurrenceExpirationDateTime",
+                "invalidRecurrenceWindow",
+                format!("'recurrenceExpirationDateTime' ({end}) is before 'recurrenceEffectiveDateTime' ({start})"),
+            ));
         }
         Ok(())
     }
 
-    /// Whether `runNow` may start this flow at `now` (SPEC §2): it must be `ready` and inside its
+    /// Whether `runNow` may start this flow at `now`: it must be `ready` and inside its
     /// recurrence window, when it has one.
     pub fn check_can_run_now(&self, now: Timestamp) -> Result<(), FieldError> {
         if self.readiness_status != ReadinessStatus::Ready {

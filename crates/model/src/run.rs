@@ -1,4 +1,4 @@
-//! Runs and their lifecycle (SPEC §1–2).
+//! Runs and their lifecycle.
 
 use uuid::Uuid;
 
@@ -94,7 +94,7 @@ impl MemberCounts {
         })
     }
 
-    /// The status a group with these members has (SPEC §2); `None` without members.
+    /// The status a group with these members has; `None` without members.
     pub fn derived_status(&self) -> Option<RunStatus> {
         if self.total == 0 {
             None
@@ -112,7 +112,7 @@ impl MemberCounts {
     }
 }
 
-/// What the store aggregates over a group's members to derive the group (SPEC §2).
+/// What the store aggregates over a group's members to derive the group.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct MemberSummary {
     pub counts: MemberCounts,
@@ -205,7 +205,7 @@ fn check_group_statistics(kind: RunKind, statistics: Option<&Statistics>) -> Res
 }
 
 impl NewRun {
-    /// Applies the create rules of SPEC §2: status defaults to running, start to now; a run created
+    /// Applies create rules (docs/api.md, "Lifecycle rules"): status defaults to running, start to now; a run created
     /// in a terminal status ends at the later of now and its start unless told otherwise.
     pub fn into_run(self, id: Uuid, process_id: Option<Uuid>, group_id: Option<Uuid>, now: Timestamp) -> Result<Run, FieldError> {
         check_group_statistics(self.kind, self.statistics.as_ref())?;
@@ -244,7 +244,7 @@ impl Run {
         self.group.is_some_and(|g| g.members.total > 0)
     }
 
-    /// Applies a PATCH under the lifecycle rules of SPEC §2, returning the next version.
+    /// Applies a PATCH under lifecycle rules (docs/api.md), returning the next version.
     pub fn apply(&self, patch: RunPatch, now: Timestamp) -> Result<Run, FieldError> {
         if let Some(kind) = patch.kind.filter(|k| *k != self.kind) {
             return Err(FieldError::invalid(
@@ -329,7 +329,7 @@ impl Run {
         Ok(next)
     }
 
-    /// Re-derives a runGroup's visible values from its members (SPEC §2): status running while any
+    /// Re-derives a runGroup's visible values from its members: status running while any
     /// member runs, else the worst member outcome; start the earliest of its own and its members';
     /// end the latest member end once all members are terminal. Without members, its own values.
     pub fn derive_group(&mut self, summary: MemberSummary) {

@@ -1,4 +1,4 @@
-//! `runStatistics`: an open type, stored and returned exactly as given (SPEC §1).
+//! `runStatistics`: an open type, stored and returned exactly as given.
 
 use serde_json::{Map, Value};
 

@@ -1,4 +1,4 @@
-//! Tenants: every stored row belongs to one (SPEC §7).
+//! Tenants: every stored row belongs to one.
 
 /// The tenant a request acts for. Without auth, every request acts for [`TenantId::default_tenant`].
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]

@@ -2,7 +2,7 @@
 
 use crate::error::FieldError;
 
-/// The longest `displayName`, counted in characters after trimming (SPEC §1).
+/// The longest `displayName`, counted in characters after trimming.
 pub const DISPLAY_NAME_MAX_CHARS: usize = 256;
 
 /// A `displayName`: trimmed, not blank, at most 256 characters.

@@ -1,4 +1,4 @@
-//! DateTimeOffset as SPEC §1 has it: accepted with any offset and up to 7 fractional digits,
+//! DateTimeOffset as the API has it: accepted with any offset and up to 7 fractional digits,
 //! kept with microsecond precision, rendered in UTC with `Z` and no trailing zeros.
 
 use chrono::{DateTime, Datelike, SecondsFormat, Utc};

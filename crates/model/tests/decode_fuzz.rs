@@ -1,4 +1,4 @@
-//! Property-based fuzzing of body decoding (issue 6 §7): whatever bytes or JSON a client sends,
+//! Property-based fuzzing of body decoding — whatever bytes or JSON a client sends,
 //! `runhub_model::decode` answers Ok or a FieldError that names a code and a message — it never
 //! panics — and whatever it accepts satisfies the model's invariants.
 

@@ -11,10 +11,10 @@ pub enum Value {
     /// Decimal and double literals.
     Float(f64),
     Bool(bool),
-    /// DateTimeOffset as microseconds since the Unix epoch, UTC (SPEC §1 precision).
+    /// DateTimeOffset as microseconds since the Unix epoch, UTC (microsecond precision).
     DateTime(i64),
     /// An enum member by its ordinal (member order = sort order). `None` for
-    /// `unknownFutureValue`, which is a valid literal that matches nothing (SPEC §2).
+    /// `unknownFutureValue`, which is a valid literal that matches nothing.
     Enum(Option<i64>),
 }
 

@@ -37,7 +37,7 @@ const OPERATIONS: &[Operation] = &[
         binding: "microsoft.graph.industryData.runGroup",
         returns: "Edm.String",
     },
-    // Issue 7: the published operations on `external/industryData/runs`.
+    // The published operations on `external/industryData/runs`.
     Operation {
         kind: "Function",
         name: "getStatistics",
@@ -52,6 +52,29 @@ const OPERATIONS: &[Operation] = &[
     },
     // 202 Accepted with `Location`, no body.
     Operation { kind: "Action", name: "start", binding: "Collection(microsoft.graph.industryData.industryDataRun)", returns: "" },
+];
+
+/// `delta` (Graph's own function, in the `microsoft.graph` namespace), bound to each collection
+/// whose changes are tracked: the runs and the two flow sets (docs/change-tracking.md).
+const DELTA_OPERATIONS: &[Operation] = &[
+    Operation {
+        kind: "Function",
+        name: "delta",
+        binding: "Collection(microsoft.graph.industryData.run)",
+        returns: "Collection(microsoft.graph.industryData.run)",
+    },
+    Operation {
+        kind: "Function",
+        name: "delta",
+        binding: "Collection(microsoft.graph.industryData.incomingFlow)",
+        returns: "Collection(microsoft.graph.industryData.incomingFlow)",
+    },
+    Operation {
+        kind: "Function",
+        name: "delta",
+        binding: "Collection(microsoft.graph.industryData.outgoingFlow)",
+        returns: "Collection(microsoft.graph.industryData.outgoingFlow)",
+    },
 ];
 
 static METADATA: LazyLock<String> = LazyLock::new(build);
@@ -147,9 +170,12 @@ fn build() -> String {
                 operation(&mut out, op);
             }
         } else {
+            for op in DELTA_OPERATIONS {
+                operation(&mut out, op);
+            }
             let _ = writeln!(out, "      <EntityContainer Name=\"{CONTAINER_NAME}\">");
             let _ = writeln!(out, "        <Singleton Name=\"{SINGLETON_NAME}\" Type=\"{INDUSTRY_DATA_ROOT}\" />");
-            // Issue 7: `external/industryData/runs`, the published Graph paths.
+            // `external/industryData/runs`, the published Graph paths.
             let _ = writeln!(out, "        <Singleton Name=\"external\" Type=\"{}\" />", schema::EXTERNAL_ROOT);
             out.push_str("      </EntityContainer>\n");
         }
@@ -287,6 +313,18 @@ mod tests {
         assert_eq!(file.attribute("IsBound"), Some("true"));
         assert_eq!(children(file, "Parameter").next().unwrap().attribute("Type"), Some("microsoft.graph.industryData.runGroup"));
         assert_eq!(children(file, "ReturnType").next().unwrap().attribute("Type"), Some("Edm.String"));
+
+        // delta, bound to each tracked collection, returning it.
+        let deltas: Vec<_> = children(graph, "Function").filter(|f| f.attribute("Name") == Some("delta")).collect();
+        for set in ["run", "incomingFlow", "outgoingFlow"] {
+            let ty = format!("Collection(microsoft.graph.industryData.{set})");
+            let f = deltas
+                .iter()
+                .find(|f| children(**f, "Parameter").next().unwrap().attribute("Type") == Some(ty.as_str()))
+                .unwrap_or_else(|| panic!("no delta bound to {ty}"));
+            assert_eq!(f.attribute("IsBound"), Some("true"));
+            assert_eq!(children(*f, "ReturnType").next().unwrap().attribute("Type"), Some(ty.as_str()));
+        }
     }
 
     #[test]

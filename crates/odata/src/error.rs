@@ -1,4 +1,4 @@
-//! The error every query-option parser returns (SPEC §4: a 400 that names the option and the
+//! The error every query-option parser returns (a 400 that names the option and the
 //! position; never silently ignored).
 
 /// `innerError.code` values a [`QueryError`] carries.

@@ -6,7 +6,7 @@ use crate::error::{Problem, QueryError, char_offset};
 use crate::schema::{self, EntitySet, NAMESPACE, QueryProperty, edm_type_name, split_qualified};
 use crate::syntax::{self, Expr, ExprKind, Lit, SynErr};
 
-/// Longest `$filter` value accepted, in bytes (SPEC §4).
+/// Longest `$filter` value accepted, in bytes.
 pub const MAX_FILTER_BYTES: usize = 4096;
 /// Deepest nesting of operators and function calls; redundant parentheses and chains of the
 /// same operator (`a or b or c`) count once.
@@ -223,7 +223,7 @@ impl Checker<'_> {
     fn enum_member(&self, pos: usize, enum_name: &'static str, member: &str) -> Result<Option<i64>, Problem> {
         let members = schema::enum_type(enum_name).map_or(&[][..], |e| e.members);
         match members.iter().position(|m| *m == member) {
-            // The sentinel is a valid literal that matches nothing (SPEC §2).
+            // The sentinel is a valid literal that matches nothing.
             Some(i) if members[i] == "unknownFutureValue" => Ok(None),
             Some(i) => Ok(Some(i as i64)),
             None => {

@@ -1,5 +1,5 @@
 //! OData for runhub: the static schema of the `microsoft.graph.industryData` run API, the
-//! parsing and validation of system query options (SPEC §4), the CSDL `$metadata` document and
+//! parsing and validation of system query options, the CSDL `$metadata` document and
 //! the service document.
 //!
 //! # Public API

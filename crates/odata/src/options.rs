@@ -1,4 +1,4 @@
-//! The query string: splitting, decoding, naming rules and every system query option of SPEC §4.
+//! The query string: splitting, decoding, naming rules and every system query option (docs/api.md, "Query options").
 
 use percent_encoding::percent_decode_str;
 
@@ -8,7 +8,7 @@ use crate::filter::{filter_problem, syntax_problem};
 use crate::schema::EntitySet;
 use crate::syntax;
 
-/// Largest `$top` (SPEC §4: Microsoft Graph's page-size range is 1–999).
+/// Largest `$top` (Microsoft Graph's page-size range is 1–999).
 pub const MAX_TOP: u32 = 999;
 
 /// What the request URL addresses; decides which options apply.
@@ -20,13 +20,15 @@ pub enum Target {
     Entity,
     /// A collection's `/$count`: `$filter` only.
     Count,
+    /// A delta query (`…/delta`): `$select`, `$filter`, `$skiptoken` and `$deltatoken` only.
+    Delta,
 }
 
 /// The parsed, validated system query options of one request.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct QueryOptions {
     pub filter: Option<Filter>,
-    /// Empty when not given (the store applies the default order, SPEC §3).
+    /// Empty when not given (the store applies the default order).
     pub orderby: Vec<OrderKey>,
     /// `None` when not given or `*`: every property. Otherwise the listed properties, without
     /// duplicates, in the order given (`id` is always returned anyway).
@@ -36,6 +38,8 @@ pub struct QueryOptions {
     pub skip: Option<u64>,
     /// Opaque: verified by whoever minted it.
     pub skiptoken: Option<String>,
+    /// A delta query's state token (opaque, like `skiptoken`).
+    pub deltatoken: Option<String>,
     pub count: bool,
 }
 
@@ -66,6 +70,8 @@ enum SystemOption {
     Count,
     /// Accepted for JSON only, which is all the service speaks.
     Format,
+    /// Delta queries only.
+    DeltaToken,
 }
 
 const SUPPORTED: &[SystemOption] = &[
@@ -78,10 +84,11 @@ const SUPPORTED: &[SystemOption] = &[
     SystemOption::SkipToken,
     SystemOption::Count,
     SystemOption::Format,
+    SystemOption::DeltaToken,
 ];
 
 /// OData system options the service does not implement: a clear "unsupported" beats "unknown".
-const UNSUPPORTED: &[&str] = &["search", "apply", "compute", "levels", "index", "schemaversion", "deltatoken", "id"];
+const UNSUPPORTED: &[&str] = &["search", "apply", "compute", "levels", "index", "schemaversion", "id"];
 
 impl SystemOption {
     fn bare_name(self) -> &'static str {
@@ -95,6 +102,7 @@ impl SystemOption {
             SystemOption::SkipToken => "skiptoken",
             SystemOption::Count => "count",
             SystemOption::Format => "format",
+            SystemOption::DeltaToken => "deltatoken",
         }
     }
 
@@ -108,7 +116,13 @@ impl SystemOption {
 
     fn applies_to(self, target: Target) -> bool {
         match target {
-            Target::Collection => true,
+            Target::Collection => self != SystemOption::DeltaToken,
+            Target::Delta => {
+                matches!(
+                    self,
+                    SystemOption::Select | SystemOption::Filter | SystemOption::SkipToken | SystemOption::DeltaToken | SystemOption::Format
+                )
+            }
             Target::Entity => matches!(self, SystemOption::Select | SystemOption::Expand | SystemOption::Format),
             Target::Count => matches!(self, SystemOption::Filter | SystemOption::Format),
         }
@@ -197,7 +211,8 @@ pub fn parse_query(set: EntitySet, target: Target, raw_query: Option<&str>) -> R
             let (what, allowed) = match target {
                 Target::Entity => ("a single entity", "only $select and $expand apply"),
                 Target::Count => ("a /$count request", "only $filter applies"),
-                Target::Collection => ("a collection", "every option applies"),
+                Target::Collection => ("a collection", "$deltatoken belongs to delta queries (…/delta)"),
+                Target::Delta => ("a delta query", "only $select and $filter apply, and only on the first request"),
             };
             return Err(QueryError::about_option(
                 codes::INVALID,
@@ -222,6 +237,7 @@ fn apply(set: EntitySet, option: SystemOption, value: &str, options: &mut QueryO
         SystemOption::Top => options.top = Some(top_problem(value)?),
         SystemOption::Skip => options.skip = Some(skip_problem(value)?),
         SystemOption::SkipToken => options.skiptoken = Some(value.to_owned()),
+        SystemOption::DeltaToken => options.deltatoken = Some(value.to_owned()),
         SystemOption::Count => {
             options.count = match value {
                 "true" => true,

@@ -1,4 +1,4 @@
-//! The one static description of the data model (SPEC §1), used both to validate query options
+//! The one static description of the data model, used both to validate query options
 //! and to write the CSDL document.
 //!
 //! The entity and complex types below are declared once, as CSDL declares them (each property on
@@ -120,7 +120,7 @@ const RUN: &str = "microsoft.graph.industryData.run";
 const INCOMING_FLOW_RUN: &str = "microsoft.graph.industryData.incomingFlowRun";
 const OUTGOING_FLOW_RUN: &str = "microsoft.graph.industryData.outgoingFlowRun";
 const RUN_GROUP: &str = "microsoft.graph.industryData.runGroup";
-// The published Graph shape (issue 7): `/external/industryData/runs` — a view over runGroups
+// The published Graph shape: `/external/industryData/runs` — a view over runGroups
 // (`industryDataRun`) and their member runs (`activities`).
 pub const INDUSTRY_DATA_RUN: &str = "microsoft.graph.industryData.industryDataRun";
 pub const INDUSTRY_DATA_RUN_ACTIVITY: &str = "microsoft.graph.industryData.industryDataRunActivity";
@@ -153,7 +153,7 @@ const fn nav(name: &'static str, target: &'static str, collection: bool, contain
 /// Every entity type, base types before derived ones.
 pub static ENTITY_TYPES: &[EntityType] = &[
     EntityType { qualified: ENTITY, base: None, is_abstract: true, properties: &[prop("id", STRING, false)], navigations: &[] },
-    // SPEC §1: process : mutableEntity : entity. mutableEntity adds nothing we serve.
+    // process : mutableEntity : entity. mutableEntity adds nothing we serve.
     EntityType { qualified: MUTABLE_ENTITY, base: Some(ENTITY), is_abstract: true, properties: &[], navigations: &[] },
     EntityType {
         qualified: PROCESS,
@@ -214,7 +214,7 @@ pub static ENTITY_TYPES: &[EntityType] = &[
             nav("runGroups", RUN_GROUP, true, true),
         ],
     },
-    // Issue 7: the published Graph types, a view over runGroups and their members.
+    // The published Graph types, a view over runGroups and their members.
     EntityType {
         qualified: INDUSTRY_DATA_RUN,
         base: Some(ENTITY),
@@ -299,7 +299,7 @@ pub static COMPLEX_TYPES: &[ComplexType] = &[
         ],
     },
     ComplexType { qualified: RUN_STATISTICS, open: true, properties: &[] },
-    // Issue 7: what `getStatistics` returns.
+    // What `getStatistics` returns.
     ComplexType {
         qualified: INDUSTRY_DATA_RUN_STATISTICS,
         open: false,
@@ -411,9 +411,9 @@ pub enum EntitySet {
     IncomingFlows,
     OutgoingFlows,
     Processes,
-    /// `/external/industryData/runs` (issue 7): runGroups as `industryDataRun`.
+    /// `/external/industryData/runs`: runGroups as `industryDataRun`.
     IndustryDataRuns,
-    /// `/external/industryData/runs/{id}/activities` (issue 7): member runs as activities.
+    /// `/external/industryData/runs/{id}/activities`: member runs as activities.
     Activities,
 }
 

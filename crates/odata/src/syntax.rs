@@ -2,7 +2,7 @@
 //! that remembers where each node starts. Resolution and type checking happen afterwards
 //! ([`crate::filter`]), so this layer only knows the OData ABNF.
 //!
-//! Grammar (OData 4.01 ABNF, the subset SPEC §4 serves; keywords are case-sensitive, binary
+//! Grammar (OData 4.01 ABNF, the subset runhub serves; keywords are case-sensitive, binary
 //! operators need whitespace on both sides):
 //!
 //! ```text
@@ -33,7 +33,7 @@ use crate::ast::CmpOp;
 use crate::error::char_offset;
 
 /// How deeply parentheses, `not`, function calls and `in` lists may nest syntactically: well
-/// above the semantic limit of 32 levels (SPEC §4; redundant parentheses don't count there),
+/// above the semantic limit of 32 levels (redundant parentheses don't count there),
 /// so that only absurd inputs meet it. The stack is guarded separately, in [`nested`].
 pub(crate) const MAX_SYNTAX_DEPTH: usize = 100;
 /// Stack that must remain before descending one more level…
@@ -523,7 +523,7 @@ fn digits<'i>(n: usize) -> impl Parser<Input<'i>, u32, ErrMode<SynErr>> {
 const DATETIME_FORMAT: &str = "YYYY-MM-DDThh:mm[:ss[.fffffff]] followed by Z or ±hh:mm";
 
 /// An unquoted DateTimeOffset: `2024-01-01T00:00Z`, `2024-01-01T00:00:00.1234567+02:00`.
-/// Up to 7 fractional digits; stored as microseconds (extra digits truncated, SPEC §1).
+/// Up to 7 fractional digits; stored as microseconds (extra digits truncated).
 fn datetime<'i>(i: &mut Input<'i>) -> PResult<Expr<'i>> {
     use chrono::{FixedOffset, NaiveDate, NaiveTime, TimeZone};
 

@@ -10,6 +10,7 @@ use runhub_store::Store;
 
 use crate::auth::Authenticator;
 use crate::error::ApiError;
+use crate::feed::Feed;
 use crate::limits::{self, Guard, Limits};
 use crate::{protocol, routes};
 
@@ -37,6 +38,11 @@ pub fn router(state: AppState) -> Router {
 /// panics → 500; URL and header sizes (414, 431); requests in flight (503); the request timeout
 /// (408); who is calling and how often (401, 429); then the routes, which check permissions (403).
 pub fn router_with(state: AppState, security: Security) -> Router {
+    router_full(state, security, Feed::default())
+}
+
+/// [`router_with`], with the delta and live-stream settings of this replica (`feed`).
+pub fn router_full(state: AppState, security: Security, feed: Feed) -> Router {
     let guard = Arc::new(Guard::new(security.limits, security.auth));
     Router::new()
         .route("/healthz", get(routes::healthz))
@@ -49,6 +55,7 @@ pub fn router_with(state: AppState, security: Security) -> Router {
             ApiError::not_found(format!("no resource at '{}'; the service root is /beta", request.uri().path()))
         })
         .method_not_allowed_fallback(|| async { ApiError::method_not_allowed(&[axum::http::Method::GET]) })
+        .layer(axum::Extension(feed))
         .layer(axum::middleware::from_fn_with_state(guard.clone(), limits::access))
         .layer(axum::middleware::from_fn_with_state(guard.clone(), limits::timeout))
         .layer(axum::middleware::from_fn_with_state(guard.clone(), limits::concurrency))

@@ -1,4 +1,4 @@
-//! Who a request acts for (SPEC §7), decided once per request by [`Authenticator::identify`] in the
+//! Who a request acts for, decided once per request by [`Authenticator::identify`] in the
 //! access layer (see `limits::access`), which puts an [`Identity`] into the request's extensions.
 //! Handlers and the store only ever see the [`TenantId`] that [`tenant`] hands them.
 //!
@@ -23,7 +23,7 @@ use serde_json::{Map, Value};
 
 use crate::error::{ApiError, ApiResult};
 
-/// The permissions of SPEC §7, as Microsoft Entra names them in `scp` and `roles`.
+/// The permissions as Microsoft Entra names them in `scp` and `roles`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Permission {
     RunRead,

@@ -1,4 +1,4 @@
-//! The `runhub` command line (SPEC §6).
+//! The `runhub` command line.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -7,7 +7,7 @@ use std::time::Duration;
 use clap::{Parser, Subcommand, ValueEnum};
 use runhub_store::sqlite::{Durability, Options};
 
-use crate::app::{AppState, Security, router_with};
+use crate::app::{AppState, Security};
 use crate::auth::{Authenticator, JwtSettings, JwtVerifier, Permission, TokenRequest};
 use crate::limits::Limits;
 
@@ -125,10 +125,17 @@ pub struct ServeArgs {
     /// Seconds to receive and answer a whole request (body included); slower → 408.
     #[arg(long, env = "RUNHUB_REQUEST_TIMEOUT", default_value_t = Limits::default().request_timeout.as_secs_f64())]
     pub request_timeout: f64,
-    /// Issue 7: how often the service starts a run group by itself (for every tenant that has an
+    /// How often the service starts a run group by itself (for every tenant that has an
     /// incomingFlow): a duration such as 12h, 30s or 500ms; 0 turns the scheduler off.
     #[arg(long, env = "RUNHUB_SCHEDULE_INTERVAL", default_value = "12h", value_parser = crate::scheduler::parse_interval)]
     pub schedule_interval: Duration,
+    /// How long the change log keeps changes and deletion tombstones for delta queries and live
+    /// streams (a duration such as 7d or 12h); an older delta token gets 410 Gone.
+    #[arg(long, env = "RUNHUB_CHANGE_RETENTION", default_value = "7d", value_parser = crate::feed::parse_retention)]
+    pub change_retention: Duration,
+    /// Live streams (delta with Accept: text/event-stream) open at once on this replica; more → 503.
+    #[arg(long, env = "RUNHUB_MAX_STREAMS", default_value_t = crate::feed::FeedSettings::default().max_streams)]
+    pub max_streams: usize,
 }
 
 fn parse_timeout(text: &str) -> Result<f64, String> {
@@ -344,16 +351,34 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             "WARNING: runhub listens on {addr} without authentication (--auth none): anyone who can reach it can read and change all data"
         );
     }
-    let shutdown = shutdown_signal();
+    let feed = crate::feed::Feed::new(crate::feed::FeedSettings {
+        retention: args.change_retention,
+        max_streams: args.max_streams,
+        ..crate::feed::FeedSettings::default()
+    });
+    let signal = shutdown_signal();
+    // Live streams never end by themselves: end them first, so the drain does not wait for them.
+    let shutdown = {
+        let feed = feed.clone();
+        async move {
+            signal.await;
+            feed.close();
+        }
+    };
     // Tests and scripts read this line to find the port.
     println!("runhub listening on http://{addr}");
-    let app =
-        router_with(AppState { store: store.clone(), public_url: args.public_url.clone() }, Security { auth, limits: limits.clone() });
+    let app = crate::app::router_full(
+        AppState { store: store.clone(), public_url: args.public_url.clone() },
+        Security { auth, limits: limits.clone() },
+        feed,
+    );
     let scheduler = crate::scheduler::spawn(store.clone(), args.schedule_interval);
+    let pruner = crate::feed::spawn_pruner(store.clone(), args.change_retention);
     crate::serve::serve(listener, app, &limits, shutdown).await?;
     if let Some(scheduler) = scheduler {
         scheduler.abort();
     }
+    pruner.abort();
     store.close().await;
     tracing::info!("stopped cleanly");
     Ok(())

@@ -1,4 +1,4 @@
-//! Graph errors (SPEC §5): `{"error": {"code", "message", "target"?, "innerError": {...}}}`. The
+//! Graph errors: `{"error": {"code", "message", "target"?, "innerError": {...}}}`. The
 //! top-level code follows the status; `innerError.code` names the precise cause.
 
 use axum::http::{HeaderValue, StatusCode, header};
@@ -32,6 +32,8 @@ pub fn graph_code(status: StatusCode) -> &'static str {
         406 => "notAcceptable",
         408 => "requestTimeout",
         409 => "conflict",
+        // A delta token whose changes the log no longer holds: start over (Graph's code).
+        410 => "syncStateNotFound",
         412 => "preconditionFailed",
         413 => "payloadTooLarge",
         414 => "uriTooLong",

@@ -5,6 +5,7 @@ pub mod auth;
 pub mod cli;
 pub mod dashboard;
 pub mod error;
+pub mod feed;
 pub mod limits;
 pub mod paging;
 pub mod path;
@@ -15,4 +16,5 @@ pub mod routes;
 pub mod scheduler;
 pub mod serve;
 
-pub use app::{AppState, Security, router, router_with};
+pub use app::{AppState, Security, router, router_full, router_with};
+pub use feed::{Feed, FeedSettings};

@@ -1,4 +1,4 @@
-//! Server-driven paging, shared by every collection (SPEC §4): `@odata.nextLink` carries every
+//! Server-driven paging, shared by every collection: `@odata.nextLink` carries every
 //! original option but `$skip`, plus an opaque `$skiptoken` — a keyset cursor (the last row's
 //! order-key values and id) authenticated with HMAC-SHA256. The MAC also covers the tenant, the
 //! collection and the `$filter`/`$orderby` text, so a token minted for another of those is refused.
@@ -59,10 +59,34 @@ fn decode_value(v: &serde_json::Value) -> Option<Value> {
     })
 }
 
+/// An opaque token: `payload.mac`, both base64url; the MAC covers the scope and the payload.
+pub fn mint_payload(secret: &[u8], scope: &TokenScope<'_>, payload: &[u8]) -> String {
+    let tag = mac(secret, scope, payload).finalize().into_bytes();
+    format!("{}.{}", URL_SAFE_NO_PAD.encode(payload), URL_SAFE_NO_PAD.encode(tag))
+}
+
+/// The payload of a token this server minted for `scope`; `None` when it is not one.
+pub fn verify_payload(secret: &[u8], scope: &TokenScope<'_>, token: &str) -> Option<Vec<u8>> {
+    let (payload, tag) = token.split_once('.')?;
+    let payload = URL_SAFE_NO_PAD.decode(payload).ok()?;
+    let tag = URL_SAFE_NO_PAD.decode(tag).ok()?;
+    mac(secret, scope, &payload).verify_slice(&tag).ok()?;
+    Some(payload)
+}
+
+/// A keyset cursor as the JSON a token carries.
+pub fn encode_cursor(cursor: &[Value]) -> Vec<serde_json::Value> {
+    cursor.iter().map(encode_value).collect()
+}
+
+/// The cursor back from [`encode_cursor`]'s JSON.
+pub fn decode_cursor(values: &[serde_json::Value]) -> Option<Vec<Value>> {
+    values.iter().map(decode_value).collect()
+}
+
 pub fn mint(secret: &[u8], scope: &TokenScope<'_>, cursor: &[Value]) -> String {
-    let payload = serde_json::to_vec(&cursor.iter().map(encode_value).collect::<Vec<_>>()).unwrap_or_default();
-    let tag = mac(secret, scope, &payload).finalize().into_bytes();
-    format!("{}.{}", URL_SAFE_NO_PAD.encode(&payload), URL_SAFE_NO_PAD.encode(tag))
+    let payload = serde_json::to_vec(&encode_cursor(cursor)).unwrap_or_default();
+    mint_payload(secret, scope, &payload)
 }
 
 fn invalid_token() -> ApiError {
@@ -75,12 +99,9 @@ fn invalid_token() -> ApiError {
 
 /// Verifies a token and returns its cursor; `keys` is how many order keys it must carry (plus id).
 pub fn verify(secret: &[u8], scope: &TokenScope<'_>, token: &str, keys: usize) -> Result<Vec<Value>, ApiError> {
-    let (payload, tag) = token.split_once('.').ok_or_else(invalid_token)?;
-    let payload = URL_SAFE_NO_PAD.decode(payload).map_err(|_| invalid_token())?;
-    let tag = URL_SAFE_NO_PAD.decode(tag).map_err(|_| invalid_token())?;
-    mac(secret, scope, &payload).verify_slice(&tag).map_err(|_| invalid_token())?;
+    let payload = verify_payload(secret, scope, token).ok_or_else(invalid_token)?;
     let values: Vec<serde_json::Value> = serde_json::from_slice(&payload).map_err(|_| invalid_token())?;
-    let cursor: Vec<Value> = values.iter().map(decode_value).collect::<Option<_>>().ok_or_else(invalid_token)?;
+    let cursor: Vec<Value> = decode_cursor(&values).ok_or_else(invalid_token)?;
     if cursor.len() != keys + 1 {
         return Err(invalid_token());
     }

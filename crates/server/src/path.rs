@@ -1,9 +1,9 @@
-//! The OData URL space of SPEC §3, parsed into a typed resource path. One parser decides what a URL
+//! The OData URL space (docs/api.md, "URL space"), parsed into a typed resource path. One parser decides what a URL
 //! addresses, so 404 (no such resource) and 405 (no such method on it) are decided in one place.
 
 use axum::http::Method;
 use runhub_model::{ProcessKind, RunKind, Uuid};
-use runhub_store::{RunParent, RunScope};
+use runhub_store::{Collection, RunParent, RunScope};
 
 use crate::error::ApiError;
 
@@ -26,8 +26,10 @@ pub enum Resource {
     /// `runGroups/{id}/runs/{runId}/$ref`.
     GroupMemberRef(Uuid, Uuid),
     ErrorsAndWarnings(Uuid),
-    /// Issue 7: the published Graph paths under `/external/industryData/runs`.
+    /// The published Graph paths under `/external/industryData/runs`.
     External(External),
+    /// `…/runs/delta`, `…Flows/delta` (also `microsoft.graph.delta()`): changes of a collection.
+    Delta(Collection),
 }
 
 /// A parsed URL: the resource, whether `/$count` follows, and the OData context path of the
@@ -49,7 +51,11 @@ impl Resource {
             return &[Method::GET];
         }
         match self {
-            Resource::ServiceDocument | Resource::Metadata | Resource::RunProcess(..) | Resource::ErrorsAndWarnings(_) => &[Method::GET],
+            Resource::ServiceDocument
+            | Resource::Metadata
+            | Resource::RunProcess(..)
+            | Resource::ErrorsAndWarnings(_)
+            | Resource::Delta(_) => &[Method::GET],
             Resource::Processes(_) => &[Method::GET, Method::POST],
             Resource::Process(..) | Resource::Run(..) => &[Method::GET, Method::PATCH, Method::DELETE],
             Resource::RunNow(_) | Resource::GroupMemberRefs(_) => &[Method::POST],
@@ -89,6 +95,12 @@ fn function_name(segment: &str) -> &str {
     s.strip_prefix(CAST_PREFIX).unwrap_or(s)
 }
 
+/// Graph's `delta` function segment: `delta`, `delta()`, `microsoft.graph.delta()`.
+fn is_delta(segment: &str) -> bool {
+    let s = segment.strip_suffix("()").unwrap_or(segment);
+    s.strip_prefix("microsoft.graph.").unwrap_or(s) == "delta"
+}
+
 /// Parses a path below the service root (without the leading `/beta/`).
 pub fn parse(path: &str) -> Result<ResourcePath, ApiError> {
     let trimmed = path.trim_end_matches('/');
@@ -125,6 +137,7 @@ fn parse_industry_data(segs: &[&str], context: &mut Vec<String>) -> Option<Resul
                 context.push((*set).to_owned());
                 match rest {
                     [] => Resource::Processes(kind),
+                    [f] if is_delta(f) => Resource::Delta(Collection::of_process(kind)),
                     [pid, tail @ ..] => {
                         let pid = id(pid, kind.type_name())?;
                         match tail {
@@ -144,6 +157,10 @@ fn parse_industry_data(segs: &[&str], context: &mut Vec<String>) -> Option<Resul
                         }
                     }
                 }
+            }
+            ["runs", f] if is_delta(f) => {
+                context.push("runs".into());
+                Resource::Delta(Collection::Runs)
             }
             ["runs", tail @ ..] => {
                 context.push("runs".into());
@@ -196,32 +213,32 @@ fn parse_industry_data(segs: &[&str], context: &mut Vec<String>) -> Option<Resul
 /// another collection, for `@odata.context` and for what a `$skiptoken` is bound to.
 fn run_tail(mut scope: RunScope, segs: &[&str], context: &mut Vec<String>) -> Result<Option<Resource>, ApiError> {
     let mut segs = segs;
-    if let [first, rest @ ..] = segs {
-        if let Some(kind) = cast(first) {
-            if scope.kind.is_some_and(|k| k != kind) {
-                return Ok(None);
-            }
-            scope.kind = Some(kind);
-            context.push(format!("microsoft.graph.industryData.{}", kind.type_name()));
-            segs = rest;
+    if let [first, rest @ ..] = segs
+        && let Some(kind) = cast(first)
+    {
+        if scope.kind.is_some_and(|k| k != kind) {
+            return Ok(None);
         }
+        scope.kind = Some(kind);
+        context.push(format!("microsoft.graph.industryData.{}", kind.type_name()));
+        segs = rest;
     }
     Ok(Some(match segs {
         [] => Resource::Runs(scope),
         [rid, rest @ ..] => {
             let rid = id(rid, "run")?;
             let mut rest = rest;
-            if let [first, tail @ ..] = rest {
-                if let Some(kind) = cast(first) {
-                    if scope.kind.is_some_and(|k| k != kind) {
-                        return Ok(None);
-                    }
-                    if !context.last().is_some_and(|c| c.starts_with("microsoft.graph.")) {
-                        context.push(format!("microsoft.graph.industryData.{}", kind.type_name()));
-                    }
-                    scope.kind = Some(kind);
-                    rest = tail;
+            if let [first, tail @ ..] = rest
+                && let Some(kind) = cast(first)
+            {
+                if scope.kind.is_some_and(|k| k != kind) {
+                    return Ok(None);
                 }
+                if !context.last().is_some_and(|c| c.starts_with("microsoft.graph.")) {
+                    context.push(format!("microsoft.graph.industryData.{}", kind.type_name()));
+                }
+                scope.kind = Some(kind);
+                rest = tail;
             }
             match rest {
                 [] => Resource::Run(scope, rid),
@@ -233,7 +250,7 @@ fn run_tail(mut scope: RunScope, segs: &[&str], context: &mut Vec<String>) -> Re
     }))
 }
 
-/// Issue 7: what `/external/industryData/runs…` addresses (a view over runGroups and their members).
+/// What `/external/industryData/runs…` addresses (a view over runGroups and their members).
 #[derive(Debug, Clone, PartialEq)]
 pub enum External {
     /// `…/runs`: runGroups as `industryDataRun` (`/$count` too).
@@ -309,6 +326,19 @@ mod tests {
             parse("industryData/runGroups/7f3c8c9e-4a3e-4a39-9a77-1d3c6f0b1a20/microsoft.graph.industryData.getErrorsAndWarningsFile()")
                 .unwrap();
         assert!(matches!(r.resource, Resource::ErrorsAndWarnings(_)));
+    }
+
+    #[test]
+    fn parses_delta() {
+        for f in ["delta", "delta()", "microsoft.graph.delta()", "microsoft.graph.delta"] {
+            let r = parse(&format!("industryData/runs/{f}")).unwrap();
+            assert_eq!(r.resource, Resource::Delta(Collection::Runs));
+            assert_eq!(r.context, "industryData/runs");
+            assert_eq!(parse(&format!("industryData/incomingFlows/{f}")).unwrap().resource, Resource::Delta(Collection::IncomingFlows));
+            assert_eq!(parse(&format!("industryData/outgoingFlows/{f}")).unwrap().resource, Resource::Delta(Collection::OutgoingFlows));
+        }
+        assert!(parse("industryData/runGroups/delta").is_err());
+        assert!(parse("industryData/runs/delta/$count").is_err());
     }
 
     #[test]

@@ -1,4 +1,4 @@
-//! Who may do what (SPEC §7): ONE table from (endpoint, method) to the permissions that allow it.
+//! Who may do what: ONE table from (endpoint, method) to the permissions that allow it.
 //! A caller needs any one permission of the row's set; `$expand` additionally needs read access to
 //! what it expands. Anything not in the table is refused (403 `accessDenied`). The README's
 //! permission table is this table.
@@ -11,7 +11,7 @@ use crate::path::{Resource, ResourcePath};
 
 use Permission::{FlowRead, FlowReadWrite, RunRead, RunReadWrite, RunStart};
 
-/// The endpoints of SPEC §3, as [`Resource`] classifies them (run collections are one endpoint
+/// The endpoints of the URL space, as [`Resource`] classifies them (run collections are one endpoint
 /// wherever they are addressed: `runs`, `runGroups`, a flow's or a group's `runs`, cast or not).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Endpoint {
@@ -48,7 +48,10 @@ impl Endpoint {
             (Resource::GroupMemberRefs(_), _) => Endpoint::GroupMemberRefs,
             (Resource::GroupMemberRef(..), _) => Endpoint::GroupMemberRef,
             (Resource::ErrorsAndWarnings(_), _) => Endpoint::ErrorsAndWarnings,
-            // Issue 7: the published paths share the rows of what they are a view over.
+            // Delta and the live stream: exactly as listing the collection.
+            (Resource::Delta(runhub_store::Collection::Runs), _) => Endpoint::Runs,
+            (Resource::Delta(_), _) => Endpoint::Flows,
+            // The published paths share the rows of what they are a view over.
             (Resource::External(e), count) => match e {
                 crate::path::External::Start => Endpoint::RunNow,
                 crate::path::External::Runs | crate::path::External::Activities(_) if count => Endpoint::RunsCount,
@@ -86,14 +89,19 @@ const fn rule(endpoint: Endpoint, method: &'static str, any_of: &'static [Permis
 pub const TABLE: &[Rule] = &[
     rule(Endpoint::ServiceDocument, "GET", AUTHENTICATED, "/"),
     rule(Endpoint::Metadata, "GET", AUTHENTICATED, "/$metadata"),
-    rule(Endpoint::Flows, "GET", FLOWS_READ, "/industryData/{incomingFlows|outgoingFlows}"),
+    rule(Endpoint::Flows, "GET", FLOWS_READ, "/industryData/{incomingFlows|outgoingFlows}[/delta]"),
     rule(Endpoint::FlowsCount, "GET", FLOWS_READ, "/industryData/{incomingFlows|outgoingFlows}/$count"),
     rule(Endpoint::Flows, "POST", FLOWS_WRITE, "/industryData/{incomingFlows|outgoingFlows}"),
     rule(Endpoint::Flow, "GET", FLOWS_READ, "…Flows/{id}"),
     rule(Endpoint::Flow, "PATCH", FLOWS_WRITE, "…Flows/{id}"),
     rule(Endpoint::Flow, "DELETE", FLOWS_WRITE, "…Flows/{id}"),
     rule(Endpoint::RunNow, "POST", RUNS_START, "/industryData/incomingFlows/{id}/runNow"),
-    rule(Endpoint::Runs, "GET", RUNS_READ, "/industryData/runs[/cast], /industryData/runGroups, …Flows/{id}/runs, runGroups/{id}/runs"),
+    rule(
+        Endpoint::Runs,
+        "GET",
+        RUNS_READ,
+        "/industryData/runs[/cast|/delta], /industryData/runGroups, …Flows/{id}/runs, runGroups/{id}/runs",
+    ),
     rule(Endpoint::RunsCount, "GET", RUNS_READ, "any run collection + /$count"),
     rule(Endpoint::Runs, "POST", RUNS_WRITE, "/industryData/runs, /industryData/runGroups, …Flows/{id}/runs, runGroups/{id}/runs"),
     rule(Endpoint::Run, "GET", RUNS_READ, "…/runs/{runId}[/cast], /industryData/runGroups/{id}"),

@@ -1,4 +1,4 @@
-//! What every reply carries (SPEC §5): `request-id`, the echoed `client-request-id`,
+//! What every reply carries: `request-id`, the echoed `client-request-id`,
 //! `OData-Version`, and one log line per request.
 
 use std::time::Instant;
@@ -56,4 +56,45 @@ pub async fn layer(request: Request, next: Next) -> Response {
         "request"
     );
     response
+}
+
+/// Whether an `Accept` header admits a JSON reply: absent, or any media range of `application/json`,
+/// `application/*` or `*/*` whose `q` is not 0 (parameters such as `odata.metadata` are ignored).
+pub fn accepts_json(accept: Option<&str>) -> bool {
+    let Some(accept) = accept else { return true };
+    if accept.trim().is_empty() {
+        return true;
+    }
+    accept.split(',').any(|range| {
+        let mut parts = range.split(';');
+        let media = parts.next().unwrap_or("").trim();
+        let refused = parts.any(|p| {
+            let (name, value) = p.split_once('=').unwrap_or((p, ""));
+            name.trim().eq_ignore_ascii_case("q") && value.trim().parse::<f32>().is_ok_and(|q| q <= 0.0)
+        });
+        !refused && ["application/json", "application/*", "*/*"].iter().any(|m| media.eq_ignore_ascii_case(m))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::accepts_json;
+
+    #[test]
+    fn accept_ranges_that_admit_json() {
+        for ok in [
+            None,
+            Some(""),
+            Some("application/json"),
+            Some("*/*"),
+            Some("application/*;q=0.5"),
+            Some("text/html, application/json;odata.metadata=minimal"),
+            Some("APPLICATION/JSON"),
+        ] {
+            assert!(accepts_json(ok), "{ok:?}");
+        }
+        for refused in [Some("application/xml"), Some("text/plain"), Some("application/json;q=0"), Some("text/html, image/png")] {
+            assert!(!accepts_json(refused), "{refused:?}");
+        }
+    }
 }

@@ -1,4 +1,4 @@
-//! Domain values → Graph JSON (SPEC §1): `@odata.type` and `@odata.etag` on every entity, also
+//! Domain values → Graph JSON: `@odata.type` and `@odata.etag` on every entity, also
 //! under `$select` and inside `$expand`; DateTimeOffsets in UTC with `Z`.
 
 use runhub_model::{GraphEnum, Process, ProcessKind, Run, RunKind, Timestamp};

@@ -1,4 +1,4 @@
-//! Issue 7: scheduled runs. Every `--schedule-interval` (default 12 h; 0 = off) the service opens a
+//! Scheduled runs. Every `--schedule-interval` (default 12 h; 0 = off) the service opens a
 //! runGroup by itself — one running incomingFlowRun per incomingFlow that is `ready` and inside its
 //! window — for **every tenant that has at least one incomingFlow** (a tenant's first scheduled run
 //! is due one interval after the scheduler first sees its first incomingFlow).

@@ -1,11 +1,13 @@
 //! Fills a data directory with a benchmark dataset through the store's bulk path:
-//! `cargo run --release -p runhub-store --example bulk_load -- DIR RUNS FLOWS`.
+//! `cargo run --release -p runhub-store --example bulk_load -- DIR RUNS FLOWS [EXTRA_RUNNING]`.
 //! With `RUNHUB_DATABASE_URL=postgres://…` the dataset goes into that PostgreSQL database instead
 //! (DIR still receives dataset.json).
 //!
 //! Runs are spread over the flows and over the last 365 days; about 10% failed, 15% still running,
-//! the rest completed (some with warnings or errors), names drawn from a small vocabulary. The ids of
-//! the flows and of a sample of runs are written to DIR/dataset.json for the load generators.
+//! the rest completed (some with warnings or errors), names drawn from a small vocabulary; then
+//! EXTRA_RUNNING more running runs (default 0), for benchmarks that finish one run per request. The ids
+//! of the flows, of a sample of runs and of every running run are written to DIR/dataset.json for the
+//! load generators.
 
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -47,6 +49,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let dir = std::path::PathBuf::from(args.get(1).ok_or("usage: bulk_load DIR RUNS FLOWS")?);
     let runs: usize = args.get(2).map_or(Ok(1_000_000), |s| s.parse())?;
     let flows: usize = args.get(3).map_or(Ok(1_000), |s| s.parse())?;
+    let extra_running: usize = args.get(4).map_or(Ok(0), |s| s.parse())?;
     std::fs::create_dir_all(&dir)?;
     let store = match std::env::var("RUNHUB_DATABASE_URL") {
         Ok(url) if !url.is_empty() => Target::Postgres(PgStore::open(&url, Default::default()).await?),
@@ -77,12 +80,13 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut sample = Vec::new();
     let mut running = Vec::new();
     let mut loaded = 0;
-    while loaded < runs {
-        let n = BATCH.min(runs - loaded);
+    while loaded < runs + extra_running {
+        let n = BATCH.min(runs + extra_running - loaded);
         let mut batch = Vec::with_capacity(n);
-        for _ in 0..n {
+        for i in 0..n {
             let start = now - rng.random_range(0..year);
             let status = match rng.random_range(0..100) {
+                _ if loaded + i >= runs => RunStatus::Running,
                 0..10 => RunStatus::Failed,
                 10..25 => RunStatus::Running,
                 25..30 => RunStatus::CompletedWithWarnings,
@@ -110,14 +114,14 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             if sample.len() < 10_000 && rng.random_range(0..10) == 0 {
                 sample.push(run.id);
             }
-            if status == RunStatus::Running && running.len() < 200_000 {
+            if status == RunStatus::Running {
                 running.push(run.id);
             }
             batch.push(run);
         }
         store.import(&tenant, Vec::new(), batch).await?;
         loaded += n;
-        eprint!("\rloaded {loaded}/{runs} runs");
+        eprint!("\rloaded {loaded}/{} runs", runs + extra_running);
     }
     eprintln!();
     let ids = |v: &[Uuid]| v.iter().map(Uuid::to_string).collect::<Vec<_>>();

@@ -1,7 +1,7 @@
 //! The typed query tree → SQL, as sea-query expressions with bound values. One compiler serves every
 //! backend; the few functions that differ are chosen by [`Dialect`].
 //!
-//! OData's logic is two-valued (SPEC §4, OData 4.01 §5.1.1): `ne` with one null operand is true,
+//! OData's logic is two-valued (OData 4.01 §5.1.1): `ne` with one null operand is true,
 //! `gt ge lt le` with a null operand are false, and `not` of either is its opposite. SQL's is
 //! three-valued, so every predicate compiled here is made to yield only TRUE or FALSE — guarding
 //! nullable columns with `IS [NOT] NULL` — so that `NOT` can be applied without surprises. Plain
@@ -112,7 +112,7 @@ impl Compiler {
             Filter::Compare { op, left, right } => self.compare(*op, &self.term(left)?, &self.term(right)?),
             Filter::In { operand, list } => {
                 let t = self.term(operand)?;
-                let has_null = list.iter().any(|v| *v == Value::Null);
+                let has_null = list.contains(&Value::Null);
                 let values: Vec<Expr> = list.iter().filter(|v| **v != Value::Null).map(bind).collect();
                 let matches = if values.is_empty() { always(false) } else { Self::not_null_guarded(&[&t], t.expr.clone().is_in(values)) };
                 if has_null && t.nullable { matches.or(t.expr.is_null()) } else { matches }
@@ -248,11 +248,11 @@ impl Compiler {
         }
         let mut cond = result.unwrap_or_else(|| always(true));
         // A leading range bound the planner can use with an index on the first key.
-        if let (Some((expr, false, descending)), Some(v)) = (parts.first(), after.first()) {
-            if *v != Value::Null {
-                let bound = if *descending { expr.clone().lte(bind(v)) } else { expr.clone().gte(bind(v)) };
-                cond = bound.and(cond);
-            }
+        if let (Some((expr, false, descending)), Some(v)) = (parts.first(), after.first())
+            && *v != Value::Null
+        {
+            let bound = if *descending { expr.clone().lte(bind(v)) } else { expr.clone().gte(bind(v)) };
+            cond = bound.and(cond);
         }
         Ok(cond)
     }

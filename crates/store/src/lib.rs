@@ -2,9 +2,10 @@
 //! embedded SQLite and PostgreSQL — which share every operation ([`ops`]) and statement ([`query`]).
 //!
 //! Every method takes the caller's [`TenantId`]; every statement is scoped by it, so tenancy is not
-//! something a caller can forget (SPEC §7). Lifecycle rules come from `runhub-model`; the store
+//! something a caller can forget. Lifecycle rules come from `runhub-model`; the store
 //! only loads, applies and saves, inside one transaction per operation.
 
+pub mod changes;
 mod columns;
 mod filter_sql;
 mod ops;
@@ -20,6 +21,7 @@ use async_trait::async_trait;
 use runhub_model::{FieldError, NewProcess, NewRun, Process, ProcessKind, ProcessPatch, Run, RunKind, RunPatch, TenantId, Uuid};
 use runhub_odata::ast::{Filter, OrderKey, Type, Value};
 
+pub use changes::{ChangeRecord, ChangeType, Collection, Entity, EntityChange, EntityKind};
 pub use columns::Table;
 
 /// Where a run is addressed from: which collection it must belong to.
@@ -94,7 +96,7 @@ impl ListQuery {
     }
 }
 
-/// The default ordering of a collection when no `$orderby` is given (SPEC §3).
+/// The default ordering of a collection when no `$orderby` is given.
 pub fn default_order(table: Table) -> Vec<OrderKey> {
     match table {
         Table::Runs => vec![OrderKey { path: "startDateTime", ty: Type::DateTimeOffset, descending: true }],
@@ -131,7 +133,7 @@ pub enum StoreError {
 
 pub type StoreResult<T> = Result<T, StoreError>;
 
-/// Issue 7: the rules of an on-demand `start` of a run group.
+/// The rules of an on-demand `start` of a run group.
 #[derive(Debug, Clone, PartialEq)]
 pub struct StartPolicy {
     /// Successful on-demand starts allowed per tenant per `window_micros` (Graph: 5 per 12 h).
@@ -148,18 +150,18 @@ impl Default for StartPolicy {
     }
 }
 
-/// Issue 7: how an on-demand `start` went.
+/// How an on-demand `start` went.
 #[derive(Debug, Clone, PartialEq)]
 pub enum StartOutcome {
     /// A new running runGroup, with one running incomingFlowRun per ready flow inside its window.
-    Started(Run),
+    Started(Box<Run>),
     /// Over the limit: retry after this many seconds (429).
     Throttled { retry_after_secs: u64 },
     /// No incomingFlow is ready and inside its window: nothing was started (and nothing counted).
     NothingToStart,
 }
 
-/// Issue 7: one scheduled run this store instance claimed in a scheduler tick.
+/// One scheduled run this store instance claimed in a scheduler tick.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ScheduledStart {
     pub tenant: TenantId,
@@ -169,6 +171,15 @@ pub struct ScheduledStart {
     pub group: Option<Run>,
     /// An on-demand start shortly before made this scheduled run skip.
     pub skipped: bool,
+}
+
+/// One page of a delta round over the change log: see [`Store::entity_changes`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct ChangePage {
+    /// One entry per changed entity, in the order of its last change in the range.
+    pub items: Vec<EntityChange>,
+    /// More entities changed in the range after the last one here.
+    pub more: bool,
 }
 
 /// The operations the HTTP layer needs. Implementations: SQLite (embedded, the default) and PostgreSQL.
@@ -225,11 +236,48 @@ pub trait Store: Send + Sync + 'static {
     /// The group's members that failed or completed with errors or warnings, by start then id.
     async fn group_problem_runs(&self, tenant: &TenantId, group: Uuid) -> StoreResult<Vec<Run>>;
 
-    /// Issue 7: an on-demand start at `now` (see [`StartPolicy`]), counted and recorded atomically.
+    // ---- the change log (crate::changes; docs/change-tracking.md) ------------------------------
+    //
+    // How to follow the log (delta, the live stream, change notifications): keep a position `p`
+    // (start from `change_watermark()` for "from now on"). Each time, read `w = change_watermark()`;
+    // every change at a position in `[p, w)` has committed and that set can no longer grow, so
+    // hand out `entity_changes`/`change_log` over `[p, w)` (paging with `after_seq`), then continue
+    // from `w`. Wait for `change_signal()` to change (a commit through this store instance) or
+    // poll the watermark (commits through other replicas) before reading again. A `p` below
+    // `change_horizon()` was pruned: start over.
+
+    /// The change log's readable bound: every change at a position below it has committed.
+    async fn change_watermark(&self) -> StoreResult<u64>;
+    /// The lowest position still fully in the log; below it changes were pruned (retention).
+    async fn change_horizon(&self) -> StoreResult<u64>;
+    /// The entities of a tenant's `collection` changed at positions in `[from, to)`, each once
+    /// with its last change there and its current state, ordered by that change's `seq`, after
+    /// `after_seq`; at most `limit` per page.
+    async fn entity_changes(
+        &self,
+        tenant: &TenantId,
+        collection: Collection,
+        from: u64,
+        to: u64,
+        after_seq: Option<i64>,
+        limit: u32,
+    ) -> StoreResult<ChangePage>;
+    /// The raw log rows of every tenant at positions in `[from, to)`, in `seq` order, after
+    /// `after_seq`, at most `limit` (for change notifications).
+    async fn change_log(&self, from: u64, to: u64, after_seq: Option<i64>, limit: u32) -> StoreResult<Vec<ChangeRecord>>;
+    /// Deletes at most `limit` of the oldest log rows written before `before` (retention); returns
+    /// how many. Call it repeatedly in small batches.
+    async fn prune_changes(&self, before: runhub_model::Timestamp, limit: u32) -> StoreResult<usize>;
+    /// Changes (its value grows) after every commit of a write through this store instance: the
+    /// in-process wake-up for followers of the log. Commits through other replicas do not show
+    /// here; poll [`Store::change_watermark`] for those.
+    fn change_signal(&self) -> tokio::sync::watch::Receiver<u64>;
+
+    /// An on-demand start at `now` (see [`StartPolicy`]), counted and recorded atomically.
     async fn start_run_group(&self, _tenant: &TenantId, _now: runhub_model::Timestamp, _policy: &StartPolicy) -> StoreResult<StartOutcome> {
         Err(StoreError::Internal("this store does not implement start_run_group".into()))
     }
-    /// Issue 7: one scheduler tick at `now`, for every tenant that has an incomingFlow. Each due
+    /// One scheduler tick at `now`, for every tenant that has an incomingFlow. Each due
     /// scheduled run is claimed with a compare-and-set on the tenant's schedule row inside the write
     /// transaction that starts it, so with several replicas on one database exactly one starts it.
     async fn claim_scheduled_runs(&self, _now: runhub_model::Timestamp, _interval_micros: i64) -> StoreResult<Vec<ScheduledStart>> {

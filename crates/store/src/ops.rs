@@ -18,6 +18,7 @@ use runhub_model::{
 use runhub_odata::ast::Filter;
 use sea_query::Expr;
 
+use crate::changes::{self, ChangeType};
 use crate::columns::{Table, kind_in};
 use crate::filter_sql::Dialect;
 use crate::query::{self, Lock, Sql, render};
@@ -84,27 +85,49 @@ async fn load_process<T: Tx>(tx: &mut T, tenant: &TenantId, id: Uuid, lock: Lock
     Ok(tx.processes(render(&query::load_process(tenant, id, lock, T::DIALECT), T::DIALECT)).await?.into_iter().next())
 }
 
+// Every write of a run or process row goes through these helpers, and each appends its change to
+// the change log in the same transaction (crate::changes).
+
 async fn insert_run<T: Tx>(tx: &mut T, tenant: &TenantId, run: &Run) -> StoreResult<()> {
-    tx.execute(render(&query::insert_run(tenant, run)?, T::DIALECT)).await
+    tx.execute(render(&query::insert_run(tenant, run)?, T::DIALECT)).await?;
+    changes::record_run(tx, tenant, run, ChangeType::Created, None).await
 }
 
 /// Writes what changed between two versions of a run.
 async fn update_run_row<T: Tx>(tx: &mut T, tenant: &TenantId, before: &Run, after: &Run) -> StoreResult<()> {
     match query::update_run(tenant, before, after) {
-        Some(stmt) => tx.execute(render(&stmt, T::DIALECT)).await,
+        Some(stmt) => {
+            tx.execute(render(&stmt, T::DIALECT)).await?;
+            let moved_from = if before.process_id != after.process_id { before.process_id } else { None };
+            changes::record_run(tx, tenant, after, ChangeType::Updated, moved_from).await
+        }
         None => Ok(()),
     }
 }
 
+async fn delete_run_row<T: Tx>(tx: &mut T, tenant: &TenantId, run: &Run) -> StoreResult<()> {
+    tx.execute(render(&query::delete_row(Table::Runs, tenant, run.id), T::DIALECT)).await?;
+    changes::record_run(tx, tenant, run, ChangeType::Deleted, None).await
+}
+
 async fn insert_process<T: Tx>(tx: &mut T, tenant: &TenantId, process: &Process) -> StoreResult<()> {
-    tx.execute(render(&query::insert_process(tenant, process)?, T::DIALECT)).await
+    tx.execute(render(&query::insert_process(tenant, process)?, T::DIALECT)).await?;
+    changes::record_process(tx, tenant, process, ChangeType::Created).await
 }
 
 async fn update_process_row<T: Tx>(tx: &mut T, tenant: &TenantId, before: &Process, after: &Process) -> StoreResult<()> {
     match query::update_process(tenant, before, after) {
-        Some(stmt) => tx.execute(render(&stmt, T::DIALECT)).await,
+        Some(stmt) => {
+            tx.execute(render(&stmt, T::DIALECT)).await?;
+            changes::record_process(tx, tenant, after, ChangeType::Updated).await
+        }
         None => Ok(()),
     }
+}
+
+async fn delete_process_row<T: Tx>(tx: &mut T, tenant: &TenantId, process: &Process) -> StoreResult<()> {
+    tx.execute(render(&query::delete_row(Table::Processes, tenant, process.id), T::DIALECT)).await?;
+    changes::record_process(tx, tenant, process, ChangeType::Deleted).await
 }
 
 async fn count<T: Tx>(tx: &mut T, stmt: sea_query::SelectStatement) -> StoreResult<u64> {
@@ -140,7 +163,7 @@ pub(crate) async fn check_parent<T: Tx>(tx: &mut T, tenant: &TenantId, parent: &
     }
 }
 
-/// Resolves a bound process: it must exist and fit the run's kind, else 400 (SPEC §2–3). The
+/// Resolves a bound process: it must exist and fit the run's kind, else 400. The
 /// process stays share-locked so that it cannot be deleted before the run naming it commits.
 async fn bound_process<T: Tx>(tx: &mut T, tenant: &TenantId, kind: RunKind, target: &str, process: ProcessRef) -> StoreResult<Uuid> {
     let Some(found) = load_process(tx, tenant, process.id, Lock::Share).await?.filter(|p| p.kind == process.kind) else {
@@ -211,8 +234,7 @@ pub(crate) async fn delete_process<T: Tx>(
         )
         .into());
     }
-    tx.execute(render(&query::delete_row(Table::Processes, tenant, id), T::DIALECT)).await?;
-    Ok(())
+    delete_process_row(tx, tenant, &current).await
 }
 
 pub(crate) async fn create_run<T: Tx>(
@@ -298,10 +320,11 @@ pub(crate) async fn delete_run<T: Tx>(
     let current = load_scoped_run(tx, tenant, scope, id, Lock::Update).await?;
     check(&pre, current.version)?;
     if current.kind == RunKind::RunGroup {
-        // Deleting a group keeps its members (SPEC §3); they simply belong to no group now.
+        // Deleting a group keeps its members; they simply belong to no group now.
+        changes::record_detached_members(tx, tenant, id).await?;
         tx.execute(render(&query::detach_members(tenant, id), T::DIALECT)).await?;
     }
-    tx.execute(render(&query::delete_row(Table::Runs, tenant, id), T::DIALECT)).await?;
+    delete_run_row(tx, tenant, &current).await?;
     if let Some(gid) = current.group_id {
         recompute_group(tx, tenant, gid).await?;
     }
@@ -419,9 +442,11 @@ pub(crate) async fn recompute_group<T: Tx>(tx: &mut T, tenant: &TenantId, group:
 pub(crate) async fn import<T: Tx>(tx: &mut T, tenant: &TenantId, processes: &[Process], runs: &[Run]) -> StoreResult<()> {
     for p in processes {
         tx.execute(render(&query::save_process(tenant, p)?, T::DIALECT)).await?;
+        changes::record_process(tx, tenant, p, ChangeType::Created).await?;
     }
     for r in runs {
         tx.execute(render(&query::save_run(tenant, r)?, T::DIALECT)).await?;
+        changes::record_run(tx, tenant, r, ChangeType::Created, None).await?;
     }
     Ok(())
 }

@@ -169,7 +169,7 @@ pub(crate) fn delete_row(table: Table, tenant: &TenantId, id: Uuid) -> DeleteSta
     q
 }
 
-/// Detaches every member of a group (deleting a group keeps its members, SPEC §3).
+/// Detaches every member of a group (deleting a group keeps its members).
 pub(crate) fn detach_members(tenant: &TenantId, group: Uuid) -> UpdateStatement {
     let mut q = Query::update();
     q.table(Alias::new("runs"))
@@ -292,6 +292,16 @@ pub(crate) fn processes_by_ids(tenant: &TenantId, ids: &[Uuid]) -> SelectStateme
     let mut q = Query::select();
     q.columns(PROCESS_COLUMNS.iter().map(|c| Alias::new(*c)))
         .from(Alias::new("processes"))
+        .and_where(tenant_is(tenant))
+        .and_where(col("id").is_in(ids.iter().map(Uuid::to_string)));
+    q
+}
+
+/// The runs with these ids (any kind).
+pub(crate) fn runs_by_ids(tenant: &TenantId, ids: &[Uuid]) -> SelectStatement {
+    let mut q = Query::select();
+    q.columns(RUN_COLUMNS.iter().map(|c| Alias::new(*c)))
+        .from(Alias::new("runs"))
         .and_where(tenant_is(tenant))
         .and_where(col("id").is_in(ids.iter().map(Uuid::to_string)));
     q

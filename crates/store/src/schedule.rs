@@ -1,4 +1,4 @@
-//! Issue 7: starting run groups — on demand (`POST …/external/industryData/runs/start`, rate-limited
+//! Starting run groups — on demand (`POST …/external/industryData/runs/start`, rate-limited
 //! per tenant) and by the scheduler. Written once over [`Tx`], like [`crate::ops`], so both stores
 //! run the same statements.
 //!
@@ -116,7 +116,7 @@ pub(crate) async fn start_on_demand<T: Tx>(
         .and_where(col("next_due").gt(now.micros()))
         .and_where(col("next_due").sub(now.micros()).lt(policy.skip_horizon_micros));
     tx.execute(render(&skip, T::DIALECT)).await?;
-    Ok(StartOutcome::Started(group))
+    Ok(StartOutcome::Started(Box::new(group)))
 }
 
 /// One scheduler tick: gives every tenant with an incomingFlow a schedule row (first due one

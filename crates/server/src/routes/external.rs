@@ -1,4 +1,4 @@
-//! Issue 7: the published Microsoft Graph paths, `/external/industryData/runs`, as a view over the
+//! The published Microsoft Graph paths, `/external/industryData/runs`, as a view over the
 //! same store. An `industryDataRun` is a runGroup; its `activities` are the group's member runs
 //! (`inboundFlowActivity` from an incomingFlowRun, `outboundFlowActivity` from an outgoingFlowRun);
 //! `getStatistics` sums the members; `start` opens a new group (rate-limited per tenant).

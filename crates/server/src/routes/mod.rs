@@ -1,11 +1,13 @@
-//! The HTTP surface of SPEC §3: one module per resource, dispatched from the typed resource path.
+//! The HTTP surface (docs/api.md): one module per resource, dispatched from the typed resource path.
 
 mod collection;
+mod delta;
 mod external;
 mod processes;
 mod run_groups;
 mod runs;
 mod service;
+mod stream;
 
 use axum::body::{Body, Bytes};
 use axum::extract::{Request, State};
@@ -22,7 +24,7 @@ use crate::error::{ApiError, ApiResult};
 use crate::path::{self, Resource, ResourcePath};
 use crate::protocol::JSON_CONTENT_TYPE;
 
-/// The largest request body accepted (SPEC §5).
+/// The largest request body accepted.
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;
 pub const SERVICE_ROOT: &str = "/beta";
 
@@ -37,6 +39,8 @@ pub struct Ctx {
     body: Bytes,
     /// Absolute URL of the service root, e.g. `http://127.0.0.1:8080/beta`.
     pub root: String,
+    /// Delta and live-stream settings of this replica.
+    pub feed: crate::feed::Feed,
 }
 
 impl Ctx {
@@ -51,7 +55,7 @@ impl Ctx {
         format!("{}/$metadata#{}{suffix}", self.root, self.path.context)
     }
 
-    /// The request body as one JSON object, after the checks of SPEC §5 (JSON only).
+    /// The request body as one JSON object, after the body checks (JSON only).
     pub fn json_body(&self) -> ApiResult<Map<String, Value>> {
         if self.body.is_empty() {
             return Err(ApiError::bad_request("missingRequestBody", "this request needs a JSON object as its body"));
@@ -189,13 +193,29 @@ async fn serve(state: AppState, request: Request) -> ApiResult<Response> {
     if !allowed.contains(&parts.method) {
         return Err(ApiError::method_not_allowed(allowed));
     }
+    // JSON resources refuse an Accept header that admits no JSON; `$metadata` (XML) and `/$count`
+    // (text) answer whatever Accept says, as Graph clients send `application/json` everywhere; delta
+    // also answers `text/event-stream` (the live stream).
+    let accept = parts.headers.get(header::ACCEPT).and_then(|v| v.to_str().ok());
+    let produces_json = !(path.count || path.resource == Resource::Metadata);
+    let streams = matches!(path.resource, Resource::Delta(_)) && delta::wants_stream(&parts.headers);
+    if produces_json && !streams && !crate::protocol::accepts_json(accept) {
+        return Err(ApiError::new(
+            StatusCode::NOT_ACCEPTABLE,
+            "notAcceptable",
+            "this resource answers only application/json; the Accept header admits no JSON",
+        )
+        .with_target("Accept"));
+    }
     // Who is calling was decided by the access layer; what they may do is decided here, before
     // the body is read or anything is looked up (so a refusal reveals nothing about the data).
     let identity = crate::auth::identity(&parts)?;
     crate::permissions::check(&identity.grants, &path, &parts.method, parts.uri.query())?;
     let tenant = crate::auth::tenant(&parts)?;
     let body = read_body(&parts.headers, body).await?;
+    let feed = parts.extensions.get::<crate::feed::Feed>().cloned().unwrap_or_default();
     let ctx = Ctx {
+        feed,
         root: service_root(&state, &parts.headers),
         state,
         tenant,
@@ -233,5 +253,6 @@ async fn route(ctx: &Ctx) -> ApiResult<Response> {
         Resource::GroupMemberRef(group, run) => run_groups::remove_member(ctx, group, run).await,
         Resource::ErrorsAndWarnings(group) => run_groups::errors_and_warnings(ctx, group).await,
         Resource::External(target) => external::route(ctx, target).await,
+        Resource::Delta(collection) => delta::delta(ctx, collection).await,
     }
 }

@@ -23,13 +23,15 @@ use tokio_postgres::error::SqlState;
 use tokio_postgres::types::Type;
 use tokio_postgres::{NoTls, Row};
 
+use crate::changes::{self, ChangeRecord, Collection};
 use crate::filter_sql::Dialect;
 use crate::ops::{self, Cell, Tx};
 use crate::query::Sql;
 use crate::records::{ProcessRecord, RunRecord, internal};
 use crate::schedule;
 use crate::{
-    ListQuery, Page, Precondition, ProcessRef, RunScope, ScheduledStart, StartOutcome, StartPolicy, Store, StoreError, StoreResult,
+    ChangePage, ListQuery, Page, Precondition, ProcessRef, RunScope, ScheduledStart, StartOutcome, StartPolicy, Store, StoreError,
+    StoreResult,
 };
 
 #[derive(Debug, Clone)]
@@ -55,6 +57,8 @@ pub struct PgStore {
     pool: Pool,
     secret: Vec<u8>,
     timeout: Duration,
+    /// Grows after every committed write through this instance (the change log's wake-up).
+    committed: tokio::sync::watch::Sender<u64>,
 }
 
 /// A database error in words, without the connection details (the URL may carry a password).
@@ -118,7 +122,7 @@ impl PgStore {
         schema::migrate(&mut client).await?;
         let secret = token_secret(&client).await?;
         drop(client);
-        Ok(Self { pool, secret, timeout: options.timeout })
+        Ok(Self { pool, secret, timeout: options.timeout, committed: tokio::sync::watch::Sender::new(0) })
     }
 
     /// Bounds `op` by the configured timeout. A transaction cut off here is dropped mid-way; its
@@ -348,6 +352,7 @@ macro_rules! write {
                 }
             })
             .await
+            .inspect(|_| $self.committed.send_modify(|n| *n = n.wrapping_add(1)))
     };
 }
 
@@ -465,6 +470,39 @@ impl Store for PgStore {
 
     async fn group_problem_runs(&self, tenant: &TenantId, group: Uuid) -> StoreResult<Vec<Run>> {
         read!(self, |tx| ops::group_problem_runs(&mut tx, tenant, group))
+    }
+
+    async fn change_watermark(&self) -> StoreResult<u64> {
+        read!(self, |tx| changes::watermark(&mut tx))
+    }
+
+    async fn change_horizon(&self) -> StoreResult<u64> {
+        read!(self, |tx| changes::horizon(&mut tx))
+    }
+
+    async fn entity_changes(
+        &self,
+        tenant: &TenantId,
+        collection: Collection,
+        from: u64,
+        to: u64,
+        after_seq: Option<i64>,
+        limit: u32,
+    ) -> StoreResult<ChangePage> {
+        let (items, more) = read!(self, |tx| changes::entity_changes(&mut tx, tenant, collection, from, to, after_seq, limit))?;
+        Ok(ChangePage { items, more })
+    }
+
+    async fn change_log(&self, from: u64, to: u64, after_seq: Option<i64>, limit: u32) -> StoreResult<Vec<ChangeRecord>> {
+        read!(self, |tx| changes::log(&mut tx, from, to, after_seq, limit))
+    }
+
+    async fn prune_changes(&self, before: Timestamp, limit: u32) -> StoreResult<usize> {
+        write!(self, |tx| changes::prune(&mut tx, before, limit))
+    }
+
+    fn change_signal(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.committed.subscribe()
     }
 
     async fn start_run_group(&self, tenant: &TenantId, now: Timestamp, policy: &StartPolicy) -> StoreResult<StartOutcome> {

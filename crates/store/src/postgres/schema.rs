@@ -4,14 +4,15 @@
 //!
 //! The schema is the SQLite store's (`../sqlite/schema.rs`): tenant first in every key, times as
 //! integer microseconds, enums as their ordinals. Every text column is `COLLATE "C"`, so that
-//! comparison and ordering are by code point, as in SQLite (SPEC §4).
+//! comparison and ordering are by code point, as in SQLite.
 
 use tokio_postgres::Client;
 
 use crate::{StoreError, StoreResult};
 
 /// Migration N (1-based) is `MIGRATIONS[N - 1]`. Never edit one that has shipped; append.
-const MIGRATIONS: &[&str] = &[r#"
+const MIGRATIONS: &[&str] = &[
+    r#"
 -- OData's tolower/toupper fold all of Unicode, with Unicode's full case mappings (as Rust's
 -- str::to_lowercase does for the SQLite store). Under COLLATE "C" PostgreSQL's lower()/upper()
 -- fold ASCII only, so the case functions run under this ICU root collation (see filter_sql.rs).
@@ -68,7 +69,7 @@ CREATE INDEX runs_by_process ON runs (tenant, process_id, start_time DESC, id);
 CREATE INDEX runs_by_group   ON runs (tenant, group_id, start_time DESC, id) WHERE group_id IS NOT NULL;
 CREATE INDEX run_groups_by_start ON runs (tenant, start_time DESC, id) WHERE kind = 2;
 
--- Issue 7 (the SQLite store's migration 3): run groups started on demand (rate limit) or by the
+-- The SQLite store's migration 3: run groups started on demand (rate limit) or by the
 -- scheduler, and the per-tenant schedule row whose next_due a replica advances by compare-and-set
 -- to claim a scheduled run.
 CREATE TABLE run_starts (
@@ -83,7 +84,32 @@ CREATE TABLE run_schedules (
     next_due BIGINT NOT NULL,            -- microseconds since the epoch, UTC
     skip_due BIGINT                      -- the due time an on-demand start made skip
 );
-"#];
+"#,
+    r#"
+-- The change log (docs/change-tracking.md; the SQLite store's migration 4). A row's position is
+-- the id of the transaction that wrote it (xid): readers hand out only positions below the
+-- oldest transaction still in flight, so a transaction that commits late is never skipped.
+CREATE TABLE changes (
+    seq        BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    xid        BIGINT NOT NULL DEFAULT (pg_current_xact_id()::text::bigint),
+    tenant     TEXT COLLATE "C" NOT NULL,
+    collection BIGINT NOT NULL,          -- 0 runs, 1 incomingFlows, 2 outgoingFlows
+    id         TEXT COLLATE "C" NOT NULL,
+    kind       BIGINT NOT NULL,          -- RunKind / ProcessKind ordinal
+    change     BIGINT NOT NULL,          -- 0 created, 1 updated, 2 deleted
+    version    BIGINT NOT NULL,          -- after the change; a deletion's: the last one
+    process_id TEXT COLLATE "C",         -- a run's process after the change
+    moved_from TEXT COLLATE "C",         -- a run's process before a $ref change
+    at         BIGINT NOT NULL           -- microseconds since the epoch, UTC (retention)
+);
+CREATE INDEX changes_by_collection ON changes (tenant, collection, xid);
+CREATE INDEX changes_by_position ON changes (xid, seq);
+CREATE TABLE change_horizon (
+    one      BIGINT PRIMARY KEY,
+    position BIGINT NOT NULL
+);
+"#,
+];
 
 /// An arbitrary constant naming runhub's migration lock among the database's advisory locks.
 const MIGRATION_LOCK: i64 = 0x7275_6e68_7562; // "runhub"

@@ -19,10 +19,11 @@ use tokio::sync::Semaphore;
 
 use self::tx::SqliteTx;
 use self::writer::Writer;
+use crate::changes::{self, ChangeRecord, Collection};
 use crate::filter_sql::Dialect;
 use crate::records::internal;
+use crate::{ChangePage, ops, schedule};
 use crate::{ListQuery, Page, Precondition, ProcessRef, RunScope, Store, StoreError, StoreResult};
-use crate::{ops, schedule};
 
 /// How much an acknowledged write is worth.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -357,6 +358,42 @@ impl Store for SqliteStore {
     async fn group_problem_runs(&self, tenant: &TenantId, group: Uuid) -> StoreResult<Vec<Run>> {
         let tenant = tenant.clone();
         self.read(move |c| on(c, async |tx| ops::group_problem_runs(tx, &tenant, group).await)).await
+    }
+
+    async fn change_watermark(&self) -> StoreResult<u64> {
+        self.read_point(|c| on(c, async |tx| changes::watermark(tx).await)).await
+    }
+
+    async fn change_horizon(&self) -> StoreResult<u64> {
+        self.read_point(|c| on(c, async |tx| changes::horizon(tx).await)).await
+    }
+
+    async fn entity_changes(
+        &self,
+        tenant: &TenantId,
+        collection: Collection,
+        from: u64,
+        to: u64,
+        after_seq: Option<i64>,
+        limit: u32,
+    ) -> StoreResult<ChangePage> {
+        let tenant = tenant.clone();
+        let (items, more) = self
+            .read(move |c| on(c, async |tx| changes::entity_changes(tx, &tenant, collection, from, to, after_seq, limit).await))
+            .await?;
+        Ok(ChangePage { items, more })
+    }
+
+    async fn change_log(&self, from: u64, to: u64, after_seq: Option<i64>, limit: u32) -> StoreResult<Vec<ChangeRecord>> {
+        self.read(move |c| on(c, async |tx| changes::log(tx, from, to, after_seq, limit).await)).await
+    }
+
+    async fn prune_changes(&self, before: runhub_model::Timestamp, limit: u32) -> StoreResult<usize> {
+        self.writer.write(move |c| on(c, async |tx| changes::prune(tx, before, limit).await)).await
+    }
+
+    fn change_signal(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.writer.committed()
     }
 
     async fn start_run_group(

@@ -67,7 +67,7 @@ CREATE INDEX runs_by_group ON runs (tenant, group_id, start_time DESC, id) WHERE
 CREATE INDEX run_groups_by_start ON runs (tenant, start_time DESC, id) WHERE kind = 2;
 "#,
     r#"
--- Issue 7: run groups started on demand (rate limit) or by the scheduler, and the per-tenant
+-- Run groups started on demand (rate limit) or by the scheduler, and the per-tenant
 -- schedule row whose next_due a replica advances by compare-and-set to claim a scheduled run.
 CREATE TABLE run_starts (
     tenant    TEXT    NOT NULL,
@@ -80,6 +80,29 @@ CREATE TABLE run_schedules (
     tenant   TEXT    PRIMARY KEY,
     next_due INTEGER NOT NULL,           -- microseconds since the epoch, UTC
     skip_due INTEGER                     -- the due time an on-demand start made skip
+);
+"#,
+    r#"
+-- The change log (docs/change-tracking.md): one row per change of a run or process, written in the
+-- change's own transaction. A row's position is its seq (one writer: seq order is commit order);
+-- AUTOINCREMENT never hands out a seq again, even after pruning the newest rows.
+CREATE TABLE changes (
+    seq        INTEGER PRIMARY KEY AUTOINCREMENT,
+    tenant     TEXT    NOT NULL,
+    collection INTEGER NOT NULL,         -- 0 runs, 1 incomingFlows, 2 outgoingFlows
+    id         TEXT    NOT NULL,
+    kind       INTEGER NOT NULL,         -- RunKind / ProcessKind ordinal
+    change     INTEGER NOT NULL,         -- 0 created, 1 updated, 2 deleted
+    version    INTEGER NOT NULL,         -- after the change; a deletion's: the last one
+    process_id TEXT,                     -- a run's process after the change
+    moved_from TEXT,                     -- a run's process before a $ref change
+    at         INTEGER NOT NULL          -- microseconds since the epoch, UTC (retention)
+);
+CREATE INDEX changes_by_collection ON changes (tenant, collection, seq);
+-- Positions below this may have been pruned (one row).
+CREATE TABLE change_horizon (
+    one      INTEGER PRIMARY KEY,
+    position INTEGER NOT NULL
 );
 "#,
 ];

@@ -6,7 +6,7 @@
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
 use rusqlite::Connection;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::{StoreError, StoreResult};
 
@@ -22,16 +22,25 @@ pub(crate) struct Writer {
     /// `None` once closed.
     jobs: std::sync::RwLock<Option<mpsc::UnboundedSender<Job>>>,
     thread: std::sync::Mutex<Option<std::thread::JoinHandle<()>>>,
+    /// Grows after every commit that carried a successful operation (the change log's wake-up).
+    committed: watch::Sender<u64>,
 }
 
 impl Writer {
     pub fn start(conn: Connection) -> StoreResult<Self> {
         let (tx, rx) = mpsc::unbounded_channel();
+        let committed = watch::Sender::new(0);
+        let signal = committed.clone();
         let handle = std::thread::Builder::new()
             .name("runhub-writer".into())
-            .spawn(move || run(conn, rx))
+            .spawn(move || run(conn, rx, signal))
             .map_err(|e| StoreError::Internal(format!("cannot start the writer thread: {e}")))?;
-        Ok(Self { jobs: std::sync::RwLock::new(Some(tx)), thread: std::sync::Mutex::new(Some(handle)) })
+        Ok(Self { jobs: std::sync::RwLock::new(Some(tx)), thread: std::sync::Mutex::new(Some(handle)), committed })
+    }
+
+    /// A receiver that sees a new value after every commit of a successful write.
+    pub fn committed(&self) -> watch::Receiver<u64> {
+        self.committed.subscribe()
     }
 
     /// Stops taking writes, lets the queued ones finish, and waits for the thread to close the
@@ -80,7 +89,7 @@ fn exec(conn: &Connection, sql: &str) -> StoreResult<()> {
     conn.prepare_cached(sql).and_then(|mut s| s.raw_execute()).map(|_| ()).map_err(|e| StoreError::Internal(format!("{sql}: {e}")))
 }
 
-fn run(conn: Connection, mut rx: mpsc::UnboundedReceiver<Job>) {
+fn run(conn: Connection, mut rx: mpsc::UnboundedReceiver<Job>, committed_signal: watch::Sender<u64>) {
     let mut batch: Vec<Job> = Vec::with_capacity(MAX_BATCH);
     while let Some(first) = rx.blocking_recv() {
         batch.push(first);
@@ -97,18 +106,22 @@ fn run(conn: Connection, mut rx: mpsc::UnboundedReceiver<Job>) {
             batch.clear();
             continue;
         }
+        let mut any_ok = false;
         for job in batch.drain(..) {
             let savepoint = exec(&conn, "SAVEPOINT op");
             let (ok, reply) = job(&conn);
+            any_ok |= ok;
             if savepoint.is_ok() {
                 let _ = if ok { exec(&conn, "RELEASE op") } else { exec(&conn, "ROLLBACK TO op").and_then(|()| exec(&conn, "RELEASE op")) };
             }
             replies.push(reply);
         }
-        let committed = exec(&conn, "COMMIT").or_else(|e| {
+        let committed = exec(&conn, "COMMIT").inspect_err(|_| {
             let _ = exec(&conn, "ROLLBACK");
-            Err(e)
         });
+        if committed.is_ok() && any_ok {
+            committed_signal.send_modify(|n| *n = n.wrapping_add(1));
+        }
         for reply in replies {
             reply(committed.as_ref().map(|_| ()).map_err(|e| StoreError::Unavailable(e.to_string())));
         }

@@ -556,6 +556,8 @@ async fn processes_and_published_views(page: &Page<'_>) {
 async fn live_changes_appear_without_reload(page: &Page<'_>, api: &Api) {
     page.open("/runs").await;
     page.wait_js("the runs table", "return document.querySelectorAll('table.runs tbody tr').length > 0", PATIENCE).await;
+    // The page follows the runs' change stream (not the periodic re-read it falls back to).
+    page.wait_js("the live stream", "return document.querySelector('.live').innerText.trim() === 'Live'", PATIENCE).await;
     page.js("window.__sameDocument = true").await;
     let (_, flows) =
         api.send(reqwest::Method::GET, "/beta/industryData/incomingFlows?$filter=displayName%20eq%20'SIS%20roster'", None).await;

@@ -37,10 +37,38 @@ export function onLiveMode(fn) {
   return () => statusListeners.delete(fn);
 }
 
+// A hidden tab, or a page left for another (kept in the back/forward cache), holds no connection:
+// browsers allow only six per server over HTTP/1.1, and a held stream would starve the others.
+// Coming back reconnects from the last event seen and re-reads, so nothing is missed.
+let paused = document.hidden;
+
+function pause() {
+  if (paused) return;
+  paused = true;
+  const had = listeners.size;
+  stop();
+  if (had) setMode('off');
+}
+
+function resume() {
+  if (!paused) return;
+  paused = false;
+  if (listeners.size) {
+    start();
+    emit({ type: 'tick' });
+  }
+}
+
+document.addEventListener('visibilitychange', () => (document.hidden ? pause() : resume()));
+window.addEventListener('pagehide', pause);
+window.addEventListener('pageshow', (e) => {
+  if (e.persisted || !document.hidden) resume();
+});
+
 // fn receives {type: 'change', id, item} for each change, and {type: 'tick'} when it should re-read.
 export function subscribe(fn) {
   listeners.add(fn);
-  if (mode === 'off') start();
+  if (mode === 'off' && !paused) start();
   return () => {
     listeners.delete(fn);
     if (!listeners.size) stop();
@@ -51,7 +79,7 @@ export function subscribe(fn) {
 export function restart() {
   stop();
   lastEventId = null;
-  if (listeners.size) start();
+  if (listeners.size && !paused) start();
 }
 
 function stop() {

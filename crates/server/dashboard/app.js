@@ -52,8 +52,7 @@ function TokenPanel({ onClose }) {
   const claims = token.claims();
   return html`<section class="token-panel" aria-labelledby="token-title">
     <h2 id="token-title">Bearer token</h2>
-    <p>This service checks who is calling. Paste a bearer token for it (an operator can mint one with
-      <code>runhub token --tenant NAME</code>). It is kept in this tab only, for this session.</p>
+    <p>This service checks who is calling. Paste a bearer token for it (an operator can mint one with${' '}<code>runhub token --tenant NAME</code>). It is kept in this tab only, for this session.</p>
     ${claims ? html`<p>Using a token for tenant <strong>${claims.tid || '?'}</strong>${claims.exp ? html`, valid until ${new Date(claims.exp * 1000).toLocaleString()}` : null}.</p>` : null}
     <form onSubmit=${submit}>
       <label for="token-input">Token</label>

@@ -55,6 +55,7 @@ pub fn router_full(state: AppState, security: Security, feed: Feed, metrics: Met
         .route("/beta", any(routes::dispatch))
         .route("/beta/", any(routes::dispatch))
         .route("/beta/{*rest}", any(routes::dispatch))
+        .merge(crate::dashboard::routes())
         .fallback(|request: axum::extract::Request| async move {
             ApiError::not_found(format!("no resource at '{}'; the service root is /beta", request.uri().path()))
         })

@@ -3,6 +3,7 @@
 pub mod app;
 pub mod auth;
 pub mod cli;
+pub mod dashboard;
 pub mod error;
 pub mod feed;
 pub mod limits;

@@ -178,11 +178,11 @@ pub struct ServeArgs {
     pub request_timeout: f64,
     /// How often the service starts a run group by itself (for every tenant that has an
     /// incomingFlow): a duration such as 12h, 30s or 500ms; 0 turns the scheduler off.
-    #[arg(long, env = "RUNHUB_SCHEDULE_INTERVAL", default_value = "12h", value_parser = crate::scheduler::parse_interval)]
+    #[arg(long, env = "RUNHUB_SCHEDULE_INTERVAL", default_value = "12h", value_parser = crate::duration::parse_or_zero)]
     pub schedule_interval: Duration,
     /// How long the change log keeps changes and deletion tombstones for delta queries and live
     /// streams (a duration such as 7d or 12h); an older delta token gets 410 Gone.
-    #[arg(long, env = "RUNHUB_CHANGE_RETENTION", default_value = "7d", value_parser = crate::feed::parse_retention)]
+    #[arg(long, env = "RUNHUB_CHANGE_RETENTION", default_value = "7d", value_parser = crate::duration::parse_positive)]
     pub change_retention: Duration,
     /// Live streams (delta with Accept: text/event-stream) open at once on this replica; more → 503.
     #[arg(long, env = "RUNHUB_MAX_STREAMS", default_value_t = crate::feed::FeedSettings::default().max_streams)]
@@ -190,18 +190,18 @@ pub struct ServeArgs {
     /// A run still running with no activity (creation or any PATCH) for longer than this is
     /// finished `failed` with blockingError.code runTimedOut: a duration such as 30m or 2h. Off
     /// when not given.
-    #[arg(long, env = "RUNHUB_RUN_TIMEOUT", value_parser = crate::upkeep::parse_duration)]
+    #[arg(long, env = "RUNHUB_RUN_TIMEOUT", value_parser = crate::duration::parse_positive)]
     pub run_timeout: Option<Duration>,
     /// Finished runs whose endDateTime is older than this are deleted, in small batches: a
     /// duration such as 90d. Off (keep everything) when not given.
-    #[arg(long, env = "RUNHUB_RETENTION", value_parser = crate::upkeep::parse_duration)]
+    #[arg(long, env = "RUNHUB_RETENTION", value_parser = crate::duration::parse_positive)]
     pub retention: Option<Duration>,
     /// A bearer token `/metrics` then requires (it protects /metrics only).
     #[arg(long, env = "RUNHUB_METRICS_TOKEN")]
     pub metrics_token: Option<String>,
     /// How long the `runhub_runs` counts on /metrics are reused before the store is asked again
     /// (a scan of the status index): a duration such as 15s, or 0 to count on every scrape.
-    #[arg(long, env = "RUNHUB_METRICS_RUNS_TTL", default_value = "15s", value_parser = crate::scheduler::parse_interval)]
+    #[arg(long, env = "RUNHUB_METRICS_RUNS_TTL", default_value = "15s", value_parser = crate::duration::parse_or_zero)]
     pub metrics_runs_ttl: Duration,
     /// The format of log lines on stderr.
     #[arg(long, env = "RUNHUB_LOG_FORMAT", value_enum, default_value = "text")]

@@ -159,12 +159,3 @@ pub fn spawn_pruner(store: Arc<dyn Store>, retention: Duration) -> tokio::task::
         }
     })
 }
-
-/// Parses `--change-retention`: a humane duration (`7d`, `12h`, `30s`).
-pub fn parse_retention(text: &str) -> Result<Duration, String> {
-    match humantime::parse_duration(text.trim()) {
-        Ok(d) if !d.is_zero() => Ok(d),
-        Ok(_) => Err("the change retention must be longer than 0".into()),
-        Err(e) => Err(format!("'{}' is not a duration such as 7d, 12h or 30s: {e}", text.trim())),
-    }
-}

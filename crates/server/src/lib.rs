@@ -4,6 +4,7 @@ pub mod app;
 pub mod auth;
 pub mod cli;
 pub mod dashboard;
+pub mod duration;
 pub mod error;
 pub mod feed;
 pub mod limits;

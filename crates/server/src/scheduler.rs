@@ -66,25 +66,12 @@ pub fn spawn(store: Arc<dyn Store>, interval: Duration) -> Option<JoinHandle<()>
     }))
 }
 
-/// Parses `--schedule-interval`: a humane duration (`12h`, `30s`, `500ms`, `1h 30m`) or `0` (off).
-pub fn parse_interval(text: &str) -> Result<Duration, String> {
-    let t = text.trim();
-    if t == "0" {
-        return Ok(Duration::ZERO);
-    }
-    humantime::parse_duration(t).map_err(|e| format!("'{t}' is not a duration such as 12h, 30s or 500ms (or 0 for off): {e}"))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn intervals() {
-        assert_eq!(parse_interval("12h").unwrap(), Duration::from_secs(12 * 3600));
-        assert_eq!(parse_interval("500ms").unwrap(), Duration::from_millis(500));
-        assert_eq!(parse_interval("0").unwrap(), Duration::ZERO);
-        assert!(parse_interval("soon").is_err());
+    fn ticks() {
         assert_eq!(tick(Duration::from_secs(12 * 3600)), Duration::from_secs(60));
         assert_eq!(tick(Duration::from_millis(100)), Duration::from_millis(50));
     }

@@ -71,5 +71,5 @@ fn the_graph_javascript_client_works_against_runhub_over_https() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     println!("{stdout}\n{stderr}");
     assert!(out.status.success(), "the Graph JavaScript client test failed:\n{stdout}\n{stderr}");
-    assert!(stdout.contains("pass 5") && stdout.contains("fail 0"), "not every JavaScript test ran:\n{stdout}");
+    assert!(stdout.contains("pass 7") && stdout.contains("fail 0"), "not every JavaScript test ran:\n{stdout}");
 }

@@ -29,7 +29,7 @@ fn replies(reply: &Reply, requests: &Value) -> BTreeMap<String, Value> {
     assert_eq!(got, sent, "one reply per request, in request order");
     for r in responses {
         if r.get("body").is_some() {
-            assert!(r["headers"]["content-type"].is_string(), "a reply with a body names its Content-Type: {r}");
+            assert!(r["headers"]["Content-Type"].is_string(), "a reply with a body names its Content-Type: {r}");
         }
         assert!(r["headers"]["request-id"].as_str().is_some_and(|id| !id.is_empty()), "every reply has its own request-id: {r}");
     }
@@ -44,7 +44,7 @@ fn assert_item_error(reply: &Value, status: u16, inner_code: &str) -> Value {
     assert_eq!(error["innerError"]["code"], inner_code, "{reply}");
     assert!(error["message"].as_str().is_some_and(|m| !m.is_empty()), "{reply}");
     assert_eq!(error["innerError"]["request-id"], reply["headers"]["request-id"], "{reply}");
-    assert_eq!(reply["headers"]["content-type"], "application/json;odata.metadata=minimal", "{reply}");
+    assert_eq!(reply["headers"]["Content-Type"], "application/json;odata.metadata=minimal", "{reply}");
     error.clone()
 }
 
@@ -112,7 +112,9 @@ fn normalize(value: &mut Value, fresh: bool) {
 
 impl Answer {
     fn new(status: u16, headers: BTreeMap<String, String>, mut body: Value, fresh: bool) -> Self {
-        let mut headers: BTreeMap<String, String> = headers.into_iter().filter(|(k, _)| KEY_HEADERS.contains(&k.as_str())).collect();
+        // Header names compare case-insensitively.
+        let mut headers: BTreeMap<String, String> =
+            headers.into_iter().map(|(k, v)| (k.to_ascii_lowercase(), v)).filter(|(k, _)| KEY_HEADERS.contains(&k.as_str())).collect();
         assert!(headers.get("request-id").is_some_and(|v| !v.is_empty()), "no request-id: {headers:?}");
         headers.insert("request-id".into(), "<varies>".into());
         if fresh {
@@ -304,9 +306,9 @@ async fn reply_headers_and_bodies_of_each_kind() {
     assert_eq!(minimal["headers"]["preference-applied"], "return=minimal");
     assert_eq!(minimal["headers"]["odata-entityid"], minimal["headers"]["location"]);
     assert_eq!(items["count"]["body"], "2", "a text body is a string");
-    assert!(items["count"]["headers"]["content-type"].as_str().unwrap().starts_with("text/plain"));
+    assert!(items["count"]["headers"]["Content-Type"].as_str().unwrap().starts_with("text/plain"));
     assert!(items["metadata"]["body"].as_str().unwrap().starts_with("<?xml"));
-    assert!(items["metadata"]["headers"]["content-type"].as_str().unwrap().contains("xml"));
+    assert!(items["metadata"]["headers"]["Content-Type"].as_str().unwrap().contains("xml"));
     // Every request has its own request-id, none the batch's.
     let reply = batch(&app, json!([{"id": "a", "method": "GET", "url": "/"}, {"id": "b", "method": "GET", "url": "/"}])).await;
     let outer = reply.header("request-id").unwrap();

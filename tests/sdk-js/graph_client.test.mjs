@@ -9,7 +9,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import graph from "@microsoft/microsoft-graph-client";
 
-const { Client, PageIterator, GraphError, ResponseType } = graph;
+const { Client, PageIterator, GraphError, ResponseType, BatchRequestContent, BatchResponseContent } = graph;
 
 const base = process.env.RUNHUB_BASE;
 const token = process.env.RUNHUB_TOKEN;
@@ -195,4 +195,60 @@ test("the published paths: runs, activities, getStatistics and start", async () 
   assert.equal(result.status, "completedWithWarnings");
   assert.equal(result.warnings, 2);
   assert.ok(stats.inboundTotals.people >= 7);
+});
+
+test("BatchRequestContent with dependsOn against $batch", async () => {
+  // The client itself accepts only dependency chains (each request depends on the one before).
+  const send = async (items) => new BatchResponseContent(await client.api("/$batch").post(await new BatchRequestContent(items).getContent()));
+  const f = await flow("batch");
+  const runs = `${base}/beta/industryData/incomingFlows/${f.id}/runs`;
+  const made = await send([
+    {
+      id: "create",
+      request: new Request(runs, { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify({ displayName: "from a batch" }) }),
+    },
+    { id: "list", request: new Request(runs, { method: "GET" }), dependsOn: ["create"] },
+  ]);
+  assert.equal(made.getResponseById("create").status, 201);
+  assertHttps(made.getResponseById("create").headers.get("location"), "Location");
+  const listed = await made.getResponseById("list").json();
+  assert.deepEqual(listed.value.map((r) => r.displayName), ["from a batch"]);
+
+  const failed = await send([
+    { id: "missing", request: new Request(`${base}/beta/industryData/runs/00000000-0000-0000-0000-000000000001`, { method: "GET" }) },
+    { id: "after-missing", request: new Request(`${base}/beta/industryData/runs`, { method: "GET" }), dependsOn: ["missing"] },
+  ]);
+  assert.equal(failed.getResponseById("missing").status, 404);
+  assert.equal(failed.getResponseById("after-missing").status, 424);
+  // The create really happened, once.
+  const stored = await client.api(`/industryData/incomingFlows/${f.id}/runs`).get();
+  assert.equal(stored.value.length, 1);
+});
+
+test("a delta round followed to its deltaLink, then the changes after it", async () => {
+  const f = await flow("delta");
+  const r = await runOf(f.id, { displayName: "before" });
+  const gone = await runOf(f.id, { displayName: "to delete" });
+  // The first round lists every run, page by page, and ends with a deltaLink.
+  const seen = new Set();
+  let page = await client.api("/industryData/runs/delta").header("Prefer", "odata.maxpagesize=10").get();
+  for (let pages = 1; page["@odata.nextLink"]; pages++) {
+    assert.ok(pages < 1000, "the round never ends");
+    assert.equal(page["@odata.deltaLink"], undefined);
+    page.value.forEach((v) => seen.add(v.id));
+    assertHttps(page["@odata.nextLink"], "@odata.nextLink");
+    page = await client.api(page["@odata.nextLink"]).header("Prefer", "odata.maxpagesize=10").get();
+  }
+  page.value.forEach((v) => seen.add(v.id));
+  assert.ok(seen.has(r.id) && seen.has(gone.id));
+  const deltaLink = page["@odata.deltaLink"];
+  assertHttps(deltaLink, "@odata.deltaLink");
+
+  await client.api(`/industryData/runs/${r.id}`).patch({ displayName: "after" });
+  await client.api(`/industryData/runs/${gone.id}`).delete();
+  const next = await client.api(deltaLink).get();
+  const byId = new Map(next.value.map((v) => [v.id, v]));
+  assert.equal(byId.get(r.id).displayName, "after");
+  assert.deepEqual(byId.get(gone.id)["@removed"], { reason: "deleted" });
+  assertHttps(next["@odata.deltaLink"], "the next @odata.deltaLink");
 });

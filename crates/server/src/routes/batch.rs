@@ -183,7 +183,15 @@ impl Base {
         let resolved = match url::Url::parse(url) {
             Ok(absolute) => absolute,
             Err(url::ParseError::RelativeUrlWithoutBase) => {
-                self.root.join(url.strip_prefix('/').unwrap_or(url)).map_err(|e| outside(&format!("is not a valid URL: {e}")))?
+                // The Graph JavaScript client strips only the scheme and host, so its URLs start with
+                // the root's own path (`/beta/...`): those are host-relative. No resource below the
+                // root is called `beta`, so this shadows nothing.
+                let root_path = self.root.path().trim_end_matches('/');
+                let host_relative = url
+                    .strip_prefix(root_path)
+                    .is_some_and(|rest| !root_path.is_empty() && (rest.is_empty() || rest.starts_with(['/', '?'])));
+                let joined = if host_relative { self.root.join(url) } else { self.root.join(url.strip_prefix('/').unwrap_or(url)) };
+                joined.map_err(|e| outside(&format!("is not a valid URL: {e}")))?
             }
             Err(e) => return Err(outside(&format!("is not a valid URL: {e}"))),
         };
@@ -301,8 +309,13 @@ fn build_request(ctx: &Ctx, base: &Base, at: &str, members: &mut Map<String, Val
         .body(Body::from(body))
         .map_err(|e| refused("invalidRequestUrl", format!("{at}.url"), format!("{at}.url does not make a valid request: {e}")))?;
     *request.headers_mut() = headers;
+    // What the connection says about the batch holds for its requests: the client's address (rate
+    // limits) and the scheme (links minted over TLS say https).
     if let Some(peer) = ctx.extensions.get::<ConnectInfo<SocketAddr>>() {
         request.extensions_mut().insert(*peer);
+    }
+    if let Some(scheme) = ctx.extensions.get::<crate::serve::Scheme>() {
+        request.extensions_mut().insert(*scheme);
     }
     Ok(request)
 }
@@ -343,7 +356,10 @@ impl Outcome {
                 continue;
             }
             let values: Vec<&str> = self.headers.get_all(name).iter().filter_map(|v| v.to_str().ok()).collect();
-            headers.insert(name.as_str().to_owned(), Value::String(values.join(", ")));
+            // Names are lowercase, but `Content-Type` is written as Graph writes it: the Graph
+            // JavaScript client looks for exactly that key to read a JSON body.
+            let key = if name == header::CONTENT_TYPE { "Content-Type" } else { name.as_str() };
+            headers.insert(key.to_owned(), Value::String(values.join(", ")));
         }
         let head = json!({"id": id, "status": self.status.as_u16(), "headers": headers}).to_string();
         out.push_str(head.strip_suffix('}').unwrap_or(&head));
@@ -473,6 +489,10 @@ mod tests {
         let base = Base::new("http://h:8080/beta").unwrap();
         assert_eq!(base.resolve("r", "industryData/runs?$top=1").unwrap(), "/beta/industryData/runs?$top=1");
         assert_eq!(base.resolve("r", "/industryData/runs").unwrap(), "/beta/industryData/runs");
+        // As the Graph JavaScript client writes them: the host stripped, the version kept.
+        assert_eq!(base.resolve("r", "/beta/industryData/runs?$top=2").unwrap(), "/beta/industryData/runs?$top=2");
+        assert_eq!(base.resolve("r", "/beta").unwrap(), "/beta/");
+        assert_eq!(base.resolve("r", "/betamax").unwrap(), "/beta/betamax");
         assert_eq!(base.resolve("r", "http://H:8080/beta/$metadata").unwrap(), "/beta/$metadata");
         assert_eq!(base.resolve("r", "industryData/x/../runs").unwrap(), "/beta/industryData/runs");
         assert_eq!(base.resolve("r", "/").unwrap(), "/beta/");

@@ -23,7 +23,6 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use reqwest::Method;
-use runhub_server::{AppState, router};
 use runhub_store::Store;
 use serde_json::{Value, json};
 
@@ -31,25 +30,13 @@ const NS: &str = "#microsoft.graph.industryData";
 const WRITERS: usize = 6;
 const OPS_PER_WRITER: usize = 25;
 
-struct Replica {
-    base: String,
-    server: tokio::task::JoinHandle<()>,
-}
+#[path = "common/replica.rs"]
+mod replica;
 
-impl Drop for Replica {
-    fn drop(&mut self) {
-        self.server.abort();
-    }
-}
+use replica::Replica;
 
 async fn replica(store: Arc<dyn Store>) -> Replica {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let app = router(AppState { store, public_url: None });
-    let server = tokio::spawn(async move {
-        let _ = axum::serve(listener, app).await;
-    });
-    Replica { base: format!("http://{addr}"), server }
+    replica::serve(store).await
 }
 
 async fn send(c: &reqwest::Client, method: Method, url: &str, body: Option<Value>, headers: &[(&str, &str)]) -> (u16, Value) {

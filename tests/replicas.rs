@@ -16,33 +16,19 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use reqwest::StatusCode;
-use runhub_server::{AppState, router};
 use runhub_store::postgres::Options;
 use serde_json::{Value, json};
 
 const NS: &str = "#microsoft.graph.industryData";
 
-/// A replica: a real router over HTTP with its own PostgreSQL store (and pool).
-struct Replica {
-    base: String,
-    server: tokio::task::JoinHandle<()>,
-}
+#[path = "common/replica.rs"]
+mod replica;
 
-impl Drop for Replica {
-    fn drop(&mut self) {
-        self.server.abort();
-    }
-}
+use replica::Replica;
 
+/// A replica with its own PostgreSQL store (and pool).
 async fn replica(url: &str, options: Options) -> Replica {
-    let store = runhub_store::open_postgres(url, options).await.unwrap();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let app = router(AppState { store, public_url: None });
-    let server = tokio::spawn(async move {
-        let _ = axum::serve(listener, app).await;
-    });
-    Replica { base: format!("http://{addr}"), server }
+    replica::serve(runhub_store::open_postgres(url, options).await.unwrap()).await
 }
 
 fn client() -> reqwest::Client {

@@ -122,8 +122,7 @@ impl TestApp {
         let app = runhub_server::router_full(
             AppState { store: store.clone(), public_url: None },
             security,
-            runhub_server::Feed::new(feed),
-            Default::default(),
+            runhub_server::Services { feed: runhub_server::Feed::new(feed), ..Default::default() },
         );
         tokio::spawn(async move { runhub_server::serve::serve(listener, app, &limits, std::future::pending()).await.unwrap() });
         Self {

@@ -13,6 +13,7 @@ use crate::error::ApiError;
 use crate::feed::Feed;
 use crate::limits::{self, Guard, Limits};
 pub use crate::metrics::MetricsSettings;
+use crate::webhooks::Webhooks;
 use crate::{protocol, routes};
 
 #[derive(Clone)]
@@ -40,12 +41,23 @@ pub fn router(state: AppState) -> Router {
 /// (408); who is calling and how often (401, 429); then the routes, which check permissions (403).
 /// Outermost of all, the handle `$batch` sends its requests through: this service without it.
 pub fn router_with(state: AppState, security: Security) -> Router {
-    router_full(state, security, Feed::default(), MetricsSettings::default())
+    router_full(state, security, Services::default())
 }
 
-/// [`router_with`], with the delta and live-stream settings of this replica (`feed`) and how
-/// `/metrics` is served (`--metrics-token`).
-pub fn router_full(state: AppState, security: Security, feed: Feed, metrics: MetricsSettings) -> Router {
+/// What a replica runs beside the store: delta and live streams, `/metrics`, webhooks.
+#[derive(Clone, Default)]
+pub struct Services {
+    /// Delta and live-stream settings (and the watermark follower).
+    pub feed: Feed,
+    /// How `/metrics` is served (`--metrics-token`).
+    pub metrics: MetricsSettings,
+    /// Webhook settings and the client of validation requests.
+    pub webhooks: Webhooks,
+}
+
+/// [`router_with`], with this replica's [`Services`].
+pub fn router_full(state: AppState, security: Security, services: Services) -> Router {
+    let Services { feed, metrics, webhooks } = services;
     let guard = Arc::new(Guard::new(security.limits, security.auth));
     let scrape = crate::metrics::Scrape::new(&metrics);
     let service = Router::new()
@@ -61,6 +73,7 @@ pub fn router_full(state: AppState, security: Security, feed: Feed, metrics: Met
         })
         .method_not_allowed_fallback(|| async { ApiError::method_not_allowed(&[axum::http::Method::GET]) })
         .layer(axum::Extension(feed))
+        .layer(axum::Extension(webhooks))
         .layer(axum::middleware::from_fn_with_state(guard.clone(), limits::access))
         .layer(axum::middleware::from_fn_with_state(guard.clone(), limits::timeout))
         .layer(axum::middleware::from_fn_with_state(guard.clone(), limits::concurrency))

@@ -76,11 +76,15 @@ impl Grants {
 pub struct Identity {
     pub tenant: TenantId,
     pub grants: Grants,
+    /// The calling application (`appid`, else `azp`); none without auth.
+    pub application_id: Option<String>,
+    /// The user or service principal (`oid`, else `sub`); none without auth.
+    pub principal_id: Option<String>,
 }
 
 impl Identity {
     pub fn local() -> Self {
-        Self { tenant: TenantId::default_tenant(), grants: Grants::All }
+        Self { tenant: TenantId::default_tenant(), grants: Grants::All, application_id: None, principal_id: None }
     }
 }
 
@@ -400,7 +404,13 @@ fn identity_of(claims: &Map<String, Value>) -> Result<Identity, AuthFailure> {
         }
         Some(_) => return Err(AuthFailure::InvalidClaim("roles".into())),
     }
-    Ok(Identity { tenant: TenantId::new(tid.clone()), grants: Grants::Some(grants) })
+    let text_claim = |names: [&str; 2]| names.iter().find_map(|n| claims.get(*n).and_then(Value::as_str)).map(str::to_owned);
+    Ok(Identity {
+        tenant: TenantId::new(tid.clone()),
+        grants: Grants::Some(grants),
+        application_id: text_claim(["appid", "azp"]),
+        principal_id: text_claim(["oid", "sub"]),
+    })
 }
 
 /// What `runhub token` puts in a token.

@@ -184,6 +184,21 @@ pub struct ServeArgs {
     /// streams (a duration such as 7d or 12h); an older delta token gets 410 Gone.
     #[arg(long, env = "RUNHUB_CHANGE_RETENTION", default_value = "7d", value_parser = crate::duration::parse_positive)]
     pub change_retention: Duration,
+    /// Let subscriptions deliver to plain http:// URLs (else https:// only).
+    #[arg(long, env = "RUNHUB_WEBHOOK_ALLOW_HTTP")]
+    pub webhook_allow_http: bool,
+    /// Let subscriptions deliver to loopback, private, link-local and other non-public addresses
+    /// (else refused, checked on the resolved address at every delivery).
+    #[arg(long, env = "RUNHUB_WEBHOOK_ALLOW_PRIVATE")]
+    pub webhook_allow_private: bool,
+    /// How long undelivered notifications are retried (with growing delays) before they are
+    /// dropped and the subscription's lifecycle URL hears 'missed': a duration such as 4h.
+    #[arg(long, env = "RUNHUB_WEBHOOK_RETRY_FOR", default_value = "4h", value_parser = crate::duration::parse_positive)]
+    pub webhook_retry_for: Duration,
+    /// The delay before a failed delivery's first retry (later ones double, up to 10 minutes).
+    /// For tests; Graph's receivers expect the default.
+    #[arg(long, env = "RUNHUB_WEBHOOK_FIRST_RETRY", default_value = "5s", value_parser = crate::duration::parse_positive, hide = true)]
+    pub webhook_first_retry: Duration,
     /// Live streams (delta with Accept: text/event-stream) open at once on this replica; more → 503.
     #[arg(long, env = "RUNHUB_MAX_STREAMS", default_value_t = crate::feed::FeedSettings::default().max_streams)]
     pub max_streams: usize,
@@ -462,11 +477,21 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     }
     // Tests and scripts read this line to find the port.
     println!("runhub listening on {}://{addr}", if tls.is_some() { "https" } else { "http" });
+    let webhooks = crate::webhooks::Webhooks::new(crate::webhooks::WebhookSettings {
+        policy: crate::webhooks::Policy { allow_http: args.webhook_allow_http, allow_private: args.webhook_allow_private },
+        retry_for: args.webhook_retry_for,
+        first_retry: args.webhook_first_retry,
+        ..crate::webhooks::WebhookSettings::default()
+    });
+    let dispatcher = crate::webhooks::spawn(store.clone(), webhooks.clone(), feed.clone());
     let app = crate::app::router_full(
         AppState { store: store.clone(), public_url: args.public_url.clone() },
         Security { auth, limits: limits.clone() },
-        feed,
-        MetricsSettings { token: args.metrics_token.clone(), runs_ttl: args.metrics_runs_ttl },
+        crate::app::Services {
+            feed,
+            metrics: MetricsSettings { token: args.metrics_token.clone(), runs_ttl: args.metrics_runs_ttl },
+            webhooks,
+        },
     );
     let scheduler = crate::scheduler::spawn(store.clone(), args.schedule_interval);
     let pruner = crate::feed::spawn_pruner(store.clone(), args.change_retention);
@@ -477,6 +502,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         scheduler.abort();
     }
     pruner.abort();
+    dispatcher.stop();
     metrics_upkeep.abort();
     upkeep.stop().await;
     served?;

@@ -153,6 +153,7 @@ impl From<StoreError> for ApiError {
                 ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "storeUnavailable", format!("the store is unavailable: {message}"))
                     .with_header(header::RETRY_AFTER, "1")
             }
+            StoreError::LimitReached(message) => ApiError::new(StatusCode::FORBIDDEN, "quotaLimitReached", message),
             StoreError::Internal(message) => ApiError::internal(message),
         }
     }

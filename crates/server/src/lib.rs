@@ -19,6 +19,7 @@ pub mod scheduler;
 pub mod serve;
 pub mod tls;
 pub mod upkeep;
+pub mod webhooks;
 
-pub use app::{AppState, Security, router, router_full, router_with};
+pub use app::{AppState, Security, Services, router, router_full, router_with};
 pub use feed::{Feed, FeedSettings};

@@ -171,6 +171,8 @@ fn template(parsed: &ResourcePath) -> String {
         Resource::ServiceDocument => return "/beta/".into(),
         Resource::Metadata => return "/beta/$metadata".into(),
         Resource::Batch => return "/beta/$batch".into(),
+        Resource::Subscriptions => return "/beta/subscriptions".into(),
+        Resource::Subscription(_) => return "/beta/subscriptions/{id}".into(),
         Resource::Delta(_) => "/delta",
         Resource::Processes(_) | Resource::Runs(_) => "",
         Resource::Process(..) => "/{id}",

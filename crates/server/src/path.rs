@@ -32,6 +32,9 @@ pub enum Resource {
     Delta(Collection),
     /// `$batch`: several requests in one (docs/batch.md).
     Batch,
+    /// `/subscriptions`: change notifications (docs/webhooks.md).
+    Subscriptions,
+    Subscription(Uuid),
 }
 
 /// A parsed URL: the resource, whether `/$count` follows, and the OData context path of the
@@ -70,6 +73,8 @@ impl Resource {
             Resource::RunProcessRef(..) => &[Method::GET, Method::PUT, Method::POST],
             Resource::GroupMemberRef(..) => &[Method::DELETE],
             Resource::External(External::Start) | Resource::Batch => &[Method::POST],
+            Resource::Subscriptions => &[Method::GET, Method::POST],
+            Resource::Subscription(_) => &[Method::GET, Method::PATCH, Method::DELETE],
             Resource::External(_) => &[Method::GET],
         }
     }
@@ -116,6 +121,14 @@ pub fn parse(path: &str) -> Result<ResourcePath, ApiError> {
         [] => Resource::ServiceDocument,
         ["$metadata"] => Resource::Metadata,
         ["$batch"] => Resource::Batch,
+        ["subscriptions"] => {
+            context.push("subscriptions".into());
+            Resource::Subscriptions
+        }
+        ["subscriptions", sid] => {
+            context.push("subscriptions".into());
+            Resource::Subscription(id(sid, "subscription")?)
+        }
         ["industryData", rest @ ..] => {
             context.push("industryData".into());
             parse_industry_data(rest, &mut context).ok_or_else(|| not_found(path))??

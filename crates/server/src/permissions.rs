@@ -30,6 +30,8 @@ pub enum Endpoint {
     GroupMemberRef,
     ErrorsAndWarnings,
     Batch,
+    Subscriptions,
+    Subscription,
 }
 
 impl Endpoint {
@@ -53,6 +55,8 @@ impl Endpoint {
             (Resource::Delta(runhub_store::Collection::Runs), _) => Endpoint::Runs,
             (Resource::Delta(_), _) => Endpoint::Flows,
             (Resource::Batch, _) => Endpoint::Batch,
+            (Resource::Subscriptions, _) => Endpoint::Subscriptions,
+            (Resource::Subscription(_), _) => Endpoint::Subscription,
             // The published paths share the rows of what they are a view over.
             (Resource::External(e), count) => match e {
                 crate::path::External::Start => Endpoint::RunNow,
@@ -117,7 +121,18 @@ pub const TABLE: &[Rule] = &[
     rule(Endpoint::GroupMemberRef, "DELETE", RUNS_WRITE, "/industryData/runGroups/{id}/runs/{runId}/$ref"),
     rule(Endpoint::ErrorsAndWarnings, "GET", RUNS_READ, "/industryData/runGroups/{id}/getErrorsAndWarningsFile"),
     rule(Endpoint::Batch, "POST", AUTHENTICATED, "/$batch (each request in it is checked on its own)"),
+    rule(Endpoint::Subscriptions, "GET", AUTHENTICATED, "/subscriptions (the tenant's)"),
+    rule(Endpoint::Subscriptions, "POST", AUTHENTICATED, "/subscriptions (plus read permission of its resource)"),
+    rule(Endpoint::Subscription, "GET", AUTHENTICATED, "/subscriptions/{id}"),
+    rule(Endpoint::Subscription, "PATCH", AUTHENTICATED, "/subscriptions/{id}"),
+    rule(Endpoint::Subscription, "DELETE", AUTHENTICATED, "/subscriptions/{id}"),
 ];
+
+/// The read permission a subscription needs for what it watches.
+pub fn check_subscription(grants: &Grants, watches_runs: bool) -> ApiResult<()> {
+    let needs = if watches_runs { RUNS_READ } else { FLOWS_READ };
+    if allows(grants, needs) { Ok(()) } else { Err(denied(needs, "subscribing to this resource")) }
+}
 
 /// What a navigation brings in, beside the row's own permission: `process` (a run's flow) needs
 /// flow read, `runs` (a flow's or group's runs) needs run read. Used for `$expand` and for

@@ -132,6 +132,8 @@ pub struct ChangeRecord {
     pub process_id: Option<Uuid>,
     /// A run's process before the change, when the change re-pointed it (`$ref`).
     pub moved_from: Option<Uuid>,
+    /// A run's group after the change.
+    pub group_id: Option<Uuid>,
     pub at: Timestamp,
 }
 
@@ -181,14 +183,15 @@ struct Logged {
     version: i64,
     process_id: Option<Uuid>,
     moved_from: Option<Uuid>,
+    group_id: Option<Uuid>,
 }
 
 /// Appends a change to the log, in the transaction of the change. The one place log rows are made.
 async fn record<T: Tx>(tx: &mut T, tenant: &TenantId, entry: Logged) -> StoreResult<()> {
-    let Logged { id, kind, change, version, process_id, moved_from } = entry;
+    let Logged { id, kind, change, version, process_id, moved_from, group_id } = entry;
     let mut q = Query::insert();
     q.into_table(Alias::new("changes"))
-        .columns(["tenant", "collection", "id", "kind", "change", "version", "process_id", "moved_from", "at"].map(Alias::new))
+        .columns(["tenant", "collection", "id", "kind", "change", "version", "process_id", "moved_from", "group_id", "at"].map(Alias::new))
         .values([
             tenant.as_str().into(),
             kind.collection().ordinal().into(),
@@ -198,6 +201,7 @@ async fn record<T: Tx>(tx: &mut T, tenant: &TenantId, entry: Logged) -> StoreRes
             version.into(),
             process_id.map(|p| p.to_string()).into(),
             moved_from.map(|p| p.to_string()).into(),
+            group_id.map(|g| g.to_string()).into(),
             Timestamp::now().micros().into(),
         ])
         .map_err(internal)?;
@@ -215,7 +219,15 @@ pub(crate) async fn record_run<T: Tx>(
     record(
         tx,
         tenant,
-        Logged { id: run.id, kind: EntityKind::Run(run.kind), change, version: run.version, process_id: run.process_id, moved_from },
+        Logged {
+            id: run.id,
+            kind: EntityKind::Run(run.kind),
+            change,
+            version: run.version,
+            process_id: run.process_id,
+            moved_from,
+            group_id: run.group_id,
+        },
     )
     .await
 }
@@ -225,7 +237,15 @@ pub(crate) async fn record_process<T: Tx>(tx: &mut T, tenant: &TenantId, p: &Pro
     record(
         tx,
         tenant,
-        Logged { id: p.id, kind: EntityKind::Process(p.kind), change, version: p.version, process_id: None, moved_from: None },
+        Logged {
+            id: p.id,
+            kind: EntityKind::Process(p.kind),
+            change,
+            version: p.version,
+            process_id: None,
+            moved_from: None,
+            group_id: None,
+        },
     )
     .await
 }
@@ -298,8 +318,8 @@ fn in_range(q: &mut SelectStatement, dialect: Dialect, range: &ChangeRange) {
     q.and_where(col(pos).gte(position_value(range.from))).and_where(col(pos).lt(position_value(range.to)));
 }
 
-const RECORD_COLUMNS: [&str; 11] =
-    ["seq", "pos", "tenant", "id", "kind", "change", "version", "process_id", "moved_from", "at", "collection"];
+const RECORD_COLUMNS: [&str; 12] =
+    ["seq", "pos", "tenant", "id", "kind", "change", "version", "process_id", "moved_from", "at", "collection", "group_id"];
 
 fn record_select(dialect: Dialect) -> SelectStatement {
     let mut q = Query::select();
@@ -330,7 +350,7 @@ fn int_cell(cell: &Cell) -> StoreResult<i64> {
 }
 
 fn decode_record(row: &[Cell]) -> StoreResult<ChangeRecord> {
-    let [seq, pos, tenant, id, kind, change, version, process_id, moved_from, at, collection] = row else {
+    let [seq, pos, tenant, id, kind, change, version, process_id, moved_from, at, collection, group_id] = row else {
         return Err(internal("a change row has unexpected columns"));
     };
     let collection = Collection::from_ordinal(int_cell(collection)?).ok_or_else(|| internal("stored collection is unknown"))?;
@@ -345,6 +365,7 @@ fn decode_record(row: &[Cell]) -> StoreResult<ChangeRecord> {
         version: int_cell(version)?,
         process_id: uuid_cell(process_id)?,
         moved_from: uuid_cell(moved_from)?,
+        group_id: uuid_cell(group_id)?,
         at: Timestamp::from_micros(int_cell(at)?),
     })
 }

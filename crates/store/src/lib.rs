@@ -16,16 +16,21 @@ mod schedule;
 pub mod sqlite;
 pub mod telemetry;
 mod upkeep;
+pub mod webhooks;
 
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use runhub_model::{FieldError, NewProcess, NewRun, Process, ProcessKind, ProcessPatch, Run, RunKind, RunPatch, TenantId, Uuid};
+use runhub_model::{
+    FieldError, NewProcess, NewRun, Process, ProcessKind, ProcessPatch, Run, RunKind, RunPatch, Subscription, SubscriptionPatch, TenantId,
+    Uuid,
+};
 use runhub_odata::ast::{Filter, OrderKey, Type, Value};
 
 pub use changes::{ChangeRange, ChangeRecord, ChangeType, Collection, Entity, EntityChange, EntityKind};
 pub use columns::Table;
 pub use upkeep::{ReapedRun, idle_words};
+pub use webhooks::{Delivery, FanoutCursor, OutboxBatch, Settle};
 
 /// Where a run is addressed from: which collection it must belong to.
 #[derive(Debug, Clone, PartialEq)]
@@ -130,6 +135,9 @@ pub enum StoreError {
     /// The database cannot be reached or is shutting down.
     #[error("the store is unavailable: {0}")]
     Unavailable(String),
+    /// A quota is used up (403).
+    #[error("{0}")]
+    LimitReached(String),
     #[error("store failure: {0}")]
     Internal(String),
 }
@@ -292,6 +300,44 @@ pub trait Store: Send + Sync + 'static {
     async fn runs_by_status(&self) -> StoreResult<Vec<(runhub_model::RunStatus, u64)>> {
         Err(StoreError::Internal("this store does not implement runs_by_status".into()))
     }
+    // ---- change notifications (crate::webhooks; docs/webhooks.md) ---------------------------------
+
+    /// Stores a subscription (its `start_position` becomes the change log's watermark) unless its
+    /// tenant holds `limit` already ([`StoreError::LimitReached`]).
+    async fn create_subscription(&self, sub: Subscription, limit: u64) -> StoreResult<Subscription>;
+    async fn get_subscription(&self, tenant: &TenantId, id: Uuid) -> StoreResult<Subscription>;
+    async fn list_subscriptions(&self, tenant: &TenantId) -> StoreResult<Vec<Subscription>>;
+    async fn update_subscription(&self, tenant: &TenantId, id: Uuid, patch: SubscriptionPatch) -> StoreResult<Subscription>;
+    /// Deletes it and whatever is still owed for it.
+    async fn delete_subscription(&self, tenant: &TenantId, id: Uuid) -> StoreResult<()>;
+    /// How many notifications are still owed for it.
+    async fn pending_notifications(&self, id: Uuid) -> StoreResult<u64>;
+    /// Every tenant's unexpired subscriptions.
+    async fn active_subscriptions(&self, now: runhub_model::Timestamp) -> StoreResult<Vec<Subscription>>;
+    /// Deletes the subscriptions expired at `now` and what they were still owed; how many.
+    async fn remove_expired_subscriptions(&self, now: runhub_model::Timestamp) -> StoreResult<usize>;
+    /// Where deriving notifications from the change log has got to; created at `start` (the
+    /// earliest subscription's start position) the first time.
+    async fn webhook_cursor(&self, start: u64) -> StoreResult<FanoutCursor>;
+    /// Enqueues `batches` and moves the cursor from `expected` to `next`, atomically; `false` (and
+    /// nothing written) when the cursor was not at `expected`.
+    async fn enqueue_notifications(
+        &self,
+        expected: FanoutCursor,
+        next: FanoutCursor,
+        batches: Vec<OutboxBatch>,
+        now: runhub_model::Timestamp,
+    ) -> StoreResult<bool>;
+    /// Leases up to `limit` due outbox rows until `lease_until`, none of the subscriptions in `skip`.
+    async fn claim_deliveries(
+        &self,
+        now: runhub_model::Timestamp,
+        lease_until: runhub_model::Timestamp,
+        limit: u32,
+        skip: &[Uuid],
+    ) -> StoreResult<Vec<Delivery>>;
+    /// Records how a delivery attempt ended.
+    async fn settle_delivery(&self, seq: i64, outcome: Settle, now: runhub_model::Timestamp) -> StoreResult<()>;
 }
 
 /// Opens the embedded SQLite store in `data_dir`.

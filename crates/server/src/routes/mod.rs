@@ -9,6 +9,7 @@ mod run_groups;
 mod runs;
 mod service;
 mod stream;
+mod subscriptions;
 
 use axum::body::{Body, Bytes};
 use axum::extract::{Request, State};
@@ -44,6 +45,8 @@ pub struct Ctx {
     pub root: String,
     /// Delta and live-stream settings of this replica.
     pub feed: crate::feed::Feed,
+    /// Webhook settings and client of this replica.
+    pub webhooks: crate::webhooks::Webhooks,
 }
 
 impl Ctx {
@@ -232,8 +235,10 @@ async fn serve(state: AppState, request: Request) -> ApiResult<Response> {
     let tenant = crate::auth::tenant(&parts)?;
     let body = read_body(&parts.headers, body).await?;
     let feed = parts.extensions.get::<crate::feed::Feed>().cloned().unwrap_or_default();
+    let webhooks = parts.extensions.get::<crate::webhooks::Webhooks>().cloned().unwrap_or_default();
     let ctx = Ctx {
         feed,
+        webhooks,
         root: service_root(&state, &parts),
         state,
         tenant,
@@ -274,5 +279,10 @@ async fn route(ctx: &Ctx) -> ApiResult<Response> {
         Resource::External(target) => external::route(ctx, target).await,
         Resource::Delta(collection) => delta::delta(ctx, collection).await,
         Resource::Batch => batch::run(ctx).await,
+        Resource::Subscriptions if m == Method::GET => subscriptions::list(ctx).await,
+        Resource::Subscriptions => subscriptions::create(ctx).await,
+        Resource::Subscription(id) if m == Method::GET => subscriptions::get(ctx, id).await,
+        Resource::Subscription(id) if m == Method::PATCH => subscriptions::update(ctx, id).await,
+        Resource::Subscription(id) => subscriptions::delete(ctx, id).await,
     }
 }

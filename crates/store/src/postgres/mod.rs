@@ -16,7 +16,9 @@ use std::time::Duration;
 use async_trait::async_trait;
 use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, PoolError, RecyclingMethod, Runtime};
 use rand::RngCore;
-use runhub_model::{NewProcess, NewRun, Process, ProcessKind, ProcessPatch, Run, RunPatch, TenantId, Timestamp, Uuid};
+use runhub_model::{
+    NewProcess, NewRun, Process, ProcessKind, ProcessPatch, Run, RunPatch, Subscription, SubscriptionPatch, TenantId, Timestamp, Uuid,
+};
 use runhub_odata::ast::Filter;
 use sea_query_postgres::{PostgresValue, PostgresValues};
 use tokio_postgres::error::SqlState;
@@ -28,6 +30,7 @@ use crate::filter_sql::Dialect;
 use crate::ops::{self, Cell, Tx};
 use crate::query::Sql;
 use crate::records::{ProcessRecord, RunRecord, internal};
+use crate::webhooks::{self, Delivery, FanoutCursor, OutboxBatch, Settle};
 use crate::{
     ChangePage, ListQuery, Page, Precondition, ProcessRef, RunScope, ScheduledStart, StartOutcome, StartPolicy, Store, StoreError,
     StoreResult,
@@ -507,6 +510,63 @@ impl Store for PgStore {
 
     fn change_signal(&self) -> tokio::sync::watch::Receiver<u64> {
         self.committed.subscribe()
+    }
+
+    async fn create_subscription(&self, sub: Subscription, limit: u64) -> StoreResult<Subscription> {
+        write!(self, |tx| webhooks::create(&mut tx, sub.clone(), limit))
+    }
+
+    async fn get_subscription(&self, tenant: &TenantId, id: Uuid) -> StoreResult<Subscription> {
+        read!(self, |tx| webhooks::get(&mut tx, tenant, id))
+    }
+
+    async fn list_subscriptions(&self, tenant: &TenantId) -> StoreResult<Vec<Subscription>> {
+        read!(self, |tx| webhooks::list(&mut tx, tenant))
+    }
+
+    async fn update_subscription(&self, tenant: &TenantId, id: Uuid, patch: SubscriptionPatch) -> StoreResult<Subscription> {
+        write!(self, |tx| webhooks::update(&mut tx, tenant, id, patch.clone()))
+    }
+
+    async fn delete_subscription(&self, tenant: &TenantId, id: Uuid) -> StoreResult<()> {
+        write!(self, |tx| webhooks::delete(&mut tx, tenant, id))
+    }
+
+    async fn pending_notifications(&self, id: Uuid) -> StoreResult<u64> {
+        read!(self, |tx| webhooks::pending(&mut tx, id))
+    }
+
+    async fn active_subscriptions(&self, now: Timestamp) -> StoreResult<Vec<Subscription>> {
+        read!(self, |tx| webhooks::active(&mut tx, now))
+    }
+
+    async fn remove_expired_subscriptions(&self, now: Timestamp) -> StoreResult<usize> {
+        write!(self, |tx| webhooks::remove_expired(&mut tx, now))
+    }
+
+    async fn webhook_cursor(&self, start: u64) -> StoreResult<FanoutCursor> {
+        match read!(self, |tx| webhooks::cursor(&mut tx))? {
+            Some(cursor) => Ok(cursor),
+            None => write!(self, |tx| webhooks::cursor_or_start(&mut tx, start)),
+        }
+    }
+
+    async fn enqueue_notifications(
+        &self,
+        expected: FanoutCursor,
+        next: FanoutCursor,
+        batches: Vec<OutboxBatch>,
+        now: Timestamp,
+    ) -> StoreResult<bool> {
+        write!(self, |tx| webhooks::enqueue(&mut tx, expected, next, &batches, now))
+    }
+
+    async fn claim_deliveries(&self, now: Timestamp, lease_until: Timestamp, limit: u32, skip: &[Uuid]) -> StoreResult<Vec<Delivery>> {
+        write!(self, |tx| webhooks::claim(&mut tx, now, lease_until, limit, skip))
+    }
+
+    async fn settle_delivery(&self, seq: i64, outcome: Settle, now: Timestamp) -> StoreResult<()> {
+        write!(self, |tx| webhooks::settle(&mut tx, seq, outcome.clone(), now))
     }
 
     async fn start_run_group(&self, tenant: &TenantId, now: Timestamp, policy: &StartPolicy) -> StoreResult<StartOutcome> {

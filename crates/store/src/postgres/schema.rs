@@ -118,6 +118,43 @@ UPDATE runs SET last_activity = (extract(epoch FROM now()) * 1000000)::bigint WH
 CREATE INDEX runs_running_by_activity ON runs (last_activity) WHERE status = 0;
 CREATE INDEX runs_by_end ON runs (kind, end_time) WHERE end_time IS NOT NULL;
 "#,
+    r#"
+-- Change notifications (docs/webhooks.md); the SQLite migration 6 explains each table.
+ALTER TABLE changes ADD COLUMN group_id TEXT COLLATE "C";
+CREATE TABLE subscriptions (
+    id               TEXT COLLATE "C" PRIMARY KEY,
+    tenant           TEXT COLLATE "C" NOT NULL,
+    resource         TEXT NOT NULL,
+    change_types     BIGINT NOT NULL,
+    notification_url TEXT NOT NULL,
+    lifecycle_url    TEXT,
+    client_state     TEXT,
+    expiration       BIGINT NOT NULL,
+    application_id   TEXT,
+    creator_id       TEXT,
+    start_position   BIGINT NOT NULL
+);
+CREATE INDEX subscriptions_by_tenant ON subscriptions (tenant);
+CREATE TABLE webhook_outbox (
+    seq             BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    subscription_id TEXT COLLATE "C" NOT NULL,
+    lifecycle       BIGINT NOT NULL,
+    items           TEXT NOT NULL,
+    count           BIGINT NOT NULL,
+    created_at      BIGINT NOT NULL,
+    next_at         BIGINT NOT NULL,
+    attempts        BIGINT NOT NULL DEFAULT 0,
+    lease_until     BIGINT NOT NULL DEFAULT 0
+);
+CREATE INDEX webhook_outbox_due ON webhook_outbox (next_at);
+CREATE INDEX webhook_outbox_by_subscription ON webhook_outbox (subscription_id);
+CREATE TABLE webhook_cursor (
+    one       BIGINT PRIMARY KEY,
+    from_pos  BIGINT NOT NULL,
+    to_pos    BIGINT,
+    after_seq BIGINT
+);
+"#,
 ];
 
 /// An arbitrary constant naming runhub's migration lock among the database's advisory locks.

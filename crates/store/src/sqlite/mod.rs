@@ -12,7 +12,9 @@ use std::sync::{Arc, Mutex};
 use async_trait::async_trait;
 use futures_executor::block_on;
 use rand::RngCore;
-use runhub_model::{NewProcess, NewRun, Process, ProcessKind, ProcessPatch, Run, RunPatch, TenantId, Uuid};
+use runhub_model::{
+    NewProcess, NewRun, Process, ProcessKind, ProcessPatch, Run, RunPatch, Subscription, SubscriptionPatch, TenantId, Timestamp, Uuid,
+};
 use runhub_odata::ast::Filter;
 use rusqlite::functions::FunctionFlags;
 use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
@@ -24,6 +26,7 @@ use crate::changes::{self, ChangeRange, ChangeRecord, Collection};
 use crate::filter_sql::Dialect;
 use crate::records::internal;
 use crate::upkeep;
+use crate::webhooks::{self, Delivery, FanoutCursor, OutboxBatch, Settle};
 use crate::{ChangePage, ops, schedule};
 use crate::{ListQuery, Page, Precondition, ProcessRef, RunScope, Store, StoreError, StoreResult};
 
@@ -386,6 +389,68 @@ impl Store for SqliteStore {
 
     fn change_signal(&self) -> tokio::sync::watch::Receiver<u64> {
         self.writer.committed()
+    }
+
+    async fn create_subscription(&self, sub: Subscription, limit: u64) -> StoreResult<Subscription> {
+        self.writer.write(move |c| on(c, async |tx| webhooks::create(tx, sub, limit).await)).await
+    }
+
+    async fn get_subscription(&self, tenant: &TenantId, id: Uuid) -> StoreResult<Subscription> {
+        let tenant = tenant.clone();
+        self.read_point(move |c| on(c, async |tx| webhooks::get(tx, &tenant, id).await)).await
+    }
+
+    async fn list_subscriptions(&self, tenant: &TenantId) -> StoreResult<Vec<Subscription>> {
+        let tenant = tenant.clone();
+        self.read(move |c| on(c, async |tx| webhooks::list(tx, &tenant).await)).await
+    }
+
+    async fn update_subscription(&self, tenant: &TenantId, id: Uuid, patch: SubscriptionPatch) -> StoreResult<Subscription> {
+        let tenant = tenant.clone();
+        self.writer.write(move |c| on(c, async |tx| webhooks::update(tx, &tenant, id, patch).await)).await
+    }
+
+    async fn delete_subscription(&self, tenant: &TenantId, id: Uuid) -> StoreResult<()> {
+        let tenant = tenant.clone();
+        self.writer.write(move |c| on(c, async |tx| webhooks::delete(tx, &tenant, id).await)).await
+    }
+
+    async fn pending_notifications(&self, id: Uuid) -> StoreResult<u64> {
+        self.read_point(move |c| on(c, async |tx| webhooks::pending(tx, id).await)).await
+    }
+
+    async fn active_subscriptions(&self, now: Timestamp) -> StoreResult<Vec<Subscription>> {
+        self.read(move |c| on(c, async |tx| webhooks::active(tx, now).await)).await
+    }
+
+    async fn remove_expired_subscriptions(&self, now: Timestamp) -> StoreResult<usize> {
+        self.writer.write(move |c| on(c, async |tx| webhooks::remove_expired(tx, now).await)).await
+    }
+
+    async fn webhook_cursor(&self, start: u64) -> StoreResult<FanoutCursor> {
+        match self.read_point(|c| on(c, async |tx| webhooks::cursor(tx).await)).await? {
+            Some(cursor) => Ok(cursor),
+            None => self.writer.write(move |c| on(c, async |tx| webhooks::cursor_or_start(tx, start).await)).await,
+        }
+    }
+
+    async fn enqueue_notifications(
+        &self,
+        expected: FanoutCursor,
+        next: FanoutCursor,
+        batches: Vec<OutboxBatch>,
+        now: Timestamp,
+    ) -> StoreResult<bool> {
+        self.writer.write(move |c| on(c, async |tx| webhooks::enqueue(tx, expected, next, &batches, now).await)).await
+    }
+
+    async fn claim_deliveries(&self, now: Timestamp, lease_until: Timestamp, limit: u32, skip: &[Uuid]) -> StoreResult<Vec<Delivery>> {
+        let skip = skip.to_vec();
+        self.writer.write(move |c| on(c, async |tx| webhooks::claim(tx, now, lease_until, limit, &skip).await)).await
+    }
+
+    async fn settle_delivery(&self, seq: i64, outcome: Settle, now: Timestamp) -> StoreResult<()> {
+        self.writer.write(move |c| on(c, async |tx| webhooks::settle(tx, seq, outcome, now).await)).await
     }
 
     async fn start_run_group(

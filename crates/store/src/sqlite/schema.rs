@@ -116,6 +116,48 @@ UPDATE runs SET last_activity = CAST(strftime('%s', 'now') AS INTEGER) * 1000000
 CREATE INDEX runs_running_by_activity ON runs (last_activity) WHERE status = 0;
 CREATE INDEX runs_by_end ON runs (kind, end_time) WHERE end_time IS NOT NULL;
 "#,
+    r#"
+-- Change notifications (docs/webhooks.md). changes.group_id: a run's group after the change, for
+-- subscriptions on a group's runs. subscriptions: one row per subscription; start_position is the
+-- change-log position it hears changes from. webhook_outbox: what is owed to receivers, one row per
+-- POST (up to 100 notifications, or one 'missed' lifecycle event), written in the same transaction
+-- that advances webhook_cursor (the log position up to which notifications are derived), so
+-- nothing owed lives only in memory. A replica leases a row (lease_until) while it delivers it.
+ALTER TABLE changes ADD COLUMN group_id TEXT;
+CREATE TABLE subscriptions (
+    id               TEXT    PRIMARY KEY,
+    tenant           TEXT    NOT NULL,
+    resource         TEXT    NOT NULL,
+    change_types     INTEGER NOT NULL,  -- bits: 1 created, 2 updated, 4 deleted
+    notification_url TEXT    NOT NULL,
+    lifecycle_url    TEXT,
+    client_state     TEXT,
+    expiration       INTEGER NOT NULL,  -- microseconds since the epoch, UTC
+    application_id   TEXT,
+    creator_id       TEXT,
+    start_position   INTEGER NOT NULL
+);
+CREATE INDEX subscriptions_by_tenant ON subscriptions (tenant);
+CREATE TABLE webhook_outbox (
+    seq             INTEGER PRIMARY KEY AUTOINCREMENT,
+    subscription_id TEXT    NOT NULL,
+    lifecycle       INTEGER NOT NULL,   -- 0 notifications (notificationUrl), 1 'missed' (lifecycleNotificationUrl)
+    items           TEXT    NOT NULL,   -- JSON array of the notifications' own members
+    count           INTEGER NOT NULL,
+    created_at      INTEGER NOT NULL,
+    next_at         INTEGER NOT NULL,
+    attempts        INTEGER NOT NULL DEFAULT 0,
+    lease_until     INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX webhook_outbox_due ON webhook_outbox (next_at);
+CREATE INDEX webhook_outbox_by_subscription ON webhook_outbox (subscription_id);
+CREATE TABLE webhook_cursor (
+    one       INTEGER PRIMARY KEY,
+    from_pos  INTEGER NOT NULL,
+    to_pos    INTEGER,
+    after_seq INTEGER
+);
+"#,
 ];
 
 /// How many migrations this build knows: the newest schema version it can open.

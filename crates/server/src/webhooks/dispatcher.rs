@@ -1,0 +1,234 @@
+//! One dispatcher per replica, two tasks:
+//!
+//! - **derive**: after every watermark move (a commit here, or the poll for other replicas'),
+//!   reads the change log past the cursor and enqueues what the active subscriptions hear, moving
+//!   the cursor in the same transaction; every few seconds it also removes expired subscriptions.
+//! - **deliver**: leases due outbox rows, POSTs each to its receiver and settles it (delivered,
+//!   retry later, or given up with a `missed` lifecycle event). One task per subscription at a
+//!   time, so a slow receiver holds up only its own notifications.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use runhub_model::{Timestamp, Uuid};
+use runhub_store::{ChangeRange, Delivery, FanoutCursor, Settle, Store, StoreResult};
+use tokio::sync::{Notify, Semaphore};
+
+use super::{Webhooks, batches, body, missed, next_attempt};
+use crate::feed::Feed;
+use crate::metrics::WEBHOOK_DELIVERIES;
+
+/// Log rows read per derivation step.
+const LOG_PAGE: u32 = 1000;
+/// Outbox rows leased per claim (a task delivers a subscription's rows one after another, each
+/// within the delivery timeout, well inside the lease).
+const CLAIM: u32 = 8;
+const LEASE: Duration = Duration::from_secs(60);
+const SWEEP_EVERY: Duration = Duration::from_secs(5);
+
+/// The dispatcher's tasks; they stop when dropped or on [`Dispatcher::stop`].
+pub struct Dispatcher(Vec<tokio::task::JoinHandle<()>>);
+
+impl Dispatcher {
+    pub fn stop(self) {
+        for task in &self.0 {
+            task.abort();
+        }
+    }
+}
+
+impl Drop for Dispatcher {
+    fn drop(&mut self) {
+        for task in &self.0 {
+            task.abort();
+        }
+    }
+}
+
+/// Starts this replica's dispatcher.
+pub fn spawn(store: Arc<dyn Store>, webhooks: Webhooks, feed: Feed) -> Dispatcher {
+    let wake = Arc::new(Notify::new());
+    let derive = tokio::spawn(derive_loop(store.clone(), feed.clone(), webhooks.settings().poll, wake.clone()));
+    let deliver = tokio::spawn(deliver_loop(store, webhooks, feed, wake));
+    Dispatcher(vec![derive, deliver])
+}
+
+fn micros(d: Duration) -> i64 {
+    i64::try_from(d.as_micros()).unwrap_or(i64::MAX)
+}
+
+async fn derive_loop(store: Arc<dyn Store>, feed: Feed, poll: Duration, wake: Arc<Notify>) {
+    let mut watermarks = feed.watermarks(&store);
+    let mut closing = feed.closing();
+    let mut last_sweep: Option<Instant> = None;
+    loop {
+        if last_sweep.is_none_or(|t| t.elapsed() >= SWEEP_EVERY) {
+            last_sweep = Some(Instant::now());
+            match store.remove_expired_subscriptions(Timestamp::now()).await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(subscriptions = n, "expired subscriptions removed"),
+                Err(e) => tracing::warn!(error = %e, "cannot remove expired subscriptions; retrying"),
+            }
+        }
+        match derive(&*store).await {
+            Ok(true) => wake.notify_one(),
+            Ok(false) => {}
+            Err(e) => tracing::warn!(error = %e, "cannot derive webhook notifications from the change log; retrying"),
+        }
+        tokio::select! {
+            changed = watermarks.changed() => if changed.is_err() { return },
+            () = tokio::time::sleep(poll) => {}
+            _ = closing.wait_for(|c| *c) => return,
+        }
+    }
+}
+
+/// Derives notifications up to the watermark; whether any were enqueued.
+async fn derive(store: &dyn Store) -> StoreResult<bool> {
+    let mut enqueued = false;
+    loop {
+        let now = Timestamp::now();
+        let subs = store.active_subscriptions(now).await?;
+        // Nothing is owed to nobody: no work and, above all, no writes.
+        let Some(first_start) = subs.iter().map(|s| s.start_position).min() else { return Ok(enqueued) };
+        let cursor = store.webhook_cursor(first_start).await?;
+        let watermark = store.change_watermark().await?;
+        let mut from = cursor;
+        if cursor.to.is_none() {
+            // Positions before every subscription began (or pruned) are owed to no one / cannot be read.
+            let horizon = store.change_horizon().await?;
+            if cursor.from < horizon {
+                tracing::warn!(
+                    from = cursor.from,
+                    horizon,
+                    "webhook derivation fell behind change-log retention; subscribers get 'missed'"
+                );
+                let lost: Vec<_> = subs.iter().filter_map(missed).collect();
+                let skip = FanoutCursor { from: horizon, to: None, after_seq: None };
+                store.enqueue_notifications(cursor, skip, lost, now).await?;
+                continue;
+            }
+            from.from = Ord::max(cursor.from, Ord::min(first_start, watermark));
+        }
+        let end = cursor.to.unwrap_or(watermark);
+        if end <= from.from {
+            return Ok(enqueued);
+        }
+        let range = ChangeRange { from: from.from, to: end, after_seq: cursor.after_seq, limit: LOG_PAGE };
+        let records = store.change_log(range).await?;
+        let more = records.len() == LOG_PAGE as usize;
+        let next = match records.last() {
+            Some(last) if more => FanoutCursor { from: from.from, to: Some(end), after_seq: Some(last.seq) },
+            _ => FanoutCursor { from: end, to: None, after_seq: None },
+        };
+        let owed = batches(&subs, &records);
+        let any = !owed.is_empty();
+        // Another replica moved the cursor first: it enqueued these; start again from where it is.
+        if store.enqueue_notifications(cursor, next, owed, now).await? {
+            enqueued |= any;
+            if !more {
+                return Ok(enqueued);
+            }
+        }
+    }
+}
+
+async fn deliver_loop(store: Arc<dyn Store>, webhooks: Webhooks, feed: Feed, wake: Arc<Notify>) {
+    let settings = webhooks.settings().clone();
+    let permits = Arc::new(Semaphore::new(settings.concurrency));
+    let busy: Arc<Mutex<HashSet<Uuid>>> = Arc::default();
+    let mut closing = feed.closing();
+    loop {
+        loop {
+            let free = permits.available_permits().min(CLAIM as usize) as u32;
+            if free == 0 {
+                break;
+            }
+            let skip: Vec<Uuid> = busy.lock().map(|b| b.iter().copied().collect()).unwrap_or_default();
+            let now = Timestamp::now();
+            let claimed =
+                match store.claim_deliveries(now, Timestamp::from_micros(now.micros().saturating_add(micros(LEASE))), free, &skip).await {
+                    Ok(c) => c,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "cannot lease webhook deliveries; retrying");
+                        break;
+                    }
+                };
+            if claimed.is_empty() {
+                break;
+            }
+            let mut by_subscription: HashMap<Uuid, Vec<Delivery>> = HashMap::new();
+            for d in claimed {
+                by_subscription.entry(d.subscription.id).or_default().push(d);
+            }
+            for (id, rows) in by_subscription {
+                let Ok(permit) = permits.clone().acquire_owned().await else { return };
+                if let Ok(mut b) = busy.lock() {
+                    b.insert(id);
+                }
+                let (store, webhooks, busy, wake) = (store.clone(), webhooks.clone(), busy.clone(), wake.clone());
+                tokio::spawn(async move {
+                    for row in rows {
+                        deliver(&*store, &webhooks, row).await;
+                    }
+                    if let Ok(mut b) = busy.lock() {
+                        b.remove(&id);
+                    }
+                    drop(permit);
+                    // More of this subscription may be due.
+                    wake.notify_one();
+                });
+            }
+        }
+        tokio::select! {
+            () = wake.notified() => {}
+            () = tokio::time::sleep(settings.poll) => {}
+            _ = closing.wait_for(|c| *c) => return,
+        }
+    }
+}
+
+/// One delivery attempt of one outbox row, and its settlement.
+async fn deliver(store: &dyn Store, webhooks: &Webhooks, row: Delivery) {
+    let settings = webhooks.settings();
+    let sub = &row.subscription;
+    let url = if row.lifecycle { sub.lifecycle_url.as_ref() } else { Some(&sub.notification_url) };
+    let outcome = match url {
+        None => Err("the subscription has no lifecycle URL any more".to_owned()),
+        Some(url) => match (webhooks.outbound().check(url), body(sub, &row.items)) {
+            (Err(refused), _) => Err(refused.to_string()),
+            (_, Err(e)) => Err(format!("stored notifications are unreadable: {e}")),
+            (Ok(()), Ok(json)) => match webhooks.outbound().post(url.as_str(), "application/json", json, settings.delivery_timeout).await {
+                Ok(reply) if reply.status.is_success() => Ok(()),
+                Ok(reply) => Err(format!("the receiver answered {}", reply.status)),
+                Err(e) => Err(e.to_string()),
+            },
+        },
+    };
+    let now = Timestamp::now();
+    let settle = match outcome {
+        Ok(()) => {
+            metrics::counter!(WEBHOOK_DELIVERIES, "outcome" => "delivered").increment(1);
+            Settle::Delivered
+        }
+        Err(why) => {
+            metrics::counter!(WEBHOOK_DELIVERIES, "outcome" => "failed").increment(1);
+            match next_attempt(settings, row.attempts, row.created_at, now) {
+                Some(next_at) => {
+                    tracing::debug!(subscription = %sub.id, attempt = row.attempts, %why, "webhook delivery failed; will retry");
+                    Settle::Retry { next_at }
+                }
+                None => {
+                    tracing::warn!(subscription = %sub.id, notifications = row.count, %why, "webhook notifications dropped after the retry period");
+                    metrics::counter!(WEBHOOK_DELIVERIES, "outcome" => "dropped").increment(u64::from(row.count));
+                    Settle::GiveUp { missed: if row.lifecycle { None } else { missed(sub) } }
+                }
+            }
+        }
+    };
+    if let Err(e) = store.settle_delivery(row.seq, settle, now).await {
+        // The lease runs out and the row is tried again: at least once, never lost.
+        tracing::warn!(error = %e, "cannot record a webhook delivery's outcome; it will be tried again");
+    }
+}

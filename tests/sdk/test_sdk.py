@@ -6,7 +6,9 @@ PageIterator), filters, orders, counts, reads one run, its activities and its st
 run, follows a delta round to its deltaLink and the changes after it, and checks every value came
 back typed and equal to what was stored. Then sends JSON batches with msgraph-core's
 BatchRequestContent (relative and absolute item URLs, a body, depends_on, a failed dependency) and
-BatchRequestContentCollection (more than 20 requests, split by the SDK).
+BatchRequestContentCollection (more than 20 requests, split by the SDK). Last, subscribes with the
+SDK's Subscription model to a receiver in this process (validation handshake included), checks the
+notification a new run causes (the SDK has no model of notifications), renews, lists and deletes it.
 
 Run: python tests/sdk/test_sdk.py [path/to/runhub]  (default: $RUNHUB_BIN, target/release/runhub,
 target/debug/runhub). Exits non-zero on any failure, including when it cannot run at all.
@@ -19,7 +21,11 @@ import os
 import subprocess
 import sys
 import tempfile
+import threading
+import time
+import urllib.parse
 import urllib.request
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 from kiota_abstractions.authentication import AnonymousAuthenticationProvider
@@ -41,6 +47,7 @@ from msgraph_core.requests.batch_request_content import BatchRequestContent
 from msgraph_core.requests.batch_request_content_collection import BatchRequestContentCollection
 from msgraph_core.requests.batch_request_item import BatchRequestItem
 from msgraph_core.tasks.page_iterator import PageIterator
+from msgraph_beta.generated.models.subscription import Subscription
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -62,7 +69,9 @@ class Runhub:
     def __init__(self, binary: Path):
         self.dir = tempfile.TemporaryDirectory(prefix="runhub-sdk-")
         self.proc = subprocess.Popen(
-            [str(binary), "serve", "--listen", "127.0.0.1:0", "--data-dir", self.dir.name, "--schedule-interval", "0"],
+            [str(binary), "serve", "--listen", "127.0.0.1:0", "--data-dir", self.dir.name, "--schedule-interval", "0",
+             # The webhook receiver below listens on loopback over plain http.
+             "--webhook-allow-http", "--webhook-allow-private"],
             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
         )
         line = self.proc.stdout.readline()
@@ -274,7 +283,8 @@ async def main(hub: Runhub):
     except ODataError as e:
         assert e.response_status_code == 404 and e.error.code == "itemNotFound", (e.response_status_code, e.error)
     await check_batches(hub, adapter, runs, failed)
-    print(f"OK: msgraph-beta-sdk drove runhub at {hub.base}: {len(seen)} runs over {1 + len(seen) // 2} pages, filter, orderby, count, activities, statistics, start, a delta round and its deltaLink, $batch")
+    await check_subscriptions(hub, client)
+    print(f"OK: msgraph-beta-sdk drove runhub at {hub.base}: {len(seen)} runs over {1 + len(seen) // 2} pages, filter, orderby, count, activities, statistics, start, a delta round and its deltaLink, $batch, a subscription and its notification")
 
 
 async def check_batches(hub: Runhub, adapter, runs, failed):
@@ -322,6 +332,64 @@ async def check_batches(hub: Runhub, adapter, runs, failed):
     assert sorted(len(codes) for codes in per_batch) == [5, 20], [len(c) for c in per_batch]
     merged = {rid: status for codes in per_batch for rid, status in codes.items()}
     assert merged == {f"get-{i}": 200 for i in range(25)}, merged
+
+
+class Receiver(BaseHTTPRequestHandler):
+    """A webhook receiver as Graph's docs write one: echo validationToken, 202 for notifications."""
+    bodies = []
+
+    def do_POST(self):
+        query = urllib.parse.parse_qs(urllib.parse.urlsplit(self.path).query)
+        body = self.rfile.read(int(self.headers.get("content-length") or 0))
+        if "validationToken" in query:
+            token = query["validationToken"][0].encode()
+            self.send_response(200)
+            self.send_header("content-type", "text/plain")
+            self.send_header("content-length", str(len(token)))
+            self.end_headers()
+            self.wfile.write(token)
+            return
+        Receiver.bodies.append(body)
+        self.send_response(202)
+        self.send_header("content-length", "0")
+        self.end_headers()
+
+    def log_message(self, *args):
+        pass
+
+
+async def check_subscriptions(hub: Runhub, client):
+    """The SDK's subscription requests and notification model (docs/webhooks.md)."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Receiver)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}/hook"
+        expires = dt.datetime.now(dt.timezone.utc).replace(microsecond=0) + dt.timedelta(hours=1)
+        made = await client.subscriptions.post(Subscription(
+            change_type="created,updated", notification_url=url, resource="industryData/runs",
+            expiration_date_time=expires, client_state="from-the-sdk"))
+        assert made.id and made.resource == "industryData/runs" and made.client_state == "from-the-sdk", made
+        assert made.expiration_date_time == expires, (made.expiration_date_time, expires)
+        flow = hub.call("POST", "/beta/industryData/incomingFlows", {"displayName": "sdk hooks", "readinessStatus": "ready"})
+        run = hub.call("POST", f"/beta/industryData/incomingFlows/{flow['id']}/runs", {"displayName": "heard"})
+        deadline = time.time() + 20
+        while not Receiver.bodies and time.time() < deadline:
+            await asyncio.sleep(0.1)
+        assert Receiver.bodies, "no notification arrived"
+        note = json.loads(Receiver.bodies[0])["value"][0]
+        assert note["subscriptionId"] == made.id and note["clientState"] == "from-the-sdk", note
+        assert note["changeType"] == "created" and note["resource"] == f"industryData/runs/{run['id']}", note
+        assert note["resourceData"]["@odata.type"] == "#microsoft.graph.industryData.incomingFlowRun", note
+        assert note["tenantId"], note
+        later = expires + dt.timedelta(hours=1)
+        renewed = await client.subscriptions.by_subscription_id(made.id).patch(Subscription(expiration_date_time=later))
+        assert renewed.expiration_date_time == later, renewed
+        listed = await client.subscriptions.get()
+        assert [s.id for s in listed.value] == [made.id], listed.value
+        await client.subscriptions.by_subscription_id(made.id).delete()
+        assert (await client.subscriptions.get()).value == []
+    finally:
+        server.shutdown()
 
 
 if __name__ == "__main__":

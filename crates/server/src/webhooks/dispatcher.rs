@@ -26,6 +26,9 @@ const LOG_PAGE: u32 = 1000;
 const CLAIM: u32 = 8;
 const LEASE: Duration = Duration::from_secs(60);
 const SWEEP_EVERY: Duration = Duration::from_secs(5);
+/// How often the cursor is moved over a stretch of the log that held nothing. Not at every
+/// watermark move: on PostgreSQL the move is itself a transaction, which moves the watermark.
+const IDLE_MOVE_EVERY: Duration = Duration::from_secs(10);
 
 /// The dispatcher's tasks; they stop when dropped or on [`Dispatcher::stop`].
 pub struct Dispatcher(Vec<tokio::task::JoinHandle<()>>);
@@ -62,6 +65,7 @@ async fn derive_loop(store: Arc<dyn Store>, feed: Feed, poll: Duration, wake: Ar
     let mut watermarks = feed.watermarks(&store);
     let mut closing = feed.closing();
     let mut last_sweep: Option<Instant> = None;
+    let mut last_idle_move = Instant::now();
     loop {
         if last_sweep.is_none_or(|t| t.elapsed() >= SWEEP_EVERY) {
             last_sweep = Some(Instant::now());
@@ -71,7 +75,11 @@ async fn derive_loop(store: Arc<dyn Store>, feed: Feed, poll: Duration, wake: Ar
                 Err(e) => tracing::warn!(error = %e, "cannot remove expired subscriptions; retrying"),
             }
         }
-        match derive(&*store).await {
+        let idle_move = last_idle_move.elapsed() >= IDLE_MOVE_EVERY;
+        if idle_move {
+            last_idle_move = Instant::now();
+        }
+        match derive(&*store, idle_move).await {
             Ok(true) => wake.notify_one(),
             Ok(false) => {}
             Err(e) => tracing::warn!(error = %e, "cannot derive webhook notifications from the change log; retrying"),
@@ -84,8 +92,9 @@ async fn derive_loop(store: Arc<dyn Store>, feed: Feed, poll: Duration, wake: Ar
     }
 }
 
-/// Derives notifications up to the watermark; whether any were enqueued.
-async fn derive(store: &dyn Store) -> StoreResult<bool> {
+/// Derives notifications up to the watermark; whether any were enqueued. A stretch of the log with
+/// no changes at all moves the cursor only when `idle_move` (so that retention never overtakes it).
+async fn derive(store: &dyn Store, idle_move: bool) -> StoreResult<bool> {
     let mut enqueued = false;
     loop {
         let now = Timestamp::now();
@@ -117,6 +126,9 @@ async fn derive(store: &dyn Store) -> StoreResult<bool> {
         }
         let range = ChangeRange { from: from.from, to: end, after_seq: cursor.after_seq, limit: LOG_PAGE };
         let records = store.change_log(range).await?;
+        if records.is_empty() && cursor.to.is_none() && !idle_move {
+            return Ok(enqueued);
+        }
         let more = records.len() == LOG_PAGE as usize;
         let next = match records.last() {
             Some(last) if more => FanoutCursor { from: from.from, to: Some(end), after_seq: Some(last.seq) },

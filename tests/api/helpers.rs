@@ -15,6 +15,7 @@ use runhub_store::Store;
 use runhub_store::sqlite::{Options, SqliteStore};
 use serde_json::{Value, json};
 
+#[derive(Clone)]
 pub struct TestApp {
     pub base: String,
     pub client: reqwest::Client,

@@ -251,3 +251,28 @@ async fn foreign_or_tampered_skiptokens_are_400s() {
     // An empty token is malformed too.
     app.get(&format!("/beta/industryData/runs?{}&$skiptoken=", q(""))).await.assert_status(400);
 }
+
+/// A page and its `@odata.count` come from one snapshot of the data, whatever commits meanwhile:
+/// with every run on one page, the count is exactly the number of items.
+#[tokio::test]
+async fn a_page_and_its_count_see_the_same_data() {
+    let app = crate::helpers::TestApp::spawn().await;
+    let flow = app.incoming_flow("busy").await;
+    let writer = {
+        let app = app.clone();
+        let flow = flow.clone();
+        tokio::spawn(async move {
+            for i in 0..300 {
+                app.run_of(&flow, serde_json::json!({"displayName": format!("run {i}")})).await;
+            }
+        })
+    };
+    let mut reads = 0;
+    while !writer.is_finished() || reads == 0 {
+        let page = app.get("/beta/industryData/runs?$count=true&$top=999").await.json();
+        let items = page["value"].as_array().unwrap().len() as u64;
+        assert_eq!(page["@odata.count"].as_u64(), Some(items), "after {reads} consistent reads");
+        reads += 1;
+    }
+    writer.await.unwrap();
+}

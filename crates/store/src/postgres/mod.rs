@@ -152,10 +152,19 @@ impl PgStore {
     }
 
     async fn begin(&self) -> StoreResult<PgTx> {
+        self.begin_with("BEGIN ISOLATION LEVEL READ COMMITTED").await
+    }
+
+    /// A read-only transaction whose statements all see one snapshot (a page and its count).
+    async fn begin_snapshot(&self) -> StoreResult<PgTx> {
+        self.begin_with("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY").await
+    }
+
+    async fn begin_with(&self, begin: &str) -> StoreResult<PgTx> {
         let mut tx = self.connection().await?;
         // Marked open before it is: if BEGIN never returns, the connection is discarded.
         tx.open = true;
-        tx.client()?.batch_execute("BEGIN ISOLATION LEVEL READ COMMITTED").await.map_err(classify_plain)?;
+        tx.client()?.batch_execute(begin).await.map_err(classify_plain)?;
         Ok(tx)
     }
 }
@@ -383,6 +392,23 @@ macro_rules! read {
     };
 }
 
+/// Runs a shared read operation in one snapshot when `$one` holds (else as [`read!`]).
+macro_rules! read_in_snapshot {
+    ($self:ident, $one:expr, |$tx:ident| $op:expr) => {
+        if $one {
+            $self
+                .bounded(async {
+                    let mut $tx = $self.begin_snapshot().await?;
+                    let result = $op.await;
+                    $tx.finish(result).await
+                })
+                .await
+        } else {
+            read!($self, |$tx| $op)
+        }
+    };
+}
+
 #[async_trait]
 impl Store for PgStore {
     async fn health(&self) -> StoreResult<()> {
@@ -421,7 +447,8 @@ impl Store for PgStore {
     }
 
     async fn list_processes(&self, tenant: &TenantId, kind: ProcessKind, query: &ListQuery) -> StoreResult<Page<Process>> {
-        read!(self, |tx| ops::list_processes(&mut tx, tenant, kind, query))
+        // A page and its `@odata.count` from one snapshot.
+        read_in_snapshot!(self, query.count, |tx| ops::list_processes(&mut tx, tenant, kind, query))
     }
 
     async fn count_processes(&self, tenant: &TenantId, kind: ProcessKind, filter: Option<&Filter>) -> StoreResult<u64> {
@@ -456,7 +483,7 @@ impl Store for PgStore {
     }
 
     async fn list_runs(&self, tenant: &TenantId, scope: &RunScope, query: &ListQuery) -> StoreResult<Page<Run>> {
-        read!(self, |tx| ops::list_runs(&mut tx, tenant, scope, query))
+        read_in_snapshot!(self, query.count, |tx| ops::list_runs(&mut tx, tenant, scope, query))
     }
 
     async fn list_runs_of_parents(&self, tenant: &TenantId, scopes: &[RunScope], query: &ListQuery) -> StoreResult<Vec<Vec<Run>>> {

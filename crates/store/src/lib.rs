@@ -336,8 +336,8 @@ pub trait Store: Send + Sync + 'static {
         limit: u32,
         skip: &[Uuid],
     ) -> StoreResult<Vec<Delivery>>;
-    /// Records how a delivery attempt ended.
-    async fn settle_delivery(&self, seq: i64, outcome: Settle, now: runhub_model::Timestamp) -> StoreResult<()>;
+    /// Records how delivery attempts ended (`(outbox row, outcome)` each), in one transaction.
+    async fn settle_deliveries(&self, outcomes: Vec<(i64, Settle)>, now: runhub_model::Timestamp) -> StoreResult<()>;
 }
 
 /// Opens the embedded SQLite store in `data_dir`.

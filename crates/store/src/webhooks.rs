@@ -203,9 +203,15 @@ pub(crate) async fn update<T: Tx>(tx: &mut T, tenant: &TenantId, id: Uuid, patch
     get(tx, tenant, id).await
 }
 
-async fn delete_outbox_of<T: Tx>(tx: &mut T, ids: Expr) -> StoreResult<()> {
+/// Deletes the outbox rows `which` selects, and their payloads.
+async fn delete_outbox_of<T: Tx>(tx: &mut T, which: Expr) -> StoreResult<()> {
+    let mut rows = Query::select();
+    rows.column(Alias::new("seq")).from(Alias::new("webhook_outbox")).and_where(which.clone());
+    let mut payloads = Query::delete();
+    payloads.from_table(Alias::new("webhook_payloads")).and_where(col("seq").in_subquery(rows));
+    tx.execute(render(&payloads, T::DIALECT)).await?;
     let mut q = Query::delete();
-    q.from_table(Alias::new("webhook_outbox")).and_where(ids);
+    q.from_table(Alias::new("webhook_outbox")).and_where(which);
     tx.execute(render(&q, T::DIALECT)).await
 }
 
@@ -284,21 +290,32 @@ async fn insert_batches<T: Tx>(tx: &mut T, batches: &[OutboxBatch], now: Timesta
     if batches.is_empty() {
         return Ok(());
     }
-    let mut q = Query::insert();
-    q.into_table(Alias::new("webhook_outbox"))
-        .columns(["subscription_id", "lifecycle", "items", "count", "created_at", "next_at"].map(Alias::new));
+    // The payload lives apart from the row's delivery state: leasing and rescheduling rewrite the
+    // small row only (SQLite rewrites a whole row on UPDATE, overflow pages included).
     for b in batches {
-        q.values([
-            b.subscription_id.to_string().into(),
-            i64::from(b.lifecycle).into(),
-            b.items.clone().into(),
-            i64::from(b.count).into(),
-            now.micros().into(),
-            now.micros().into(),
-        ])
-        .map_err(internal)?;
+        let mut q = Query::insert();
+        q.into_table(Alias::new("webhook_outbox"))
+            .columns(["subscription_id", "lifecycle", "count", "created_at", "next_at"].map(Alias::new))
+            .values([
+                b.subscription_id.to_string().into(),
+                i64::from(b.lifecycle).into(),
+                i64::from(b.count).into(),
+                now.micros().into(),
+                now.micros().into(),
+            ])
+            .map_err(internal)?
+            .returning_col(Alias::new("seq"));
+        let seq = tx.integers(render(&q, T::DIALECT)).await?.first().and_then(|r| r.first().copied().flatten());
+        let seq = seq.ok_or_else(|| internal("an outbox insert returned no seq"))?;
+        let mut payload = Query::insert();
+        payload
+            .into_table(Alias::new("webhook_payloads"))
+            .columns(["seq", "items"].map(Alias::new))
+            .values([seq.into(), b.items.clone().into()])
+            .map_err(internal)?;
+        tx.execute(render(&payload, T::DIALECT)).await?;
     }
-    tx.execute(render(&q, T::DIALECT)).await
+    Ok(())
 }
 
 /// Enqueues `batches` and moves the cursor from `expected` to `next` — unless the cursor is no
@@ -360,9 +377,7 @@ pub(crate) async fn claim<T: Tx>(
         .value(Alias::new("lease_until"), lease_until.micros())
         .value(Alias::new("attempts"), col("attempts").add(1))
         .and_where(col("seq").in_subquery(due))
-        .returning(
-            Query::returning().columns(["seq", "subscription_id", "lifecycle", "items", "count", "created_at", "attempts"].map(Alias::new)),
-        );
+        .returning(Query::returning().columns(["seq", "subscription_id", "lifecycle", "count", "created_at", "attempts"].map(Alias::new)));
     let rows = tx.cells(render(&q, T::DIALECT)).await?;
     if rows.is_empty() {
         return Ok(Vec::new());
@@ -371,9 +386,20 @@ pub(crate) async fn claim<T: Tx>(
     let mut subs = select_subscriptions();
     subs.and_where(col("id").is_in(ids));
     let subs = subscriptions(tx, &subs).await?;
+    let mut payload_query = Query::select();
+    payload_query
+        .columns(["seq", "items"].map(Alias::new))
+        .from(Alias::new("webhook_payloads"))
+        .and_where(col("seq").is_in(rows.iter().filter_map(|r| r.first().and_then(|c| int(c).ok()))));
+    let mut payloads = std::collections::HashMap::new();
+    for row in tx.cells(render(&payload_query, T::DIALECT)).await? {
+        if let [seq, items] = row.as_slice() {
+            payloads.insert(int(seq)?, text(items).unwrap_or_default());
+        }
+    }
     let mut out = Vec::with_capacity(rows.len());
     for row in rows {
-        let [seq, sub_id, lifecycle, items, count, created_at, attempts] = row.as_slice() else {
+        let [seq, sub_id, lifecycle, count, created_at, attempts] = row.as_slice() else {
             return Err(internal("an outbox row has unexpected columns"));
         };
         let sub_id = text(sub_id).ok_or_else(|| internal("an outbox row lacks its subscription"))?;
@@ -383,7 +409,7 @@ pub(crate) async fn claim<T: Tx>(
             seq: int(seq)?,
             subscription,
             lifecycle: int(lifecycle)? != 0,
-            items: text(items).ok_or_else(|| internal("an outbox row lacks its items"))?,
+            items: payloads.get(&int(seq)?).cloned().ok_or_else(|| internal("an outbox row lacks its payload"))?,
             count: u32::try_from(int(count)?).map_err(internal)?,
             created_at: Timestamp::from_micros(int(created_at)?),
             attempts: u32::try_from(int(attempts)?).unwrap_or(u32::MAX),
@@ -392,27 +418,35 @@ pub(crate) async fn claim<T: Tx>(
     Ok(out)
 }
 
-/// Records how a delivery attempt of row `seq` ended.
-pub(crate) async fn settle<T: Tx>(tx: &mut T, seq: i64, outcome: Settle, now: Timestamp) -> StoreResult<()> {
-    match outcome {
-        Settle::Retry { next_at } => {
-            let mut q = Query::update();
-            q.table(Alias::new("webhook_outbox"))
-                .value(Alias::new("next_at"), next_at.micros())
-                .value(Alias::new("lease_until"), 0)
-                .and_where(col("seq").eq(seq));
-            tx.execute(render(&q, T::DIALECT)).await
-        }
-        Settle::Delivered | Settle::GiveUp { .. } => {
-            let mut q = Query::delete();
-            q.from_table(Alias::new("webhook_outbox")).and_where(col("seq").eq(seq)).returning_col(Alias::new("seq"));
-            let deleted = !tx.integers(render(&q, T::DIALECT)).await?.is_empty();
-            // Only the replica that removed the row enqueues its `missed` (a second one, whose
-            // lease had run out, finds it gone).
-            if let (true, Settle::GiveUp { missed: Some(missed) }) = (deleted, outcome) {
-                insert_batches(tx, std::slice::from_ref(&missed), now).await?;
+/// Records how delivery attempts ended, `(row seq, outcome)` each.
+pub(crate) async fn settle<T: Tx>(tx: &mut T, outcomes: Vec<(i64, Settle)>, now: Timestamp) -> StoreResult<()> {
+    let mut done = Vec::new();
+    for (seq, outcome) in outcomes {
+        match outcome {
+            Settle::Retry { next_at } => {
+                let mut q = Query::update();
+                q.table(Alias::new("webhook_outbox"))
+                    .value(Alias::new("next_at"), next_at.micros())
+                    .value(Alias::new("lease_until"), 0)
+                    .and_where(col("seq").eq(seq));
+                tx.execute(render(&q, T::DIALECT)).await?;
             }
-            Ok(())
+            Settle::Delivered => done.push(seq),
+            Settle::GiveUp { missed } => {
+                let mut q = Query::delete();
+                q.from_table(Alias::new("webhook_outbox")).and_where(col("seq").eq(seq)).returning_col(Alias::new("seq"));
+                let deleted = !tx.integers(render(&q, T::DIALECT)).await?.is_empty();
+                done.push(seq);
+                // Only the replica that removed the row enqueues its `missed` (a second one, whose
+                // lease had run out, finds it gone).
+                if let (true, Some(missed)) = (deleted, missed) {
+                    insert_batches(tx, std::slice::from_ref(&missed), now).await?;
+                }
+            }
         }
     }
+    if !done.is_empty() {
+        delete_outbox_of(tx, col("seq").is_in(done)).await?;
+    }
+    Ok(())
 }

@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 
 use runhub_model::{Timestamp, Uuid};
 use runhub_store::{ChangeRange, Delivery, FanoutCursor, Settle, Store, StoreResult};
+use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender};
 use tokio::sync::{Notify, Semaphore};
 
 use super::{Webhooks, batches, body, missed, next_attempt};
@@ -29,6 +30,10 @@ const SWEEP_EVERY: Duration = Duration::from_secs(5);
 /// How often the cursor is moved over a stretch of the log that held nothing. Not at every
 /// watermark move: on PostgreSQL the move is itself a transaction, which moves the watermark.
 const IDLE_MOVE_EVERY: Duration = Duration::from_secs(10);
+/// After a derivation that found changes, the next waits this long: under a stream of writes the
+/// changes of this window go out together, in POSTs of up to 100, instead of one small POST per
+/// subscription per commit (the receivers' work and the outbox writes both shrink with it).
+const COALESCE: Duration = Duration::from_millis(100);
 
 /// The dispatcher's tasks; they stop when dropped or on [`Dispatcher::stop`].
 pub struct Dispatcher(Vec<tokio::task::JoinHandle<()>>);
@@ -52,9 +57,11 @@ impl Drop for Dispatcher {
 /// Starts this replica's dispatcher.
 pub fn spawn(store: Arc<dyn Store>, webhooks: Webhooks, feed: Feed) -> Dispatcher {
     let wake = Arc::new(Notify::new());
+    let (settled, outcomes) = tokio::sync::mpsc::unbounded_channel();
     let derive = tokio::spawn(derive_loop(store.clone(), feed.clone(), webhooks.settings().poll, wake.clone()));
-    let deliver = tokio::spawn(deliver_loop(store, webhooks, feed, wake));
-    Dispatcher(vec![derive, deliver])
+    let settle = tokio::spawn(settle_loop(store.clone(), outcomes));
+    let deliver = tokio::spawn(deliver_loop(store, webhooks, feed, wake, settled));
+    Dispatcher(vec![derive, deliver, settle])
 }
 
 fn micros(d: Duration) -> i64 {
@@ -79,8 +86,15 @@ async fn derive_loop(store: Arc<dyn Store>, feed: Feed, poll: Duration, wake: Ar
         if idle_move {
             last_idle_move = Instant::now();
         }
+        let started = Instant::now();
         match derive(&*store, idle_move).await {
-            Ok(true) => wake.notify_one(),
+            Ok(true) => {
+                wake.notify_one();
+                tokio::select! {
+                    () = tokio::time::sleep(COALESCE.saturating_sub(started.elapsed())) => {}
+                    _ = closing.wait_for(|c| *c) => return,
+                }
+            }
             Ok(false) => {}
             Err(e) => tracing::warn!(error = %e, "cannot derive webhook notifications from the change log; retrying"),
         }
@@ -146,7 +160,18 @@ async fn derive(store: &dyn Store, idle_move: bool) -> StoreResult<bool> {
     }
 }
 
-async fn deliver_loop(store: Arc<dyn Store>, webhooks: Webhooks, feed: Feed, wake: Arc<Notify>) {
+/// What delivery attempts came to, written in batches: one write for all that ended meanwhile.
+async fn settle_loop(store: Arc<dyn Store>, mut outcomes: UnboundedReceiver<(i64, Settle)>) {
+    let mut batch = Vec::new();
+    while outcomes.recv_many(&mut batch, 512).await > 0 {
+        if let Err(e) = store.settle_deliveries(std::mem::take(&mut batch), Timestamp::now()).await {
+            // The leases run out and the rows are tried again: at least once, never lost.
+            tracing::warn!(error = %e, "cannot record webhook delivery outcomes; they will be tried again");
+        }
+    }
+}
+
+async fn deliver_loop(store: Arc<dyn Store>, webhooks: Webhooks, feed: Feed, wake: Arc<Notify>, settled: UnboundedSender<(i64, Settle)>) {
     let settings = webhooks.settings().clone();
     let permits = Arc::new(Semaphore::new(settings.concurrency));
     let busy: Arc<Mutex<HashSet<Uuid>>> = Arc::default();
@@ -179,10 +204,10 @@ async fn deliver_loop(store: Arc<dyn Store>, webhooks: Webhooks, feed: Feed, wak
                 if let Ok(mut b) = busy.lock() {
                     b.insert(id);
                 }
-                let (store, webhooks, busy, wake) = (store.clone(), webhooks.clone(), busy.clone(), wake.clone());
+                let (webhooks, busy, wake, settled) = (webhooks.clone(), busy.clone(), wake.clone(), settled.clone());
                 tokio::spawn(async move {
                     for row in rows {
-                        deliver(&*store, &webhooks, row).await;
+                        let _ = settled.send(deliver(&webhooks, row).await);
                     }
                     if let Ok(mut b) = busy.lock() {
                         b.remove(&id);
@@ -201,14 +226,14 @@ async fn deliver_loop(store: Arc<dyn Store>, webhooks: Webhooks, feed: Feed, wak
     }
 }
 
-/// One delivery attempt of one outbox row, and its settlement.
-async fn deliver(store: &dyn Store, webhooks: &Webhooks, row: Delivery) {
+/// One delivery attempt of one outbox row; how it is to be settled.
+async fn deliver(webhooks: &Webhooks, row: Delivery) -> (i64, Settle) {
     let settings = webhooks.settings();
     let sub = &row.subscription;
     let url = if row.lifecycle { sub.lifecycle_url.as_ref() } else { Some(&sub.notification_url) };
     let outcome = match url {
         None => Err("the subscription has no lifecycle URL any more".to_owned()),
-        Some(url) => match (webhooks.outbound().check(url), body(sub, &row.items)) {
+        Some(url) => match (webhooks.outbound().check(url), body(sub, &row.items, row.lifecycle)) {
             (Err(refused), _) => Err(refused.to_string()),
             (_, Err(e)) => Err(format!("stored notifications are unreadable: {e}")),
             (Ok(()), Ok(json)) => match webhooks.outbound().post(url.as_str(), "application/json", json, settings.delivery_timeout).await {
@@ -239,8 +264,5 @@ async fn deliver(store: &dyn Store, webhooks: &Webhooks, row: Delivery) {
             }
         }
     };
-    if let Err(e) = store.settle_delivery(row.seq, settle, now).await {
-        // The lease runs out and the row is tried again: at least once, never lost.
-        tracing::warn!(error = %e, "cannot record a webhook delivery's outcome; it will be tried again");
-    }
+    (row.seq, settle)
 }

@@ -592,8 +592,8 @@ impl Store for PgStore {
         write!(self, |tx| webhooks::claim(&mut tx, now, lease_until, limit, skip))
     }
 
-    async fn settle_delivery(&self, seq: i64, outcome: Settle, now: Timestamp) -> StoreResult<()> {
-        write!(self, |tx| webhooks::settle(&mut tx, seq, outcome.clone(), now))
+    async fn settle_deliveries(&self, outcomes: Vec<(i64, Settle)>, now: Timestamp) -> StoreResult<()> {
+        write!(self, |tx| webhooks::settle(&mut tx, outcomes.clone(), now))
     }
 
     async fn start_run_group(&self, tenant: &TenantId, now: Timestamp, policy: &StartPolicy) -> StoreResult<StartOutcome> {

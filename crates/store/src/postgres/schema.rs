@@ -139,7 +139,6 @@ CREATE TABLE webhook_outbox (
     seq             BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
     subscription_id TEXT COLLATE "C" NOT NULL,
     lifecycle       BIGINT NOT NULL,
-    items           TEXT NOT NULL,
     count           BIGINT NOT NULL,
     created_at      BIGINT NOT NULL,
     next_at         BIGINT NOT NULL,
@@ -148,6 +147,10 @@ CREATE TABLE webhook_outbox (
 );
 CREATE INDEX webhook_outbox_due ON webhook_outbox (next_at);
 CREATE INDEX webhook_outbox_by_subscription ON webhook_outbox (subscription_id);
+CREATE TABLE webhook_payloads (
+    seq   BIGINT PRIMARY KEY,
+    items TEXT NOT NULL
+);
 CREATE TABLE webhook_cursor (
     one       BIGINT PRIMARY KEY,
     from_pos  BIGINT NOT NULL,

@@ -449,8 +449,8 @@ impl Store for SqliteStore {
         self.writer.write(move |c| on(c, async |tx| webhooks::claim(tx, now, lease_until, limit, &skip).await)).await
     }
 
-    async fn settle_delivery(&self, seq: i64, outcome: Settle, now: Timestamp) -> StoreResult<()> {
-        self.writer.write(move |c| on(c, async |tx| webhooks::settle(tx, seq, outcome, now).await)).await
+    async fn settle_deliveries(&self, outcomes: Vec<(i64, Settle)>, now: Timestamp) -> StoreResult<()> {
+        self.writer.write(move |c| on(c, async |tx| webhooks::settle(tx, outcomes, now).await)).await
     }
 
     async fn start_run_group(

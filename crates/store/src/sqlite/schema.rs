@@ -142,7 +142,6 @@ CREATE TABLE webhook_outbox (
     seq             INTEGER PRIMARY KEY AUTOINCREMENT,
     subscription_id TEXT    NOT NULL,
     lifecycle       INTEGER NOT NULL,   -- 0 notifications (notificationUrl), 1 'missed' (lifecycleNotificationUrl)
-    items           TEXT    NOT NULL,   -- JSON array of the notifications' own members
     count           INTEGER NOT NULL,
     created_at      INTEGER NOT NULL,
     next_at         INTEGER NOT NULL,
@@ -151,6 +150,11 @@ CREATE TABLE webhook_outbox (
 );
 CREATE INDEX webhook_outbox_due ON webhook_outbox (next_at);
 CREATE INDEX webhook_outbox_by_subscription ON webhook_outbox (subscription_id);
+-- What each outbox row carries, apart from its delivery state (leases rewrite only the small row).
+CREATE TABLE webhook_payloads (
+    seq   INTEGER PRIMARY KEY,          -- webhook_outbox.seq
+    items TEXT    NOT NULL              -- the notifications, compact (the server renders them)
+);
 CREATE TABLE webhook_cursor (
     one       INTEGER PRIMARY KEY,
     from_pos  INTEGER NOT NULL,

@@ -98,6 +98,12 @@ def flow(base):
     return call(base, "POST", "/beta/industryData/incomingFlows", {"displayName": "bench", "readinessStatus": "ready"})["id"]
 
 
+def cpu_seconds(pid):
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def arrivals(log_path):
     seen = {}
     with open(log_path) as f:
@@ -144,13 +150,19 @@ def main():
         flows = {s.base: flow(s.base) for s in (plain, subscribed)}
         fractions = {"plain": [], "subscribed": []}
         rps = {"plain": [], "subscribed": []}
+        receiver_cores, server_cpu_per_create = [], {"plain": [], "subscribed": []}
         for r in range(opts.rounds):
             order = [("plain", plain), ("subscribed", subscribed)]
             if r % 2:
                 order.reverse()
             for name, server in order:
                 ceiling = wrk(server.base, "ceiling.lua", [], opts.duration)
+                before = (cpu_seconds(receiver.pid), cpu_seconds(server.proc.pid), time.time())
                 load = wrk(server.base, "create.lua", [flows[server.base]], opts.duration)
+                spent = (cpu_seconds(receiver.pid) - before[0], cpu_seconds(server.proc.pid) - before[1], time.time() - before[2])
+                if name == "subscribed":
+                    receiver_cores.append(spent[0] / spent[2])
+                server_cpu_per_create[name].append(spent[1] / (load["rps"] * opts.duration) * 1e6)
                 assert load["errors"] == 0, load
                 fractions[name].append(load["rps"] / ceiling["rps"])
                 rps[name].append(load["rps"])
@@ -187,6 +199,9 @@ def main():
             print(f"| {label} | {statistics.median(rps[name]):.0f} | {med[name] * 100:.1f}% |")
         print(f"\nwrite throughput with {SUBSCRIPTIONS} subscriptions: {med['subscribed'] / med['plain'] * 100:.1f}% of without "
               f"(medians of {opts.rounds} rounds x {opts.duration} s, 16 connections)")
+        print(f"CPU per create on the server: {statistics.median(server_cpu_per_create['plain']):.0f} µs without, "
+              f"{statistics.median(server_cpu_per_create['subscribed']):.0f} µs with {SUBSCRIPTIONS} subscriptions; "
+              f"the receiver used {statistics.median(receiver_cores):.2f} cores of the 2 during the subscribed rounds")
         print(f"commit → arrival over {len(latencies)} notifications ({len(committed)} runs x {SUBSCRIPTIONS}; "
               f"{missing} runs short): p50 {pct(latencies, 50):.1f} ms, p99 {pct(latencies, 99):.1f} ms, "
               f"max {max(latencies):.1f} ms")

@@ -62,13 +62,17 @@ TARGET = os.environ.get("CARGO_TARGET_DIR") or os.path.join(ROOT, "target")
 
 
 class Server:
-    def __init__(self, data_dir, durability, database_url=None, tls=None):
+    """`runhub serve` on a free loopback port: by default the release binary of this tree; `binary`
+    starts another build (bench/changes.py compares builds), `args` adds flags."""
+
+    def __init__(self, data_dir, durability, database_url=None, tls=None, binary=None, args=()):
         self.port = free_port()
         self.log = open(os.path.join(data_dir, f"server-{durability}.log"), "w")
         store = ["--database-url", database_url] if database_url else ["--data-dir", data_dir, "--durability", durability]
         tls_args = ["--tls-cert", tls[0], "--tls-key", tls[1]] if tls else []
         self.proc = subprocess.Popen(
-            [os.path.join(TARGET, "release", "runhub"), "serve", "--listen", f"127.0.0.1:{self.port}", *store, *tls_args],
+            [binary or os.path.join(TARGET, "release", "runhub"), "serve", "--listen", f"127.0.0.1:{self.port}", *store, *tls_args,
+             *args],
             stdout=subprocess.PIPE, stderr=self.log, text=True)
         self.proc.stdout.readline()  # "runhub listening on …"
         self.base = f"{'https' if tls else 'http'}://127.0.0.1:{self.port}"

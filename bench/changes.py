@@ -2,8 +2,8 @@
 """Change tracking benchmarks (docs/change-tracking.md): what the change log costs writes, how fast a
 delta round of 1,000 changes answers, and how soon 100 open live streams see a change.
 
-    python3 bench/changes.py                      # all three, defaults below (~25 min, three release builds)
-    python3 bench/changes.py write-cost --rounds 5 --duration 5
+    python3 bench/changes.py                      # all three, defaults below (~30 min, three release builds)
+    python3 bench/changes.py write-cost --rounds 10 --duration 4
     python3 bench/changes.py delta --changes 1000 --repeat 300
     python3 bench/changes.py stream --streams 100 --rate 20 --seconds 10 --stream-rounds 3
     python3 bench/changes.py delta stream --no-build   # use target/release/runhub as it is
@@ -14,7 +14,7 @@ otherwise (`--durability full`: fsync before the 2xx).
 write-cost: there is no switch that turns the change log off, so it compares builds. "log" is this
 tree; "no-log" is this commit with the one function that appends to the log
 (crates/store/src/changes.rs `record`) returning at once — the same binary otherwise (table,
-triggers of nothing, commit signal, routes), so the difference is exactly the log's rows; "pre-log"
+commit signal, routes), so the difference is exactly the log's rows; "pre-log"
 is the commit before crates/store/src/changes.rs was added (everything else that changed since is
 in that difference too). Each build is started on its own data directory with one flow and 2,000
 running runs made through the API, and for --rounds rounds, in an order that rotates every round,
@@ -521,8 +521,8 @@ def main():
     ap.add_argument("benchmarks", nargs="*", metavar="write-cost|delta|stream", help="which to run (default: all three)")
     ap.add_argument("--no-build", action="store_true", help="use the binaries as they are (write-cost: those left in target/bench-bins)")
     g = ap.add_argument_group("write-cost")
-    g.add_argument("--rounds", type=int, default=5, help="write-cost rounds (stream: see --stream-rounds)")
-    g.add_argument("--duration", type=int, default=5, help="seconds per wrk run")
+    g.add_argument("--rounds", type=int, default=10, help="write-cost rounds (stream: see --stream-rounds)")
+    g.add_argument("--duration", type=int, default=4, help="seconds per wrk run")
     g.add_argument("--durability", default="full,relaxed", help="comma-separated: full, relaxed")
     g.add_argument("--patch-runs", type=int, default=2000, help="running runs per server for the patch scenario")
     g.add_argument("--pre-log", help="the pre-change-log commit (default: the parent of the commit that added "

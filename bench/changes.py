@@ -61,7 +61,7 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from run import ROOT, TARGET, Server, ensure_wrk, sh, wrk, write_ids  # noqa: E402
+from run import ROOT, TARGET, Server, cpu_seconds, ensure_wrk, percentile, sh, wrk, write_ids  # noqa: E402
 
 BINS = os.path.join(TARGET, "bench-bins")
 AUTH = ["--auth", "none"]
@@ -73,11 +73,6 @@ RECORD_FN = "async fn record<T: Tx>(tx: &mut T, tenant: &TenantId, entry: Logged
 
 def git(*args, cwd=ROOT):
     return subprocess.run(["git", *args], cwd=cwd, check=True, capture_output=True, text=True).stdout.strip()
-
-
-def percentile(xs, p):
-    xs = sorted(xs)
-    return xs[min(len(xs) - 1, int(round(p / 100 * (len(xs) - 1))))]
 
 
 # ---------------------------------------------------------------- builds
@@ -165,13 +160,6 @@ def create_runs(client, flow, n, label="run"):
 def path_of(link):
     """A reply's absolute link as a request path."""
     return re.sub(r"^https?://[^/]+", "", link)
-
-
-def cpu_seconds(pid):
-    """User + system CPU time a process has used so far."""
-    with open(f"/proc/{pid}/stat") as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def logged_changes(data_dir):

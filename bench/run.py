@@ -112,6 +112,19 @@ def wrk(base, script, args, duration, threads=THREADS, connections=CONNECTIONS):
             "exhausted": "ran out of running runs" in text}
 
 
+def cpu_seconds(pid):
+    """User + system CPU time a process has used so far (from /proc)."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def percentile(values, p):
+    """The p-th percentile of values (nearest rank)."""
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))]
+
+
 def write_ids(path, ids):
     with open(path, "w") as f:
         f.write("\n".join(ids) + "\n")

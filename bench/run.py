@@ -62,13 +62,17 @@ TARGET = os.environ.get("CARGO_TARGET_DIR") or os.path.join(ROOT, "target")
 
 
 class Server:
-    def __init__(self, data_dir, durability, database_url=None, tls=None):
+    """`runhub serve` on a free loopback port: by default the release binary of this tree; `binary`
+    starts another build (bench/changes.py compares builds), `args` adds flags."""
+
+    def __init__(self, data_dir, durability, database_url=None, tls=None, binary=None, args=()):
         self.port = free_port()
         self.log = open(os.path.join(data_dir, f"server-{durability}.log"), "w")
         store = ["--database-url", database_url] if database_url else ["--data-dir", data_dir, "--durability", durability]
         tls_args = ["--tls-cert", tls[0], "--tls-key", tls[1]] if tls else []
         self.proc = subprocess.Popen(
-            [os.path.join(TARGET, "release", "runhub"), "serve", "--listen", f"127.0.0.1:{self.port}", *store, *tls_args],
+            [binary or os.path.join(TARGET, "release", "runhub"), "serve", "--listen", f"127.0.0.1:{self.port}", *store, *tls_args,
+             *args],
             stdout=subprocess.PIPE, stderr=self.log, text=True)
         self.proc.stdout.readline()  # "runhub listening on …"
         self.base = f"{'https' if tls else 'http'}://127.0.0.1:{self.port}"
@@ -106,6 +110,19 @@ def wrk(base, script, args, duration, threads=THREADS, connections=CONNECTIONS):
     return {"rps": rps, "p50": parse_latency(text, 50), "p99": parse_latency(text, 99),
             "errors": int(non2xx.group(1)) if non2xx else 0, "loadgen_cores": loadgen_cores,
             "exhausted": "ran out of running runs" in text}
+
+
+def cpu_seconds(pid):
+    """User + system CPU time a process has used so far (from /proc)."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def percentile(values, p):
+    """The p-th percentile of values (nearest rank)."""
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))]
 
 
 def write_ids(path, ids):

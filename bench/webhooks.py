@@ -29,7 +29,7 @@ import urllib.parse
 import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from run import ROOT, Server, ensure_wrk, free_port, sh, wrk  # noqa: E402
+from run import ROOT, Server, cpu_seconds, ensure_wrk, free_port, percentile, sh, wrk  # noqa: E402
 
 SUBSCRIPTIONS = 10
 
@@ -98,12 +98,6 @@ def flow(base):
     return call(base, "POST", "/beta/industryData/incomingFlows", {"displayName": "bench", "readinessStatus": "ready"})["id"]
 
 
-def cpu_seconds(pid):
-    with open(f"/proc/{pid}/stat") as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
 def arrivals(log_path):
     seen = {}
     with open(log_path) as f:
@@ -111,11 +105,6 @@ def arrivals(log_path):
             run, at = line.split()
             seen.setdefault(run, []).append(float(at))
     return seen
-
-
-def pct(values, p):
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))]
 
 
 def main():
@@ -203,7 +192,7 @@ def main():
               f"{statistics.median(server_cpu_per_create['subscribed']):.0f} µs with {SUBSCRIPTIONS} subscriptions; "
               f"the receiver used {statistics.median(receiver_cores):.2f} cores of the 2 during the subscribed rounds")
         print(f"commit → arrival over {len(latencies)} notifications ({len(committed)} runs x {SUBSCRIPTIONS}; "
-              f"{missing} runs short): p50 {pct(latencies, 50):.1f} ms, p99 {pct(latencies, 99):.1f} ms, "
+              f"{missing} runs short): p50 {percentile(latencies, 50):.1f} ms, p99 {percentile(latencies, 99):.1f} ms, "
               f"max {max(latencies):.1f} ms")
     finally:
         plain.stop()

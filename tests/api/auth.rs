@@ -128,6 +128,10 @@ async fn each_bad_token_is_refused_with_a_message_that_says_why() {
     let mut bad_tid = claims("t1", &all);
     bad_tid.insert("tid".into(), json!(42));
     assert_refused(&call(&app, Some(&bearer(&sign(&bad_tid, Algorithm::HS256, None)))).await, "invalidClaim", "'tid'");
+    for text in ["", "has space", &"t".repeat(129)] {
+        bad_tid.insert("tid".into(), json!(text));
+        assert_refused(&call(&app, Some(&bearer(&sign(&bad_tid, Algorithm::HS256, None)))).await, "invalidClaim", "'tid'");
+    }
     let mut bad_roles = claims("t1", &[]);
     bad_roles.insert("roles".into(), json!("IndustryData-Run.Read.All"));
     assert_refused(&call(&app, Some(&bearer(&sign(&bad_roles, Algorithm::HS256, None)))).await, "invalidClaim", "'roles'");

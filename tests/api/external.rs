@@ -441,8 +441,8 @@ async fn start_limit_is_per_tenant_and_per_window() {
     // The store's rule, with a controlled clock: 5 per window, then free again when the oldest leaves it.
     let app = TestApp::spawn().await;
     let store = app.store.clone();
-    let t1 = TenantId::new("t1");
-    let t2 = TenantId::new("t2");
+    let t1 = TenantId::parse("t1").unwrap();
+    let t2 = TenantId::parse("t2").unwrap();
     for t in [&t1, &t2] {
         store
             .create_process(

@@ -864,7 +864,7 @@ async fn without_auth_everything_lives_in_the_default_tenant() {
     assert!(app.postgres.is_some() || app.data_dir.join(runhub_store::sqlite::DATABASE_FILE).is_file());
 
     let default = TenantId::default_tenant();
-    let other = TenantId::new("11111111-1111-1111-1111-111111111111");
+    let other = TenantId::parse("11111111-1111-1111-1111-111111111111").unwrap();
     let page = ListQuery::first_page(100);
     assert_eq!(app.store.list_runs(&default, &RunScope::all(), &page).await.unwrap().items.len(), 2);
     assert_eq!(app.store.list_processes(&default, ProcessKind::IncomingFlow, &page).await.unwrap().items.len(), 1);

@@ -358,7 +358,7 @@ fn decode_record(row: &[Cell]) -> StoreResult<ChangeRecord> {
     Ok(ChangeRecord {
         seq: int_cell(seq)?,
         position: u64::try_from(int_cell(pos)?).map_err(internal)?,
-        tenant: TenantId::new(tenant.clone()),
+        tenant: TenantId::from_stored(tenant.clone()),
         id: uuid_cell(id)?.ok_or_else(|| internal("a change row lacks its id"))?,
         kind: EntityKind::decode(collection, int_cell(kind)?)?,
         change: ChangeType::from_ordinal(int_cell(change)?).ok_or_else(|| internal("stored change type is unknown"))?,

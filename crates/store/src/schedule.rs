@@ -167,7 +167,7 @@ pub(crate) async fn claim_scheduled<T: Tx>(tx: &mut T, now: Timestamp, interval_
         if tx.integers(render(&claim, T::DIALECT)).await?.len() != 1 {
             continue; // another replica claimed it
         }
-        let tenant = TenantId::new(tenant);
+        let tenant = TenantId::from_stored(tenant);
         let due_at = Timestamp::from_micros(old_due);
         if skip_due == Some(old_due) {
             out.push(ScheduledStart { tenant, due: due_at, group: None, skipped: true });

@@ -44,7 +44,7 @@ fn keyed_rows(rows: Vec<Vec<Cell>>) -> StoreResult<Vec<(TenantId, Uuid, i64)>> {
         .map(|row| match row.as_slice() {
             [Cell::Text(tenant), Cell::Text(id), Cell::Int(n)] => {
                 let id = Uuid::parse_str(id).map_err(|e| internal(format!("stored id '{id}' is not a UUID: {e}")))?;
-                Ok((TenantId::new(tenant.clone()), id, *n))
+                Ok((TenantId::from_stored(tenant.clone()), id, *n))
             }
             _ => Err(internal("an upkeep row has unexpected values")),
         })

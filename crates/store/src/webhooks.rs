@@ -102,7 +102,7 @@ fn decode_subscription(row: &[Cell]) -> StoreResult<Subscription> {
     let resource = need(resource, "resource")?;
     Ok(Subscription {
         id: Uuid::parse_str(&need(id, "id")?).map_err(internal)?,
-        tenant: TenantId::new(need(tenant, "tenant")?),
+        tenant: TenantId::from_stored(need(tenant, "tenant")?),
         change_types: ChangeTypes::from_bits(int(types)?),
         notification_url: NotificationUrl::from_stored(need(url, "notification URL")?),
         lifecycle_url: text(lifecycle).map(NotificationUrl::from_stored),

@@ -19,6 +19,7 @@ mod permissions;
 mod protocol;
 mod query_filter;
 mod query_options;
+mod service;
 mod stream;
 mod strings;
 mod tenancy;

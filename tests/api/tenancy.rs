@@ -352,3 +352,27 @@ async fn the_published_paths_keep_tenants_apart() {
     a.post(&format!("{ext}/{NS}.start"), json!({})).await.assert_status(202);
     assert!(p.get_ok(ext).await["value"].as_array().unwrap().is_empty());
 }
+
+#[tokio::test]
+async fn without_auth_everything_lives_in_the_default_tenant() {
+    use runhub_model::{ProcessKind, TenantId};
+    use runhub_store::{ListQuery, RunScope};
+
+    let app = TestApp::spawn().await;
+    let flow = app.incoming_flow("f").await;
+    app.run_of(&flow, json!({})).await;
+    app.group("g").await;
+    assert!(app.postgres.is_some() || app.data_dir.join(runhub_store::sqlite::DATABASE_FILE).is_file());
+
+    let default = TenantId::default_tenant();
+    let other = TenantId::parse("11111111-1111-1111-1111-111111111111").unwrap();
+    let page = ListQuery::first_page(100);
+    assert_eq!(app.store.list_runs(&default, &RunScope::all(), &page).await.unwrap().items.len(), 2);
+    assert_eq!(app.store.list_processes(&default, ProcessKind::IncomingFlow, &page).await.unwrap().items.len(), 1);
+    // Another tenant sees, counts and finds none of it.
+    assert!(app.store.list_runs(&other, &RunScope::all(), &page).await.unwrap().items.is_empty());
+    assert_eq!(app.store.count_runs(&other, &RunScope::all(), None).await.unwrap(), 0);
+    assert!(app.store.list_processes(&other, ProcessKind::IncomingFlow, &page).await.unwrap().items.is_empty());
+    let flow_id = uuid::Uuid::parse_str(&flow).unwrap();
+    assert!(matches!(app.store.get_process(&other, ProcessKind::IncomingFlow, flow_id).await, Err(runhub_store::StoreError::NotFound(_))));
+}

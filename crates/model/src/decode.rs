@@ -4,7 +4,7 @@
 use serde_json::{Map, Value};
 
 use crate::enums::{GraphEnum, IncomingDomain, ReadinessStatus, RunStatus};
-use crate::error::FieldError;
+use crate::error::{FieldError, json_kind};
 use crate::process::{NewProcess, ProcessKind, ProcessPatch};
 use crate::public_error::PublicError;
 use crate::run::{NewRun, RunKind, RunPatch};
@@ -18,17 +18,6 @@ pub const PROCESS_BIND: &str = "process@odata.bind";
 
 /// Instance annotations a client may echo back from what it read; they carry no data.
 const IGNORED_ANNOTATIONS: [&str; 3] = ["@odata.context", "@odata.etag", "@odata.id"];
-
-pub fn json_kind(value: &Value) -> &'static str {
-    match value {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
-    }
-}
 
 /// Parses a request body that must be one JSON object.
 pub fn parse_object(bytes: &[u8]) -> Result<Map<String, Value>, FieldError> {

@@ -29,3 +29,15 @@ impl FieldError {
         Self { kind: ErrorKind::Conflict, code, target: target.into(), message: message.into() }
     }
 }
+
+/// How a JSON value's kind is named in error messages ("a string", "an object", …).
+pub fn json_kind(value: &serde_json::Value) -> &'static str {
+    match value {
+        serde_json::Value::Null => "null",
+        serde_json::Value::Bool(_) => "a boolean",
+        serde_json::Value::Number(_) => "a number",
+        serde_json::Value::String(_) => "a string",
+        serde_json::Value::Array(_) => "an array",
+        serde_json::Value::Object(_) => "an object",
+    }
+}

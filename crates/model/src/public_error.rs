@@ -55,7 +55,7 @@ impl PublicError {
             return Err(FieldError::invalid(
                 property,
                 "invalidPropertyType",
-                format!("'{property}' must be a microsoft.graph.publicError object, got {}", crate::decode::json_kind(value)),
+                format!("'{property}' must be a microsoft.graph.publicError object, got {}", crate::error::json_kind(value)),
             ));
         }
         serde_json::from_value(value.clone()).map_err(|e| {

@@ -18,7 +18,7 @@ impl Statistics {
             return Err(FieldError::invalid(
                 property,
                 "invalidPropertyType",
-                format!("'{property}' must be a JSON object, got {}", crate::decode::json_kind(value)),
+                format!("'{property}' must be a JSON object, got {}", crate::error::json_kind(value)),
             ));
         };
         let mut map = map.clone();

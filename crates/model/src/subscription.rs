@@ -5,8 +5,7 @@
 
 use serde_json::{Map, Value};
 
-use crate::decode::json_kind;
-use crate::error::FieldError;
+use crate::error::{FieldError, json_kind};
 use crate::process::ProcessKind;
 use crate::time::Timestamp;
 use crate::{TenantId, Uuid};

@@ -18,7 +18,7 @@ use runhub_model::{Process, ProcessKind, Run, RunKind, TenantId, Timestamp, Uuid
 use sea_query::{Alias, Expr, ExprTrait, Func, OnConflict, Order, Query, SelectStatement};
 
 use crate::StoreResult;
-use crate::filter_sql::Dialect;
+use crate::dialect::Dialect;
 use crate::ops::{Cell, Tx};
 use crate::query::{self, render};
 use crate::records::internal;

@@ -26,13 +26,13 @@ pub(crate) struct Column {
 }
 
 impl Column {
-    pub fn expr(self, dialect: crate::filter_sql::Dialect) -> Expr {
+    pub fn expr(self, dialect: crate::dialect::Dialect) -> Expr {
         if self.name == "etag" {
             // eTag is rendered from the version counter; compare it in its rendered form — by code
             // point in PostgreSQL too, where a computed text would take the database's collation.
             return Expr::cust(match dialect {
-                crate::filter_sql::Dialect::Sqlite => "('\"' || version || '\"')",
-                crate::filter_sql::Dialect::Postgres => "(('\"' || version || '\"') COLLATE \"C\")",
+                crate::dialect::Dialect::Sqlite => "('\"' || version || '\"')",
+                crate::dialect::Dialect::Postgres => "(('\"' || version || '\"') COLLATE \"C\")",
             });
         }
         Expr::col(Alias::new(self.name))

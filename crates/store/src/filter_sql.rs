@@ -12,12 +12,7 @@ use sea_query::{Expr, ExprTrait, Func, Order};
 
 use crate::StoreError;
 use crate::columns::{Table, column, kind_in, kinds_of};
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Dialect {
-    Sqlite,
-    Postgres,
-}
+use crate::dialect::Dialect;
 
 /// A value bound as a parameter (never spliced into the SQL text).
 pub(crate) fn bind(value: &Value) -> Expr {

@@ -7,6 +7,7 @@
 
 pub mod changes;
 mod columns;
+mod dialect;
 mod filter_sql;
 mod ops;
 pub mod postgres;

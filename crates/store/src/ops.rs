@@ -20,7 +20,7 @@ use sea_query::Expr;
 
 use crate::changes::{self, ChangeType};
 use crate::columns::{Table, kind_in};
-use crate::filter_sql::Dialect;
+use crate::dialect::Dialect;
 use crate::query::{self, Lock, Sql, render};
 use crate::records::internal;
 use crate::{ListQuery, Page, Precondition, ProcessRef, RunParent, RunScope, StoreError, StoreResult, etag};

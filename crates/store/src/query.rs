@@ -9,7 +9,8 @@ use sea_query::{
 };
 
 use crate::columns::{Table, column, kind_in};
-use crate::filter_sql::{Compiler, Dialect};
+use crate::dialect::Dialect;
+use crate::filter_sql::Compiler;
 use crate::records::{PROCESS_COLUMNS, RUN_COLUMNS, internal, process_values, run_values};
 use crate::{ListQuery, RunParent, RunScope, StoreResult, default_order};
 

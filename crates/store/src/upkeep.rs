@@ -12,7 +12,7 @@ use runhub_model::{GraphEnum, PublicError, RunKind, RunPatch, RunStatus, TenantI
 use sea_query::{Alias, Expr, ExprTrait, LockBehavior, LockType, Query, SelectStatement};
 
 use crate::columns::kind_in;
-use crate::filter_sql::Dialect;
+use crate::dialect::Dialect;
 use crate::ops::{self, Cell, Tx};
 use crate::query::render;
 use crate::records::internal;

@@ -11,7 +11,7 @@
 use runhub_model::{ChangeTypes, NotificationUrl, SubscribedResource, Subscription, SubscriptionPatch, TenantId, Timestamp, Uuid};
 use sea_query::{Alias, Expr, ExprTrait, Func, LockBehavior, LockType, OnConflict, Order, Query};
 
-use crate::filter_sql::Dialect;
+use crate::dialect::Dialect;
 use crate::ops::{Cell, Tx};
 use crate::query::{render, tenant_is};
 use crate::records::internal;

@@ -18,7 +18,7 @@ use axum::response::{IntoResponse, Response};
 use base64::Engine;
 use futures_util::StreamExt;
 use futures_util::stream::FuturesUnordered;
-use runhub_model::decode::json_kind;
+use runhub_model::error::json_kind;
 use serde::de::IgnoredAny;
 use serde_json::{Map, Value, json};
 use tower::ServiceExt;

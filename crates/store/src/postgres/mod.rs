@@ -26,7 +26,7 @@ use tokio_postgres::types::Type;
 use tokio_postgres::{NoTls, Row};
 
 use crate::changes::{self, ChangeRange, ChangeRecord, Collection};
-use crate::filter_sql::Dialect;
+use crate::dialect::Dialect;
 use crate::ops::{self, Cell, Tx};
 use crate::query::Sql;
 use crate::records::{ProcessRecord, RunRecord, internal};

@@ -23,7 +23,7 @@ use tokio::sync::Semaphore;
 use self::tx::SqliteTx;
 use self::writer::Writer;
 use crate::changes::{self, ChangeRange, ChangeRecord, Collection};
-use crate::filter_sql::Dialect;
+use crate::dialect::Dialect;
 use crate::records::internal;
 use crate::upkeep;
 use crate::webhooks::{self, Delivery, FanoutCursor, OutboxBatch, Settle};

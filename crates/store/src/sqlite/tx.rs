@@ -6,7 +6,7 @@ use rusqlite::{Connection, Row};
 use sea_query_rusqlite::{RusqliteValue, RusqliteValues};
 
 use crate::StoreResult;
-use crate::filter_sql::Dialect;
+use crate::dialect::Dialect;
 use crate::ops::{Cell, Tx};
 use crate::query::Sql;
 use crate::records::{ProcessRecord, RunRecord, internal};

@@ -6,7 +6,6 @@ use axum::Router;
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use axum::routing::{any, get};
-use runhub_store::Store;
 
 use crate::auth::Authenticator;
 use crate::error::ApiError;
@@ -16,12 +15,7 @@ pub use crate::metrics::MetricsSettings;
 use crate::webhooks::Webhooks;
 use crate::{protocol, routes};
 
-#[derive(Clone)]
-pub struct AppState {
-    pub store: Arc<dyn Store>,
-    /// `--public-url`: the base of every absolute URL in replies; else the request's Host.
-    pub public_url: Option<String>,
-}
+pub use crate::state::AppState;
 
 /// How requests are authenticated and limited (`runhub serve --auth … --rate-limit …`).
 #[derive(Clone, Default)]

@@ -17,6 +17,7 @@ pub mod render;
 pub mod routes;
 pub mod scheduler;
 pub mod serve;
+pub mod state;
 pub mod tls;
 pub mod upkeep;
 pub mod webhooks;

@@ -18,9 +18,9 @@ use runhub_model::{GraphEnum, RunKind, RunStatus};
 use runhub_store::telemetry::{COMMIT_DURATION, RUN_DURATION, RUNS_FINISHED};
 use sha2::{Digest, Sha256};
 
-use crate::app::AppState;
 use crate::error::ApiError;
 use crate::path::{self, External, Resource, ResourcePath};
+use crate::state::AppState;
 
 pub const HTTP_REQUESTS: &str = "runhub_http_requests_total";
 pub const HTTP_DURATION: &str = "runhub_http_request_duration_seconds";

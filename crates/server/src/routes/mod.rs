@@ -21,10 +21,10 @@ use serde_json::{Map, Value};
 
 pub use service::{healthz, livez};
 
-use crate::app::AppState;
 use crate::error::{ApiError, ApiResult};
 use crate::path::{self, Resource, ResourcePath};
 use crate::protocol::JSON_CONTENT_TYPE;
+use crate::state::AppState;
 
 /// The largest request body accepted.
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;
@@ -53,6 +53,11 @@ impl Ctx {
     /// An absolute URL below the service root.
     pub fn url(&self, path: &str) -> String {
         format!("{}/{}", self.root, path)
+    }
+
+    /// The absolute URL of a flow.
+    pub fn process_url(&self, kind: runhub_model::ProcessKind, id: runhub_model::Uuid) -> String {
+        self.url(&format!("industryData/{}/{id}", kind.entity_set()))
     }
 
     /// `@odata.context` for the addressed collection, or for one entity of it.

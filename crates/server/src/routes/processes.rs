@@ -19,10 +19,6 @@ pub fn entity_set(kind: ProcessKind) -> EntitySet {
 }
 
 /// The canonical URL of a process.
-pub fn url(ctx: &Ctx, kind: ProcessKind, id: Uuid) -> String {
-    ctx.url(&format!("industryData/{}/{id}", kind.entity_set()))
-}
-
 pub async fn list(ctx: &Ctx, kind: ProcessKind) -> ApiResult<Response> {
     let options = collection::options(ctx, entity_set(kind), Target::Collection)?;
     let query = collection::list_query(ctx, &options, Table::Processes)?;
@@ -42,7 +38,7 @@ pub async fn count(ctx: &Ctx, kind: ProcessKind) -> ApiResult<Response> {
 pub async fn create(ctx: &Ctx, kind: ProcessKind) -> ApiResult<Response> {
     let new = decode_new_process(&ctx.json_body()?, kind)?;
     let process = ctx.state.store.create_process(&ctx.tenant, new).await?;
-    let location = url(ctx, kind, process.id);
+    let location = ctx.process_url(kind, process.id);
     Ok(entity_reply(ctx, StatusCode::CREATED, render::process(&process, None), &etag(process.version), Some(&location)))
 }
 

@@ -9,7 +9,7 @@ use runhub_odata::{EntitySet, QueryOptions, Target};
 use runhub_store::{ListQuery, ProcessRef, RunParent, RunScope, Table, etag};
 use serde_json::{Map, Value, json};
 
-use super::{Ctx, collection, entity_reply, json_reply, no_content, processes};
+use super::{Ctx, collection, entity_reply, json_reply, no_content};
 use crate::error::{ApiError, ApiResult};
 use crate::{path, render};
 
@@ -143,7 +143,7 @@ pub async fn get_process_ref(ctx: &Ctx, scope: &RunScope, id: Uuid) -> ApiResult
     let Some(process) = process else { return Ok(no_content()) };
     let body = json!({
         "@odata.context": format!("{}/$metadata#$ref", ctx.root),
-        "@odata.id": processes::url(ctx, process.kind, process.id),
+        "@odata.id": ctx.process_url(process.kind, process.id),
     });
     Ok(json_reply(StatusCode::OK, &body))
 }

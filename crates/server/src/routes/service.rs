@@ -6,8 +6,8 @@ use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
 use super::{Ctx, json_reply};
-use crate::app::AppState;
 use crate::error::{ApiError, ApiResult};
+use crate::state::AppState;
 
 pub fn service_document(ctx: &Ctx) -> ApiResult<Response> {
     let doc = runhub_odata::service_document(&format!("{}/$metadata", ctx.root));

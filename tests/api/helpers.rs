@@ -10,7 +10,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use reqwest::{Method, StatusCode};
-use runhub_server::{AppState, router};
+use runhub_server::AppState;
 use runhub_store::Store;
 use runhub_store::sqlite::{Options, SqliteStore};
 use serde_json::{Value, json};
@@ -88,25 +88,13 @@ async fn test_store(dir: &tempfile::TempDir) -> (Arc<dyn Store>, Option<Arc<pg::
 }
 
 impl TestApp {
+    /// The service on a fresh store, served the way `runhub serve` serves it (the production
+    /// connection loop, its limits and timeouts), without authentication.
     pub async fn spawn() -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        let (store, postgres) = test_store(&dir).await;
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let app = router(AppState { store: store.clone(), public_url: None });
-        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-        Self {
-            base: format!("http://{addr}"),
-            client: reqwest::Client::new(),
-            store,
-            data_dir: dir.path().to_owned(),
-            _dir: Arc::new(dir),
-            postgres,
-        }
+        Self::spawn_full(runhub_server::Security::default(), runhub_server::FeedSettings::default()).await
     }
 
-    /// Like [`TestApp::spawn`], but with authentication and limits, served the way `runhub serve`
-    /// serves (connection limits, header timeout, client addresses). The returned app sends no
+    /// Like [`TestApp::spawn`], with authentication and limits. The returned app sends no
     /// token; [`TestApp::as_caller`] gives a client that does.
     pub async fn spawn_with(security: runhub_server::Security) -> Self {
         Self::spawn_full(security, runhub_server::FeedSettings::default()).await
@@ -148,7 +136,8 @@ impl TestApp {
     pub async fn alongside(&self, router: axum::Router) -> TestApp {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
-        tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
+        let limits = runhub_server::limits::Limits::default();
+        tokio::spawn(async move { runhub_server::serve::serve(listener, router, &limits, std::future::pending()).await.unwrap() });
         TestApp { base: format!("http://{addr}"), client: reqwest::Client::new(), ..self.clone_handles() }
     }
 

@@ -396,10 +396,12 @@ pub(crate) async fn entity_changes<T: Tx>(
         .and_where(query::tenant_is(tenant))
         .and_where(col("collection").eq(collection.ordinal()));
     in_range(&mut page, T::DIALECT, &range);
-    page.group_by_col(Alias::new("id"));
+    // An entity not handed out yet has its last change after `after_seq`, so only rows after it are
+    // grouped: a page reads what is left of the round, not the whole round again.
     if let Some(after) = range.after_seq {
-        page.and_having(Func::max(col("seq")).gt(after));
+        page.and_where(col("seq").gt(after));
     }
+    page.group_by_col(Alias::new("id"));
     page.order_by(Alias::new("last"), Order::Asc).limit(u64::from(range.limit) + 1);
     let mut ids: Vec<String> = Vec::new();
     for row in tx.cells(render(&page, T::DIALECT)).await? {

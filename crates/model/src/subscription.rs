@@ -184,17 +184,13 @@ pub struct SubscriptionPatch {
     pub notification_url: Option<NotificationUrl>,
 }
 
-/// A stored subscription.
+/// A stored subscription: what was asked for, and what the server added.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Subscription {
     pub id: Uuid,
     pub tenant: TenantId,
-    pub change_types: ChangeTypes,
-    pub notification_url: NotificationUrl,
-    pub lifecycle_url: Option<NotificationUrl>,
-    pub resource: SubscribedResource,
-    pub expiration: Timestamp,
-    pub client_state: Option<String>,
+    /// The members the client chose (`expirationDateTime` and `notificationUrl` change by PATCH).
+    pub spec: NewSubscription,
     pub application_id: Option<String>,
     pub creator_id: Option<String>,
     /// The change-log position it was created at: it hears the changes from there on.

@@ -8,7 +8,9 @@
 //! delivered, re-leased after a crash once its lease runs out, and given up after the retry window.
 //! The notifications' JSON is the server's business: the outbox holds it as opaque text.
 
-use runhub_model::{ChangeTypes, NotificationUrl, SubscribedResource, Subscription, SubscriptionPatch, TenantId, Timestamp, Uuid};
+use runhub_model::{
+    ChangeTypes, NewSubscription, NotificationUrl, SubscribedResource, Subscription, SubscriptionPatch, TenantId, Timestamp, Uuid,
+};
 use sea_query::{Alias, Expr, ExprTrait, Func, LockBehavior, LockType, OnConflict, Order, Query};
 
 use crate::dialect::Dialect;
@@ -103,12 +105,14 @@ fn decode_subscription(row: &[Cell]) -> StoreResult<Subscription> {
     Ok(Subscription {
         id: Uuid::parse_str(&need(id, "id")?).map_err(internal)?,
         tenant: TenantId::from_stored(need(tenant, "tenant")?),
-        change_types: ChangeTypes::from_bits(int(types)?),
-        notification_url: NotificationUrl::from_stored(need(url, "notification URL")?),
-        lifecycle_url: text(lifecycle).map(NotificationUrl::from_stored),
-        resource: SubscribedResource::parse(&resource).map_err(|e| internal(format!("stored resource '{resource}': {e}")))?,
-        expiration: Timestamp::from_micros(int(expiration)?),
-        client_state: text(state),
+        spec: NewSubscription {
+            change_types: ChangeTypes::from_bits(int(types)?),
+            notification_url: NotificationUrl::from_stored(need(url, "notification URL")?),
+            lifecycle_url: text(lifecycle).map(NotificationUrl::from_stored),
+            resource: SubscribedResource::parse(&resource).map_err(|e| internal(format!("stored resource '{resource}': {e}")))?,
+            expiration: Timestamp::from_micros(int(expiration)?),
+            client_state: text(state),
+        },
         application_id: text(app),
         creator_id: text(creator),
         start_position: u64::try_from(int(start)?).map_err(internal)?,
@@ -153,12 +157,12 @@ pub(crate) async fn create<T: Tx>(tx: &mut T, mut sub: Subscription, limit: u64)
         .values([
             sub.id.to_string().into(),
             sub.tenant.as_str().into(),
-            sub.resource.path().into(),
-            sub.change_types.bits().into(),
-            sub.notification_url.as_str().into(),
-            sub.lifecycle_url.as_ref().map(|u| u.as_str().to_owned()).into(),
-            sub.client_state.clone().into(),
-            sub.expiration.micros().into(),
+            sub.spec.resource.path().into(),
+            sub.spec.change_types.bits().into(),
+            sub.spec.notification_url.as_str().into(),
+            sub.spec.lifecycle_url.as_ref().map(|u| u.as_str().to_owned()).into(),
+            sub.spec.client_state.clone().into(),
+            sub.spec.expiration.micros().into(),
             sub.application_id.clone().into(),
             sub.creator_id.clone().into(),
             i64::try_from(sub.start_position).map_err(internal)?.into(),

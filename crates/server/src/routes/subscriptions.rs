@@ -17,12 +17,12 @@ use crate::webhooks::OutboundError;
 fn render(sub: &Subscription) -> Map<String, Value> {
     let mut m = Map::new();
     m.insert("id".into(), json!(sub.id.to_string()));
-    m.insert("resource".into(), json!(sub.resource.path()));
-    m.insert("changeType".into(), json!(sub.change_types.as_text()));
-    m.insert("clientState".into(), json!(sub.client_state));
-    m.insert("notificationUrl".into(), json!(sub.notification_url.as_str()));
-    m.insert("lifecycleNotificationUrl".into(), json!(sub.lifecycle_url.as_ref().map(NotificationUrl::as_str)));
-    m.insert("expirationDateTime".into(), json!(sub.expiration.to_rfc3339()));
+    m.insert("resource".into(), json!(sub.spec.resource.path()));
+    m.insert("changeType".into(), json!(sub.spec.change_types.as_text()));
+    m.insert("clientState".into(), json!(sub.spec.client_state));
+    m.insert("notificationUrl".into(), json!(sub.spec.notification_url.as_str()));
+    m.insert("lifecycleNotificationUrl".into(), json!(sub.spec.lifecycle_url.as_ref().map(NotificationUrl::as_str)));
+    m.insert("expirationDateTime".into(), json!(sub.spec.expiration.to_rfc3339()));
     m.insert("applicationId".into(), json!(sub.application_id));
     m.insert("creatorId".into(), json!(sub.creator_id));
     m.insert("includeResourceData".into(), json!(false));
@@ -97,12 +97,7 @@ pub async fn create(ctx: &Ctx) -> ApiResult<Response> {
     let sub = Subscription {
         id: runhub_model::new_id(),
         tenant: ctx.tenant.clone(),
-        change_types: new.change_types,
-        notification_url: new.notification_url,
-        lifecycle_url: new.lifecycle_url,
-        resource: new.resource,
-        expiration: new.expiration,
-        client_state: new.client_state,
+        spec: new,
         application_id: identity.application_id.clone(),
         creator_id: identity.principal_id.clone(),
         start_position: 0,
@@ -138,7 +133,7 @@ pub async fn update(ctx: &Ctx, id: Uuid) -> ApiResult<Response> {
     // Another tenant's subscription is a 404 before any request goes out.
     let current = ctx.state.store.get_subscription(&ctx.tenant, id).await?;
     if let Some(url) = &patch.notification_url
-        && url != &current.notification_url
+        && url != &current.spec.notification_url
     {
         reachable(ctx, "notificationUrl", url).await?;
     }

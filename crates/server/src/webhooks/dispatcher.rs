@@ -230,7 +230,7 @@ async fn deliver_loop(store: Arc<dyn Store>, webhooks: Webhooks, feed: Feed, wak
 async fn deliver(webhooks: &Webhooks, row: Delivery) -> (i64, Settle) {
     let settings = webhooks.settings();
     let sub = &row.subscription;
-    let url = if row.lifecycle { sub.lifecycle_url.as_ref() } else { Some(&sub.notification_url) };
+    let url = if row.lifecycle { sub.spec.lifecycle_url.as_ref() } else { Some(&sub.spec.notification_url) };
     let outcome = match url {
         None => Err("the subscription has no lifecycle URL any more".to_owned()),
         Some(url) => match (webhooks.outbound().check(url), body(sub, &row.items, row.lifecycle)) {

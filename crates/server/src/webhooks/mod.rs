@@ -108,15 +108,15 @@ impl Webhooks {
 /// change type it wants, in the resource it watches.
 pub fn hears(sub: &Subscription, change: &ChangeRecord) -> bool {
     let wanted = match change.change {
-        ChangeType::Created => sub.change_types.created,
-        ChangeType::Updated => sub.change_types.updated,
-        ChangeType::Deleted => sub.change_types.deleted,
+        ChangeType::Created => sub.spec.change_types.created,
+        ChangeType::Updated => sub.spec.change_types.updated,
+        ChangeType::Deleted => sub.spec.change_types.deleted,
     };
     wanted
         && change.tenant == sub.tenant
         && change.position >= sub.start_position
-        && change.at.micros() <= sub.expiration.micros()
-        && match (sub.resource, change.kind) {
+        && change.at.micros() <= sub.spec.expiration.micros()
+        && match (sub.spec.resource, change.kind) {
             (SubscribedResource::Runs, EntityKind::Run(_)) => true,
             (SubscribedResource::Processes(kind), EntityKind::Process(k)) => kind == k,
             // A run moved away by `$ref` changed for the flow it left, too.
@@ -190,7 +190,7 @@ struct Body<'a> {
 /// Writes `{"value": [...]}` for `owed` — with a serializer, not a `Value` tree: this runs for
 /// every notification delivered.
 fn render(sub: &Subscription, owed: &[Owed]) -> Result<String, String> {
-    let (subscription_id, expiration) = (sub.id.to_string(), sub.expiration.to_rfc3339());
+    let (subscription_id, expiration) = (sub.id.to_string(), sub.spec.expiration.to_rfc3339());
     let (hi, lo) = sub.id.as_u64_pair();
     let mut value = Vec::with_capacity(owed.len());
     for o in owed {
@@ -209,7 +209,7 @@ fn render(sub: &Subscription, owed: &[Owed]) -> Result<String, String> {
             id: runhub_model::Uuid::from_u64_pair(hi, lo ^ (*seq as u64)).to_string(),
             subscription_id: &subscription_id,
             subscription_expiration_date_time: &expiration,
-            client_state: sub.client_state.as_deref(),
+            client_state: sub.spec.client_state.as_deref(),
             change_type: change_type(*change),
             tenant_id: sub.tenant.as_str(),
             resource_data: ResourceData {
@@ -243,7 +243,7 @@ pub fn batches(subs: &[Subscription], changes: &[ChangeRecord]) -> Vec<OutboxBat
 
 /// A `missed` lifecycle event for `sub`, when it has somewhere to go.
 pub fn missed(sub: &Subscription) -> Option<OutboxBatch> {
-    sub.lifecycle_url.as_ref().map(|_| OutboxBatch { subscription_id: sub.id, lifecycle: true, items: "missed".into(), count: 1 })
+    sub.spec.lifecycle_url.as_ref().map(|_| OutboxBatch { subscription_id: sub.id, lifecycle: true, items: "missed".into(), count: 1 })
 }
 
 /// The body POSTed to the receiver: the notifications of an outbox row, or its lifecycle event.
@@ -251,9 +251,9 @@ pub fn body(sub: &Subscription, items: &str, lifecycle: bool) -> Result<String, 
     if lifecycle {
         let event = json!({
             "subscriptionId": sub.id.to_string(),
-            "subscriptionExpirationDateTime": sub.expiration.to_rfc3339(),
+            "subscriptionExpirationDateTime": sub.spec.expiration.to_rfc3339(),
             "tenantId": sub.tenant.as_str(),
-            "clientState": sub.client_state,
+            "clientState": sub.spec.client_state,
             "lifecycleEvent": items,
         });
         return Ok(json!({ "value": [event] }).to_string());

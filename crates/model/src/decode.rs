@@ -3,6 +3,7 @@
 
 use serde_json::{Map, Value};
 
+use crate::Code;
 use crate::enums::{GraphEnum, IncomingDomain, ReadinessStatus, RunStatus};
 use crate::error::{FieldError, json_kind};
 use crate::process::{NewProcess, ProcessKind, ProcessPatch};
@@ -22,24 +23,24 @@ const IGNORED_ANNOTATIONS: [&str; 3] = ["@odata.context", "@odata.etag", "@odata
 /// Parses a request body that must be one JSON object.
 pub fn parse_object(bytes: &[u8]) -> Result<Map<String, Value>, FieldError> {
     let value: Value = serde_json::from_slice(bytes)
-        .map_err(|e| FieldError::invalid("", "malformedJson", format!("the request body is not valid JSON: {e}")))?;
+        .map_err(|e| FieldError::new("", Code::MalformedJson, format!("the request body is not valid JSON: {e}")))?;
     match value {
         Value::Object(map) => Ok(map),
         other => {
-            Err(FieldError::invalid("", "invalidRequestBody", format!("the request body must be a JSON object, got {}", json_kind(&other))))
+            Err(FieldError::new("", Code::InvalidRequestBody, format!("the request body must be a JSON object, got {}", json_kind(&other))))
         }
     }
 }
 
 fn string<'a>(property: &str, value: &'a Value) -> Result<&'a str, FieldError> {
     value.as_str().ok_or_else(|| {
-        FieldError::invalid(property, "invalidPropertyType", format!("'{property}' must be a string, got {}", json_kind(value)))
+        FieldError::new(property, Code::InvalidPropertyType, format!("'{property}' must be a string, got {}", json_kind(value)))
     })
 }
 
 fn not_null<'a>(property: &str, value: &'a Value) -> Result<&'a Value, FieldError> {
     if value.is_null() {
-        return Err(FieldError::invalid(property, "nullNotAllowed", format!("'{property}' cannot be null")));
+        return Err(FieldError::new(property, Code::NullNotAllowed, format!("'{property}' cannot be null")));
     }
     Ok(value)
 }
@@ -61,15 +62,15 @@ fn enum_member<E: GraphEnum>(property: &str, value: &Value) -> Result<E, FieldEr
 }
 
 fn unknown(property: &str, type_name: &str) -> FieldError {
-    FieldError::invalid(property, "unknownProperty", format!("'{property}' is not a property of {NAMESPACE}.{type_name}"))
+    FieldError::new(property, Code::UnknownProperty, format!("'{property}' is not a property of {NAMESPACE}.{type_name}"))
 }
 
 fn read_only(property: &str) -> FieldError {
-    FieldError::invalid(property, "readOnlyProperty", format!("'{property}' is read-only: the server sets it"))
+    FieldError::new(property, Code::ReadOnlyProperty, format!("'{property}' is read-only: the server sets it"))
 }
 
 fn required(property: &str, type_name: &str) -> FieldError {
-    FieldError::invalid(property, "missingProperty", format!("'{property}' is required to create a {NAMESPACE}.{type_name}"))
+    FieldError::new(property, Code::MissingProperty, format!("'{property}' is required to create a {NAMESPACE}.{type_name}"))
 }
 
 /// Reads `@odata.type` (with or without `#`) as an unqualified name in our namespace.
@@ -78,23 +79,23 @@ fn odata_type(value: &Value) -> Result<&str, FieldError> {
     name.trim_start_matches('#')
         .strip_prefix(NAMESPACE)
         .and_then(|rest| rest.strip_prefix('.'))
-        .ok_or_else(|| FieldError::invalid("@odata.type", "invalidType", format!("'{name}' is not a type of the {NAMESPACE} namespace")))
+        .ok_or_else(|| FieldError::new("@odata.type", Code::InvalidType, format!("'{name}' is not a type of the {NAMESPACE} namespace")))
 }
 
 /// Resolves `@odata.type` of a run body to a concrete run kind.
 pub fn run_kind(value: &Value) -> Result<RunKind, FieldError> {
     let name = odata_type(value)?;
     if name == "run" {
-        return Err(FieldError::invalid(
+        return Err(FieldError::new(
             "@odata.type",
-            "abstractType",
+            Code::AbstractType,
             format!("{NAMESPACE}.run is abstract; use incomingFlowRun, outgoingFlowRun or runGroup"),
         ));
     }
     RunKind::from_type_name(name).ok_or_else(|| {
-        FieldError::invalid(
+        FieldError::new(
             "@odata.type",
-            "invalidType",
+            Code::InvalidType,
             format!("'{NAMESPACE}.{name}' is not a run type; expected incomingFlowRun, outgoingFlowRun or runGroup"),
         )
     })
@@ -119,9 +120,9 @@ pub enum KindRule {
 pub fn decode_new_run(body: &Map<String, Value>, rule: KindRule) -> Result<RunCreateBody, FieldError> {
     let kind = match (rule, body.get("@odata.type")) {
         (KindRule::Required, None) => {
-            return Err(FieldError::invalid(
+            return Err(FieldError::new(
                 "@odata.type",
-                "missingType",
+                Code::MissingType,
                 "'@odata.type' is required here: run is abstract; name incomingFlowRun, outgoingFlowRun or runGroup",
             ));
         }
@@ -130,9 +131,9 @@ pub fn decode_new_run(body: &Map<String, Value>, rule: KindRule) -> Result<RunCr
         (KindRule::Implied(kind), Some(t)) => {
             let given = run_kind(t)?;
             if given != kind {
-                return Err(FieldError::invalid(
+                return Err(FieldError::new(
                     "@odata.type",
-                    "typeMismatch",
+                    Code::TypeMismatch,
                     format!("this collection holds {}s; '@odata.type' names {}", kind.type_name(), given.type_name()),
                 ));
             }
@@ -162,15 +163,15 @@ pub fn decode_new_run(body: &Map<String, Value>, rule: KindRule) -> Result<RunCr
             "statistics" => run.statistics = Some(Statistics::parse(key, not_null(key, value)?)?),
             PROCESS_BIND => {
                 if kind == RunKind::RunGroup {
-                    return Err(FieldError::invalid(key, "invalidBinding", "a runGroup has no process: remove 'process@odata.bind'"));
+                    return Err(FieldError::new(key, Code::InvalidBinding, "a runGroup has no process: remove 'process@odata.bind'"));
                 }
                 process_bind = Some(string(key, not_null(key, value)?)?.to_owned());
             }
             "id" => return Err(read_only(key)),
             "process" | "runs" => {
-                return Err(FieldError::invalid(
+                return Err(FieldError::new(
                     key,
-                    "navigationNotAllowed",
+                    Code::NavigationNotAllowed,
                     format!("'{key}' is a navigation property; bind it with '{key}@odata.bind' or its $ref"),
                 ));
             }
@@ -195,9 +196,9 @@ pub fn decode_run_patch(body: &Map<String, Value>) -> Result<RunPatch, FieldErro
             "statistics" => patch.statistics = Some(Statistics::parse(key, not_null(key, value)?)?),
             "id" => return Err(read_only(key)),
             PROCESS_BIND | "process" | "runs" => {
-                return Err(FieldError::invalid(
+                return Err(FieldError::new(
                     key,
-                    "navigationNotAllowed",
+                    Code::NavigationNotAllowed,
                     format!("'{key}' cannot be changed by PATCH; use the run's process/$ref or the group's runs/$ref"),
                 ));
             }
@@ -211,9 +212,9 @@ fn check_process_type(body: &Map<String, Value>, kind: ProcessKind) -> Result<()
     if let Some(t) = body.get("@odata.type") {
         let name = odata_type(t)?;
         if name != kind.type_name() {
-            return Err(FieldError::invalid(
+            return Err(FieldError::new(
                 "@odata.type",
-                "typeMismatch",
+                Code::TypeMismatch,
                 format!("this collection holds {}s; '@odata.type' names '{name}'", kind.type_name()),
             ));
         }
@@ -243,9 +244,9 @@ fn process_field(kind: ProcessKind, key: &str, value: &Value) -> Result<ProcessF
         "recurrenceExpirationDateTime" if incoming => ProcessField::RecurrenceEnd(nullable(value, |v| timestamp(key, v))?),
         "id" | "eTag" => return Err(read_only(key)),
         "runs" => {
-            return Err(FieldError::invalid(
+            return Err(FieldError::new(
                 key,
-                "navigationNotAllowed",
+                Code::NavigationNotAllowed,
                 "'runs' is read-only: create runs through the flow's runs collection",
             ));
         }
@@ -300,12 +301,12 @@ pub fn decode_process_patch(body: &Map<String, Value>, kind: ProcessKind) -> Res
 pub fn decode_reference(body: &Map<String, Value>) -> Result<String, FieldError> {
     for key in body.keys() {
         if key != "@odata.id" && key != "@odata.context" {
-            return Err(FieldError::invalid(key, "unknownProperty", format!("a reference body holds only '@odata.id', not '{key}'")));
+            return Err(FieldError::new(key, Code::UnknownProperty, format!("a reference body holds only '@odata.id', not '{key}'")));
         }
     }
     let value = body
         .get("@odata.id")
-        .ok_or_else(|| FieldError::invalid("@odata.id", "missingProperty", "'@odata.id' is required in a reference body"))?;
+        .ok_or_else(|| FieldError::new("@odata.id", Code::MissingProperty, "'@odata.id' is required in a reference body"))?;
     Ok(string("@odata.id", not_null("@odata.id", value)?)?.to_owned())
 }
 
@@ -334,7 +335,7 @@ mod tests {
         ];
         for (body, target, code) in cases {
             let e = decode_new_run(&obj(body.clone()), KindRule::Implied(RunKind::IncomingFlowRun)).unwrap_err();
-            assert_eq!((e.target.as_str(), e.code), (target, code), "{body}");
+            assert_eq!((e.target.as_str(), e.code.as_str()), (target, code), "{body}");
         }
     }
 

@@ -1,6 +1,7 @@
 //! The enums of the API (docs/api.md, "Resources"). Member order is sort order; the discriminant is what the store keeps,
 //! so ordering by the stored integer orders by member order.
 
+use crate::Code;
 use crate::error::FieldError;
 
 /// Shared behaviour of the Graph enums: parse from a request, render, and order.
@@ -22,16 +23,16 @@ pub trait GraphEnum: Sized + Copy + 'static {
     /// server never stores it, so it is refused here.
     fn parse_input(property: &str, value: &str) -> Result<Self, FieldError> {
         if value == "unknownFutureValue" {
-            return Err(FieldError::invalid(
+            return Err(FieldError::new(
                 property,
-                "unknownFutureValueNotAllowed",
+                Code::UnknownFutureValueNotAllowed,
                 format!("'{property}' may not be 'unknownFutureValue': it is an evolvability sentinel the server never stores"),
             ));
         }
         Self::MEMBERS.iter().position(|m| *m == value).and_then(|i| Self::from_ordinal(i as i64)).ok_or_else(|| {
-            FieldError::invalid(
+            FieldError::new(
                 property,
-                "invalidEnumValue",
+                Code::InvalidEnumValue,
                 format!(
                     "'{property}' is '{value}', which is not a member of {}; expected one of: {}",
                     Self::TYPE_NAME,

@@ -1,32 +1,20 @@
 //! Domain errors: what went wrong, on which property, and how a client should read it.
 
-/// The class of a domain error; the HTTP layer maps each to one status code.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ErrorKind {
-    /// The request itself is wrong (400).
-    Invalid,
-    /// The request is well-formed but conflicts with the state of the resource (409).
-    Conflict,
-}
+use crate::Code;
 
-/// A rule broken by a request, naming the property (`target`) and the precise cause (`code`,
-/// which becomes Graph's `innerError.code`).
+/// A rule broken by a request, naming the property (`target`) and the precise cause (`code`, which
+/// becomes Graph's `innerError.code` and decides the status).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{message}")]
 pub struct FieldError {
-    pub kind: ErrorKind,
-    pub code: &'static str,
+    pub code: Code,
     pub target: String,
     pub message: String,
 }
 
 impl FieldError {
-    pub fn invalid(target: impl Into<String>, code: &'static str, message: impl Into<String>) -> Self {
-        Self { kind: ErrorKind::Invalid, code, target: target.into(), message: message.into() }
-    }
-
-    pub fn conflict(target: impl Into<String>, code: &'static str, message: impl Into<String>) -> Self {
-        Self { kind: ErrorKind::Conflict, code, target: target.into(), message: message.into() }
+    pub fn new(target: impl Into<String>, code: Code, message: impl Into<String>) -> Self {
+        Self { code, target: target.into(), message: message.into() }
     }
 }
 

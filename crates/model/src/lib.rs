@@ -3,6 +3,7 @@
 //! Values of these types are valid by construction (parse, don't validate); nothing here does I/O,
 //! so the rules can be tested without a server or a database.
 
+pub mod code;
 pub mod decode;
 pub mod enums;
 pub mod error;
@@ -15,8 +16,9 @@ pub mod tenant;
 pub mod text;
 pub mod time;
 
+pub use code::Code;
 pub use enums::{GraphEnum, IncomingDomain, ReadinessStatus, RunStatus};
-pub use error::{ErrorKind, FieldError};
+pub use error::FieldError;
 pub use process::{NewProcess, Process, ProcessKind, ProcessPatch};
 pub use public_error::PublicError;
 pub use run::{GroupFacts, MemberCounts, MemberSummary, NewRun, OwnTimes, Run, RunKind, RunPatch};

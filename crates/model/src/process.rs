@@ -1,5 +1,6 @@
 //! Processes: the flows that cause runs, and the rules for starting them.
 
+use crate::Code;
 use uuid::Uuid;
 
 use crate::enums::{IncomingDomain, ReadinessStatus};
@@ -127,9 +128,9 @@ impl Process {
         if let (Some(start), Some(end)) = (self.recurrence_start, self.recurrence_end)
             && end < start
         {
-            return Err(FieldError::invalid(
+            return Err(FieldError::new(
                 "recurrenceExpirationDateTime",
-                "invalidRecurrenceWindow",
+                Code::InvalidRecurrenceWindow,
                 format!("'recurrenceExpirationDateTime' ({end}) is before 'recurrenceEffectiveDateTime' ({start})"),
             ));
         }
@@ -140,23 +141,23 @@ impl Process {
     /// recurrence window, when it has one.
     pub fn check_can_run_now(&self, now: Timestamp) -> Result<(), FieldError> {
         if self.readiness_status != ReadinessStatus::Ready {
-            return Err(FieldError::conflict(
+            return Err(FieldError::new(
                 "readinessStatus",
-                "flowNotReady",
+                Code::FlowNotReady,
                 format!("the flow's readinessStatus is '{}'; only a 'ready' flow can be started", self.readiness_status),
             ));
         }
         if let Some(start) = self.recurrence_start.filter(|s| now < *s) {
-            return Err(FieldError::conflict(
+            return Err(FieldError::new(
                 "recurrenceEffectiveDateTime",
-                "outsideRecurrenceWindow",
+                Code::OutsideRecurrenceWindow,
                 format!("the flow's recurrence window opens at {start}; it cannot be started before then"),
             ));
         }
         if let Some(end) = self.recurrence_end.filter(|e| now > *e) {
-            return Err(FieldError::conflict(
+            return Err(FieldError::new(
                 "recurrenceExpirationDateTime",
-                "outsideRecurrenceWindow",
+                Code::OutsideRecurrenceWindow,
                 format!("the flow's recurrence window closed at {end}; it can no longer be started"),
             ));
         }

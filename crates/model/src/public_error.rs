@@ -1,5 +1,6 @@
 //! `microsoft.graph.publicError`: the diagnostic a run carries when it failed critically.
 
+use crate::Code;
 use serde::{Deserialize, Serialize};
 
 use crate::error::FieldError;
@@ -52,14 +53,14 @@ pub struct PublicError {
 impl PublicError {
     pub fn parse(property: &str, value: &serde_json::Value) -> Result<Self, FieldError> {
         if !value.is_object() {
-            return Err(FieldError::invalid(
+            return Err(FieldError::new(
                 property,
-                "invalidPropertyType",
+                Code::InvalidPropertyType,
                 format!("'{property}' must be a microsoft.graph.publicError object, got {}", crate::error::json_kind(value)),
             ));
         }
         serde_json::from_value(value.clone()).map_err(|e| {
-            FieldError::invalid(property, "invalidProperty", format!("'{property}' is not a valid microsoft.graph.publicError: {e}"))
+            FieldError::new(property, Code::InvalidProperty, format!("'{property}' is not a valid microsoft.graph.publicError: {e}"))
         })
     }
 

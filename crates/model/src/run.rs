@@ -1,5 +1,6 @@
 //! Runs and their lifecycle.
 
+use crate::Code;
 use uuid::Uuid;
 
 use crate::enums::RunStatus;
@@ -182,22 +183,22 @@ pub struct RunPatch {
 const MEMBER_RUNS: &str = "memberRuns";
 
 fn end_before_start(end: Timestamp, start: Timestamp) -> FieldError {
-    FieldError::invalid("endDateTime", "endBeforeStart", format!("'endDateTime' ({end}) is before 'startDateTime' ({start})"))
+    FieldError::new("endDateTime", Code::EndBeforeStart, format!("'endDateTime' ({end}) is before 'startDateTime' ({start})"))
 }
 
 fn end_while_running() -> FieldError {
-    FieldError::invalid(
+    FieldError::new(
         "endDateTime",
-        "endDateTimeWhileRunning",
+        Code::EndDateTimeWhileRunning,
         "'endDateTime' cannot be set on a run whose status is 'running'; it is set when the run finishes",
     )
 }
 
 fn check_group_statistics(kind: RunKind, statistics: Option<&Statistics>) -> Result<(), FieldError> {
     if kind == RunKind::RunGroup && statistics.is_some_and(|s| s.contains_key(MEMBER_RUNS)) {
-        return Err(FieldError::invalid(
+        return Err(FieldError::new(
             "statistics/memberRuns",
-            "readOnlyProperty",
+            Code::ReadOnlyProperty,
             "'statistics/memberRuns' of a runGroup is owned by the server and cannot be set",
         ));
     }
@@ -249,9 +250,9 @@ impl Run {
     /// Applies a PATCH under lifecycle rules (docs/api.md), returning the next version.
     pub fn apply(&self, patch: RunPatch, now: Timestamp) -> Result<Run, FieldError> {
         if let Some(kind) = patch.kind.filter(|k| *k != self.kind) {
-            return Err(FieldError::invalid(
+            return Err(FieldError::new(
                 "@odata.type",
-                "typeMismatch",
+                Code::TypeMismatch,
                 format!("this run is a {}; '@odata.type' cannot change it to {}", self.kind.type_name(), kind.type_name()),
             ));
         }
@@ -267,9 +268,9 @@ impl Run {
                 [(patch.status.is_some(), "status"), (patch.start.is_some(), "startDateTime"), (patch.end.is_some(), "endDateTime")]
             {
                 if present {
-                    return Err(FieldError::conflict(
+                    return Err(FieldError::new(
                         target,
-                        "derivedProperty",
+                        Code::DerivedProperty,
                         format!("'{target}' of a runGroup with member runs is derived from its members and cannot be set"),
                     ));
                 }
@@ -280,9 +281,9 @@ impl Run {
             // A finished run is a closed record: only its name may change. Re-sending a value it
             // already has is not a change.
             if patch.status.is_some_and(|s| s != self.status) {
-                return Err(FieldError::conflict(
+                return Err(FieldError::new(
                     "status",
-                    "invalidStatusTransition",
+                    Code::InvalidStatusTransition,
                     format!("the run finished with status '{}'; a finished run cannot change its status", self.status),
                 ));
             }
@@ -293,9 +294,9 @@ impl Run {
                 ("blockingError", patch.blocking_error.as_ref().is_some_and(|b| *b != self.blocking_error)),
             ];
             if let Some((target, _)) = closed.into_iter().find(|(_, changed)| *changed) {
-                return Err(FieldError::conflict(
+                return Err(FieldError::new(
                     target,
-                    "runClosed",
+                    Code::RunClosed,
                     format!("the run finished with status '{}'; its '{target}' can no longer change", self.status),
                 ));
             }
@@ -417,7 +418,7 @@ mod tests {
         let done = r.apply(RunPatch { status: Some(RunStatus::Failed), ..Default::default() }, t(200)).unwrap();
         assert_eq!((done.status, done.end, done.version), (RunStatus::Failed, Some(t(200)), 2));
         let e = done.apply(RunPatch { status: Some(RunStatus::Running), ..Default::default() }, t(300)).unwrap_err();
-        assert_eq!((e.code, e.kind), ("invalidStatusTransition", crate::error::ErrorKind::Conflict));
+        assert_eq!((e.code, e.code.status()), (Code::InvalidStatusTransition, 409));
         let e = done
             .apply(
                 RunPatch { statistics: Some(Statistics::parse("statistics", &serde_json::json!({"a": 1})).unwrap()), ..Default::default() },

@@ -1,5 +1,6 @@
 //! `runStatistics`: an open type, stored and returned exactly as given.
 
+use crate::Code;
 use serde_json::{Map, Value};
 
 use crate::error::FieldError;
@@ -15,9 +16,9 @@ pub struct Statistics(Map<String, Value>);
 impl Statistics {
     pub fn parse(property: &str, value: &Value) -> Result<Self, FieldError> {
         let Value::Object(map) = value else {
-            return Err(FieldError::invalid(
+            return Err(FieldError::new(
                 property,
-                "invalidPropertyType",
+                Code::InvalidPropertyType,
                 format!("'{property}' must be a JSON object, got {}", crate::error::json_kind(value)),
             ));
         };
@@ -26,9 +27,9 @@ impl Statistics {
         if let Some(t) = map.remove("@odata.type") {
             let ok = t.as_str().is_some_and(|s| s.trim_start_matches('#') == &STATISTICS_ODATA_TYPE[1..]);
             if !ok {
-                return Err(FieldError::invalid(
+                return Err(FieldError::new(
                     format!("{property}/@odata.type"),
-                    "invalidPropertyType",
+                    Code::InvalidPropertyType,
                     format!("'{property}' is of type {STATISTICS_ODATA_TYPE}; '@odata.type' may only name that type"),
                 ));
             }
@@ -36,9 +37,9 @@ impl Statistics {
         let stats = Self(map);
         let size = stats.to_json().len();
         if size > STATISTICS_MAX_BYTES {
-            return Err(FieldError::invalid(
+            return Err(FieldError::new(
                 property,
-                "propertyTooLarge",
+                Code::PropertyTooLarge,
                 format!("'{property}' is {size} bytes as compact JSON; at most {STATISTICS_MAX_BYTES} are allowed"),
             ));
         }

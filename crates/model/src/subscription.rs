@@ -3,6 +3,7 @@
 //! can only hold valid subscriptions; whether a URL may be *reached* (scheme and address policy)
 //! is the server's call, not the model's.
 
+use crate::Code;
 use serde_json::{Map, Value};
 
 use crate::error::{FieldError, json_kind};
@@ -36,9 +37,9 @@ impl SubscribedResource {
     /// Parses the `resource` member: a relative path (a leading `/` is allowed).
     pub fn parse(text: &str) -> Result<Self, FieldError> {
         let bad = |why: &str| {
-            FieldError::invalid(
+            FieldError::new(
                 "resource",
-                "invalidResource",
+                Code::InvalidResource,
                 format!(
                     "'{text}' {why}; subscribable resources are industryData/runs, industryData/incomingFlows, \
                      industryData/outgoingFlows, industryData/{{incomingFlows|outgoingFlows}}/{{id}}/runs and \
@@ -97,17 +98,17 @@ impl ChangeTypes {
                 "updated" => &mut types.updated,
                 "deleted" => &mut types.deleted,
                 other => {
-                    return Err(FieldError::invalid(
+                    return Err(FieldError::new(
                         "changeType",
-                        "invalidChangeType",
+                        Code::InvalidChangeType,
                         format!("'{other}' is not a change type; changeType is a comma-separated list of created, updated, deleted"),
                     ));
                 }
             };
             if *slot {
-                return Err(FieldError::invalid(
+                return Err(FieldError::new(
                     "changeType",
-                    "invalidChangeType",
+                    Code::InvalidChangeType,
                     format!("'{}' is listed twice in changeType", part.trim()),
                 ));
             }
@@ -139,7 +140,7 @@ pub struct NotificationUrl(String);
 
 impl NotificationUrl {
     pub fn parse(property: &str, text: &str) -> Result<Self, FieldError> {
-        let bad = |why: String| FieldError::invalid(property, "invalidNotificationUrl", format!("'{property}' {why}"));
+        let bad = |why: String| FieldError::new(property, Code::InvalidNotificationUrl, format!("'{property}' {why}"));
         let url = url::Url::parse(text).map_err(|e| bad(format!("is not an absolute URL ('{text}'): {e}")))?;
         if url.scheme() != "https" && url.scheme() != "http" {
             return Err(bad(format!("must be an https:// URL, not {}://", url.scheme())));
@@ -203,9 +204,9 @@ const ACCEPTED_AND_UNUSED: [&str; 4] = ["@odata.type", "latestSupportedTlsVersio
 fn text<'a>(property: &str, value: &'a Value) -> Result<&'a str, FieldError> {
     match value {
         Value::String(s) => Ok(s),
-        Value::Null => Err(FieldError::invalid(property, "nullNotAllowed", format!("'{property}' cannot be null"))),
+        Value::Null => Err(FieldError::new(property, Code::NullNotAllowed, format!("'{property}' cannot be null"))),
         other => {
-            Err(FieldError::invalid(property, "invalidPropertyType", format!("'{property}' must be a string, got {}", json_kind(other))))
+            Err(FieldError::new(property, Code::InvalidPropertyType, format!("'{property}' must be a string, got {}", json_kind(other))))
         }
     }
 }
@@ -213,12 +214,12 @@ fn text<'a>(property: &str, value: &'a Value) -> Result<&'a str, FieldError> {
 /// Checks `expirationDateTime`: after `now`, at most 4,230 minutes ahead.
 pub fn check_expiration(at: Timestamp, now: Timestamp) -> Result<Timestamp, FieldError> {
     if at.micros() <= now.micros() {
-        return Err(FieldError::invalid("expirationDateTime", "invalidExpiration", "'expirationDateTime' must be in the future"));
+        return Err(FieldError::new("expirationDateTime", Code::InvalidExpiration, "'expirationDateTime' must be in the future"));
     }
     if at.micros() - now.micros() > MAX_LIFETIME_MICROS {
-        return Err(FieldError::invalid(
+        return Err(FieldError::new(
             "expirationDateTime",
-            "invalidExpiration",
+            Code::InvalidExpiration,
             "'expirationDateTime' may be at most 4230 minutes (about 70.5 hours) from now; renew it with PATCH",
         ));
     }
@@ -230,11 +231,11 @@ fn expiration(value: &Value, now: Timestamp) -> Result<Timestamp, FieldError> {
 }
 
 fn read_only(property: &str) -> FieldError {
-    FieldError::invalid(property, "readOnlyProperty", format!("'{property}' is read-only: the server sets it"))
+    FieldError::new(property, Code::ReadOnlyProperty, format!("'{property}' is read-only: the server sets it"))
 }
 
 fn unknown(property: &str) -> FieldError {
-    FieldError::invalid(property, "unknownProperty", format!("'{property}' is not a property of microsoft.graph.subscription"))
+    FieldError::new(property, Code::UnknownProperty, format!("'{property}' is not a property of microsoft.graph.subscription"))
 }
 
 const READ_ONLY: [&str; 4] = ["id", "applicationId", "creatorId", "pendingNotifications"];
@@ -254,9 +255,9 @@ pub fn decode_new_subscription(body: &Map<String, Value>, now: Timestamp) -> Res
             "clientState" => {
                 let state = text(key, value)?;
                 if state.chars().count() > MAX_CLIENT_STATE_CHARS {
-                    return Err(FieldError::invalid(
+                    return Err(FieldError::new(
                         key,
-                        "invalidClientState",
+                        Code::InvalidClientState,
                         format!("'clientState' may hold at most {MAX_CLIENT_STATE_CHARS} characters"),
                     ));
                 }
@@ -267,7 +268,7 @@ pub fn decode_new_subscription(body: &Map<String, Value>, now: Timestamp) -> Res
             k => return Err(unknown(k)),
         }
     }
-    let missing = |p: &str| FieldError::invalid(p, "missingProperty", format!("'{p}' is required to create a subscription"));
+    let missing = |p: &str| FieldError::new(p, Code::MissingProperty, format!("'{p}' is required to create a subscription"));
     Ok(NewSubscription {
         change_types: change_types.ok_or_else(|| missing("changeType"))?,
         notification_url: url.ok_or_else(|| missing("notificationUrl"))?,
@@ -286,9 +287,9 @@ pub fn decode_subscription_patch(body: &Map<String, Value>, now: Timestamp) -> R
             "expirationDateTime" => patch.expiration = Some(expiration(value, now)?),
             "notificationUrl" => patch.notification_url = Some(NotificationUrl::parse(key, text(key, value)?)?),
             "changeType" | "resource" | "clientState" | "lifecycleNotificationUrl" => {
-                return Err(FieldError::invalid(
+                return Err(FieldError::new(
                     key.as_str(),
-                    "propertyNotUpdatable",
+                    Code::PropertyNotUpdatable,
                     format!("'{key}' cannot be changed; only expirationDateTime and notificationUrl can (delete and create it again)"),
                 ));
             }

@@ -1,5 +1,6 @@
 //! Validated strings.
 
+use crate::Code;
 use crate::error::FieldError;
 
 /// The longest `displayName`, counted in characters after trimming.
@@ -13,13 +14,13 @@ impl DisplayName {
     pub fn parse(property: &str, raw: &str) -> Result<Self, FieldError> {
         let trimmed = raw.trim();
         if trimmed.is_empty() {
-            return Err(FieldError::invalid(property, "invalidProperty", format!("'{property}' must not be empty or blank")));
+            return Err(FieldError::new(property, Code::InvalidProperty, format!("'{property}' must not be empty or blank")));
         }
         let chars = trimmed.chars().count();
         if chars > DISPLAY_NAME_MAX_CHARS {
-            return Err(FieldError::invalid(
+            return Err(FieldError::new(
                 property,
-                "invalidProperty",
+                Code::InvalidProperty,
                 format!("'{property}' is {chars} characters long; at most {DISPLAY_NAME_MAX_CHARS} are allowed"),
             ));
         }

@@ -1,6 +1,7 @@
 //! DateTimeOffset as the API has it: accepted with any offset and up to 7 fractional digits,
 //! kept with microsecond precision, rendered in UTC with `Z` and no trailing zeros.
 
+use crate::Code;
 use chrono::{DateTime, Datelike, SecondsFormat, Utc};
 
 use crate::error::FieldError;
@@ -61,7 +62,7 @@ impl Timestamp {
     /// Parses the value of a body property, naming it in the error.
     pub fn parse_property(property: &str, text: &str) -> Result<Self, FieldError> {
         Self::parse(text).map_err(|e| {
-            FieldError::invalid(property, "invalidDateTimeOffset", format!("'{property}' is not a valid DateTimeOffset ('{text}'): {e}"))
+            FieldError::new(property, Code::InvalidDateTimeOffset, format!("'{property}' is not a valid DateTimeOffset ('{text}'): {e}"))
         })
     }
 

@@ -1,18 +1,7 @@
 //! The error every query-option parser returns (a 400 that names the option and the
 //! position; never silently ignored).
 
-/// `innerError.code` values a [`QueryError`] carries.
-pub mod codes {
-    /// Malformed, ill-typed or out-of-range option value; an option given twice; an option not
-    /// applicable to what the URL addresses.
-    pub const INVALID: &str = "invalidQueryOption";
-    /// A `$`-prefixed option OData does not define (or spelled in the wrong case).
-    pub const UNKNOWN: &str = "unknownQueryOption";
-    /// A real OData option the service does not implement (`$search`, `$apply`, …).
-    pub const UNSUPPORTED: &str = "unsupportedQueryOption";
-    /// Over a size, depth or node-count limit.
-    pub const TOO_COMPLEX: &str = "queryTooComplex";
-}
+use runhub_model::Code;
 
 /// A rejected query option. The server answers it with 400 `badRequest`, `innerError.code` =
 /// [`code`](Self::code) and `target` = [`option`](Self::option).
@@ -25,15 +14,16 @@ pub struct QueryError {
     /// 0-based character offset inside the option's (percent-decoded) value where the problem
     /// starts, when there is one.
     pub position: Option<usize>,
-    /// One of [`codes`].
-    pub code: &'static str,
+    /// [`Code::InvalidQueryOption`], [`Code::UnknownQueryOption`], [`Code::UnsupportedQueryOption`]
+    /// or [`Code::QueryTooComplex`].
+    pub code: Code,
     /// Human-readable: names the option, the position and the reason.
     pub message: String,
 }
 
 impl QueryError {
     /// An error about the option's value; the message is built from the parts.
-    pub fn new(code: &'static str, option: impl Into<String>, position: Option<usize>, reason: impl AsRef<str>) -> Self {
+    pub fn new(code: Code, option: impl Into<String>, position: Option<usize>, reason: impl AsRef<str>) -> Self {
         let option = option.into();
         let reason = reason.as_ref();
         let message = match position {
@@ -45,7 +35,7 @@ impl QueryError {
 
     /// An error about the option as a whole (unknown, unsupported, duplicated, not applicable):
     /// `message` is used as given.
-    pub fn about_option(code: &'static str, option: impl Into<String>, message: String) -> Self {
+    pub fn about_option(code: Code, option: impl Into<String>, message: String) -> Self {
         QueryError { option: option.into(), position: None, code, message }
     }
 }
@@ -54,7 +44,7 @@ impl QueryError {
 /// nested option (`$expand=runs($filter=…)`) be re-attributed to the outer one.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Problem {
-    pub code: &'static str,
+    pub code: Code,
     /// Character offset in the value, if any.
     pub position: Option<usize>,
     pub reason: String,
@@ -62,11 +52,11 @@ pub(crate) struct Problem {
 
 impl Problem {
     pub fn invalid(position: Option<usize>, reason: impl Into<String>) -> Self {
-        Problem { code: codes::INVALID, position, reason: reason.into() }
+        Problem { code: Code::InvalidQueryOption, position, reason: reason.into() }
     }
 
     pub fn too_complex(position: Option<usize>, reason: impl Into<String>) -> Self {
-        Problem { code: codes::TOO_COMPLEX, position, reason: reason.into() }
+        Problem { code: Code::QueryTooComplex, position, reason: reason.into() }
     }
 
     pub fn into_error(self, option: &str) -> QueryError {

@@ -23,7 +23,7 @@
 //!   [`schema`], literals are typed by what they are compared with (enum members become
 //!   ordinals, DateTimeOffsets microseconds).
 //! - Every error is a [`QueryError`]: `option` (`$filter`…), `position` (0-based character offset
-//!   in the option's decoded value), `code` (one of [`error::codes`]) and a `message` naming all
+//!   in the option's decoded value), `code` (a [`runhub_model::Code`]) and a `message` naming all
 //!   three. The server maps it to a 400 `badRequest` with `innerError.code = code` and
 //!   `target = option`.
 //!

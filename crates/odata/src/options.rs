@@ -3,7 +3,9 @@
 use percent_encoding::percent_decode_str;
 
 use crate::ast::{Filter, OrderKey};
-use crate::error::{Problem, QueryError, char_offset, codes};
+use runhub_model::Code;
+
+use crate::error::{Problem, QueryError, char_offset};
 use crate::filter::{filter_problem, syntax_problem};
 use crate::schema::EntitySet;
 use crate::syntax;
@@ -151,7 +153,7 @@ fn classify(name: &str) -> Result<Option<SystemOption>, QueryError> {
     // Graph treats `search` as `$search` too.
     if UNSUPPORTED.contains(&bare) && (dollar || bare == "search") {
         return Err(QueryError::about_option(
-            codes::UNSUPPORTED,
+            Code::UnsupportedQueryOption,
             format!("${bare}"),
             format!("The query option '${bare}' is not supported by this service; supported options are: {}", supported_list()),
         ));
@@ -165,7 +167,7 @@ fn classify(name: &str) -> Result<Option<SystemOption>, QueryError> {
         None => String::new(),
     };
     Err(QueryError::about_option(
-        codes::UNKNOWN,
+        Code::UnknownQueryOption,
         name,
         format!("Unknown query option '{name}'{hint}; supported options are: {}", supported_list()),
     ))
@@ -187,7 +189,7 @@ pub fn parse_query(set: EntitySet, target: Target, raw_query: Option<&str>) -> R
         let (raw_name, raw_value) = pair.split_once('=').unwrap_or((pair, ""));
         let Some(name) = decode(raw_name) else {
             return Err(QueryError::about_option(
-                codes::INVALID,
+                Code::InvalidQueryOption,
                 raw_name,
                 format!("The query option name '{raw_name}' is not valid UTF-8 once percent-decoded"),
             ));
@@ -197,11 +199,11 @@ pub fn parse_query(set: EntitySet, target: Target, raw_query: Option<&str>) -> R
         };
         let option_name = option.name();
         let Some(value) = decode(raw_value) else {
-            return Err(QueryError::new(codes::INVALID, option_name, None, "the value is not valid UTF-8 once percent-decoded"));
+            return Err(QueryError::new(Code::InvalidQueryOption, option_name, None, "the value is not valid UTF-8 once percent-decoded"));
         };
         if seen.contains(&option) {
             return Err(QueryError::about_option(
-                codes::INVALID,
+                Code::InvalidQueryOption,
                 &option_name,
                 format!("The query option '{option_name}' is given more than once"),
             ));
@@ -215,13 +217,13 @@ pub fn parse_query(set: EntitySet, target: Target, raw_query: Option<&str>) -> R
                 Target::Delta => ("a delta query", "only $select and $filter apply, and only on the first request"),
             };
             return Err(QueryError::about_option(
-                codes::INVALID,
+                Code::InvalidQueryOption,
                 &option_name,
                 format!("The query option '{option_name}' does not apply to {what}; {allowed}"),
             ));
         }
         if value.is_empty() {
-            return Err(QueryError::new(codes::INVALID, option_name, None, "the value is empty"));
+            return Err(QueryError::new(Code::InvalidQueryOption, option_name, None, "the value is empty"));
         }
         apply(set, option, &value, &mut options).map_err(|p| p.into_error(&option_name))?;
     }
@@ -251,7 +253,7 @@ fn apply(set: EntitySet, option: SystemOption, value: &str, options: &mut QueryO
             let json = value == "json" || value.starts_with("application/json");
             if !json {
                 return Err(Problem {
-                    code: codes::UNSUPPORTED,
+                    code: Code::UnsupportedQueryOption,
                     position: None,
                     reason: format!("only JSON is supported (json or application/json), found '{value}'"),
                 });
@@ -425,7 +427,7 @@ fn expand_problem(set: EntitySet, text: &str) -> Result<Expand, Problem> {
     let rest_start = start + name_len;
     if rest.starts_with('/') {
         return Err(Problem {
-            code: codes::UNSUPPORTED,
+            code: Code::UnsupportedQueryOption,
             position: at(rest_start),
             reason: format!("'{item}' is not supported; expand '{name}' itself"),
         });
@@ -465,7 +467,11 @@ fn nested_options(
         let name = raw_name.trim_matches([' ', '\t']);
         let bare = name.strip_prefix('$').unwrap_or(name);
         let Some(option) = SystemOption::from_bare(bare).filter(|o| allowed.contains(o)) else {
-            let code = if SystemOption::from_bare(bare).is_some() || UNSUPPORTED.contains(&bare) { codes::INVALID } else { codes::UNKNOWN };
+            let code = if SystemOption::from_bare(bare).is_some() || UNSUPPORTED.contains(&bare) {
+                Code::InvalidQueryOption
+            } else {
+                Code::UnknownQueryOption
+            };
             return Err(Problem {
                 code,
                 position: at(piece_start),

@@ -1,9 +1,9 @@
 //! The application: shared state and the router with its layers.
 
+use runhub_model::Code;
 use std::sync::Arc;
 
 use axum::Router;
-use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use axum::routing::{any, get};
 
@@ -73,8 +73,7 @@ pub fn router_full(state: AppState, security: Security, services: Services) -> R
         .layer(axum::middleware::from_fn_with_state(guard.clone(), limits::concurrency))
         .layer(axum::middleware::from_fn_with_state(guard, limits::sizes))
         .layer(tower_http::catch_panic::CatchPanicLayer::custom(|_: Box<dyn std::any::Any + Send>| {
-            ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "generalException", "the server failed while serving this request")
-                .into_response()
+            ApiError::new(Code::GeneralException, "the server failed while serving this request").into_response()
         }))
         .layer(axum::middleware::from_fn(crate::metrics::layer))
         .layer(axum::middleware::from_fn(protocol::layer))

@@ -9,12 +9,13 @@
 //!   `aud`, `exp` and `nbf` checked (with a small leeway); the tenant is the `tid` claim and the
 //!   permissions are the delegated `scp` (space-separated) or application `roles` (array).
 
+use runhub_model::Code;
 use std::collections::{BTreeSet, HashMap};
 use std::path::Path;
 
 use anyhow::Context;
 use axum::http::request::Parts;
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{HeaderMap, header};
 use base64::Engine;
 use jsonwebtoken::jwk::{AlgorithmParameters, EllipticCurve, JwkSet, KeyAlgorithm};
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Validation};
@@ -118,20 +119,20 @@ pub enum AuthFailure {
 
 impl AuthFailure {
     /// `innerError.code`.
-    pub fn code(&self) -> &'static str {
+    pub fn code(&self) -> Code {
         match self {
-            AuthFailure::Missing => "missingToken",
-            AuthFailure::NotBearer | AuthFailure::Malformed(_) => "malformedToken",
-            AuthFailure::AlgNone => "unsignedToken",
-            AuthFailure::UnsupportedAlgorithm(_) => "unsupportedTokenAlgorithm",
-            AuthFailure::UnknownKey(_) => "unknownSigningKey",
-            AuthFailure::BadSignature => "invalidSignature",
-            AuthFailure::Expired => "tokenExpired",
-            AuthFailure::NotYetValid => "tokenNotYetValid",
-            AuthFailure::WrongAudience => "invalidAudience",
-            AuthFailure::WrongIssuer => "invalidIssuer",
-            AuthFailure::MissingClaim(_) => "missingClaim",
-            AuthFailure::InvalidClaim(_) => "invalidClaim",
+            AuthFailure::Missing => Code::MissingToken,
+            AuthFailure::NotBearer | AuthFailure::Malformed(_) => Code::MalformedToken,
+            AuthFailure::AlgNone => Code::UnsignedToken,
+            AuthFailure::UnsupportedAlgorithm(_) => Code::UnsupportedTokenAlgorithm,
+            AuthFailure::UnknownKey(_) => Code::UnknownSigningKey,
+            AuthFailure::BadSignature => Code::InvalidSignature,
+            AuthFailure::Expired => Code::TokenExpired,
+            AuthFailure::NotYetValid => Code::TokenNotYetValid,
+            AuthFailure::WrongAudience => Code::InvalidAudience,
+            AuthFailure::WrongIssuer => Code::InvalidIssuer,
+            AuthFailure::MissingClaim(_) => Code::MissingClaim,
+            AuthFailure::InvalidClaim(_) => Code::InvalidClaim,
         }
     }
 
@@ -167,9 +168,7 @@ impl AuthFailure {
                 format!("Bearer realm=\"runhub\", error=\"invalid_token\", error_description=\"{description}\"")
             }
         };
-        ApiError::new(StatusCode::UNAUTHORIZED, self.code(), self.message())
-            .with_target("Authorization")
-            .with_header(header::WWW_AUTHENTICATE, challenge)
+        ApiError::new(self.code(), self.message()).with_target("Authorization").with_header(header::WWW_AUTHENTICATE, challenge)
     }
 }
 

@@ -3,7 +3,7 @@
 
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use runhub_model::{ErrorKind, FieldError};
+use runhub_model::{Code, FieldError};
 use runhub_odata::QueryError;
 use runhub_store::StoreError;
 use serde_json::json;
@@ -12,9 +12,8 @@ use crate::protocol::{self, JSON_CONTENT_TYPE};
 
 #[derive(Debug, Clone)]
 pub struct ApiError {
-    pub status: StatusCode,
-    /// `innerError.code`.
-    pub inner_code: &'static str,
+    /// `innerError.code`; it decides the status.
+    pub code: Code,
     pub message: String,
     pub target: Option<String>,
     /// Extra headers: `Allow` on 405, `Retry-After` on 429/503, `ETag` on 412.
@@ -48,16 +47,17 @@ pub fn graph_code(status: StatusCode) -> &'static str {
 }
 
 impl ApiError {
-    pub fn new(status: StatusCode, inner_code: &'static str, message: impl Into<String>) -> Self {
-        Self { status, inner_code, message: message.into(), target: None, headers: Vec::new() }
+    pub fn new(code: Code, message: impl Into<String>) -> Self {
+        Self { code, message: message.into(), target: None, headers: Vec::new() }
     }
 
-    pub fn bad_request(inner_code: &'static str, message: impl Into<String>) -> Self {
-        Self::new(StatusCode::BAD_REQUEST, inner_code, message)
+    /// The status the code is answered with.
+    pub fn status(&self) -> StatusCode {
+        StatusCode::from_u16(self.code.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
     }
 
     pub fn not_found(message: impl Into<String>) -> Self {
-        Self::new(StatusCode::NOT_FOUND, "itemNotFound", message)
+        Self::new(Code::ItemNotFound, message)
     }
 
     pub fn with_target(mut self, target: impl Into<String>) -> Self {
@@ -73,29 +73,25 @@ impl ApiError {
 
     pub fn method_not_allowed(allowed: &[axum::http::Method]) -> Self {
         let allow = allowed.iter().map(|m| m.as_str()).collect::<Vec<_>>().join(", ");
-        Self::new(
-            StatusCode::METHOD_NOT_ALLOWED,
-            "methodNotAllowed",
-            format!("this resource does not support that method; allowed: {allow}"),
-        )
-        .with_header(header::ALLOW, allow)
+        Self::new(Code::MethodNotAllowed, format!("this resource does not support that method; allowed: {allow}"))
+            .with_header(header::ALLOW, allow)
     }
 
     pub fn internal(message: impl Into<String>) -> Self {
-        Self::new(StatusCode::INTERNAL_SERVER_ERROR, "generalException", message)
+        Self::new(Code::GeneralException, message)
     }
 
     pub fn body(&self) -> serde_json::Value {
         let ids = protocol::current_ids();
         let mut inner = json!({
-            "code": self.inner_code,
+            "code": self.code.as_str(),
             "date": chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
             "request-id": ids.request_id,
         });
         if let Some(client) = ids.client_request_id {
             inner["client-request-id"] = json!(client);
         }
-        let mut error = json!({ "code": graph_code(self.status), "message": self.message });
+        let mut error = json!({ "code": graph_code(self.status()), "message": self.message });
         if let Some(target) = &self.target {
             error["target"] = json!(target);
         }
@@ -106,10 +102,11 @@ impl ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        if self.status.is_server_error() {
-            tracing::error!(status = %self.status, code = self.inner_code, message = %self.message, "request failed");
+        let status = self.status();
+        if status.is_server_error() {
+            tracing::error!(status = %status, code = self.code.as_str(), message = %self.message, "request failed");
         }
-        let mut response = (self.status, self.body().to_string()).into_response();
+        let mut response = (status, self.body().to_string()).into_response();
         let headers = response.headers_mut();
         headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(JSON_CONTENT_TYPE));
         for (name, value) in &self.headers {
@@ -123,17 +120,13 @@ impl IntoResponse for ApiError {
 
 impl From<FieldError> for ApiError {
     fn from(e: FieldError) -> Self {
-        let status = match e.kind {
-            ErrorKind::Invalid => StatusCode::BAD_REQUEST,
-            ErrorKind::Conflict => StatusCode::CONFLICT,
-        };
-        ApiError::new(status, e.code, e.message).with_target(e.target)
+        ApiError::new(e.code, e.message).with_target(e.target)
     }
 }
 
 impl From<QueryError> for ApiError {
     fn from(e: QueryError) -> Self {
-        ApiError::bad_request(e.code, e.message.clone()).with_target(e.option.clone())
+        ApiError::new(e.code, e.message.clone()).with_target(e.option.clone())
     }
 }
 
@@ -142,21 +135,51 @@ impl From<StoreError> for ApiError {
         match e {
             StoreError::NotFound(message) => ApiError::not_found(message),
             StoreError::PreconditionFailed { current } => ApiError::new(
-                StatusCode::PRECONDITION_FAILED,
-                "entityTagDoesNotMatch",
+                Code::EntityTagDoesNotMatch,
                 "If-Match does not match the current version of the resource; read it again and retry",
             )
             .with_target("If-Match")
             .with_header(header::ETAG, current),
             StoreError::Rule(field) => field.into(),
             StoreError::Unavailable(message) => {
-                ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "storeUnavailable", format!("the store is unavailable: {message}"))
-                    .with_header(header::RETRY_AFTER, "1")
+                ApiError::new(Code::StoreUnavailable, format!("the store is unavailable: {message}")).with_header(header::RETRY_AFTER, "1")
             }
-            StoreError::LimitReached(message) => ApiError::new(StatusCode::FORBIDDEN, "quotaLimitReached", message),
+            StoreError::LimitReached(message) => ApiError::new(Code::QuotaLimitReached, message),
             StoreError::Internal(message) => ApiError::internal(message),
         }
     }
 }
 
 pub type ApiResult<T> = Result<T, ApiError>;
+
+/// The error-code table of docs/api.md, one row per [`Code`], in the table's order.
+pub fn code_table() -> String {
+    let mut table = String::from("| `innerError.code` | status | `code` | meaning |\n|---|---|---|---|\n");
+    for code in Code::ALL {
+        let status = StatusCode::from_u16(code.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        table.push_str(&format!("| `{code}` | {} | `{}` | {} |\n", code.status(), graph_code(status), code.meaning()));
+    }
+    table
+}
+
+#[cfg(test)]
+mod tests {
+    const BEGIN: &str = "<!-- error codes: generated from runhub_model::Code -->\n";
+    const END: &str = "<!-- end of error codes -->";
+
+    /// docs/api.md lists exactly the codes the service answers with. `RUNHUB_UPDATE_DOCS=1 cargo test -p
+    /// runhub-server the_api_reference` rewrites the table after a code is added or changed.
+    #[test]
+    fn the_api_reference_lists_every_error_code() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/api.md");
+        let doc = std::fs::read_to_string(path).expect("docs/api.md");
+        let start = doc.find(BEGIN).expect("docs/api.md has the error-code markers") + BEGIN.len();
+        let end = doc[start..].find(END).expect("docs/api.md has the end marker") + start;
+        let table = super::code_table();
+        if std::env::var_os("RUNHUB_UPDATE_DOCS").is_some() {
+            std::fs::write(path, format!("{}{table}{}", &doc[..start], &doc[end..])).expect("write docs/api.md");
+            return;
+        }
+        assert_eq!(&doc[start..end], table, "docs/api.md's error codes differ from runhub_model::Code: rerun with RUNHUB_UPDATE_DOCS=1");
+    }
+}

@@ -3,6 +3,7 @@
 //! (401) and how often (429, per tenant, or per client IP when the caller is not authenticated).
 //! Connection-level limits (concurrent connections, the header read timeout) live in `serve`.
 
+use runhub_model::Code;
 use std::net::{IpAddr, SocketAddr};
 use std::num::NonZeroU32;
 use std::sync::Arc;
@@ -10,7 +11,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use axum::extract::{ConnectInfo, Request, State};
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::{HeaderValue, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use governor::clock::{Clock, DefaultClock};
@@ -124,8 +125,7 @@ pub async fn sizes(State(guard): State<Arc<Guard>>, request: Request, next: Next
     if target > guard.limits.max_url_bytes {
         return with_close(
             ApiError::new(
-                StatusCode::URI_TOO_LONG,
-                "uriTooLong",
+                Code::UriTooLong,
                 format!("the request URL is {target} bytes long; at most {} are accepted", guard.limits.max_url_bytes),
             )
             .into_response(),
@@ -135,8 +135,7 @@ pub async fn sizes(State(guard): State<Arc<Guard>>, request: Request, next: Next
     if head > guard.limits.max_header_bytes {
         return with_close(
             ApiError::new(
-                StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
-                "requestHeaderFieldsTooLarge",
+                Code::RequestHeaderFieldsTooLarge,
                 format!("the request headers are {head} bytes long; at most {} are accepted", guard.limits.max_header_bytes),
             )
             .into_response(),
@@ -149,8 +148,7 @@ pub async fn sizes(State(guard): State<Arc<Guard>>, request: Request, next: Next
 pub async fn concurrency(State(guard): State<Arc<Guard>>, request: Request, next: Next) -> Response {
     let Ok(_permit) = guard.in_flight.clone().try_acquire_owned() else {
         return ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "tooManyConcurrentRequests",
+            Code::TooManyConcurrentRequests,
             format!("the service is serving its maximum of {} requests at once; retry shortly", guard.limits.max_concurrent_requests),
         )
         .with_header(header::RETRY_AFTER, "1")
@@ -165,12 +163,8 @@ pub async fn timeout(State(guard): State<Arc<Guard>>, request: Request, next: Ne
     match tokio::time::timeout(limit, next.run(request)).await {
         Ok(response) => response,
         Err(_) => with_close(
-            ApiError::new(
-                StatusCode::REQUEST_TIMEOUT,
-                "requestTimeout",
-                format!("the request was not received and served within {} ms", limit.as_millis()),
-            )
-            .into_response(),
+            ApiError::new(Code::RequestTimeout, format!("the request was not received and served within {} ms", limit.as_millis()))
+                .into_response(),
         ),
     }
 }
@@ -198,8 +192,7 @@ pub async fn access(State(guard): State<Arc<Guard>>, mut request: Request, next:
                 RateKey::Ip(_) => "this client",
             };
             return ApiError::new(
-                StatusCode::TOO_MANY_REQUESTS,
-                "tooManyRequests",
+                Code::TooManyRequests,
                 format!("{who} is sending requests faster than the service allows; retry after {} s", wait.max(1)),
             )
             .with_header(header::RETRY_AFTER, wait.max(1).to_string())

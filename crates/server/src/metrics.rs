@@ -5,12 +5,13 @@
 //! declares every family with its help text and type at start-up, and serves the scrape. The
 //! recorder is global to the process: several routers in one process (tests) share it.
 
+use runhub_model::Code;
 use std::borrow::Cow;
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use axum::extract::{Request, State};
-use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, Method, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
@@ -278,7 +279,7 @@ async fn refresh_run_counts(state: &AppState, scrape: &Scrape) {
 /// `GET /metrics`.
 pub(crate) async fn scrape(State((state, scrape)): State<(AppState, Scrape)>, headers: HeaderMap) -> Response {
     if !authorized(&scrape, &headers) {
-        return ApiError::new(StatusCode::UNAUTHORIZED, "invalidMetricsToken", "/metrics needs the bearer token set by --metrics-token")
+        return ApiError::new(Code::InvalidMetricsToken, "/metrics needs the bearer token set by --metrics-token")
             .with_header(header::WWW_AUTHENTICATE, "Bearer realm=\"runhub-metrics\"")
             .into_response();
     }

@@ -6,6 +6,7 @@
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use hmac::{Hmac, Mac};
+use runhub_model::Code;
 use runhub_model::TenantId;
 use runhub_odata::ast::Value;
 use serde_json::json;
@@ -90,8 +91,8 @@ pub fn mint(secret: &[u8], scope: &TokenScope<'_>, cursor: &[Value]) -> String {
 }
 
 fn invalid_token() -> ApiError {
-    ApiError::bad_request(
-        "invalidSkipToken",
+    ApiError::new(
+        Code::InvalidSkipToken,
         "$skiptoken is not a token this server issued for this collection and query; follow @odata.nextLink as given",
     )
     .with_target("$skiptoken")

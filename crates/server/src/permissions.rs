@@ -3,7 +3,8 @@
 //! what it expands. Anything not in the table is refused (403 `accessDenied`). The README's
 //! permission table is this table.
 
-use axum::http::{Method, StatusCode, header};
+use axum::http::{Method, header};
+use runhub_model::Code;
 
 use crate::auth::{Grants, Permission};
 use crate::error::{ApiError, ApiResult};
@@ -145,12 +146,10 @@ fn navigation_needs(nav: &str) -> Option<&'static [Permission]> {
 
 fn denied(needs: &[Permission], what: &str) -> ApiError {
     let names: Vec<&str> = needs.iter().map(|p| p.as_str()).collect();
-    ApiError::new(
-        StatusCode::FORBIDDEN,
-        "accessDenied",
-        format!("{what} requires one of these permissions (scp or roles): {}", names.join(", ")),
+    ApiError::new(Code::AccessDenied, format!("{what} requires one of these permissions (scp or roles): {}", names.join(", "))).with_header(
+        header::WWW_AUTHENTICATE,
+        format!("Bearer realm=\"runhub\", error=\"insufficient_scope\", scope=\"{}\"", names.join(" ")),
     )
-    .with_header(header::WWW_AUTHENTICATE, format!("Bearer realm=\"runhub\", error=\"insufficient_scope\", scope=\"{}\"", names.join(" ")))
 }
 
 fn allows(grants: &Grants, any_of: &[Permission]) -> bool {
@@ -166,7 +165,7 @@ pub fn check(grants: &Grants, path: &ResourcePath, method: &Method, raw_query: O
     let endpoint = Endpoint::of(path);
     let what = format!("{method} /beta/{}", path.path);
     let Some(row) = TABLE.iter().find(|r| r.endpoint == endpoint && r.method == method.as_str()) else {
-        return Err(ApiError::new(StatusCode::FORBIDDEN, "accessDenied", format!("{what} is not allowed to anyone")));
+        return Err(ApiError::new(Code::AccessDenied, format!("{what} is not allowed to anyone")));
     };
     if !allows(grants, row.any_of) {
         return Err(denied(row.any_of, &what));

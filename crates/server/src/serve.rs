@@ -4,6 +4,7 @@
 //! the head's size — and graceful shutdown (stop accepting, finish in-flight requests); over TLS
 //! when the service has a certificate (crate::tls).
 
+use runhub_model::Code;
 use std::convert::Infallible;
 use std::future::Future;
 use std::net::SocketAddr;
@@ -12,7 +13,7 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::extract::ConnectInfo;
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::{HeaderValue, header};
 use axum::response::IntoResponse;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
@@ -36,13 +37,9 @@ const OVERFLOW_REPLIES: usize = 64;
 const DRAIN: Duration = Duration::from_secs(30);
 
 fn saturated() -> axum::response::Response {
-    let mut response = ApiError::new(
-        StatusCode::SERVICE_UNAVAILABLE,
-        "tooManyConnections",
-        "the service has its maximum number of open connections; retry shortly",
-    )
-    .with_header(header::RETRY_AFTER, "1")
-    .into_response();
+    let mut response = ApiError::new(Code::TooManyConnections, "the service has its maximum number of open connections; retry shortly")
+        .with_header(header::RETRY_AFTER, "1")
+        .into_response();
     let headers = response.headers_mut();
     headers.insert(header::CONNECTION, HeaderValue::from_static("close"));
     if let Ok(v) = HeaderValue::from_str(&uuid::Uuid::new_v4().to_string()) {

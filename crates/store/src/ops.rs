@@ -11,6 +11,7 @@
 //! before detaching its members — the one reversed order; PostgreSQL detects that rare deadlock
 //! and the PostgreSQL store retries the operation.
 
+use runhub_model::Code;
 use runhub_model::{
     FieldError, GraphEnum, MemberCounts, MemberSummary, NewProcess, NewRun, Process, ProcessKind, ProcessPatch, Run, RunKind, RunPatch,
     RunStatus, TenantId, Timestamp, Uuid,
@@ -183,18 +184,18 @@ pub(crate) async fn check_parent<T: Tx>(tx: &mut T, tenant: &TenantId, parent: &
 /// process stays share-locked so that it cannot be deleted before the run naming it commits.
 async fn bound_process<T: Tx>(tx: &mut T, tenant: &TenantId, kind: RunKind, target: &str, process: ProcessRef) -> StoreResult<Uuid> {
     let Some(found) = load_process(tx, tenant, process.id, Lock::Share).await?.filter(|p| p.kind == process.kind) else {
-        return Err(FieldError::invalid(
+        return Err(FieldError::new(
             target,
-            "bindingTargetNotFound",
+            Code::BindingTargetNotFound,
             format!("'{target}' refers to {} '{}', which does not exist", process.kind.type_name(), process.id),
         )
         .into());
     };
     match kind.process_kind() {
         Some(expected) if expected == found.kind => Ok(found.id),
-        Some(expected) => Err(FieldError::invalid(
+        Some(expected) => Err(FieldError::new(
             target,
-            "invalidBinding",
+            Code::InvalidBinding,
             format!(
                 "an {} must be caused by an {}, but '{target}' refers to an {}",
                 kind.type_name(),
@@ -203,7 +204,7 @@ async fn bound_process<T: Tx>(tx: &mut T, tenant: &TenantId, kind: RunKind, targ
             ),
         )
         .into()),
-        None => Err(FieldError::invalid(target, "invalidBinding", "a runGroup has no process").into()),
+        None => Err(FieldError::new(target, Code::InvalidBinding, "a runGroup has no process").into()),
     }
 }
 
@@ -243,9 +244,9 @@ pub(crate) async fn delete_process<T: Tx>(
     check(&pre, current.version)?;
     let runs = count(tx, query::count_process_runs(tenant, id)).await?;
     if runs > 0 {
-        return Err(FieldError::conflict(
+        return Err(FieldError::new(
             "runs",
-            "processHasRuns",
+            Code::ProcessHasRuns,
             format!("the {} still has {runs} run(s); delete them first so that no history is lost by accident", kind.type_name()),
         )
         .into());
@@ -265,9 +266,9 @@ pub(crate) async fn create_run<T: Tx>(
         RunParent::Process(pkind, pid) => {
             load_process_of_kind(tx, tenant, pkind, pid, Lock::Share).await?;
             if let Some(p) = process.filter(|p| p.id != pid) {
-                return Err(FieldError::invalid(
+                return Err(FieldError::new(
                     BIND,
-                    "invalidBinding",
+                    Code::InvalidBinding,
                     format!("this run is created under {} '{pid}'; '{BIND}' names '{}'", pkind.type_name(), p.id),
                 )
                 .into());
@@ -279,7 +280,7 @@ pub(crate) async fn create_run<T: Tx>(
             // cannot leave this new member pointing at nothing.
             load_group(tx, tenant, gid, Lock::Update).await?;
             if kind == RunKind::RunGroup {
-                return Err(FieldError::invalid("@odata.type", "invalidType", "a runGroup cannot be a member of another runGroup").into());
+                return Err(FieldError::new("@odata.type", Code::InvalidType, "a runGroup cannot be a member of another runGroup").into());
             }
             (None, Some(gid))
         }
@@ -289,9 +290,9 @@ pub(crate) async fn create_run<T: Tx>(
         (Some(id), _) => Some(id),
         (None, Some(p)) => Some(bound_process(tx, tenant, kind, BIND, p).await?),
         (None, None) if kind.process_kind().is_some() => {
-            return Err(FieldError::invalid(
+            return Err(FieldError::new(
                 BIND,
-                "missingProperty",
+                Code::MissingProperty,
                 format!("a {} needs '{BIND}': the URL of the process that caused it", kind.type_name()),
             )
             .into());
@@ -360,7 +361,7 @@ pub(crate) async fn set_run_process<T: Tx>(
 ) -> StoreResult<Run> {
     let mut run = load_scoped_run(tx, tenant, scope, id, Lock::Update).await?;
     if run.kind == RunKind::RunGroup {
-        return Err(FieldError::invalid("@odata.id", "invalidBinding", "a runGroup has no process to re-point").into());
+        return Err(FieldError::new("@odata.id", Code::InvalidBinding, "a runGroup has no process to re-point").into());
     }
     let before = run.clone();
     run.process_id = Some(bound_process(tx, tenant, run.kind, "@odata.id", process).await?);
@@ -372,22 +373,22 @@ pub(crate) async fn set_run_process<T: Tx>(
 pub(crate) async fn add_group_member<T: Tx>(tx: &mut T, tenant: &TenantId, group: Uuid, member: Uuid) -> StoreResult<()> {
     load_group(tx, tenant, group, Lock::No).await?;
     let Some(mut run) = load_run(tx, tenant, member, Lock::Update).await? else {
-        return Err(FieldError::invalid(
+        return Err(FieldError::new(
             "@odata.id",
-            "bindingTargetNotFound",
+            Code::BindingTargetNotFound,
             format!("'@odata.id' refers to run '{member}', which does not exist"),
         )
         .into());
     };
     if run.kind == RunKind::RunGroup {
-        return Err(FieldError::invalid("@odata.id", "invalidBinding", "a runGroup cannot be a member of another runGroup").into());
+        return Err(FieldError::new("@odata.id", Code::InvalidBinding, "a runGroup cannot be a member of another runGroup").into());
     }
     match run.group_id {
         Some(g) if g == group => return Ok(()),
         Some(g) => {
-            return Err(FieldError::conflict(
+            return Err(FieldError::new(
                 "@odata.id",
-                "runAlreadyInGroup",
+                Code::RunAlreadyInGroup,
                 format!("run '{member}' already belongs to runGroup '{g}'; a run belongs to at most one group"),
             )
             .into());

@@ -8,10 +8,11 @@ mod robustness;
 mod select_orderby_expand;
 
 use crate::ast::{CaseFn, CmpOp, Filter, Operand, OrderKey, StringFn, Type, Value};
-use crate::error::{QueryError, codes};
+use crate::error::QueryError;
 use crate::filter::parse_filter;
 use crate::options::{Expand, QueryOptions, Target, parse_expand, parse_orderby, parse_query, parse_select};
 use crate::schema::EntitySet;
+use runhub_model::Code;
 
 const RUNS: EntitySet = EntitySet::Runs;
 
@@ -37,7 +38,7 @@ fn err_in(set: EntitySet, text: &str) -> QueryError {
 /// Asserts an invalid `$filter` error at `position` whose message contains `fragment`.
 fn invalid(text: &str, position: usize, fragment: &str) {
     let e = err(text);
-    assert_eq!((e.code, e.option.as_str()), (codes::INVALID, "$filter"), "{text:?}: {e}");
+    assert_eq!((e.code, e.option.as_str()), (Code::InvalidQueryOption, "$filter"), "{text:?}: {e}");
     assert_eq!(e.position, Some(position), "{text:?}: {e}");
     assert!(e.message.contains(fragment), "{text:?}: {:?} lacks {fragment:?}", e.message);
     assert!(e.message.contains("$filter") && e.message.contains(&format!("position {position}")), "{}", e.message);

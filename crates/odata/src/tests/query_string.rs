@@ -59,43 +59,43 @@ fn plus_is_a_space() {
 
 #[test]
 fn option_errors() {
-    let check = |target: Target, raw: &str, code: &str, option: &str, position: Option<usize>, fragment: &str| {
+    let check = |target: Target, raw: &str, code: Code, option: &str, position: Option<usize>, fragment: &str| {
         let e = query_err(target, raw);
         assert_eq!((e.code, e.option.as_str(), e.position), (code, option, position), "{raw}: {e}");
         assert!(e.message.contains(fragment), "{raw}: {}", e.message);
         assert!(e.message.contains(option), "{raw}: {}", e.message);
     };
     let c = Target::Collection;
-    check(c, "$foo=1", codes::UNKNOWN, "$foo", None, "Unknown query option '$foo'");
-    check(c, "$Filter=id eq 'a'", codes::UNKNOWN, "$Filter", None, "did you mean '$filter'?");
-    check(c, "$search=abc", codes::UNSUPPORTED, "$search", None, "not supported");
-    check(c, "search=abc", codes::UNSUPPORTED, "$search", None, "not supported");
-    check(c, "$apply=groupby((status))", codes::UNSUPPORTED, "$apply", None, "not supported");
-    check(c, "$format=xml", codes::UNSUPPORTED, "$format", None, "only JSON");
-    check(c, "$filter=id eq 'a'&filter=id eq 'b'", codes::INVALID, "$filter", None, "more than once");
-    check(c, "$top=1&$top=1", codes::INVALID, "$top", None, "more than once");
-    check(c, "$filter=", codes::INVALID, "$filter", None, "empty");
-    check(c, "$count", codes::INVALID, "$count", None, "empty");
-    check(c, "$top=0", codes::INVALID, "$top", None, "from 1 to 999");
-    check(c, "$top=1000", codes::INVALID, "$top", None, "from 1 to 999");
-    check(c, "$top=99999999999999999999", codes::INVALID, "$top", None, "from 1 to 999");
-    check(c, "$top=-1", codes::INVALID, "$top", Some(0), "from 1 to 999");
-    check(c, "$top=1x", codes::INVALID, "$top", Some(1), "integer");
-    check(c, "$skip=-1", codes::INVALID, "$skip", Some(0), "non-negative integer");
-    check(c, "$skip=99999999999999999999999", codes::INVALID, "$skip", None, "too large");
-    check(c, "$count=yes", codes::INVALID, "$count", None, "true or false");
-    check(c, "$count=True", codes::INVALID, "$count", None, "true or false");
-    check(c, "$filter=foo eq 1", codes::INVALID, "$filter", Some(0), "unknown property 'foo'");
-    check(c, "$filter=%FF", codes::INVALID, "$filter", None, "UTF-8");
-    check(c, "$orderby=foo", codes::INVALID, "$orderby", Some(0), "not a known property");
-    check(c, "$select=foo", codes::INVALID, "$select", Some(0), "unknown property");
-    check(c, "$expand=foo", codes::INVALID, "$expand", Some(0), "not known");
-    check(c, &format!("$filter={}", "not ".repeat(1100)), codes::TOO_COMPLEX, "$filter", Some(4096), "4096");
+    check(c, "$foo=1", Code::UnknownQueryOption, "$foo", None, "Unknown query option '$foo'");
+    check(c, "$Filter=id eq 'a'", Code::UnknownQueryOption, "$Filter", None, "did you mean '$filter'?");
+    check(c, "$search=abc", Code::UnsupportedQueryOption, "$search", None, "not supported");
+    check(c, "search=abc", Code::UnsupportedQueryOption, "$search", None, "not supported");
+    check(c, "$apply=groupby((status))", Code::UnsupportedQueryOption, "$apply", None, "not supported");
+    check(c, "$format=xml", Code::UnsupportedQueryOption, "$format", None, "only JSON");
+    check(c, "$filter=id eq 'a'&filter=id eq 'b'", Code::InvalidQueryOption, "$filter", None, "more than once");
+    check(c, "$top=1&$top=1", Code::InvalidQueryOption, "$top", None, "more than once");
+    check(c, "$filter=", Code::InvalidQueryOption, "$filter", None, "empty");
+    check(c, "$count", Code::InvalidQueryOption, "$count", None, "empty");
+    check(c, "$top=0", Code::InvalidQueryOption, "$top", None, "from 1 to 999");
+    check(c, "$top=1000", Code::InvalidQueryOption, "$top", None, "from 1 to 999");
+    check(c, "$top=99999999999999999999", Code::InvalidQueryOption, "$top", None, "from 1 to 999");
+    check(c, "$top=-1", Code::InvalidQueryOption, "$top", Some(0), "from 1 to 999");
+    check(c, "$top=1x", Code::InvalidQueryOption, "$top", Some(1), "integer");
+    check(c, "$skip=-1", Code::InvalidQueryOption, "$skip", Some(0), "non-negative integer");
+    check(c, "$skip=99999999999999999999999", Code::InvalidQueryOption, "$skip", None, "too large");
+    check(c, "$count=yes", Code::InvalidQueryOption, "$count", None, "true or false");
+    check(c, "$count=True", Code::InvalidQueryOption, "$count", None, "true or false");
+    check(c, "$filter=foo eq 1", Code::InvalidQueryOption, "$filter", Some(0), "unknown property 'foo'");
+    check(c, "$filter=%FF", Code::InvalidQueryOption, "$filter", None, "UTF-8");
+    check(c, "$orderby=foo", Code::InvalidQueryOption, "$orderby", Some(0), "not a known property");
+    check(c, "$select=foo", Code::InvalidQueryOption, "$select", Some(0), "unknown property");
+    check(c, "$expand=foo", Code::InvalidQueryOption, "$expand", Some(0), "not known");
+    check(c, &format!("$filter={}", "not ".repeat(1100)), Code::QueryTooComplex, "$filter", Some(4096), "4096");
     // What the URL addresses decides what applies.
     let entity = Target::Entity;
     for raw in ["$filter=id eq 'a'", "$top=1", "$skip=1", "$orderby=id", "$count=true", "$skiptoken=x"] {
         let e = query_err(entity, raw);
-        assert_eq!(e.code, codes::INVALID, "{raw}");
+        assert_eq!(e.code, Code::InvalidQueryOption, "{raw}");
         assert!(e.message.contains("does not apply to a single entity"), "{}", e.message);
     }
     let o = query(RUNS, entity, "$select=id&$expand=process($select=id)");
@@ -106,7 +106,7 @@ fn option_errors() {
     }
     assert!(query(RUNS, Target::Count, "$filter=status eq 'failed'").filter.is_some());
     // Unknown options are reported even where no option applies.
-    check(Target::Count, "$bogus=1", codes::UNKNOWN, "$bogus", None, "Unknown");
+    check(Target::Count, "$bogus=1", Code::UnknownQueryOption, "$bogus", None, "Unknown");
 }
 
 #[test]

@@ -15,11 +15,11 @@ fn orderby() {
     );
     assert_eq!(parse_orderby(RUNS, "process/id").unwrap(), vec![key("process/id", false)]);
     let e = parse_orderby(RUNS, "displayName, startDateTime desc, displayName desc").unwrap_err();
-    assert_eq!((e.code, e.option.as_str(), e.position), (codes::INVALID, "$orderby", Some(33)));
+    assert_eq!((e.code, e.option.as_str(), e.position), (Code::InvalidQueryOption, "$orderby", Some(33)));
     assert!(e.message.contains("more than once"), "{}", e.message);
     let bad = |text: &str, position: usize, fragment: &str| {
         let e = parse_orderby(RUNS, text).unwrap_err();
-        assert_eq!((e.code, e.option.as_str(), e.position), (codes::INVALID, "$orderby", Some(position)), "{text}: {e}");
+        assert_eq!((e.code, e.option.as_str(), e.position), (Code::InvalidQueryOption, "$orderby", Some(position)), "{text}: {e}");
         assert!(e.message.contains(fragment), "{text}: {}", e.message);
     };
     bad("foo", 0, "'foo' is not a known property");
@@ -43,7 +43,7 @@ fn select() {
     assert_eq!(parse_select(EntitySet::IncomingFlows, "eTag,dataDomain").unwrap(), Some(vec!["eTag", "dataDomain"]));
     let bad = |set: EntitySet, text: &str, position: usize, fragment: &str| {
         let e = parse_select(set, text).unwrap_err();
-        assert_eq!((e.code, e.option.as_str(), e.position), (codes::INVALID, "$select", Some(position)), "{text}: {e}");
+        assert_eq!((e.code, e.option.as_str(), e.position), (Code::InvalidQueryOption, "$select", Some(position)), "{text}: {e}");
         assert!(e.message.contains(fragment), "{text}: {}", e.message);
     };
     bad(RUNS, "id,foo", 3, "unknown property 'foo'; selectable properties are: id, displayName");
@@ -77,32 +77,38 @@ fn expand() {
 
 #[test]
 fn expand_errors() {
-    let bad = |set: EntitySet, text: &str, code: &str, position: usize, fragment: &str| {
+    let bad = |set: EntitySet, text: &str, code: Code, position: usize, fragment: &str| {
         let e = parse_expand(set, text).unwrap_err();
         assert_eq!((e.code, e.option.as_str(), e.position), (code, "$expand", Some(position)), "{text}: {e}");
         assert!(e.message.contains(fragment), "{text}: {}", e.message);
     };
-    bad(RUNS, "runs", codes::INVALID, 0, "'runs' is not known; navigation properties that can be expanded: process");
-    bad(RUNS, "status", codes::INVALID, 0, "not a navigation property");
-    bad(EntitySet::RunGroups, "runs,process", codes::INVALID, 5, "only one navigation property");
-    bad(RUNS, "*", codes::INVALID, 0, "$expand=* is not supported");
-    bad(RUNS, "process/$ref", codes::UNSUPPORTED, 7, "not supported");
-    bad(RUNS, "process(", codes::INVALID, 7, "never closed");
-    bad(RUNS, "process)", codes::INVALID, 7, "unbalanced ')'");
-    bad(RUNS, "process x", codes::INVALID, 7, "expected '('");
-    bad(RUNS, "process($top=1)", codes::INVALID, 8, "'$top' is not allowed inside $expand=process(…); allowed: $select, $filter");
-    bad(EntitySet::IncomingFlows, "runs($skip=1)", codes::INVALID, 5, "'$skip' is not allowed");
-    bad(EntitySet::IncomingFlows, "runs($expand=process)", codes::INVALID, 5, "not allowed");
-    bad(EntitySet::IncomingFlows, "runs($foo=1)", codes::UNKNOWN, 5, "not allowed");
-    bad(EntitySet::IncomingFlows, "runs($top=1;$top=2)", codes::INVALID, 12, "more than once");
-    bad(EntitySet::IncomingFlows, "runs($top)", codes::INVALID, 5, "expected name=value");
-    bad(EntitySet::IncomingFlows, "runs($top=)", codes::INVALID, 10, "empty");
-    bad(EntitySet::IncomingFlows, "runs($top=1000)", codes::INVALID, 10, "nested $top of 'runs': must be from 1 to 999");
+    bad(RUNS, "runs", Code::InvalidQueryOption, 0, "'runs' is not known; navigation properties that can be expanded: process");
+    bad(RUNS, "status", Code::InvalidQueryOption, 0, "not a navigation property");
+    bad(EntitySet::RunGroups, "runs,process", Code::InvalidQueryOption, 5, "only one navigation property");
+    bad(RUNS, "*", Code::InvalidQueryOption, 0, "$expand=* is not supported");
+    bad(RUNS, "process/$ref", Code::UnsupportedQueryOption, 7, "not supported");
+    bad(RUNS, "process(", Code::InvalidQueryOption, 7, "never closed");
+    bad(RUNS, "process)", Code::InvalidQueryOption, 7, "unbalanced ')'");
+    bad(RUNS, "process x", Code::InvalidQueryOption, 7, "expected '('");
+    bad(RUNS, "process($top=1)", Code::InvalidQueryOption, 8, "'$top' is not allowed inside $expand=process(…); allowed: $select, $filter");
+    bad(EntitySet::IncomingFlows, "runs($skip=1)", Code::InvalidQueryOption, 5, "'$skip' is not allowed");
+    bad(EntitySet::IncomingFlows, "runs($expand=process)", Code::InvalidQueryOption, 5, "not allowed");
+    bad(EntitySet::IncomingFlows, "runs($foo=1)", Code::UnknownQueryOption, 5, "not allowed");
+    bad(EntitySet::IncomingFlows, "runs($top=1;$top=2)", Code::InvalidQueryOption, 12, "more than once");
+    bad(EntitySet::IncomingFlows, "runs($top)", Code::InvalidQueryOption, 5, "expected name=value");
+    bad(EntitySet::IncomingFlows, "runs($top=)", Code::InvalidQueryOption, 10, "empty");
+    bad(EntitySet::IncomingFlows, "runs($top=1000)", Code::InvalidQueryOption, 10, "nested $top of 'runs': must be from 1 to 999");
     // Nested errors point into the $expand value.
-    bad(EntitySet::IncomingFlows, "runs($filter=status gt 'failed')", codes::INVALID, 20, "in the nested $filter of 'runs'");
-    bad(EntitySet::IncomingFlows, "runs($select=id;$orderby=foo)", codes::INVALID, 25, "'foo' is not a known property");
-    bad(EntitySet::IncomingFlows, "runs($filter=readinessStatus eq 'ready')", codes::INVALID, 13, "unknown property 'readinessStatus'");
-    bad(EntitySet::IncomingFlows, "runs($filter='unterminated)", codes::INVALID, 13, "unterminated");
+    bad(EntitySet::IncomingFlows, "runs($filter=status gt 'failed')", Code::InvalidQueryOption, 20, "in the nested $filter of 'runs'");
+    bad(EntitySet::IncomingFlows, "runs($select=id;$orderby=foo)", Code::InvalidQueryOption, 25, "'foo' is not a known property");
+    bad(
+        EntitySet::IncomingFlows,
+        "runs($filter=readinessStatus eq 'ready')",
+        Code::InvalidQueryOption,
+        13,
+        "unknown property 'readinessStatus'",
+    );
+    bad(EntitySet::IncomingFlows, "runs($filter='unterminated)", Code::InvalidQueryOption, 13, "unterminated");
     let e = parse_expand(EntitySet::IncomingFlows, &format!("runs($filter={})", "not ".repeat(40) + "true")).unwrap_err();
-    assert_eq!(e.code, codes::TOO_COMPLEX);
+    assert_eq!(e.code, Code::QueryTooComplex);
 }

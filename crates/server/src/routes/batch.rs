@@ -7,6 +7,7 @@
 //! serves a resource itself. What this module decides: the shape of the batch (refused whole), the
 //! URL, method and headers of each request (refused one by one), and the order (`dependsOn`).
 
+use runhub_model::Code;
 use std::collections::HashMap;
 use std::net::SocketAddr;
 
@@ -48,8 +49,8 @@ struct Entry {
     members: Map<String, Value>,
 }
 
-fn refused(code: &'static str, target: impl Into<String>, message: impl Into<String>) -> ApiError {
-    ApiError::bad_request(code, message).with_target(target)
+fn refused(code: Code, target: impl Into<String>, message: impl Into<String>) -> ApiError {
+    ApiError::new(code, message).with_target(target)
 }
 
 /// The ids a request names in `dependsOn` (or the Python SDK's `depends_on`): a list of strings.
@@ -59,7 +60,7 @@ fn dependency_names(at: &str, members: &mut Map<String, Value>) -> ApiResult<Vec
     let (name, value) = match (camel, snake) {
         (Some(c), Some(s)) if !is_empty_list(&s) && !is_empty_list(&c) => {
             return Err(refused(
-                "invalidDependsOn",
+                Code::InvalidDependsOn,
                 format!("{at}.dependsOn"),
                 format!("{at}.dependsOn and {at}.depends_on are both given; give one"),
             ));
@@ -70,7 +71,7 @@ fn dependency_names(at: &str, members: &mut Map<String, Value>) -> ApiResult<Vec
         (None, None) => return Ok(Vec::new()),
     };
     let target = format!("{at}.{name}");
-    let not_list = || refused("invalidDependsOn", &target, format!("{target} must be an array of request ids (strings)"));
+    let not_list = || refused(Code::InvalidDependsOn, &target, format!("{target} must be an array of request ids (strings)"));
     match value {
         Value::Null => Ok(Vec::new()),
         Value::Array(items) => items.into_iter().map(|v| if let Value::String(s) = v { Ok(s) } else { Err(not_list()) }).collect(),
@@ -86,20 +87,24 @@ fn is_empty_list(v: &Value) -> bool {
 /// 20 objects, each with an id unique in the batch (case-insensitively) and a `dependsOn` that names
 /// only earlier requests.
 fn parse_batch(mut body: Map<String, Value>) -> ApiResult<Vec<Entry>> {
-    let requests = body.remove("requests").ok_or_else(|| refused("invalidBatch", "requests", "the batch has no 'requests' member"))?;
+    let requests = body.remove("requests").ok_or_else(|| refused(Code::InvalidBatch, "requests", "the batch has no 'requests' member"))?;
     if let Some(other) = body.keys().next() {
         return Err(refused(
-            "invalidBatch",
+            Code::InvalidBatch,
             other.as_str(),
             format!("the batch has an unknown member '{other}'; it holds only 'requests'"),
         ));
     }
     let Value::Array(list) = requests else {
-        return Err(refused("invalidBatch", "requests", format!("'requests' must be an array of requests, got {}", json_kind(&requests))));
+        return Err(refused(
+            Code::InvalidBatch,
+            "requests",
+            format!("'requests' must be an array of requests, got {}", json_kind(&requests)),
+        ));
     };
     if list.is_empty() || list.len() > MAX_REQUESTS {
         return Err(refused(
-            "invalidBatchSize",
+            Code::InvalidBatchSize,
             "requests",
             format!("'requests' holds {} requests; a batch holds 1 to {MAX_REQUESTS}", list.len()),
         ));
@@ -109,22 +114,22 @@ fn parse_batch(mut body: Map<String, Value>) -> ApiResult<Vec<Entry>> {
     for (i, item) in list.into_iter().enumerate() {
         let at = format!("requests[{i}]");
         let Value::Object(mut members) = item else {
-            return Err(refused("invalidBatch", at.as_str(), format!("{at} must be a JSON object, got {}", json_kind(&item))));
+            return Err(refused(Code::InvalidBatch, at.as_str(), format!("{at} must be a JSON object, got {}", json_kind(&item))));
         };
         let id = match members.remove("id") {
             Some(Value::String(id)) if !id.is_empty() => id,
             Some(other) => {
                 return Err(refused(
-                    "invalidBatch",
+                    Code::InvalidBatch,
                     format!("{at}.id"),
                     format!("{at}.id must be a non-empty string, got {}", json_kind(&other)),
                 ));
             }
-            None => return Err(refused("invalidBatch", format!("{at}.id"), format!("{at}.id is missing: every request needs an id"))),
+            None => return Err(refused(Code::InvalidBatch, format!("{at}.id"), format!("{at}.id is missing: every request needs an id"))),
         };
         if let Some(first) = ids.insert(id.to_lowercase(), i) {
             return Err(refused(
-                "duplicateRequestId",
+                Code::DuplicateRequestId,
                 format!("{at}.id"),
                 format!("{at}.id '{id}' repeats the id of requests[{first}] (ids are compared case-insensitively)"),
             ));
@@ -141,10 +146,9 @@ fn parse_batch(mut body: Map<String, Value>) -> ApiResult<Vec<Entry>> {
                 .map(|name| {
                     let target = format!("{at}.dependsOn");
                     match ids.get(&name.to_lowercase()).copied() {
-                        None => Err(refused("invalidDependsOn", target, format!("{at}.dependsOn names '{name}', which is no request of this batch"))),
-                        Some(j) if j == i => Err(refused("invalidDependsOn", target, format!("{at}.dependsOn names the request itself ('{name}')"))),
-                        Some(j) if j > i => Err(refused(
-                            "invalidDependsOn",
+                        None => Err(refused(Code::InvalidDependsOn, target, format!("{at}.dependsOn names '{name}', which is no request of this batch"))),
+                        Some(j) if j == i => Err(refused(Code::InvalidDependsOn, target, format!("{at}.dependsOn names the request itself ('{name}')"))),
+                        Some(j) if j > i => Err(refused(Code::InvalidDependsOn,
                             target,
                             format!("{at}.dependsOn names '{name}' (requests[{j}]), which comes later; a request may depend only on earlier ones"),
                         )),
@@ -168,7 +172,7 @@ impl Base {
     /// malformed (`h:99999`): then no request of the batch can be placed, and the batch is a 400.
     fn new(root: &str) -> ApiResult<Self> {
         let root = url::Url::parse(&format!("{root}/")).map_err(|e| {
-            ApiError::bad_request("invalidHost", format!("the service root '{root}' made from the request's Host is not a valid URL: {e}"))
+            ApiError::new(Code::InvalidHost, format!("the service root '{root}' made from the request's Host is not a valid URL: {e}"))
                 .with_target("Host")
         })?;
         Ok(Self { root })
@@ -179,7 +183,7 @@ impl Base {
     /// `..` are resolved. Else a 400 naming the url.
     fn resolve(&self, at: &str, url: &str) -> ApiResult<String> {
         let target = format!("{at}.url");
-        let outside = |why: &str| refused("invalidRequestUrl", &target, format!("{at}.url '{url}' {why}"));
+        let outside = |why: &str| refused(Code::InvalidRequestUrl, &target, format!("{at}.url '{url}' {why}"));
         let resolved = match url::Url::parse(url) {
             Ok(absolute) => absolute,
             Err(url::ParseError::RelativeUrlWithoutBase) => {
@@ -208,7 +212,7 @@ impl Base {
         };
         let below = below.trim_start_matches('/');
         if path::parse(below).is_ok_and(|p| p.resource == Resource::Batch) {
-            return Err(refused("invalidRequestUrl", target, format!("{at}.url points at $batch; a batch cannot hold a batch")));
+            return Err(refused(Code::InvalidRequestUrl, target, format!("{at}.url points at $batch; a batch cannot hold a batch")));
         }
         Ok(match resolved.query() {
             Some(query) => format!("{SERVICE_ROOT}/{below}?{query}"),
@@ -227,14 +231,14 @@ fn item_headers(at: &str, value: Option<Value>) -> ApiResult<HeaderMap> {
         Some(Value::Object(object)) => object,
         Some(other) => {
             return Err(refused(
-                "invalidRequestHeader",
+                Code::InvalidRequestHeader,
                 target,
                 format!("{at}.headers must be an object of strings, got {}", json_kind(&other)),
             ));
         }
     };
     for (name, value) in object {
-        let invalid = |why: String| refused("invalidRequestHeader", format!("{target}.{name}"), format!("{at}.headers '{name}' {why}"));
+        let invalid = |why: String| refused(Code::InvalidRequestHeader, format!("{target}.{name}"), format!("{at}.headers '{name}' {why}"));
         let Value::String(text) = value else {
             return Err(invalid(format!("must be a string, got {}", json_kind(&value))));
         };
@@ -264,7 +268,7 @@ fn prepare(ctx: &Ctx, base: &Base, i: usize, entry: &mut Entry) -> Prepared {
 }
 
 /// A member of a request that must be a string: `method`, `url`.
-fn string_member(at: &str, members: &mut Map<String, Value>, name: &str, code: &'static str) -> ApiResult<String> {
+fn string_member(at: &str, members: &mut Map<String, Value>, name: &str, code: Code) -> ApiResult<String> {
     match members.remove(name) {
         Some(Value::String(s)) => Ok(s),
         Some(other) => Err(refused(code, format!("{at}.{name}"), format!("{at}.{name} must be a string, got {}", json_kind(&other)))),
@@ -273,15 +277,16 @@ fn string_member(at: &str, members: &mut Map<String, Value>, name: &str, code: &
 }
 
 fn build_request(ctx: &Ctx, base: &Base, at: &str, members: &mut Map<String, Value>, mut headers: HeaderMap) -> ApiResult<Request<Body>> {
-    let method = string_member(at, members, "method", "invalidRequestMethod")?;
-    let method = Method::from_bytes(method.as_bytes())
-        .map_err(|_| refused("invalidRequestMethod", format!("{at}.method"), format!("{at}.method '{method}' is not an HTTP method")))?;
-    let uri = base.resolve(at, &string_member(at, members, "url", "invalidRequestUrl")?)?;
+    let method = string_member(at, members, "method", Code::InvalidRequestMethod)?;
+    let method = Method::from_bytes(method.as_bytes()).map_err(|_| {
+        refused(Code::InvalidRequestMethod, format!("{at}.method"), format!("{at}.method '{method}' is not an HTTP method"))
+    })?;
+    let uri = base.resolve(at, &string_member(at, members, "url", Code::InvalidRequestUrl)?)?;
     let body = match members.remove("body") {
         None | Some(Value::Null) => Bytes::new(),
         Some(_) if !headers.contains_key(header::CONTENT_TYPE) => {
             return Err(refused(
-                "missingContentType",
+                Code::MissingContentType,
                 format!("{at}.headers"),
                 format!("{at} has a body but no Content-Type header; say what the body is (application/json)"),
             ));
@@ -290,7 +295,7 @@ fn build_request(ctx: &Ctx, base: &Base, at: &str, members: &mut Map<String, Val
     };
     if let Some(other) = members.keys().next() {
         return Err(refused(
-            "invalidBatch",
+            Code::InvalidBatch,
             format!("{at}.{other}"),
             format!("{at} has an unknown member '{other}'; a request has id, method, url, headers, body and dependsOn"),
         ));
@@ -307,7 +312,7 @@ fn build_request(ctx: &Ctx, base: &Base, at: &str, members: &mut Map<String, Val
         .method(method)
         .uri(&uri)
         .body(Body::from(body))
-        .map_err(|e| refused("invalidRequestUrl", format!("{at}.url"), format!("{at}.url does not make a valid request: {e}")))?;
+        .map_err(|e| refused(Code::InvalidRequestUrl, format!("{at}.url"), format!("{at}.url does not make a valid request: {e}")))?;
     *request.headers_mut() = headers;
     // What the connection says about the batch holds for its requests: the client's address (rate
     // limits) and the scheme (links minted over TLS say https).
@@ -421,8 +426,7 @@ pub async fn run(ctx: &Ctx) -> ApiResult<Response> {
                     (Some(d), _) => {
                         let status = outcomes[d].as_ref().map_or(0, |o| o.status.as_u16());
                         ApiError::new(
-                            StatusCode::FAILED_DEPENDENCY,
-                            "failedDependency",
+                            Code::FailedDependency,
                             format!("not run: it depends on '{}' (requests[{d}]), which did not succeed (status {status})", entries[d].id),
                         )
                         .with_target(format!("requests[{i}].dependsOn"))

@@ -8,6 +8,7 @@
 //! Tokens are authenticated like `$skiptoken`s (crate::paging), bound to the tenant and the
 //! collection.
 
+use runhub_model::Code;
 use std::convert::Infallible;
 use std::time::Duration;
 
@@ -88,8 +89,8 @@ fn mint(ctx: &Ctx, state: &State) -> String {
 
 fn invalid_token(name: &str) -> ApiError {
     let follow = if name == "Last-Event-ID" { "an SSE event's id" } else { "the @odata.nextLink / @odata.deltaLink as given" };
-    ApiError::bad_request(
-        "invalidDeltaToken",
+    ApiError::new(
+        Code::InvalidDeltaToken,
         format!("{name} is not a token this server issued for this collection; follow {follow}, or start over without a token"),
     )
     .with_target(name)
@@ -130,8 +131,8 @@ fn check_filter(filter: &Filter) -> ApiResult<()> {
     if ok {
         Ok(())
     } else {
-        Err(ApiError::bad_request(
-            "invalidQueryOption",
+        Err(ApiError::new(
+            Code::InvalidQueryOption,
             "$filter on a delta query may only combine `process/id eq '…'` and `isof('…')` terms with `and` and `or`",
         )
         .with_target("$filter"))
@@ -159,7 +160,7 @@ fn matches(filter: &Filter, type_name: &str, process: Option<Uuid>) -> bool {
 /// `Prefer: odata.maxpagesize=N` (1–999), when sent.
 fn max_page_size(ctx: &Ctx) -> ApiResult<Option<u32>> {
     for value in ctx.headers.get_all("prefer").iter() {
-        let text = value.to_str().map_err(|_| ApiError::bad_request("invalidHeader", "Prefer is not valid text").with_target("Prefer"))?;
+        let text = value.to_str().map_err(|_| ApiError::new(Code::InvalidHeader, "Prefer is not valid text").with_target("Prefer"))?;
         for pref in text.split(',') {
             let Some((name, n)) = pref.trim().split_once('=') else { continue };
             if !name.trim().eq_ignore_ascii_case("odata.maxpagesize") {
@@ -167,8 +168,8 @@ fn max_page_size(ctx: &Ctx) -> ApiResult<Option<u32>> {
             }
             return match n.trim().trim_matches('"').parse::<u32>() {
                 Ok(n @ 1..=MAX_PAGE) => Ok(Some(n)),
-                _ => Err(ApiError::bad_request(
-                    "invalidPreference",
+                _ => Err(ApiError::new(
+                    Code::InvalidPreference,
                     format!("Prefer: odata.maxpagesize must be a whole number from 1 to {MAX_PAGE}, not '{}'", n.trim()),
                 )
                 .with_target("Prefer")),
@@ -209,9 +210,7 @@ pub async fn delta(ctx: &Ctx, collection: Collection) -> ApiResult<Response> {
     let mut sent = tokens.into_iter().filter_map(|(name, t)| t.map(|t| (name, t)));
     let token = sent.next();
     if let Some((name, _)) = sent.next() {
-        return Err(
-            ApiError::bad_request("invalidQueryOption", format!("send one token only; {name} comes with another")).with_target(name)
-        );
+        return Err(ApiError::new(Code::InvalidQueryOption, format!("send one token only; {name} comes with another")).with_target(name));
     }
     let now = Timestamp::now().micros();
     let store = &ctx.state.store;
@@ -220,8 +219,8 @@ pub async fn delta(ctx: &Ctx, collection: Collection) -> ApiResult<Response> {
         Some((name, text)) if !(name == "$deltatoken" && text == "latest") => {
             if given.filter.is_some() || given.select.is_some() {
                 let option = if given.filter.is_some() { "$filter" } else { "$select" };
-                return Err(ApiError::bad_request(
-                    "invalidQueryOption",
+                return Err(ApiError::new(
+                    Code::InvalidQueryOption,
                     format!("{option} belongs to the first delta request only; the token carries it on, follow the links as given"),
                 )
                 .with_target(option));
@@ -281,8 +280,8 @@ pub async fn delta(ctx: &Ctx, collection: Collection) -> ApiResult<Response> {
 /// A stream follows the log: a token still in the first round's listing cannot be streamed.
 fn state_into_follow(state: State) -> ApiResult<Follow> {
     if state.l && state.k.is_some() {
-        return Err(ApiError::bad_request(
-            "invalidDeltaToken",
+        return Err(ApiError::new(
+            Code::InvalidDeltaToken,
             "this $skiptoken is inside the first round's listing; follow its @odata.nextLink to the deltaLink, then stream from there",
         )
         .with_target("$skiptoken"));
@@ -303,8 +302,7 @@ async fn check_fresh(ctx: &Ctx, state: &State) -> ApiResult<()> {
             location = format!("{location}?{}", state.o);
         }
         return Err(ApiError::new(
-            StatusCode::GONE,
-            "syncStateNotFound",
+            Code::SyncStateNotFound,
             "this delta token is older than the change retention; start over with the initial delta request (Location)",
         )
         .with_header(header::LOCATION, location));
@@ -452,13 +450,9 @@ impl StreamCtx {
 
 /// The 503 for a replica that has its maximum of open streams.
 pub(super) fn too_many_streams(max: usize) -> Response {
-    ApiError::new(
-        StatusCode::SERVICE_UNAVAILABLE,
-        "tooManyStreams",
-        format!("this replica has its maximum of {max} live streams open; retry shortly"),
-    )
-    .with_header(header::RETRY_AFTER, "5")
-    .into_response()
+    ApiError::new(Code::TooManyStreams, format!("this replica has its maximum of {max} live streams open; retry shortly"))
+        .with_header(header::RETRY_AFTER, "5")
+        .into_response()
 }
 
 /// An SSE reply over a channel of events, with the keep-alive comment every `keepalive`.

@@ -11,6 +11,7 @@
 
 use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use runhub_model::Code;
 use runhub_model::{Run, RunKind, RunStatus, Timestamp, Uuid};
 use runhub_odata::ast::Filter;
 use runhub_odata::{EntitySet, QueryOptions, Target};
@@ -229,8 +230,8 @@ async fn expand_flows(ctx: &Ctx, options: &QueryOptions, runs: &[Run], items: &m
 async fn activity_flow(ctx: &Ctx, group: Uuid, id: Uuid) -> ApiResult<Response> {
     let options = collection::options(ctx, EntitySet::Processes, Target::Entity)?;
     if options.expand.is_some() {
-        return Err(ApiError::bad_request(
-            "invalidQueryOption",
+        return Err(ApiError::new(
+            Code::InvalidQueryOption,
             "$expand is not supported on an activity's flow; use …/industryData/incomingFlows/{id}?$expand=runs",
         )
         .with_target("$expand"));
@@ -307,7 +308,7 @@ async fn statistics(ctx: &Ctx, run: Option<Uuid>) -> ApiResult<Response> {
     // A function takes no system query options (custom ones are ignored, as everywhere).
     let given = options(ctx, EntitySet::IndustryDataRuns, Target::Count)?;
     if given.filter.is_some() {
-        return Err(ApiError::bad_request("invalidQueryOption", "getStatistics takes no query options; $filter is not allowed here")
+        return Err(ApiError::new(Code::InvalidQueryOption, "getStatistics takes no query options; $filter is not allowed here")
             .with_target("$filter"));
     }
     let group = match run {
@@ -335,7 +336,7 @@ async fn start(ctx: &Ctx) -> ApiResult<Response> {
     if !ctx.body.is_empty() {
         let body = ctx.json_body()?;
         if let Some(name) = body.keys().next() {
-            return Err(ApiError::bad_request("invalidProperty", format!("'start' takes no parameters, but the body has '{name}'"))
+            return Err(ApiError::new(Code::InvalidProperty, format!("'start' takes no parameters, but the body has '{name}'"))
                 .with_target(name.clone()));
         }
     }
@@ -349,15 +350,12 @@ async fn start(ctx: &Ctx) -> ApiResult<Response> {
             Ok(response)
         }
         StartOutcome::Throttled { retry_after_secs } => Err(ApiError::new(
-            StatusCode::TOO_MANY_REQUESTS,
-            "tooManyStarts",
+            Code::TooManyStarts,
             format!("at most 5 runs can be started per 12 hours; the next start is possible in {retry_after_secs} seconds"),
         )
         .with_header(header::RETRY_AFTER, retry_after_secs.to_string())),
-        StartOutcome::NothingToStart => Err(ApiError::new(
-            StatusCode::CONFLICT,
-            "noFlowReady",
-            "no incomingFlow is 'ready' and inside its recurrence window: there is nothing to start",
-        )),
+        StartOutcome::NothingToStart => {
+            Err(ApiError::new(Code::NoFlowReady, "no incomingFlow is 'ready' and inside its recurrence window: there is nothing to start"))
+        }
     }
 }

@@ -15,6 +15,7 @@ use axum::body::{Body, Bytes};
 use axum::extract::{Request, State};
 use axum::http::{Extensions, HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use runhub_model::Code;
 use runhub_model::TenantId;
 use runhub_store::Precondition;
 use serde_json::{Map, Value};
@@ -69,7 +70,7 @@ impl Ctx {
     /// The request body as one JSON object, after the body checks (JSON only).
     pub fn json_body(&self) -> ApiResult<Map<String, Value>> {
         if self.body.is_empty() {
-            return Err(ApiError::bad_request("missingRequestBody", "this request needs a JSON object as its body"));
+            return Err(ApiError::new(Code::MissingRequestBody, "this request needs a JSON object as its body"));
         }
         Ok(runhub_model::decode::parse_object(&self.body)?)
     }
@@ -77,8 +78,7 @@ impl Ctx {
     /// `If-Match`, when sent.
     pub fn if_match(&self) -> ApiResult<Option<Precondition>> {
         let Some(value) = self.headers.get(header::IF_MATCH) else { return Ok(None) };
-        let text =
-            value.to_str().map_err(|_| ApiError::bad_request("invalidHeader", "If-Match is not valid text").with_target("If-Match"))?;
+        let text = value.to_str().map_err(|_| ApiError::new(Code::InvalidHeader, "If-Match is not valid text").with_target("If-Match"))?;
         if text.trim() == "*" {
             return Ok(Some(Precondition::Any));
         }
@@ -159,9 +159,7 @@ fn content_type_ok(headers: &HeaderMap) -> bool {
 
 /// Reads the body within the limit; a body must be JSON.
 async fn read_body(headers: &HeaderMap, body: Body) -> ApiResult<Bytes> {
-    let too_large = || {
-        ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "payloadTooLarge", format!("the request body is larger than {MAX_BODY_BYTES} bytes"))
-    };
+    let too_large = || ApiError::new(Code::PayloadTooLarge, format!("the request body is larger than {MAX_BODY_BYTES} bytes"));
     let declared = headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
     if declared.is_some_and(|n| n > MAX_BODY_BYTES as u64) {
         return Err(too_large());
@@ -170,8 +168,7 @@ async fn read_body(headers: &HeaderMap, body: Body) -> ApiResult<Bytes> {
     if !bytes.is_empty() && !content_type_ok(headers) {
         let given = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("none");
         return Err(ApiError::new(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "unsupportedMediaType",
+            Code::UnsupportedMediaType,
             format!("request bodies must be application/json; Content-Type was '{given}'"),
         )
         .with_target("Content-Type"));
@@ -226,12 +223,8 @@ async fn serve(state: AppState, request: Request) -> ApiResult<Response> {
     let produces_json = !(path.count || path.resource == Resource::Metadata);
     let streams = matches!(path.resource, Resource::Delta(_)) && delta::wants_stream(&parts.headers);
     if produces_json && !streams && !crate::protocol::accepts_json(accept) {
-        return Err(ApiError::new(
-            StatusCode::NOT_ACCEPTABLE,
-            "notAcceptable",
-            "this resource answers only application/json; the Accept header admits no JSON",
-        )
-        .with_target("Accept"));
+        return Err(ApiError::new(Code::NotAcceptable, "this resource answers only application/json; the Accept header admits no JSON")
+            .with_target("Accept"));
     }
     // Who is calling was decided by the access layer; what they may do is decided here, before
     // the body is read or anything is looked up (so a refusal reveals nothing about the data).

@@ -3,6 +3,7 @@
 
 use axum::http::StatusCode;
 use axum::response::Response;
+use runhub_model::Code;
 use runhub_model::decode::{KindRule, PROCESS_BIND, decode_new_run, decode_reference, decode_run_patch};
 use runhub_model::{FieldError, ProcessKind, Run, RunKind, Uuid};
 use runhub_odata::{EntitySet, QueryOptions, Target};
@@ -26,9 +27,9 @@ pub fn run_reply(ctx: &Ctx, status: StatusCode, run: &Run, location: Option<&str
 /// that cannot name a process is a 400 naming `target`.
 pub fn process_ref(target: &str, url: &str) -> ApiResult<ProcessRef> {
     let invalid = || {
-        ApiError::from(FieldError::invalid(
+        ApiError::from(FieldError::new(
             target,
-            "invalidBinding",
+            Code::InvalidBinding,
             format!("'{target}' must be the URL of an incomingFlow or outgoingFlow (…/industryData/incomingFlows/{{id}}), not '{url}'"),
         ))
     };
@@ -36,9 +37,9 @@ pub fn process_ref(target: &str, url: &str) -> ApiResult<ProcessRef> {
         ["industryData", set, id] => {
             let kind = ProcessKind::from_entity_set(set).ok_or_else(invalid)?;
             let id = Uuid::parse_str(id).map_err(|_| {
-                ApiError::from(FieldError::invalid(
+                ApiError::from(FieldError::new(
                     target,
-                    "bindingTargetNotFound",
+                    Code::BindingTargetNotFound,
                     format!("'{target}' refers to '{url}', which does not exist"),
                 ))
             })?;
@@ -54,16 +55,16 @@ pub fn run_ref(url: &str) -> ApiResult<Uuid> {
     let id = match segs.as_slice() {
         ["industryData", .., "runs" | "runGroups", id] => *id,
         _ => {
-            return Err(FieldError::invalid(
+            return Err(FieldError::new(
                 "@odata.id",
-                "invalidReference",
+                Code::InvalidReference,
                 format!("'@odata.id' must be the URL of a run (…/industryData/runs/{{id}}), not '{url}'"),
             )
             .into());
         }
     };
     Uuid::parse_str(id).map_err(|_| {
-        FieldError::invalid("@odata.id", "bindingTargetNotFound", format!("'@odata.id' refers to run '{id}', which does not exist")).into()
+        FieldError::new("@odata.id", Code::BindingTargetNotFound, format!("'@odata.id' refers to run '{id}', which does not exist")).into()
     })
 }
 

@@ -3,6 +3,7 @@
 use axum::extract::State;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use runhub_model::Code;
 use serde_json::json;
 
 use super::{Ctx, json_reply};
@@ -30,7 +31,7 @@ pub async fn livez() -> Response {
 pub async fn healthz(State(state): State<AppState>) -> Response {
     match state.store.health().await {
         Ok(()) => json_reply(StatusCode::OK, &json!({ "status": "healthy" })),
-        Err(e) => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "storeUnavailable", format!("the store does not answer: {e}"))
+        Err(e) => ApiError::new(Code::StoreUnavailable, format!("the store does not answer: {e}"))
             .with_header(header::RETRY_AFTER, "1")
             .into_response(),
     }

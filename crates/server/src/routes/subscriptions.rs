@@ -4,6 +4,7 @@
 
 use axum::http::StatusCode;
 use axum::response::Response;
+use runhub_model::Code;
 use runhub_model::subscription::{MAX_PER_TENANT, decode_new_subscription, decode_subscription_patch};
 use runhub_model::{NotificationUrl, RunKind, SubscribedResource, Subscription, Timestamp, Uuid};
 use runhub_store::{RunParent, RunScope, StoreError};
@@ -42,7 +43,7 @@ fn no_options(ctx: &Ctx) -> ApiResult<()> {
     let first = ctx.raw_query.as_deref().unwrap_or("").split('&').find(|p| !p.is_empty());
     match first.map(|p| p.split('=').next().unwrap_or(p)) {
         Some(name) => {
-            Err(ApiError::bad_request("invalidQueryOption", format!("subscriptions take no query options; '{name}' is not supported here"))
+            Err(ApiError::new(Code::InvalidQueryOption, format!("subscriptions take no query options; '{name}' is not supported here"))
                 .with_target(name.to_owned()))
         }
         None => Ok(()),
@@ -54,15 +55,15 @@ fn no_options(ctx: &Ctx) -> ApiResult<()> {
 async fn reachable(ctx: &Ctx, member: &str, url: &NotificationUrl) -> ApiResult<()> {
     match ctx.webhooks.outbound().check_resolved(url).await {
         Err(OutboundError::Refused(why)) => {
-            return Err(ApiError::bad_request("notificationUrlRefused", format!("'{member}' {why}")).with_target(member));
+            return Err(ApiError::new(Code::NotificationUrlRefused, format!("'{member}' {why}")).with_target(member));
         }
         Err(other) => {
             let why = format!("Subscription validation request failed: {other}");
-            return Err(ApiError::bad_request("subscriptionValidationFailed", why).with_target(member));
+            return Err(ApiError::new(Code::SubscriptionValidationFailed, why).with_target(member));
         }
         Ok(()) => {}
     }
-    ctx.webhooks.validate(url).await.map_err(|why| ApiError::bad_request("subscriptionValidationFailed", why).with_target(member))
+    ctx.webhooks.validate(url).await.map_err(|why| ApiError::new(Code::SubscriptionValidationFailed, why).with_target(member))
 }
 
 /// A subscription on one flow's or group's runs needs that flow or group to exist.
@@ -77,7 +78,7 @@ async fn check_exists(ctx: &Ctx, resource: SubscribedResource) -> ApiResult<()> 
     };
     match found {
         Err(StoreError::NotFound(message)) => {
-            Err(ApiError::bad_request("invalidResource", format!("'resource': {message}")).with_target("resource"))
+            Err(ApiError::new(Code::InvalidResource, format!("'resource': {message}")).with_target("resource"))
         }
         other => Ok(other?),
     }

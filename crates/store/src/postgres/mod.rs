@@ -10,6 +10,7 @@
 
 mod schema;
 
+use runhub_model::Code;
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -209,9 +210,9 @@ impl PgTx {
         // PostgreSQL text cannot hold U+0000 (the server refuses it with SQLSTATE 22021). Refuse it
         // here as the client's mistake — a 400, where the SQLite store would store or match it.
         if sql.values.0.iter().any(|v| matches!(v, sea_query::Value::String(Some(s)) if s.contains('\0'))) {
-            return Err(runhub_model::FieldError::invalid(
+            return Err(runhub_model::FieldError::new(
                 "",
-                "unsupportedCharacter",
+                Code::UnsupportedCharacter,
                 "text containing the character U+0000 cannot be stored or compared by this service's PostgreSQL store",
             )
             .into());

@@ -5,7 +5,8 @@
 //! # Public API
 //!
 //! ```text
-//! parse_query(set: EntitySet, target: Target, raw_query: Option<&str>) -> Result<QueryOptions, QueryError>
+//! QueryString::parse(raw_query: Option<&str>) -> QueryString
+//! parse_query(set: EntitySet, target: Target, query: &QueryString) -> Result<QueryOptions, QueryError>
 //! parse_filter(set: EntitySet, text: &str) -> Result<Filter, QueryError>
 //! parse_orderby(set: EntitySet, text: &str) -> Result<Vec<OrderKey>, QueryError>
 //! parse_select(set: EntitySet, text: &str) -> Result<Option<Vec<&'static str>>, QueryError>
@@ -14,8 +15,9 @@
 //! service_document(metadata_url: &str) -> serde_json::Value
 //! ```
 //!
-//! - [`parse_query`] takes the raw (still percent-encoded) query string of a request, splits it
-//!   on `&`, decodes it (`+` is a space), accepts system option names with or without `$`
+//! - [`QueryString::parse`] splits a request's raw query string on `&` and percent-decodes each
+//!   name and value (`+` is a space), once; everything that reads options reads it.
+//! - [`parse_query`] reads a [`QueryString`], accepts system option names with or without `$`
 //!   (case-sensitive), ignores custom options and validates every system option against the
 //!   [`EntitySet`] the URL addresses and whether it addresses a collection, one entity or a
 //!   `/$count` ([`Target`]).
@@ -43,6 +45,7 @@ pub mod csdl;
 pub mod error;
 pub mod filter;
 pub mod options;
+pub mod query_string;
 pub mod schema;
 pub mod service_document;
 mod syntax;
@@ -52,6 +55,7 @@ pub use csdl::metadata_xml;
 pub use error::QueryError;
 pub use filter::parse_filter;
 pub use options::{Expand, QueryOptions, Target, parse_expand, parse_orderby, parse_query, parse_select};
+pub use query_string::{Param, QueryString};
 pub use schema::EntitySet;
 pub use service_document::service_document;
 

@@ -1,12 +1,11 @@
 //! The query string: splitting, decoding, naming rules and every system query option (docs/api.md, "Query options").
 
-use percent_encoding::percent_decode_str;
-
 use crate::ast::{Filter, OrderKey};
 use runhub_model::Code;
 
 use crate::error::{Problem, QueryError, char_offset};
 use crate::filter::{filter_problem, syntax_problem};
+use crate::query_string::QueryString;
 use crate::schema::EntitySet;
 use crate::syntax;
 
@@ -135,12 +134,6 @@ fn supported_list() -> String {
     SUPPORTED.iter().map(|o| o.name()).collect::<Vec<_>>().join(", ")
 }
 
-/// Percent-decodes a query component, `+` meaning a space (as ASP.NET OData does).
-fn decode(raw: &str) -> Option<String> {
-    let spaced = raw.replace('+', " ");
-    percent_decode_str(&spaced).decode_utf8().ok().map(|s| s.into_owned())
-}
-
 /// Sorts an option name: `Ok(None)` for a custom option (ignored).
 fn classify(name: &str) -> Result<Option<SystemOption>, QueryError> {
     let (bare, dollar) = match name.strip_prefix('$') {
@@ -173,32 +166,27 @@ fn classify(name: &str) -> Result<Option<SystemOption>, QueryError> {
     ))
 }
 
-/// Parses a raw query string (without or with its leading `?`, still percent-encoded) for a
-/// URL addressing `target` in `set`.
+/// Parses the query options of a URL addressing `target` in `set`.
 ///
 /// Options are named with or without `$`; other names without `$` are custom options and
 /// ignored. Every error names the option and, inside its value, the character position.
-pub fn parse_query(set: EntitySet, target: Target, raw_query: Option<&str>) -> Result<QueryOptions, QueryError> {
+pub fn parse_query(set: EntitySet, target: Target, query: &QueryString) -> Result<QueryOptions, QueryError> {
     let mut options = QueryOptions::default();
-    let Some(raw) = raw_query else {
-        return Ok(options);
-    };
-    let raw = raw.strip_prefix('?').unwrap_or(raw);
     let mut seen: Vec<SystemOption> = Vec::new();
-    for pair in raw.split('&').filter(|p| !p.is_empty()) {
-        let (raw_name, raw_value) = pair.split_once('=').unwrap_or((pair, ""));
-        let Some(name) = decode(raw_name) else {
+    for param in query.params() {
+        let Some(name) = &param.name else {
+            let raw_name = param.raw_name();
             return Err(QueryError::about_option(
                 Code::InvalidQueryOption,
                 raw_name,
                 format!("The query option name '{raw_name}' is not valid UTF-8 once percent-decoded"),
             ));
         };
-        let Some(option) = classify(&name)? else {
+        let Some(option) = classify(name)? else {
             continue;
         };
         let option_name = option.name();
-        let Some(value) = decode(raw_value) else {
+        let Some(value) = &param.value else {
             return Err(QueryError::new(Code::InvalidQueryOption, option_name, None, "the value is not valid UTF-8 once percent-decoded"));
         };
         if seen.contains(&option) {
@@ -225,7 +213,7 @@ pub fn parse_query(set: EntitySet, target: Target, raw_query: Option<&str>) -> R
         if value.is_empty() {
             return Err(QueryError::new(Code::InvalidQueryOption, option_name, None, "the value is empty"));
         }
-        apply(set, option, &value, &mut options).map_err(|p| p.into_error(&option_name))?;
+        apply(set, option, value, &mut options).map_err(|p| p.into_error(&option_name))?;
     }
     Ok(options)
 }

@@ -8,6 +8,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use hmac::{Hmac, Mac};
 use runhub_model::Code;
 use runhub_model::TenantId;
+use runhub_odata::QueryString;
 use runhub_odata::ast::Value;
 use serde_json::json;
 use sha2::Sha256;
@@ -110,26 +111,10 @@ pub fn verify(secret: &[u8], scope: &TokenScope<'_>, token: &str, keys: usize) -
 }
 
 /// The next page's URL: the request's own query minus `$skip` and `$skiptoken`, plus the new token.
-pub fn next_link(collection_url: &str, raw_query: Option<&str>, token: &str) -> String {
-    let mut parts: Vec<&str> = raw_query
-        .unwrap_or("")
-        .split('&')
-        .filter(|p| !p.is_empty())
-        .filter(|p| {
-            let name = p.split('=').next().unwrap_or("");
-            let name = percent_decode(name);
-            let bare = name.strip_prefix('$').unwrap_or(&name);
-            bare != "skip" && bare != "skiptoken"
-        })
-        .collect();
-    let token_part = format!("$skiptoken={token}");
-    parts.push(&token_part);
-    format!("{collection_url}?{}", parts.join("&"))
-}
-
-fn percent_decode(s: &str) -> String {
-    // Option names are ASCII; only `%24` (`$`) is likely to be encoded in them.
-    s.replace("%24", "$")
+pub fn next_link(collection_url: &str, query: &QueryString, token: &str) -> String {
+    let kept = query.without(&["skip", "skiptoken"]);
+    let sep = if kept.is_empty() { "" } else { "&" };
+    format!("{collection_url}?{kept}{sep}$skiptoken={token}")
 }
 
 #[cfg(test)]
@@ -157,7 +142,7 @@ mod tests {
 
     #[test]
     fn next_link_drops_skip_and_old_token() {
-        let link = next_link("http://h/beta/industryData/runs", Some("$top=2&$skip=4&%24skiptoken=x&$filter=a"), "T");
+        let link = next_link("http://h/beta/industryData/runs", &QueryString::parse(Some("$top=2&$skip=4&%24skiptoken=x&$filter=a")), "T");
         assert_eq!(link, "http://h/beta/industryData/runs?$top=2&$filter=a&$skiptoken=T");
     }
 }

@@ -6,6 +6,8 @@
 use axum::http::{Method, header};
 use runhub_model::Code;
 
+use runhub_odata::QueryString;
+
 use crate::auth::{Grants, Permission};
 use crate::error::{ApiError, ApiResult};
 use crate::path::{Resource, ResourcePath};
@@ -158,7 +160,7 @@ fn allows(grants: &Grants, any_of: &[Permission]) -> bool {
 
 /// Refuses (403) what the caller's grants do not allow: the table row for this endpoint and method
 /// (no row: refused), plus read access to whatever `$expand` brings in.
-pub fn check(grants: &Grants, path: &ResourcePath, method: &Method, raw_query: Option<&str>) -> ApiResult<()> {
+pub fn check(grants: &Grants, path: &ResourcePath, method: &Method, query: &QueryString) -> ApiResult<()> {
     if *grants == Grants::All {
         return Ok(());
     }
@@ -179,79 +181,14 @@ pub fn check(grants: &Grants, path: &ResourcePath, method: &Method, raw_query: O
     // What `$expand` brings in, at any depth: a navigation named anywhere in an `$expand` value
     // (nested options included) needs its read permission. Over-inclusive by design: a stray
     // mention costs a 403, never a leak. An unknown navigation is the query parser's 400.
-    let values = expand_values(raw_query);
+    let expanded = query.params().iter().filter(|p| p.bare_name().is_some_and(|n| n.trim().eq_ignore_ascii_case("expand")));
+    let values: Vec<&str> = expanded.filter_map(|p| p.value.as_deref()).collect();
     for (nav, needs) in NAVIGATION {
         if values.iter().any(|v| v.contains(nav)) && !allows(grants, needs) {
             return Err(denied(needs, &format!("$expand of {nav}")));
         }
     }
     Ok(())
-}
-
-/// Decodes `%XX` and `+` (as the query parser does); invalid escapes are kept as they are.
-fn percent_decode(s: &str) -> String {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        match bytes[i] {
-            b'+' => out.push(b' '),
-            b'%' if i + 2 < bytes.len() => {
-                let hex = std::str::from_utf8(&bytes[i + 1..i + 3]).ok().and_then(|h| u8::from_str_radix(h, 16).ok());
-                match hex {
-                    Some(b) => {
-                        out.push(b);
-                        i += 2;
-                    }
-                    None => out.push(b'%'),
-                }
-            }
-            b => out.push(b),
-        }
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
-/// The decoded values of every `$expand` (or `expand`) option.
-fn expand_values(raw_query: Option<&str>) -> Vec<String> {
-    let Some(query) = raw_query else { return Vec::new() };
-    query
-        .split('&')
-        .filter_map(|pair| {
-            let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
-            let key = percent_decode(key);
-            let name = key.trim().strip_prefix('$').unwrap_or(key.trim());
-            name.eq_ignore_ascii_case("expand").then(|| percent_decode(value))
-        })
-        .collect()
-}
-
-/// The top-level navigation names of every `$expand` (or `expand`) option, nested options aside.
-pub fn expanded_navigations(raw_query: Option<&str>) -> Vec<String> {
-    let mut navs = Vec::new();
-    for value in expand_values(raw_query) {
-        let mut depth = 0usize;
-        let mut item = String::new();
-        let mut items = Vec::new();
-        for c in value.chars() {
-            match c {
-                '(' => depth += 1,
-                ')' => depth = depth.saturating_sub(1),
-                ',' if depth == 0 => items.push(std::mem::take(&mut item)),
-                _ if depth == 0 => item.push(c),
-                _ => {}
-            }
-        }
-        items.push(item);
-        for item in items {
-            let nav: String = item.trim().chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '_').collect();
-            if !nav.is_empty() {
-                navs.push(nav);
-            }
-        }
-    }
-    navs
 }
 
 #[cfg(test)]
@@ -307,19 +244,9 @@ mod tests {
         };
         let runs_only = Grants::Some(BTreeSet::from([Permission::RunRead]));
         let get = Method::GET;
-        assert!(check(&runs_only, &path, &get, Some("$top=1")).is_ok());
-        assert!(check(&runs_only, &path, &get, Some("$expand=process")).is_err());
-        assert!(check(&runs_only, &path, &get, Some("%24expand=runs(%24expand%3Dprocess)")).is_err());
-        assert!(check(&runs_only, &path, &get, Some("expand=runs")).is_ok());
-    }
-
-    #[test]
-    fn expand_navigations() {
-        assert_eq!(expanded_navigations(Some("$expand=process")), ["process"]);
-        assert_eq!(expanded_navigations(Some("%24expand=runs(%24select%3Did%2Cprocess)&$top=1")), ["runs"]);
-        assert_eq!(expanded_navigations(Some("expand=runs,process")), ["runs", "process"]);
-        assert!(expanded_navigations(Some("$filter=x&$top=1")).is_empty());
-        assert_eq!(percent_decode("%2"), "%2");
-        assert_eq!(percent_decode("a%"), "a%");
+        assert!(check(&runs_only, &path, &get, &QueryString::parse(Some("$top=1"))).is_ok());
+        assert!(check(&runs_only, &path, &get, &QueryString::parse(Some("$expand=process"))).is_err());
+        assert!(check(&runs_only, &path, &get, &QueryString::parse(Some("%24expand=runs(%24expand%3Dprocess)"))).is_err());
+        assert!(check(&runs_only, &path, &get, &QueryString::parse(Some("expand=runs"))).is_ok());
     }
 }

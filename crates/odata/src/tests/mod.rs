@@ -11,6 +11,7 @@ use crate::ast::{CaseFn, CmpOp, Filter, Operand, OrderKey, StringFn, Type, Value
 use crate::error::QueryError;
 use crate::filter::parse_filter;
 use crate::options::{Expand, QueryOptions, Target, parse_expand, parse_orderby, parse_query, parse_select};
+use crate::query_string::QueryString;
 use crate::schema::EntitySet;
 use runhub_model::Code;
 

@@ -3,11 +3,11 @@
 use super::*;
 
 fn query(set: EntitySet, target: Target, raw: &str) -> QueryOptions {
-    parse_query(set, target, Some(raw)).unwrap_or_else(|e| panic!("{raw}: {e}"))
+    parse_query(set, target, &QueryString::parse(Some(raw))).unwrap_or_else(|e| panic!("{raw}: {e}"))
 }
 
 fn query_err(target: Target, raw: &str) -> QueryError {
-    match parse_query(RUNS, target, Some(raw)) {
+    match parse_query(RUNS, target, &QueryString::parse(Some(raw))) {
         Ok(o) => panic!("{raw} was accepted: {o:?}"),
         Err(e) => e,
     }
@@ -27,7 +27,7 @@ fn every_option() {
     assert_eq!(o.expand.as_ref().map(|e| e.navigation), Some("process"));
     assert_eq!((o.top, o.skip, o.skiptoken.as_deref(), o.count), (Some(10), Some(5), Some("abc="), true));
     assert!(!query(RUNS, Target::Collection, "$count=false").count);
-    assert_eq!(parse_query(RUNS, Target::Collection, None).unwrap(), QueryOptions::default());
+    assert_eq!(parse_query(RUNS, Target::Collection, &QueryString::parse(None)).unwrap(), QueryOptions::default());
     assert_eq!(query(RUNS, Target::Collection, ""), QueryOptions::default());
     assert_eq!(query(RUNS, Target::Collection, "?&&"), QueryOptions::default());
 }
@@ -119,6 +119,6 @@ fn query_on_other_sets() {
     assert!(o.filter.is_some());
     let expand = o.expand.unwrap();
     assert_eq!((expand.navigation, expand.options.top), ("runs", Some(3)));
-    let e = parse_query(EntitySet::OutgoingFlows, Target::Collection, Some("$select=dataDomain")).unwrap_err();
+    let e = parse_query(EntitySet::OutgoingFlows, Target::Collection, &QueryString::parse(Some("$select=dataDomain"))).unwrap_err();
     assert_eq!(e.option, "$select");
 }

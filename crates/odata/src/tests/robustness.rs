@@ -111,8 +111,8 @@ fn exercise(text: &str) {
         let _ = parse_expand(set, text);
     }
     for target in [Target::Collection, Target::Entity, Target::Count] {
-        let _ = parse_query(EntitySet::Runs, target, Some(text));
-        let _ = parse_query(EntitySet::IncomingFlows, target, Some(&format!("$filter={text}&$expand=runs({text})")));
+        let _ = parse_query(EntitySet::Runs, target, &QueryString::parse(Some(text)));
+        let _ = parse_query(EntitySet::IncomingFlows, target, &QueryString::parse(Some(&format!("$filter={text}&$expand=runs({text})"))));
     }
 }
 

@@ -16,16 +16,12 @@ pub const DEFAULT_PAGE_SIZE: u32 = 100;
 
 /// Parses the query options the URL allows for `target`.
 pub fn options(ctx: &Ctx, set: EntitySet, target: Target) -> ApiResult<QueryOptions> {
-    Ok(runhub_odata::parse_query(set, target, ctx.raw_query.as_deref())?)
+    Ok(runhub_odata::parse_query(set, target, &ctx.query)?)
 }
 
-/// The raw (still encoded) value of a system option, by name with or without `$`.
+/// The raw (still encoded) value of a system option.
 fn raw_option<'a>(ctx: &'a Ctx, name: &str) -> Option<&'a str> {
-    ctx.raw_query.as_deref()?.split('&').find_map(|pair| {
-        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-        let k = k.replace("%24", "$");
-        (k.strip_prefix('$').unwrap_or(&k) == name).then_some(v)
-    })
+    ctx.query.option(name).map(|p| p.raw_value())
 }
 
 fn token_scope<'a>(ctx: &'a Ctx) -> TokenScope<'a> {
@@ -84,7 +80,7 @@ pub fn reply<T>(ctx: &Ctx, page: &Page<T>, items: Vec<Map<String, Value>>) -> Re
 
 fn next_link(ctx: &Ctx, cursor: &[KeyValue]) -> String {
     let token = paging::mint(ctx.state.store.token_secret(), &token_scope(ctx), cursor);
-    paging::next_link(&ctx.url(&ctx.path.path), ctx.raw_query.as_deref(), &token)
+    paging::next_link(&ctx.url(&ctx.path.path), &ctx.query, &token)
 }
 
 /// `/$count`: the bare number as text.

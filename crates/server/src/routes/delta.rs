@@ -17,7 +17,7 @@ use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use runhub_model::{ProcessKind, Timestamp, Uuid};
 use runhub_odata::ast::{CmpOp, Filter, Operand, Value as Literal};
-use runhub_odata::{EntitySet, QueryOptions, Target};
+use runhub_odata::{EntitySet, QueryOptions, QueryString, Target};
 use runhub_store::{ChangeRange, Collection, Entity, EntityChange, ListQuery, RunScope, Table, default_order};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
@@ -102,19 +102,6 @@ fn verify(ctx: &Ctx, name: &str, token: &str) -> ApiResult<State> {
     serde_json::from_slice(&payload).map_err(|_| invalid_token(name))
 }
 
-/// The first request's options, kept (encoded) in every token of the rounds that follow.
-fn first_options(raw_query: Option<&str>) -> String {
-    raw_query
-        .unwrap_or("")
-        .split('&')
-        .filter(|pair| {
-            let name = pair.split('=').next().unwrap_or("").replace("%24", "$");
-            matches!(name.strip_prefix('$').unwrap_or(&name), "select" | "filter")
-        })
-        .collect::<Vec<_>>()
-        .join("&")
-}
-
 /// Only `process/id eq '…'` and `isof(…)` terms joined by `and`/`or`: what a change can be
 /// matched against without reading anything but the log.
 fn check_filter(filter: &Filter) -> ApiResult<()> {
@@ -190,8 +177,8 @@ pub(super) fn wants_stream(headers: &HeaderMap) -> bool {
 }
 
 /// The options of a round: parsed from the first request, or from the token's copy of them.
-fn parse_options(collection: Collection, raw: &str) -> ApiResult<QueryOptions> {
-    let options = runhub_odata::parse_query(entity_set(collection), Target::Delta, Some(raw))?;
+fn parse_options(collection: Collection, query: &QueryString) -> ApiResult<QueryOptions> {
+    let options = runhub_odata::parse_query(entity_set(collection), Target::Delta, query)?;
     if let Some(filter) = &options.filter {
         check_filter(filter)?;
     }
@@ -200,7 +187,7 @@ fn parse_options(collection: Collection, raw: &str) -> ApiResult<QueryOptions> {
 
 /// The delta URL and what it answers: a page (JSON) or, with `Accept: text/event-stream`, the live stream.
 pub async fn delta(ctx: &Ctx, collection: Collection) -> ApiResult<Response> {
-    let given = parse_options(collection, ctx.raw_query.as_deref().unwrap_or(""))?;
+    let given = parse_options(collection, &ctx.query)?;
     let page_size = max_page_size(ctx)?;
     let last_event_id = match ctx.headers.get("last-event-id") {
         Some(v) => Some(v.to_str().map_err(|_| invalid_token("Last-Event-ID"))?.trim().to_owned()),
@@ -230,7 +217,8 @@ pub async fn delta(ctx: &Ctx, collection: Collection) -> ApiResult<Response> {
             state
         }
         first => State {
-            o: first_options(ctx.raw_query.as_deref()),
+            // The first request's options, kept (encoded) in every token of the rounds that follow.
+            o: ctx.query.only(&["select", "filter"]),
             f: store.change_watermark().await?,
             t: now,
             u: None,
@@ -241,7 +229,7 @@ pub async fn delta(ctx: &Ctx, collection: Collection) -> ApiResult<Response> {
             k: None,
         },
     };
-    let options = parse_options(collection, &state.o)?;
+    let options = parse_options(collection, &QueryString::parse(Some(&state.o)))?;
     if wants_stream(&ctx.headers) {
         return super::stream::open(ctx, collection, state_into_follow(state)?, options);
     }

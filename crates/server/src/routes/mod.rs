@@ -17,6 +17,7 @@ use axum::http::{Extensions, HeaderMap, HeaderValue, Method, StatusCode, header}
 use axum::response::{IntoResponse, Response};
 use runhub_model::Code;
 use runhub_model::TenantId;
+use runhub_odata::QueryString;
 use runhub_store::Precondition;
 use serde_json::{Map, Value};
 
@@ -37,7 +38,8 @@ pub struct Ctx {
     pub tenant: TenantId,
     pub method: Method,
     pub headers: HeaderMap,
-    pub raw_query: Option<String>,
+    /// The query string, split and decoded once.
+    pub query: QueryString,
     pub path: ResourcePath,
     body: Bytes,
     /// What the layers put on the request (the caller's address, the router a batch is sent through).
@@ -212,6 +214,7 @@ async fn serve(state: AppState, request: Request) -> ApiResult<Response> {
         full_path.strip_prefix("/beta/").ok_or_else(|| ApiError::not_found(format!("no resource at '{full_path}'")))?
     };
     let path = path::parse(below_root)?;
+    let query = QueryString::parse(parts.uri.query());
     let allowed = path.resource.allowed(path.count);
     if !allowed.contains(&parts.method) {
         return Err(ApiError::method_not_allowed(allowed));
@@ -229,7 +232,7 @@ async fn serve(state: AppState, request: Request) -> ApiResult<Response> {
     // Who is calling was decided by the access layer; what they may do is decided here, before
     // the body is read or anything is looked up (so a refusal reveals nothing about the data).
     let identity = crate::auth::identity(&parts)?;
-    crate::permissions::check(&identity.grants, &path, &parts.method, parts.uri.query())?;
+    crate::permissions::check(&identity.grants, &path, &parts.method, &query)?;
     let tenant = crate::auth::tenant(&parts)?;
     let body = read_body(&parts.headers, body).await?;
     let feed = parts.extensions.get::<crate::feed::Feed>().cloned().unwrap_or_default();
@@ -241,7 +244,7 @@ async fn serve(state: AppState, request: Request) -> ApiResult<Response> {
         state,
         tenant,
         method: parts.method,
-        raw_query: parts.uri.query().map(str::to_owned),
+        query,
         headers: parts.headers,
         path,
         body,

@@ -40,8 +40,7 @@ fn reply(ctx: &Ctx, status: StatusCode, entity: Map<String, Value>) -> Response 
 
 /// Subscriptions take no query options.
 fn no_options(ctx: &Ctx) -> ApiResult<()> {
-    let first = ctx.raw_query.as_deref().unwrap_or("").split('&').find(|p| !p.is_empty());
-    match first.map(|p| p.split('=').next().unwrap_or(p)) {
+    match ctx.query.params().first().map(|p| p.raw_name()) {
         Some(name) => {
             Err(ApiError::new(Code::InvalidQueryOption, format!("subscriptions take no query options; '{name}' is not supported here"))
                 .with_target(name.to_owned()))

@@ -65,7 +65,7 @@ pub fn router_full(state: AppState, security: Security, services: Services) -> R
         .fallback(|request: axum::extract::Request| async move {
             ApiError::not_found(format!("no resource at '{}'; the service root is /beta", request.uri().path()))
         })
-        .method_not_allowed_fallback(|| async { ApiError::method_not_allowed(&[axum::http::Method::GET]) })
+        .method_not_allowed_fallback(|| async { ApiError::method_not_allowed(&["GET"]) })
         .layer(axum::Extension(feed))
         .layer(axum::Extension(webhooks))
         .layer(axum::middleware::from_fn_with_state(guard.clone(), limits::access))

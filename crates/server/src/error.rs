@@ -71,8 +71,8 @@ impl ApiError {
         self
     }
 
-    pub fn method_not_allowed(allowed: &[axum::http::Method]) -> Self {
-        let allow = allowed.iter().map(|m| m.as_str()).collect::<Vec<_>>().join(", ");
+    pub fn method_not_allowed(allowed: &[&str]) -> Self {
+        let allow = allowed.join(", ");
         Self::new(Code::MethodNotAllowed, format!("this resource does not support that method; allowed: {allow}"))
             .with_header(header::ALLOW, allow)
     }

@@ -14,6 +14,7 @@ pub mod path;
 pub mod permissions;
 pub mod protocol;
 pub mod render;
+pub mod router;
 pub mod routes;
 pub mod scheduler;
 pub mod serve;

@@ -1,7 +1,6 @@
 //! The OData URL space (docs/api.md, "URL space"), parsed into a typed resource path. One parser decides what a URL
 //! addresses, so 404 (no such resource) and 405 (no such method on it) are decided in one place.
 
-use axum::http::Method;
 use runhub_model::{ProcessKind, RunKind, Uuid};
 use runhub_store::{Collection, RunParent, RunScope};
 
@@ -49,36 +48,188 @@ pub struct ResourcePath {
     pub path: String,
 }
 
-impl Resource {
-    /// The methods this resource supports.
-    pub fn allowed(&self, count: bool) -> &'static [Method] {
-        if count {
-            return &[Method::GET];
-        }
-        match self {
-            Resource::ServiceDocument
-            | Resource::Metadata
-            | Resource::RunProcess(..)
-            | Resource::ErrorsAndWarnings(_)
-            | Resource::Delta(_) => &[Method::GET],
-            Resource::Processes(_) => &[Method::GET, Method::POST],
-            Resource::Process(..) | Resource::Run(..) => &[Method::GET, Method::PATCH, Method::DELETE],
-            Resource::RunNow(_) | Resource::GroupMemberRefs(_) => &[Method::POST],
-            // A cast segment narrows a listing; creating goes through the un-cast collection, except
-            // for the runGroups set, which is the runs set cast to runGroup.
-            Resource::Runs(scope) if scope.kind.is_some() && scope.parent == RunParent::All && scope.kind != Some(RunKind::RunGroup) => {
-                &[Method::GET]
+/// The shapes of URL the API answers at, one per row group of the URL table (`router.rs`): what
+/// a [`Resource`] is once its ids are set aside. Run collections are one endpoint wherever they
+/// are addressed (`runs`, `runGroups`, a flow's or a group's `runs`), except that a cast segment
+/// narrowing `runs` to a kind is read-only.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Endpoint {
+    ServiceDocument,
+    Metadata,
+    Batch,
+    Flows,
+    FlowsCount,
+    FlowsDelta,
+    Flow,
+    RunNow,
+    Runs,
+    /// `/industryData/runs/microsoft.graph.industryData.{flow run kind}`: a listing only.
+    RunsOfKind,
+    RunsCount,
+    RunsDelta,
+    Run,
+    RunProcess,
+    RunProcessRef,
+    GroupMemberRefs,
+    GroupMemberRef,
+    ErrorsAndWarnings,
+    ExternalRuns,
+    ExternalRunsCount,
+    ExternalRun,
+    ExternalStatistics,
+    ExternalStart,
+    Activities,
+    ActivitiesCount,
+    Activity,
+    ActivityFlow,
+    Subscriptions,
+    Subscription,
+}
+
+impl ResourcePath {
+    /// Which endpoint this URL is.
+    pub fn endpoint(&self) -> Endpoint {
+        let count = self.count;
+        match &self.resource {
+            Resource::ServiceDocument => Endpoint::ServiceDocument,
+            Resource::Metadata => Endpoint::Metadata,
+            Resource::Batch => Endpoint::Batch,
+            Resource::Processes(_) if count => Endpoint::FlowsCount,
+            Resource::Processes(_) => Endpoint::Flows,
+            Resource::Delta(Collection::Runs) => Endpoint::RunsDelta,
+            Resource::Delta(_) => Endpoint::FlowsDelta,
+            Resource::Process(..) => Endpoint::Flow,
+            Resource::RunNow(_) => Endpoint::RunNow,
+            Resource::Runs(_) if count => Endpoint::RunsCount,
+            Resource::Runs(scope) if scope.parent == RunParent::All && scope.kind.is_some_and(|k| k != RunKind::RunGroup) => {
+                Endpoint::RunsOfKind
             }
-            Resource::Runs(_) => &[Method::GET, Method::POST],
-            Resource::RunProcessRef(..) => &[Method::GET, Method::PUT, Method::POST],
-            Resource::GroupMemberRef(..) => &[Method::DELETE],
-            Resource::External(External::Start) | Resource::Batch => &[Method::POST],
-            Resource::Subscriptions => &[Method::GET, Method::POST],
-            Resource::Subscription(_) => &[Method::GET, Method::PATCH, Method::DELETE],
-            Resource::External(_) => &[Method::GET],
+            Resource::Runs(_) => Endpoint::Runs,
+            Resource::Run(..) => Endpoint::Run,
+            Resource::RunProcess(..) => Endpoint::RunProcess,
+            Resource::RunProcessRef(..) => Endpoint::RunProcessRef,
+            Resource::GroupMemberRefs(_) => Endpoint::GroupMemberRefs,
+            Resource::GroupMemberRef(..) => Endpoint::GroupMemberRef,
+            Resource::ErrorsAndWarnings(_) => Endpoint::ErrorsAndWarnings,
+            Resource::External(External::Runs) if count => Endpoint::ExternalRunsCount,
+            Resource::External(External::Runs) => Endpoint::ExternalRuns,
+            Resource::External(External::Run(_)) => Endpoint::ExternalRun,
+            Resource::External(External::Statistics(_)) => Endpoint::ExternalStatistics,
+            Resource::External(External::Start) => Endpoint::ExternalStart,
+            Resource::External(External::Activities(_)) if count => Endpoint::ActivitiesCount,
+            Resource::External(External::Activities(_)) => Endpoint::Activities,
+            Resource::External(External::Activity(..)) => Endpoint::Activity,
+            Resource::External(External::ActivityFlow(..)) => Endpoint::ActivityFlow,
+            Resource::Subscriptions => Endpoint::Subscriptions,
+            Resource::Subscription(_) => Endpoint::Subscription,
         }
     }
 
+    // What a handler takes from its URL. The URL table sends each endpoint to handlers that
+    // ask for what that endpoint's resource carries; anything else is a bug in the table (500).
+
+    fn misrouted(&self) -> ApiError {
+        ApiError::internal(format!("'/beta/{}' was sent to a handler of another resource", self.path))
+    }
+
+    /// A flow set: `…Flows`.
+    pub fn flow_set(&self) -> Result<ProcessKind, ApiError> {
+        match self.resource {
+            Resource::Processes(kind) => Ok(kind),
+            _ => Err(self.misrouted()),
+        }
+    }
+
+    /// One flow: `…Flows/{id}`.
+    pub fn flow(&self) -> Result<(ProcessKind, Uuid), ApiError> {
+        match self.resource {
+            Resource::Process(kind, id) => Ok((kind, id)),
+            _ => Err(self.misrouted()),
+        }
+    }
+
+    /// The incomingFlow of `…/runNow`.
+    pub fn run_now_flow(&self) -> Result<Uuid, ApiError> {
+        match self.resource {
+            Resource::RunNow(id) => Ok(id),
+            _ => Err(self.misrouted()),
+        }
+    }
+
+    /// A run collection.
+    pub fn run_set(&self) -> Result<&RunScope, ApiError> {
+        match &self.resource {
+            Resource::Runs(scope) => Ok(scope),
+            _ => Err(self.misrouted()),
+        }
+    }
+
+    /// One run, or its `process` / `process/$ref`.
+    pub fn run(&self) -> Result<(&RunScope, Uuid), ApiError> {
+        match &self.resource {
+            Resource::Run(scope, id) | Resource::RunProcess(scope, id) | Resource::RunProcessRef(scope, id) => Ok((scope, *id)),
+            _ => Err(self.misrouted()),
+        }
+    }
+
+    /// The runGroup of `…/runs/$ref` or `…/getErrorsAndWarningsFile`.
+    pub fn group(&self) -> Result<Uuid, ApiError> {
+        match self.resource {
+            Resource::GroupMemberRefs(group) | Resource::ErrorsAndWarnings(group) => Ok(group),
+            _ => Err(self.misrouted()),
+        }
+    }
+
+    /// The runGroup and member of `…/runs/{runId}/$ref`.
+    pub fn group_member(&self) -> Result<(Uuid, Uuid), ApiError> {
+        match self.resource {
+            Resource::GroupMemberRef(group, run) => Ok((group, run)),
+            _ => Err(self.misrouted()),
+        }
+    }
+
+    /// The collection of a delta URL.
+    pub fn delta_collection(&self) -> Result<Collection, ApiError> {
+        match self.resource {
+            Resource::Delta(collection) => Ok(collection),
+            _ => Err(self.misrouted()),
+        }
+    }
+
+    /// The industryDataRun of a published path: `…/runs/{id}`, its `activities`, its `getStatistics`.
+    pub fn external_run(&self) -> Result<Uuid, ApiError> {
+        match self.resource {
+            Resource::External(External::Run(id) | External::Activities(id)) => Ok(id),
+            _ => Err(self.misrouted()),
+        }
+    }
+
+    /// The industryDataRun and activity of `…/activities/{activityId}[/activity]`.
+    pub fn external_activity(&self) -> Result<(Uuid, Uuid), ApiError> {
+        match self.resource {
+            Resource::External(External::Activity(run, id) | External::ActivityFlow(run, id)) => Ok((run, id)),
+            _ => Err(self.misrouted()),
+        }
+    }
+
+    /// The run of `getStatistics`: `None` for the newest.
+    pub fn statistics_run(&self) -> Result<Option<Uuid>, ApiError> {
+        match self.resource {
+            Resource::External(External::Statistics(run)) => Ok(run),
+            _ => Err(self.misrouted()),
+        }
+    }
+
+    /// One subscription.
+    pub fn subscription(&self) -> Result<Uuid, ApiError> {
+        match self.resource {
+            Resource::Subscription(id) => Ok(id),
+            _ => Err(self.misrouted()),
+        }
+    }
+}
+
+impl Resource {
     fn countable(&self) -> bool {
         matches!(self, Resource::Processes(_) | Resource::Runs(_) | Resource::External(External::Runs | External::Activities(_)))
     }

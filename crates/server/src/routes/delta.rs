@@ -186,7 +186,8 @@ fn parse_options(collection: Collection, query: &QueryString) -> ApiResult<Query
 }
 
 /// The delta URL and what it answers: a page (JSON) or, with `Accept: text/event-stream`, the live stream.
-pub async fn delta(ctx: &Ctx, collection: Collection) -> ApiResult<Response> {
+pub async fn delta(ctx: &Ctx) -> ApiResult<Response> {
+    let collection = ctx.path.delta_collection()?;
     let given = parse_options(collection, &ctx.query)?;
     let page_size = max_page_size(ctx)?;
     let last_event_id = match ctx.headers.get("last-event-id") {

@@ -20,7 +20,6 @@ use serde_json::{Map, Value, json};
 
 use super::{Ctx, collection, entity_reply, json_reply, no_content};
 use crate::error::{ApiError, ApiResult};
-use crate::path::External;
 use crate::render;
 
 const NS: &str = "#microsoft.graph.industryData.";
@@ -33,21 +32,16 @@ fn members(group: Uuid) -> RunScope {
     RunScope { parent: RunParent::Group(group), kind: None }
 }
 
-pub async fn route(ctx: &Ctx, target: External) -> ApiResult<Response> {
-    match target {
-        External::Runs if ctx.path.count => count(ctx, EntitySet::IndustryDataRuns, &groups()).await,
-        External::Runs => list_runs(ctx).await,
-        External::Run(id) => get_run(ctx, id).await,
-        External::Activities(group) if ctx.path.count => {
-            ctx.state.store.get_run(&ctx.tenant, &groups(), group).await?;
-            count(ctx, EntitySet::Activities, &members(group)).await
-        }
-        External::Activities(group) => list_activities(ctx, group).await,
-        External::Activity(group, id) => get_activity(ctx, group, id).await,
-        External::ActivityFlow(group, id) => activity_flow(ctx, group, id).await,
-        External::Statistics(run) => statistics(ctx, run).await,
-        External::Start => start(ctx).await,
-    }
+/// `…/runs/$count`.
+pub async fn count_runs(ctx: &Ctx) -> ApiResult<Response> {
+    count(ctx, EntitySet::IndustryDataRuns, &groups()).await
+}
+
+/// `…/runs/{id}/activities/$count`: 404 when the run does not exist.
+pub async fn count_activities(ctx: &Ctx) -> ApiResult<Response> {
+    let group = ctx.path.external_run()?;
+    ctx.state.store.get_run(&ctx.tenant, &groups(), group).await?;
+    count(ctx, EntitySet::Activities, &members(group)).await
 }
 
 // ---- rendering ----------------------------------------------------------------------------------
@@ -142,7 +136,7 @@ fn page_reply(ctx: &Ctx, page: &Page<Run>, items: Vec<Map<String, Value>>) -> Re
 
 // ---- industryDataRun ----------------------------------------------------------------------------
 
-async fn list_runs(ctx: &Ctx) -> ApiResult<Response> {
+pub async fn list_runs(ctx: &Ctx) -> ApiResult<Response> {
     let options = options(ctx, EntitySet::IndustryDataRuns, Target::Collection)?;
     let query = collection::list_query(ctx, &options, Table::Runs)?;
     let page = ctx.state.store.list_runs(&ctx.tenant, &groups(), &query).await?;
@@ -152,7 +146,8 @@ async fn list_runs(ctx: &Ctx) -> ApiResult<Response> {
     Ok(page_reply(ctx, &page, items))
 }
 
-async fn get_run(ctx: &Ctx, id: Uuid) -> ApiResult<Response> {
+pub async fn get_run(ctx: &Ctx) -> ApiResult<Response> {
+    let id = ctx.path.external_run()?;
     let options = options(ctx, EntitySet::IndustryDataRuns, Target::Entity)?;
     let run = ctx.state.store.get_run(&ctx.tenant, &groups(), id).await.map_err(|e| not_found_as(e, "industryDataRun", id))?;
     let mut items = vec![industry_data_run(&run, options.select.as_deref())];
@@ -187,7 +182,8 @@ async fn expand_activities(ctx: &Ctx, options: &QueryOptions, runs: &[Run], item
 
 // ---- activities ---------------------------------------------------------------------------------
 
-async fn list_activities(ctx: &Ctx, group: Uuid) -> ApiResult<Response> {
+pub async fn list_activities(ctx: &Ctx) -> ApiResult<Response> {
+    let group = ctx.path.external_run()?;
     let options = options(ctx, EntitySet::Activities, Target::Collection)?;
     let query = collection::list_query(ctx, &options, Table::Runs)?;
     ctx.state.store.get_run(&ctx.tenant, &groups(), group).await.map_err(|e| not_found_as(e, "industryDataRun", group))?;
@@ -203,7 +199,8 @@ async fn load_activity(ctx: &Ctx, group: Uuid, id: Uuid) -> ApiResult<Run> {
     ctx.state.store.get_run(&ctx.tenant, &members(group), id).await.map_err(|e| not_found_as(e, "activity in this run", id))
 }
 
-async fn get_activity(ctx: &Ctx, group: Uuid, id: Uuid) -> ApiResult<Response> {
+pub async fn get_activity(ctx: &Ctx) -> ApiResult<Response> {
+    let (group, id) = ctx.path.external_activity()?;
     let options = options(ctx, EntitySet::Activities, Target::Entity)?;
     let run = load_activity(ctx, group, id).await?;
     let mut items = vec![activity(&run, options.select.as_deref())];
@@ -227,7 +224,8 @@ async fn expand_flows(ctx: &Ctx, options: &QueryOptions, runs: &[Run], items: &m
 }
 
 /// `…/activities/{id}/activity`: the flow the activity ran.
-async fn activity_flow(ctx: &Ctx, group: Uuid, id: Uuid) -> ApiResult<Response> {
+pub async fn activity_flow(ctx: &Ctx) -> ApiResult<Response> {
+    let (group, id) = ctx.path.external_activity()?;
     let options = collection::options(ctx, EntitySet::Processes, Target::Entity)?;
     if options.expand.is_some() {
         return Err(ApiError::new(
@@ -304,7 +302,8 @@ pub fn run_statistics(group: &Run, members: &[Run]) -> Value {
     })
 }
 
-async fn statistics(ctx: &Ctx, run: Option<Uuid>) -> ApiResult<Response> {
+pub async fn statistics(ctx: &Ctx) -> ApiResult<Response> {
+    let run = ctx.path.statistics_run()?;
     // A function takes no system query options (custom ones are ignored, as everywhere).
     let given = options(ctx, EntitySet::IndustryDataRuns, Target::Count)?;
     if given.filter.is_some() {
@@ -330,7 +329,7 @@ async fn statistics(ctx: &Ctx, run: Option<Uuid>) -> ApiResult<Response> {
 
 /// `POST …/runs/start`: a new runGroup with one running incomingFlowRun per ready flow inside its
 /// window; 202 with `Location`. At most 5 successful starts per tenant per 12 h, then 429.
-async fn start(ctx: &Ctx) -> ApiResult<Response> {
+pub async fn start(ctx: &Ctx) -> ApiResult<Response> {
     debug_assert_eq!(ctx.method, Method::POST);
     // The action takes no parameters: an empty body or `{}`.
     if !ctx.body.is_empty() {

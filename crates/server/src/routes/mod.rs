@@ -1,15 +1,16 @@
-//! The HTTP surface (docs/api.md): one module per resource, dispatched from the typed resource path.
+//! The HTTP surface (docs/api.md): one module per resource, each handler reached through the URL
+//! table (`router.rs`) from the typed resource path; the request context they share ([`Ctx`]).
 
 pub mod batch;
 mod collection;
-mod delta;
-mod external;
-mod processes;
-mod run_groups;
-mod runs;
-mod service;
+pub(crate) mod delta;
+pub(crate) mod external;
+pub(crate) mod processes;
+pub(crate) mod run_groups;
+pub(crate) mod runs;
+pub(crate) mod service;
 mod stream;
-mod subscriptions;
+pub(crate) mod subscriptions;
 
 use axum::body::{Body, Bytes};
 use axum::extract::{Request, State};
@@ -215,10 +216,7 @@ async fn serve(state: AppState, request: Request) -> ApiResult<Response> {
     };
     let path = path::parse(below_root)?;
     let query = QueryString::parse(parts.uri.query());
-    let allowed = path.resource.allowed(path.count);
-    if !allowed.contains(&parts.method) {
-        return Err(ApiError::method_not_allowed(allowed));
-    }
+    let route = crate::router::route(path.endpoint(), &parts.method)?;
     // JSON resources refuse an Accept header that admits no JSON; `$metadata` (XML) and `/$count`
     // (text) answer whatever Accept says, as Graph clients send `application/json` everywhere; delta
     // also answers `text/event-stream` (the live stream).
@@ -232,7 +230,7 @@ async fn serve(state: AppState, request: Request) -> ApiResult<Response> {
     // Who is calling was decided by the access layer; what they may do is decided here, before
     // the body is read or anything is looked up (so a refusal reveals nothing about the data).
     let identity = crate::auth::identity(&parts)?;
-    crate::permissions::check(&identity.grants, &path, &parts.method, &query)?;
+    crate::permissions::check(&identity.grants, route.access, &path, &parts.method, &query)?;
     let tenant = crate::auth::tenant(&parts)?;
     let body = read_body(&parts.headers, body).await?;
     let feed = parts.extensions.get::<crate::feed::Feed>().cloned().unwrap_or_default();
@@ -250,40 +248,5 @@ async fn serve(state: AppState, request: Request) -> ApiResult<Response> {
         body,
         extensions: parts.extensions,
     };
-    route(&ctx).await
-}
-
-async fn route(ctx: &Ctx) -> ApiResult<Response> {
-    let m = &ctx.method;
-    match ctx.path.resource.clone() {
-        Resource::ServiceDocument => service::service_document(ctx),
-        Resource::Metadata => service::metadata(ctx),
-        Resource::Processes(kind) if ctx.path.count => processes::count(ctx, kind).await,
-        Resource::Processes(kind) if m == Method::GET => processes::list(ctx, kind).await,
-        Resource::Processes(kind) => processes::create(ctx, kind).await,
-        Resource::Process(kind, id) if m == Method::GET => processes::get(ctx, kind, id).await,
-        Resource::Process(kind, id) if m == Method::PATCH => processes::update(ctx, kind, id).await,
-        Resource::Process(kind, id) => processes::delete(ctx, kind, id).await,
-        Resource::RunNow(id) => processes::run_now(ctx, id).await,
-        Resource::Runs(scope) if ctx.path.count => runs::count(ctx, &scope).await,
-        Resource::Runs(scope) if m == Method::GET => runs::list(ctx, &scope).await,
-        Resource::Runs(scope) => runs::create(ctx, &scope).await,
-        Resource::Run(scope, id) if m == Method::GET => runs::get(ctx, &scope, id).await,
-        Resource::Run(scope, id) if m == Method::PATCH => runs::update(ctx, &scope, id).await,
-        Resource::Run(scope, id) => runs::delete(ctx, &scope, id).await,
-        Resource::RunProcess(scope, id) => runs::get_process(ctx, &scope, id).await,
-        Resource::RunProcessRef(scope, id) if m == Method::GET => runs::get_process_ref(ctx, &scope, id).await,
-        Resource::RunProcessRef(scope, id) => runs::set_process_ref(ctx, &scope, id).await,
-        Resource::GroupMemberRefs(group) => run_groups::add_member(ctx, group).await,
-        Resource::GroupMemberRef(group, run) => run_groups::remove_member(ctx, group, run).await,
-        Resource::ErrorsAndWarnings(group) => run_groups::errors_and_warnings(ctx, group).await,
-        Resource::External(target) => external::route(ctx, target).await,
-        Resource::Delta(collection) => delta::delta(ctx, collection).await,
-        Resource::Batch => batch::run(ctx).await,
-        Resource::Subscriptions if m == Method::GET => subscriptions::list(ctx).await,
-        Resource::Subscriptions => subscriptions::create(ctx).await,
-        Resource::Subscription(id) if m == Method::GET => subscriptions::get(ctx, id).await,
-        Resource::Subscription(id) if m == Method::PATCH => subscriptions::update(ctx, id).await,
-        Resource::Subscription(id) => subscriptions::delete(ctx, id).await,
-    }
+    (route.handler)(&ctx).await
 }

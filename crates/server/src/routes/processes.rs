@@ -2,8 +2,8 @@
 
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
+use runhub_model::ProcessKind;
 use runhub_model::decode::{decode_new_process, decode_process_patch};
-use runhub_model::{ProcessKind, Uuid};
 use runhub_odata::{EntitySet, Target};
 use runhub_store::{RunParent, RunScope, Table, etag};
 
@@ -19,7 +19,8 @@ pub fn entity_set(kind: ProcessKind) -> EntitySet {
 }
 
 /// The canonical URL of a process.
-pub async fn list(ctx: &Ctx, kind: ProcessKind) -> ApiResult<Response> {
+pub async fn list(ctx: &Ctx) -> ApiResult<Response> {
+    let kind = ctx.path.flow_set()?;
     let options = collection::options(ctx, entity_set(kind), Target::Collection)?;
     let query = collection::list_query(ctx, &options, Table::Processes)?;
     let page = ctx.state.store.list_processes(&ctx.tenant, kind, &query).await?;
@@ -30,19 +31,22 @@ pub async fn list(ctx: &Ctx, kind: ProcessKind) -> ApiResult<Response> {
     Ok(collection::reply(ctx, &page, items))
 }
 
-pub async fn count(ctx: &Ctx, kind: ProcessKind) -> ApiResult<Response> {
+pub async fn count(ctx: &Ctx) -> ApiResult<Response> {
+    let kind = ctx.path.flow_set()?;
     let options = collection::options(ctx, entity_set(kind), Target::Count)?;
     Ok(collection::count_reply(ctx.state.store.count_processes(&ctx.tenant, kind, options.filter.as_ref()).await?))
 }
 
-pub async fn create(ctx: &Ctx, kind: ProcessKind) -> ApiResult<Response> {
+pub async fn create(ctx: &Ctx) -> ApiResult<Response> {
+    let kind = ctx.path.flow_set()?;
     let new = decode_new_process(&ctx.json_body()?, kind)?;
     let process = ctx.state.store.create_process(&ctx.tenant, new).await?;
     let location = ctx.process_url(kind, process.id);
     Ok(entity_reply(ctx, StatusCode::CREATED, render::process(&process, None), &etag(process.version), Some(&location)))
 }
 
-pub async fn get(ctx: &Ctx, kind: ProcessKind, id: Uuid) -> ApiResult<Response> {
+pub async fn get(ctx: &Ctx) -> ApiResult<Response> {
+    let (kind, id) = ctx.path.flow()?;
     let options = collection::options(ctx, entity_set(kind), Target::Entity)?;
     let process = ctx.state.store.get_process(&ctx.tenant, kind, id).await?;
     let mut item = vec![render::process(&process, options.select.as_deref())];
@@ -51,20 +55,23 @@ pub async fn get(ctx: &Ctx, kind: ProcessKind, id: Uuid) -> ApiResult<Response> 
     Ok(entity_reply(ctx, StatusCode::OK, entity, &etag(process.version), None))
 }
 
-pub async fn update(ctx: &Ctx, kind: ProcessKind, id: Uuid) -> ApiResult<Response> {
+pub async fn update(ctx: &Ctx) -> ApiResult<Response> {
+    let (kind, id) = ctx.path.flow()?;
     let patch = decode_process_patch(&ctx.json_body()?, kind)?;
     let process = ctx.state.store.update_process(&ctx.tenant, kind, id, patch, ctx.if_match()?).await?;
     Ok(entity_reply(ctx, StatusCode::OK, render::process(&process, None), &etag(process.version), None))
 }
 
-pub async fn delete(ctx: &Ctx, kind: ProcessKind, id: Uuid) -> ApiResult<Response> {
+pub async fn delete(ctx: &Ctx) -> ApiResult<Response> {
+    let (kind, id) = ctx.path.flow()?;
     ctx.state.store.delete_process(&ctx.tenant, kind, id, ctx.if_match()?).await?;
     Ok(no_content())
 }
 
 /// `runNow`: starts a new running incomingFlowRun; 202 with the run's `Location` and no body, as
 /// Graph answers an action that starts work.
-pub async fn run_now(ctx: &Ctx, flow: Uuid) -> ApiResult<Response> {
+pub async fn run_now(ctx: &Ctx) -> ApiResult<Response> {
+    let flow = ctx.path.run_now_flow()?;
     let run = ctx.state.store.run_now(&ctx.tenant, flow).await?;
     let location = ctx.url(&format!("industryData/incomingFlows/{flow}/runs/{}", run.id));
     let mut response = StatusCode::ACCEPTED.into_response();

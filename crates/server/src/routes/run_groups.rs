@@ -3,7 +3,6 @@
 
 use axum::http::StatusCode;
 use axum::response::Response;
-use runhub_model::Uuid;
 use runhub_model::decode::decode_reference;
 use serde_json::json;
 
@@ -12,21 +11,24 @@ use super::{Ctx, json_reply, no_content};
 use crate::error::{ApiError, ApiResult};
 
 /// `POST runGroups/{id}/runs/$ref`: adds an existing run to the group.
-pub async fn add_member(ctx: &Ctx, group: Uuid) -> ApiResult<Response> {
+pub async fn add_member(ctx: &Ctx) -> ApiResult<Response> {
+    let group = ctx.path.group()?;
     let run = run_ref(&decode_reference(&ctx.json_body()?)?)?;
     ctx.state.store.add_group_member(&ctx.tenant, group, run).await?;
     Ok(no_content())
 }
 
 /// `DELETE runGroups/{id}/runs/{runId}/$ref`: the run leaves the group (and is kept).
-pub async fn remove_member(ctx: &Ctx, group: Uuid, run: Uuid) -> ApiResult<Response> {
+pub async fn remove_member(ctx: &Ctx) -> ApiResult<Response> {
+    let (group, run) = ctx.path.group_member()?;
     ctx.state.store.remove_group_member(&ctx.tenant, group, run).await?;
     Ok(no_content())
 }
 
 /// `getErrorsAndWarningsFile`: an RFC 4180 CSV of the members that failed or completed with errors
 /// or warnings, by `startDateTime` then `id`.
-pub async fn errors_and_warnings(ctx: &Ctx, group: Uuid) -> ApiResult<Response> {
+pub async fn errors_and_warnings(ctx: &Ctx) -> ApiResult<Response> {
+    let group = ctx.path.group()?;
     let runs = ctx.state.store.group_problem_runs(&ctx.tenant, group).await?;
     let mut csv = csv::WriterBuilder::new().terminator(csv::Terminator::CRLF).from_writer(Vec::new());
     let write_err = |e: csv::Error| ApiError::internal(format!("cannot write CSV: {e}"));

@@ -68,7 +68,8 @@ pub fn run_ref(url: &str) -> ApiResult<Uuid> {
     })
 }
 
-pub async fn list(ctx: &Ctx, scope: &RunScope) -> ApiResult<Response> {
+pub async fn list(ctx: &Ctx) -> ApiResult<Response> {
+    let scope = ctx.path.run_set()?;
     let options = collection::options(ctx, entity_set(scope), Target::Collection)?;
     let query = collection::list_query(ctx, &options, Table::Runs)?;
     let page = ctx.state.store.list_runs(&ctx.tenant, scope, &query).await?;
@@ -78,12 +79,14 @@ pub async fn list(ctx: &Ctx, scope: &RunScope) -> ApiResult<Response> {
     Ok(collection::reply(ctx, &page, items))
 }
 
-pub async fn count(ctx: &Ctx, scope: &RunScope) -> ApiResult<Response> {
+pub async fn count(ctx: &Ctx) -> ApiResult<Response> {
+    let scope = ctx.path.run_set()?;
     let options = collection::options(ctx, entity_set(scope), Target::Count)?;
     Ok(collection::count_reply(ctx.state.store.count_runs(&ctx.tenant, scope, options.filter.as_ref()).await?))
 }
 
-pub async fn create(ctx: &Ctx, scope: &RunScope) -> ApiResult<Response> {
+pub async fn create(ctx: &Ctx) -> ApiResult<Response> {
+    let scope = ctx.path.run_set()?;
     let rule = match (&scope.parent, scope.kind) {
         (_, Some(kind)) => KindRule::Implied(kind),
         (RunParent::Process(kind, _), None) => KindRule::Implied(RunKind::for_process(*kind)),
@@ -96,7 +99,8 @@ pub async fn create(ctx: &Ctx, scope: &RunScope) -> ApiResult<Response> {
     Ok(run_reply(ctx, StatusCode::CREATED, &run, Some(&location), None))
 }
 
-pub async fn get(ctx: &Ctx, scope: &RunScope, id: Uuid) -> ApiResult<Response> {
+pub async fn get(ctx: &Ctx) -> ApiResult<Response> {
+    let (scope, id) = ctx.path.run()?;
     let options = collection::options(ctx, entity_set(scope), Target::Entity)?;
     let run = ctx.state.store.get_run(&ctx.tenant, scope, id).await?;
     let mut items = vec![render::run(&run, options.select.as_deref())];
@@ -104,19 +108,22 @@ pub async fn get(ctx: &Ctx, scope: &RunScope, id: Uuid) -> ApiResult<Response> {
     Ok(entity_reply(ctx, StatusCode::OK, items.pop().unwrap_or_default(), &etag(run.version), None))
 }
 
-pub async fn update(ctx: &Ctx, scope: &RunScope, id: Uuid) -> ApiResult<Response> {
+pub async fn update(ctx: &Ctx) -> ApiResult<Response> {
+    let (scope, id) = ctx.path.run()?;
     let patch = decode_run_patch(&ctx.json_body()?)?;
     let run = ctx.state.store.update_run(&ctx.tenant, scope, id, patch, ctx.if_match()?).await?;
     Ok(run_reply(ctx, StatusCode::OK, &run, None, None))
 }
 
-pub async fn delete(ctx: &Ctx, scope: &RunScope, id: Uuid) -> ApiResult<Response> {
+pub async fn delete(ctx: &Ctx) -> ApiResult<Response> {
+    let (scope, id) = ctx.path.run()?;
     ctx.state.store.delete_run(&ctx.tenant, scope, id, ctx.if_match()?).await?;
     Ok(no_content())
 }
 
 /// `…/runs/{id}/process`: the process, or 204 for a runGroup, which has none.
-pub async fn get_process(ctx: &Ctx, scope: &RunScope, id: Uuid) -> ApiResult<Response> {
+pub async fn get_process(ctx: &Ctx) -> ApiResult<Response> {
+    let (scope, id) = ctx.path.run()?;
     let run = ctx.state.store.get_run(&ctx.tenant, scope, id).await?;
     let Some(process_id) = run.process_id else { return Ok(no_content()) };
     let process = ctx
@@ -137,7 +144,8 @@ pub async fn get_process(ctx: &Ctx, scope: &RunScope, id: Uuid) -> ApiResult<Res
 }
 
 /// `GET …/process/$ref`: `{"@odata.id": url}`.
-pub async fn get_process_ref(ctx: &Ctx, scope: &RunScope, id: Uuid) -> ApiResult<Response> {
+pub async fn get_process_ref(ctx: &Ctx) -> ApiResult<Response> {
+    let (scope, id) = ctx.path.run()?;
     let run = ctx.state.store.get_run(&ctx.tenant, scope, id).await?;
     let Some(process_id) = run.process_id else { return Ok(no_content()) };
     let process = ctx.state.store.processes_by_ids(&ctx.tenant, &[process_id]).await?.pop();
@@ -150,7 +158,8 @@ pub async fn get_process_ref(ctx: &Ctx, scope: &RunScope, id: Uuid) -> ApiResult
 }
 
 /// `PUT`/`POST …/process/$ref`: re-points the run at another process of the right kind.
-pub async fn set_process_ref(ctx: &Ctx, scope: &RunScope, id: Uuid) -> ApiResult<Response> {
+pub async fn set_process_ref(ctx: &Ctx) -> ApiResult<Response> {
+    let (scope, id) = ctx.path.run()?;
     let target = process_ref("@odata.id", &decode_reference(&ctx.json_body()?)?)?;
     ctx.state.store.set_run_process(&ctx.tenant, scope, id, target).await?;
     Ok(no_content())

@@ -6,7 +6,7 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use runhub_model::Code;
 use runhub_model::subscription::{MAX_PER_TENANT, decode_new_subscription, decode_subscription_patch};
-use runhub_model::{NotificationUrl, RunKind, SubscribedResource, Subscription, Timestamp, Uuid};
+use runhub_model::{NotificationUrl, RunKind, SubscribedResource, Subscription, Timestamp};
 use runhub_store::{RunParent, RunScope, StoreError};
 use serde_json::{Map, Value, json};
 
@@ -119,7 +119,8 @@ pub async fn list(ctx: &Ctx) -> ApiResult<Response> {
 
 /// One subscription, with how many notifications are still owed to it (`pendingNotifications`,
 /// read-only, a runhub addition).
-pub async fn get(ctx: &Ctx, id: Uuid) -> ApiResult<Response> {
+pub async fn get(ctx: &Ctx) -> ApiResult<Response> {
+    let id = ctx.path.subscription()?;
     no_options(ctx)?;
     let sub = ctx.state.store.get_subscription(&ctx.tenant, id).await?;
     let mut entity = render(&sub);
@@ -127,7 +128,8 @@ pub async fn get(ctx: &Ctx, id: Uuid) -> ApiResult<Response> {
     Ok(reply(ctx, StatusCode::OK, entity))
 }
 
-pub async fn update(ctx: &Ctx, id: Uuid) -> ApiResult<Response> {
+pub async fn update(ctx: &Ctx) -> ApiResult<Response> {
+    let id = ctx.path.subscription()?;
     no_options(ctx)?;
     let patch = decode_subscription_patch(&ctx.json_body()?, Timestamp::now())?;
     // Another tenant's subscription is a 404 before any request goes out.
@@ -141,7 +143,8 @@ pub async fn update(ctx: &Ctx, id: Uuid) -> ApiResult<Response> {
     Ok(reply(ctx, StatusCode::OK, render(&sub)))
 }
 
-pub async fn delete(ctx: &Ctx, id: Uuid) -> ApiResult<Response> {
+pub async fn delete(ctx: &Ctx) -> ApiResult<Response> {
+    let id = ctx.path.subscription()?;
     no_options(ctx)?;
     ctx.state.store.delete_subscription(&ctx.tenant, id).await?;
     Ok(no_content())

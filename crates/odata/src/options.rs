@@ -44,18 +44,54 @@ pub struct QueryOptions {
     pub count: bool,
 }
 
-/// `$expand=nav(…)`.
+/// `$expand=nav(…)`: the navigation expanded, with the options nested in it (only `filter`,
+/// `select`, and for collections `orderby` and `top`, are ever set).
 #[derive(Debug, Clone, PartialEq)]
-pub struct Expand {
-    /// `process` or `runs`.
-    pub navigation: &'static str,
-    /// The set the expanded entities are queried as (nested options are checked against it).
-    pub target: EntitySet,
-    /// `runs` is a collection; `process` is single-valued.
-    pub collection: bool,
-    /// Nested options: only `filter`, `select`, and for collections `orderby` and `top`, are
-    /// ever set.
-    pub options: Box<QueryOptions>,
+pub enum Expand {
+    /// A run's flow (single-valued; a nested `$filter` makes a non-matching flow expand to null).
+    Process(Box<QueryOptions>),
+    /// A flow's runs, or a runGroup's members.
+    Runs(Box<QueryOptions>),
+    /// An industryDataRun's activities (the published paths).
+    Activities(Box<QueryOptions>),
+    /// An activity's flow (the published paths).
+    Activity(Box<QueryOptions>),
+}
+
+impl Expand {
+    fn of(navigation: &str, options: QueryOptions) -> Option<Self> {
+        let options = Box::new(options);
+        Some(match navigation {
+            "process" => Expand::Process(options),
+            "runs" => Expand::Runs(options),
+            "activities" => Expand::Activities(options),
+            "activity" => Expand::Activity(options),
+            _ => return None,
+        })
+    }
+
+    /// The navigation property's name.
+    pub fn navigation(&self) -> &'static str {
+        match self {
+            Expand::Process(_) => "process",
+            Expand::Runs(_) => "runs",
+            Expand::Activities(_) => "activities",
+            Expand::Activity(_) => "activity",
+        }
+    }
+
+    /// The options nested in it.
+    pub fn options(&self) -> &QueryOptions {
+        match self {
+            Expand::Process(o) | Expand::Runs(o) | Expand::Activities(o) | Expand::Activity(o) => o,
+        }
+    }
+
+    pub fn options_mut(&mut self) -> &mut QueryOptions {
+        match self {
+            Expand::Process(o) | Expand::Runs(o) | Expand::Activities(o) | Expand::Activity(o) => o,
+        }
+    }
 }
 
 /// The system query options this service implements.
@@ -428,7 +464,7 @@ fn expand_problem(set: EntitySet, text: &str) -> Result<Expand, Problem> {
             .ok_or_else(|| Problem::invalid(at(rest_start), format!("expected '(' with nested options or nothing after '{name}'")))?;
         nested_options(nav, text, rest_start + 1, inner, &mut options)?;
     }
-    Ok(Expand { navigation: nav.name, target: nav.target, collection: nav.collection, options: Box::new(options) })
+    Expand::of(nav.name, options).ok_or_else(|| Problem::invalid(at(start), format!("'{name}' cannot be expanded here; {can_expand}")))
 }
 
 /// The `;`-separated options inside `$expand=nav(…)`. `inner` starts at byte `base` of `text`.

@@ -56,23 +56,22 @@ fn select() {
 #[test]
 fn expand() {
     let e = parse_expand(RUNS, "process").unwrap();
-    assert_eq!(e, Expand { navigation: "process", target: EntitySet::Processes, collection: false, options: Box::default() });
+    assert_eq!(e, Expand::Process(Box::default()));
     let e = parse_expand(RUNS, "process($select=id,displayName;$filter=readinessStatus eq 'ready')").unwrap();
-    assert_eq!(e.options.select, Some(vec!["id", "displayName"]));
-    assert_eq!(e.options.filter, Some(cmp(CmpOp::Eq, prop("readinessStatus"), lit(Value::Enum(Some(1))))));
+    assert_eq!(e.options().select, Some(vec!["id", "displayName"]));
+    assert_eq!(e.options().filter, Some(cmp(CmpOp::Eq, prop("readinessStatus"), lit(Value::Enum(Some(1))))));
     let e = parse_expand(
         EntitySet::IncomingFlows,
         "runs($filter=status eq 'failed' and displayName eq 'a;b)';top=5;$orderby=startDateTime desc;select=id)",
     )
     .unwrap();
-    assert_eq!((e.navigation, e.target, e.collection), ("runs", EntitySet::Runs, true));
-    assert_eq!(e.options.top, Some(5));
-    assert_eq!(e.options.orderby.len(), 1);
-    assert_eq!(e.options.select, Some(vec!["id"]));
-    assert!(e.options.filter.is_some());
-    let e = parse_expand(EntitySet::RunGroups, "runs").unwrap();
-    assert_eq!(e.target, EntitySet::Runs);
-    assert_eq!(parse_expand(EntitySet::OutgoingFlows, " runs ").unwrap().navigation, "runs");
+    assert!(matches!(e, Expand::Runs(_)), "{e:?}");
+    assert_eq!(e.options().top, Some(5));
+    assert_eq!(e.options().orderby.len(), 1);
+    assert_eq!(e.options().select, Some(vec!["id"]));
+    assert!(e.options().filter.is_some());
+    assert_eq!(parse_expand(EntitySet::RunGroups, "runs").unwrap(), Expand::Runs(Box::default()));
+    assert_eq!(parse_expand(EntitySet::OutgoingFlows, " runs ").unwrap().navigation(), "runs");
 }
 
 #[test]

@@ -14,7 +14,7 @@ use axum::response::{IntoResponse, Response};
 use runhub_model::Code;
 use runhub_model::{Run, RunKind, RunStatus, Timestamp, Uuid};
 use runhub_odata::ast::Filter;
-use runhub_odata::{EntitySet, QueryOptions, Target};
+use runhub_odata::{EntitySet, Expand, QueryOptions, Target};
 use runhub_store::{ListQuery, Page, RunParent, RunScope, StartOutcome, StartPolicy, Table, etag};
 use serde_json::{Map, Value, json};
 
@@ -119,7 +119,8 @@ fn options(ctx: &Ctx, set: EntitySet, target: Target) -> ApiResult<QueryOptions>
     let mut options = collection::options(ctx, set, target)?;
     options.filter = options.filter.map(translate);
     if let Some(expand) = options.expand.as_mut() {
-        expand.options.filter = expand.options.filter.take().map(translate);
+        let nested = expand.options_mut();
+        nested.filter = nested.filter.take().map(translate);
     }
     Ok(options)
 }
@@ -165,11 +166,10 @@ fn not_found_as(e: runhub_store::StoreError, what: &str, id: Uuid) -> ApiError {
 
 /// `$expand=activities` (with nested `$select $filter $orderby $top`), in one query for the page.
 async fn expand_activities(ctx: &Ctx, options: &QueryOptions, runs: &[Run], items: &mut [Map<String, Value>]) -> ApiResult<()> {
-    let Some(expand) = options.expand.as_ref() else { return Ok(()) };
-    if expand.navigation != "activities" || runs.is_empty() {
+    let Some(Expand::Activities(nested)) = &options.expand else { return Ok(()) };
+    if runs.is_empty() {
         return Ok(());
     }
-    let nested = &expand.options;
     let query = collection::nested_query(nested);
     let scopes: Vec<RunScope> = runs.iter().map(|r| members(r.id)).collect();
     let pages = ctx.state.store.list_runs_of_parents(&ctx.tenant, &scopes, &query).await?;
@@ -210,12 +210,12 @@ pub async fn get_activity(ctx: &Ctx) -> ApiResult<Response> {
 
 /// `$expand=activity`: each activity's flow.
 async fn expand_flows(ctx: &Ctx, options: &QueryOptions, runs: &[Run], items: &mut [Map<String, Value>]) -> ApiResult<()> {
-    let Some(expand) = options.expand.as_ref().filter(|e| e.navigation == "activity") else { return Ok(()) };
+    let Some(Expand::Activity(nested)) = &options.expand else { return Ok(()) };
     let mut ids: Vec<Uuid> = runs.iter().filter_map(|r| r.process_id).collect();
     ids.sort();
     ids.dedup();
     let found = if ids.is_empty() { Vec::new() } else { ctx.state.store.processes_by_ids(&ctx.tenant, &ids).await? };
-    let select = expand.options.select.as_deref();
+    let select = nested.select.as_deref();
     for (run, item) in runs.iter().zip(items.iter_mut()) {
         let flow = run.process_id.and_then(|pid| found.iter().find(|p| p.id == pid));
         item.insert("activity".into(), flow.map_or(Value::Null, |p| Value::Object(render::process(p, select))));

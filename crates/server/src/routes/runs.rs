@@ -6,7 +6,7 @@ use axum::response::Response;
 use runhub_model::Code;
 use runhub_model::decode::{KindRule, PROCESS_BIND, decode_new_run, decode_reference, decode_run_patch};
 use runhub_model::{FieldError, ProcessKind, Run, RunKind, Uuid};
-use runhub_odata::{EntitySet, QueryOptions, Target};
+use runhub_odata::{EntitySet, Expand, QueryOptions, Target};
 use runhub_store::{ListQuery, ProcessRef, RunParent, RunScope, Table, etag};
 use serde_json::{Map, Value, json};
 
@@ -167,13 +167,13 @@ pub async fn set_process_ref(ctx: &Ctx) -> ApiResult<Response> {
 
 /// `$expand` on runs: `process` (runs' own), or `runs` (a runGroup's members).
 async fn expand(ctx: &Ctx, options: &QueryOptions, runs: &[Run], items: &mut [Map<String, Value>]) -> ApiResult<()> {
-    let Some(expand) = &options.expand else { return Ok(()) };
-    match expand.navigation {
-        "process" => {
+    match &options.expand {
+        None => Ok(()),
+        Some(Expand::Process(nested)) => {
             let mut ids: Vec<Uuid> = runs.iter().filter_map(|r| r.process_id).collect();
             ids.sort();
             ids.dedup();
-            let found = match &expand.options.filter {
+            let found = match &nested.filter {
                 _ if ids.is_empty() => Vec::new(),
                 None => ctx.state.store.processes_by_ids(&ctx.tenant, &ids).await?,
                 // A nested `$filter` (OData 4.01 allows it on a single-valued navigation): the
@@ -202,14 +202,14 @@ async fn expand(ctx: &Ctx, options: &QueryOptions, runs: &[Run], items: &mut [Ma
                     found
                 }
             };
-            let select = expand.options.select.as_deref();
+            let select = nested.select.as_deref();
             for (run, item) in runs.iter().zip(items.iter_mut()) {
                 let process = run.process_id.and_then(|pid| found.iter().find(|p| p.id == pid));
                 item.insert("process".into(), process.map_or(Value::Null, |p| Value::Object(render::process(p, select))));
             }
             Ok(())
         }
-        _ => expand_runs(ctx, options, items, |i| RunScope { parent: RunParent::Group(runs[i].id), kind: None }).await,
+        Some(_) => expand_runs(ctx, options, items, |i| RunScope { parent: RunParent::Group(runs[i].id), kind: None }).await,
     }
 }
 
@@ -220,8 +220,7 @@ pub async fn expand_runs(
     items: &mut [Map<String, Value>],
     scope_of: impl Fn(usize) -> RunScope,
 ) -> ApiResult<()> {
-    let Some(expand) = options.expand.as_ref().filter(|e| e.navigation == "runs") else { return Ok(()) };
-    let nested = &expand.options;
+    let Some(Expand::Runs(nested)) = &options.expand else { return Ok(()) };
     let query = collection::nested_query(nested);
     let scopes: Vec<RunScope> = (0..items.len()).map(&scope_of).collect();
     let pages = ctx.state.store.list_runs_of_parents(&ctx.tenant, &scopes, &query).await?;

@@ -10,12 +10,7 @@ use crate::helpers::TestApp;
 #[tokio::test]
 async fn public_url_is_the_base_of_every_minted_url() {
     let app = TestApp::spawn().await;
-    let public = app
-        .alongside(runhub_server::router(runhub_server::AppState {
-            store: app.store.clone(),
-            public_url: Some("https://runs.example.com/".into()),
-        }))
-        .await;
+    let public = app.alongside(|settings| settings.public_url = Some("https://runs.example.com/".into())).await;
     let base = "https://runs.example.com/beta";
     let flow = public.incoming_flow("f").await;
     let created = public.post(&format!("/beta/industryData/incomingFlows/{flow}/runs"), json!({"displayName": "r"})).await;

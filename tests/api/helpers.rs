@@ -10,7 +10,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use reqwest::{Method, StatusCode};
-use runhub_server::AppState;
+use runhub_server::{Application, Settings, StoreSettings};
 use runhub_store::Store;
 use runhub_store::sqlite::{Options, SqliteStore};
 use serde_json::{Value, json};
@@ -87,6 +87,14 @@ async fn test_store(dir: &tempfile::TempDir) -> (Arc<dyn Store>, Option<Arc<pg::
     }
 }
 
+/// Builds the service as `runhub serve` does and serves it in the background; its base URL.
+async fn start(settings: Settings) -> String {
+    let app = Application::build(settings).await.unwrap();
+    let base = app.base_url();
+    tokio::spawn(async move { app.run_until_stopped(std::future::pending()).await.unwrap() });
+    base
+}
+
 impl TestApp {
     /// The service on a fresh store, served the way `runhub serve` serves it (the production
     /// connection loop, its limits and timeouts), without authentication.
@@ -105,17 +113,9 @@ impl TestApp {
     pub async fn spawn_full(security: runhub_server::Security, feed: runhub_server::FeedSettings) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let (store, postgres) = test_store(&dir).await;
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let limits = security.limits.clone();
-        let app = runhub_server::router_full(
-            AppState { store: store.clone(), public_url: None },
-            security,
-            runhub_server::Services { feed: runhub_server::Feed::new(feed), ..Default::default() },
-        );
-        tokio::spawn(async move { runhub_server::serve::serve(listener, app, &limits, std::future::pending()).await.unwrap() });
+        let settings = Settings { security, feed, ..Settings::new(StoreSettings::Open(store.clone())) };
         Self {
-            base: format!("http://{addr}"),
+            base: start(settings).await,
             client: reqwest::Client::new(),
             store,
             data_dir: dir.path().to_owned(),
@@ -132,13 +132,11 @@ impl TestApp {
     }
 
     /// Another server in front of this app's store (another auth mode, a second replica), sending no
-    /// token.
-    pub async fn alongside(&self, router: axum::Router) -> TestApp {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let limits = runhub_server::limits::Limits::default();
-        tokio::spawn(async move { runhub_server::serve::serve(listener, router, &limits, std::future::pending()).await.unwrap() });
-        TestApp { base: format!("http://{addr}"), client: reqwest::Client::new(), ..self.clone_handles() }
+    /// token; `configure` changes the default settings.
+    pub async fn alongside(&self, configure: impl FnOnce(&mut Settings)) -> TestApp {
+        let mut settings = Settings::new(StoreSettings::Open(self.store.clone()));
+        configure(&mut settings);
+        TestApp { base: start(settings).await, client: reqwest::Client::new(), ..self.clone_handles() }
     }
 
     /// A second store on this app's database — another replica of the store under test (SQLite: the

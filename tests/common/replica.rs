@@ -1,28 +1,34 @@
-//! A replica as the multi-replica tests run it: the real router over HTTP on a free port, in front
-//! of a store of its own; stopped when dropped.
+//! A replica as the multi-replica tests run it: the service built and served as `runhub serve`
+//! does, on a free port, in front of a store of its own; shut down when dropped.
 
 use std::sync::Arc;
 
-use runhub_server::{AppState, router};
+use runhub_server::{Application, Settings, StoreSettings};
 use runhub_store::Store;
 
 pub struct Replica {
     pub base: String,
-    server: tokio::task::JoinHandle<()>,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
 }
 
 impl Drop for Replica {
     fn drop(&mut self) {
-        self.server.abort();
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
     }
 }
 
 pub async fn serve(store: Arc<dyn Store>) -> Replica {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let app = router(AppState { store, public_url: None });
-    let server = tokio::spawn(async move {
-        let _ = axum::serve(listener, app).await;
+    let app = Application::build(Settings::new(StoreSettings::Open(store))).await.unwrap();
+    let base = app.base_url();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(async move {
+        let _ = app
+            .run_until_stopped(async {
+                let _ = stopped.await;
+            })
+            .await;
     });
-    Replica { base: format!("http://{addr}"), server }
+    Replica { base, stop: Some(stop) }
 }

@@ -7,9 +7,11 @@ use std::time::Duration;
 use clap::{Parser, Subcommand, ValueEnum};
 use runhub_store::sqlite::{Durability, Options};
 
-use crate::app::{AppState, MetricsSettings, Security};
+use crate::app::{MetricsSettings, Security};
+use crate::application::{Application, Settings, StoreSettings};
 use crate::auth::{Authenticator, JwtSettings, JwtVerifier, Permission, TokenRequest};
 use crate::limits::Limits;
+use crate::telemetry::LogFormat;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -38,14 +40,6 @@ pub enum Command {
     Backup(BackupArgs),
     /// Put a backup in place as the database of a data directory (with `runhub serve` stopped).
     Restore(RestoreArgs),
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum LogFormat {
-    /// Human-readable lines.
-    Text,
-    /// One JSON object per line (the request id under `span`).
-    Json,
 }
 
 #[derive(Debug, clap::Args)]
@@ -355,21 +349,6 @@ pub fn token(args: TokenArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Logs go to stderr through a background writer thread, so the one line per request never makes a
-/// request wait on a `write` syscall. It blocks rather than drops when full: no line is lost. The
-/// returned guard flushes on drop; keep it for the life of the process.
-pub fn init_tracing(format: LogFormat) -> tracing_appender::non_blocking::WorkerGuard {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
-    let (writer, guard) = tracing_appender::non_blocking::NonBlockingBuilder::default().lossy(false).finish(std::io::stderr());
-    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(writer);
-    let _ = match format {
-        LogFormat::Text => builder.with_ansi(ansi).try_init(),
-        LogFormat::Json => builder.json().with_current_span(true).with_span_list(false).try_init(),
-    };
-    guard
-}
-
 /// Waits for a signal whose handler is installed; forever when it could not be.
 #[cfg(unix)]
 async fn recv(signal: Option<tokio::signal::unix::Signal>) {
@@ -421,16 +400,13 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         _ => None,
     };
     let store = match &args.database_url {
-        Some(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
-            let options = runhub_store::postgres::Options {
+        Some(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => StoreSettings::Postgres {
+            url: url.clone(),
+            options: runhub_store::postgres::Options {
                 pool_size: args.db_pool_size as usize,
                 timeout: std::time::Duration::from_secs_f64(args.db_timeout),
-            };
-            let store = runhub_store::open_postgres(url, options.clone()).await?;
-            // Only the part after '@': the URL may carry a password.
-            tracing::info!(database = url.rsplit('@').next().unwrap_or(""), ?options, "PostgreSQL store opened");
-            store
-        }
+            },
+        },
         Some(url) => {
             return Err(usage(format!(
                 "--database-url '{}' names no supported database: use a postgres:// URL, or omit it for the embedded SQLite store",
@@ -442,14 +418,35 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
                 DurabilityArg::Full => Durability::Full,
                 DurabilityArg::Relaxed => Durability::Relaxed,
             };
-            let store = runhub_store::open(&args.data_dir, Options { durability, ..Options::default() }).await?;
-            tracing::info!(data_dir = %args.data_dir.display(), ?durability, "SQLite store opened");
-            store
+            StoreSettings::Sqlite { data_dir: args.data_dir.clone(), options: Options { durability, ..Options::default() } }
         }
     };
-    let listener = tokio::net::TcpListener::bind(args.listen).await?;
-    let addr = listener.local_addr()?;
-    if auth.is_none() && !crate::serve::is_loopback(&addr) {
+    let no_auth = auth.is_none();
+    let settings = Settings {
+        store,
+        listen: args.listen,
+        public_url: args.public_url.clone(),
+        security: Security { auth, limits },
+        tls: tls.clone(),
+        feed: crate::feed::FeedSettings {
+            retention: args.change_retention,
+            max_streams: args.max_streams,
+            ..crate::feed::FeedSettings::default()
+        },
+        metrics: MetricsSettings { token: args.metrics_token.clone(), runs_ttl: args.metrics_runs_ttl },
+        webhooks: crate::webhooks::WebhookSettings {
+            policy: crate::webhooks::Policy { allow_http: args.webhook_allow_http, allow_private: args.webhook_allow_private },
+            retry_for: args.webhook_retry_for,
+            first_retry: args.webhook_first_retry,
+            ..crate::webhooks::WebhookSettings::default()
+        },
+        schedule_interval: args.schedule_interval,
+        run_timeout: args.run_timeout,
+        retention: args.retention,
+    };
+    let app = Application::build(settings).await?;
+    let addr = app.local_addr();
+    if no_auth && !crate::serve::is_loopback(&addr) {
         tracing::warn!(
             "!!! runhub is listening on {addr}, reachable from other machines, WITHOUT AUTHENTICATION: anyone who can \
              reach it can read and change every run. Use --auth jwt, or listen on 127.0.0.1. !!!"
@@ -458,55 +455,13 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             "WARNING: runhub listens on {addr} without authentication (--auth none): anyone who can reach it can read and change all data"
         );
     }
-    let feed = crate::feed::Feed::new(crate::feed::FeedSettings {
-        retention: args.change_retention,
-        max_streams: args.max_streams,
-        ..crate::feed::FeedSettings::default()
-    });
-    let signal = shutdown_signal();
-    // Live streams never end by themselves: end them first, so the drain does not wait for them.
-    let shutdown = {
-        let feed = feed.clone();
-        async move {
-            signal.await;
-            feed.close();
-        }
-    };
+    let shutdown = shutdown_signal();
     if let Some(tls) = &tls {
         crate::tls::reload_on_sighup(tls.clone());
     }
     // Tests and scripts read this line to find the port.
-    println!("runhub listening on {}://{addr}", if tls.is_some() { "https" } else { "http" });
-    let webhooks = crate::webhooks::Webhooks::new(crate::webhooks::WebhookSettings {
-        policy: crate::webhooks::Policy { allow_http: args.webhook_allow_http, allow_private: args.webhook_allow_private },
-        retry_for: args.webhook_retry_for,
-        first_retry: args.webhook_first_retry,
-        ..crate::webhooks::WebhookSettings::default()
-    });
-    let dispatcher = crate::webhooks::spawn(store.clone(), webhooks.clone(), feed.clone());
-    let app = crate::app::router_full(
-        AppState { store: store.clone(), public_url: args.public_url.clone() },
-        Security { auth, limits: limits.clone() },
-        crate::app::Services {
-            feed,
-            metrics: MetricsSettings { token: args.metrics_token.clone(), runs_ttl: args.metrics_runs_ttl },
-            webhooks,
-        },
-    );
-    let scheduler = crate::scheduler::spawn(store.clone(), args.schedule_interval);
-    let pruner = crate::feed::spawn_pruner(store.clone(), args.change_retention);
-    let upkeep = crate::upkeep::spawn(store.clone(), args.run_timeout, args.retention);
-    let metrics_upkeep = crate::metrics::spawn_upkeep();
-    let served = crate::serve::serve_with(listener, app, &limits, tls, shutdown).await;
-    if let Some(scheduler) = scheduler {
-        scheduler.abort();
-    }
-    pruner.abort();
-    dispatcher.stop();
-    metrics_upkeep.abort();
-    upkeep.stop().await;
-    served?;
-    store.close().await;
+    println!("runhub listening on {}", app.base_url());
+    app.run_until_stopped(shutdown).await?;
     tracing::info!("stopped cleanly");
     Ok(())
 }
@@ -544,7 +499,7 @@ pub async fn main() -> anyhow::Result<std::process::ExitCode> {
     };
     match cli.command {
         Command::Serve(args) => {
-            let _log_flush = init_tracing(format);
+            let _log_flush = crate::telemetry::init(format);
             serve(*args).await?;
         }
         Command::Token(args) => token(args)?,

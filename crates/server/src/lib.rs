@@ -1,6 +1,7 @@
 //! The runhub HTTP service: the Microsoft Graph `industryData` run API over a [`runhub_store::Store`].
 
 pub mod app;
+pub mod application;
 pub mod auth;
 pub mod cli;
 pub mod dashboard;
@@ -19,9 +20,11 @@ pub mod routes;
 pub mod scheduler;
 pub mod serve;
 pub mod state;
+pub mod telemetry;
 pub mod tls;
 pub mod upkeep;
 pub mod webhooks;
 
 pub use app::{AppState, Security, Services, router, router_full, router_with};
+pub use application::{Application, Settings, StoreSettings};
 pub use feed::{Feed, FeedSettings};

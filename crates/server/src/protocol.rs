@@ -1,5 +1,5 @@
-//! What every reply carries: `request-id`, the echoed `client-request-id`,
-//! `OData-Version`, and one log line per request.
+//! What every reply carries: `request-id`, the echoed `client-request-id`, `OData-Version`; and
+//! each request served inside its span, with one log line (`crate::telemetry`).
 
 use std::future::Future;
 use std::time::Instant;
@@ -52,8 +52,7 @@ pub async fn serve_as(method: &Method, path: &str, ids: RequestIds, serve: impl 
     let started = Instant::now();
     let request_id = ids.request_id.clone();
     let client_request_id = ids.client_request_id.clone();
-    // Everything logged while serving the request — its log line included — carries its id.
-    let span = tracing::info_span!("request", request_id = %request_id);
+    let span = crate::telemetry::request_span(&request_id);
     let mut response = IDS.scope(ids, serve).instrument(span.clone()).await;
     let headers = response.headers_mut();
     if let Ok(v) = HeaderValue::from_str(&request_id) {
@@ -63,15 +62,7 @@ pub async fn serve_as(method: &Method, path: &str, ids: RequestIds, serve: impl 
         headers.insert(CLIENT_REQUEST_ID.clone(), v);
     }
     headers.insert(ODATA_VERSION.clone(), HeaderValue::from_static("4.0"));
-    span.in_scope(|| {
-        tracing::info!(
-            method = %method,
-            path = %path,
-            status = response.status().as_u16(),
-            latency_ms = started.elapsed().as_secs_f64() * 1000.0,
-            "request"
-        )
-    });
+    crate::telemetry::log_request(&span, method, path, response.status(), started);
     response
 }
 

@@ -9,7 +9,10 @@ It builds the release binary, installs wrk if missing, fills a fresh data direct
 bulk path (crates/store/examples/bulk_load.rs), starts `runhub serve` on it and runs each scenario at
 16 connections. Every scenario run is paired with a run of the same load generator against `/livez`
 (the same binary's do-nothing route) right before it, so each figure is also a fraction of what the
-HTTP stack could do at that moment; rounds alternate and the medians are reported. Write scenarios are
+HTTP stack could do at that moment; rounds alternate and the medians are reported.
+Each pair is preceded by the same load against a **bare** server (bench/bare: axum, one handler, no
+layers) started beside runhub: every figure is reported as a fraction of that bare ceiling, and
+`/livez` as a fraction of it shows what runhub's request stack (layers, log line) costs by itself. Write scenarios are
 measured under both `--durability full` (default: fsync before the 2xx) and `relaxed`.
 With --database-url the store is PostgreSQL (the database is emptied first; durability is the
 server's own `synchronous_commit`, so there is one pass, reported as "postgres").
@@ -59,6 +62,21 @@ def ensure_wrk():
 
 
 TARGET = os.environ.get("CARGO_TARGET_DIR") or os.path.join(ROOT, "target")
+
+
+class Bare:
+    """The bare ceiling (bench/bare): answers every request with 200, nothing else."""
+
+    def __init__(self):
+        port = free_port()
+        self.proc = subprocess.Popen([os.path.join(TARGET, "release", "runhub-bench-bare"), f"127.0.0.1:{port}"],
+                                     stdout=subprocess.PIPE, text=True)
+        self.proc.stdout.readline()  # "bare server listening on …"
+        self.base = f"http://127.0.0.1:{port}"
+
+    def stop(self):
+        self.proc.terminate()
+        self.proc.wait(timeout=30)
 
 
 class Server:
@@ -143,7 +161,7 @@ def main():
 
     ensure_wrk()
     sh(["cargo", "build", "--release", "-p", "runhub-store", "--example", "bulk_load"], cwd=ROOT)
-    sh(["cargo", "build", "--release", "--bin", "runhub"], cwd=ROOT)
+    sh(["cargo", "build", "--release", "--bin", "runhub", "-p", "runhub-bench-bare"], cwd=ROOT)
     data = tempfile.mkdtemp(prefix="runhub-bench-")
     t0 = time.time()
     if opts.database_url:
@@ -185,9 +203,10 @@ def main():
         ("list 100 of status eq failed", "list.lua", lambda r: [], False),
         ("mix 80/20", "mix.lua", lambda r: [os.path.join(ids_dir, "get"), os.path.join(ids_dir, "patch")], True),
     ]
-    results = {}  # (durability, scenario) -> list of (result, ceiling)
+    results = {}  # (durability, scenario) -> list of (result, livez, bare)
     finish_used = 0
     peak = {}
+    bare = Bare()
     for durability in (("postgres",) if opts.database_url else ("full", "relaxed")):
         server = Server(data, durability, opts.database_url)
         try:
@@ -200,33 +219,43 @@ def main():
                         finish_used += 1
                     else:
                         a = args(r)
+                    bare_run = wrk(bare.base, "ceiling.lua", [], opts.duration)
                     ceiling = wrk(server.base, "ceiling.lua", [], opts.duration)
-                    if ceiling["errors"]:
-                        sys.exit(f"the ceiling route answered {ceiling['errors']} non-2xx replies: the figures would be wrong")
+                    if ceiling["errors"] or bare_run["errors"]:
+                        sys.exit("a ceiling answered non-2xx replies: the figures would be wrong")
                     res = wrk(server.base, script, a, opts.duration)
                     if res["exhausted"]:
                         print(f"WARNING: {name} ran out of running runs before {opts.duration} s; its figure covers less time",
                               file=sys.stderr)
-                    results.setdefault((durability, name), []).append((res, ceiling))
-                    print(f"[{durability} r{r}] {name}: {res['rps']:.0f} req/s (ceiling {ceiling['rps']:.0f}), "
+                    results.setdefault((durability, name), []).append((res, ceiling, bare_run))
+                    print(f"[{durability} r{r}] {name}: {res['rps']:.0f} req/s (bare {bare_run['rps']:.0f}, /livez {ceiling['rps']:.0f}), "
                           f"p50 {res['p50']:.2f} ms, p99 {res['p99']:.2f} ms, non-2xx {res['errors']}", file=sys.stderr)
             peak[durability] = server.rss_peak_mb()
         finally:
             server.stop()
+    bare.stop()
 
     rev = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
     mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
     print(f"\n{time.strftime('%Y-%m-%d')}, commit {rev}, {os.cpu_count()} cores, {mem:.0f} GiB, "
           f"{opts.runs} runs in {opts.flows} flows, {CONNECTIONS} connections, wrk -t{THREADS}, "
           f"{opts.rounds} rounds x {opts.duration} s, medians\n")
-    print("| durability | scenario | req/s | ceiling req/s | fraction of ceiling | p50 ms | p99 ms | non-2xx | wrk cores |")
-    print("|---|---|---:|---:|---:|---:|---:|---:|---:|")
+    print("| durability | scenario | req/s | bare req/s | fraction of bare | /livez req/s | fraction of /livez | p50 ms | p99 ms "
+          "| non-2xx | wrk cores |")
+    print("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    livez = [(c, b) for runs in results.values() for (_, c, b) in runs]
+    print(f"| all | /livez (the request stack) | {statistics.median(c['rps'] for c, _ in livez):.0f} | "
+          f"{statistics.median(b['rps'] for _, b in livez):.0f} | {statistics.median(c['rps'] / b['rps'] for c, b in livez):.1%} | "
+          f"| | {statistics.median(c['p50'] for c, _ in livez):.2f} | {statistics.median(c['p99'] for c, _ in livez):.2f} | "
+          f"{sum(c['errors'] for c, _ in livez)} | {statistics.median(c['loadgen_cores'] for c, _ in livez):.2f} |")
     for (durability, name), runs in results.items():
         med = lambda key: statistics.median(x[0][key] for x in runs)
+        bare_rps = statistics.median(x[2]["rps"] for x in runs)
+        of_bare = statistics.median(x[0]["rps"] / x[2]["rps"] for x in runs)
         ceil = statistics.median(x[1]["rps"] for x in runs)
         frac = statistics.median(x[0]["rps"] / x[1]["rps"] for x in runs)
-        print(f"| {durability} | {name} | {med('rps'):.0f} | {ceil:.0f} | {frac:.1%} | {med('p50'):.2f} | "
-              f"{med('p99'):.2f} | {sum(x[0]['errors'] for x in runs)} | {med('loadgen_cores'):.2f} |")
+        print(f"| {durability} | {name} | {med('rps'):.0f} | {bare_rps:.0f} | {of_bare:.1%} | {ceil:.0f} | {frac:.1%} | "
+              f"{med('p50'):.2f} | {med('p99'):.2f} | {sum(x[0]['errors'] for x in runs)} | {med('loadgen_cores'):.2f} |")
     rss = ", ".join(f"{mb:.0f} MB ({d})" for d, mb in peak.items())
     print(f"\nPeak RSS of runhub: {rss}, with {opts.runs} runs stored.")
     if not opts.keep:

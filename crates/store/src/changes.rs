@@ -19,9 +19,9 @@ use sea_query::{Alias, Expr, ExprTrait, Func, OnConflict, Order, Query, SelectSt
 
 use crate::StoreResult;
 use crate::dialect::Dialect;
-use crate::ops::{Cell, Tx};
-use crate::query::{self, render};
+use crate::query::{self, Sql};
 use crate::records::internal;
+use crate::tx::{FromRow, Row, Tx};
 
 /// The collections whose changes are tracked (what a delta query is asked on).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -205,7 +205,7 @@ async fn record<T: Tx>(tx: &mut T, tenant: &TenantId, entry: Logged) -> StoreRes
             Timestamp::now().micros().into(),
         ])
         .map_err(internal)?;
-    tx.execute(render(&q, T::DIALECT)).await
+    tx.execute(q).await
 }
 
 /// Logs a run's change.
@@ -271,7 +271,7 @@ pub(crate) async fn record_detached_members<T: Tx>(tx: &mut T, tenant: &TenantId
         .columns(["tenant", "collection", "id", "kind", "change", "version", "process_id", "at"].map(Alias::new))
         .select_from(members)
         .map_err(internal)?;
-    tx.execute(render(&q, T::DIALECT)).await
+    tx.execute(q).await
 }
 
 /// The column that holds a row's position in this dialect.
@@ -296,8 +296,7 @@ pub(crate) async fn watermark<T: Tx>(tx: &mut T) -> StoreResult<u64> {
         // Every transaction with a smaller id has ended.
         Dialect::Postgres => "SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint",
     };
-    let rows = tx.integers(query::Sql { text: text.into(), values: sea_query::Values(Vec::new()) }).await?;
-    let w = rows.first().and_then(|r| r.first().copied().flatten()).ok_or_else(|| internal("the watermark query returned no row"))?;
+    let w: i64 = tx.fetch_first(Sql::text(text)).await?.ok_or_else(|| internal("the watermark query returned no row"))?;
     u64::try_from(w).map_err(internal)
 }
 
@@ -305,8 +304,8 @@ pub(crate) async fn watermark<T: Tx>(tx: &mut T) -> StoreResult<u64> {
 pub(crate) async fn horizon<T: Tx>(tx: &mut T) -> StoreResult<u64> {
     let mut q = Query::select();
     q.column(Alias::new("position")).from(Alias::new("change_horizon"));
-    let rows = tx.integers(render(&q, T::DIALECT)).await?;
-    Ok(rows.first().and_then(|r| r.first().copied().flatten()).and_then(|p| u64::try_from(p).ok()).unwrap_or(0))
+    let position: Option<i64> = tx.fetch_first(q).await?;
+    Ok(position.and_then(|p| u64::try_from(p).ok()).unwrap_or(0))
 }
 
 fn position_value(p: u64) -> i64 {
@@ -334,40 +333,31 @@ fn record_select(dialect: Dialect) -> SelectStatement {
     q
 }
 
-fn uuid_cell(cell: &Cell) -> StoreResult<Option<Uuid>> {
-    match cell {
-        Cell::Null => Ok(None),
-        Cell::Text(t) => Uuid::parse_str(t).map(Some).map_err(|e| internal(format!("stored id '{t}' is not a UUID: {e}"))),
-        Cell::Int(_) => Err(internal("a change row holds a number where an id belongs")),
+impl FromRow for ChangeRecord {
+    /// A row of [`RECORD_COLUMNS`].
+    fn from_row(mut row: Row) -> StoreResult<Self> {
+        let seq = row.take()?;
+        let position: i64 = row.take()?;
+        let tenant = TenantId::from_stored(row.take::<String>()?);
+        let id = row.take()?;
+        let kind: i64 = row.take()?;
+        let change: i64 = row.take()?;
+        let (version, process_id, moved_from, at) = (row.take()?, row.take()?, row.take()?, row.take()?);
+        let collection = Collection::from_ordinal(row.take()?).ok_or_else(|| internal("stored collection is unknown"))?;
+        Ok(ChangeRecord {
+            seq,
+            position: u64::try_from(position).map_err(internal)?,
+            tenant,
+            id,
+            kind: EntityKind::decode(collection, kind)?,
+            change: ChangeType::from_ordinal(change).ok_or_else(|| internal("stored change type is unknown"))?,
+            version,
+            process_id,
+            moved_from,
+            group_id: row.take()?,
+            at: Timestamp::from_micros(at),
+        })
     }
-}
-
-fn int_cell(cell: &Cell) -> StoreResult<i64> {
-    match cell {
-        Cell::Int(n) => Ok(*n),
-        _ => Err(internal("a change row lacks a number")),
-    }
-}
-
-fn decode_record(row: &[Cell]) -> StoreResult<ChangeRecord> {
-    let [seq, pos, tenant, id, kind, change, version, process_id, moved_from, at, collection, group_id] = row else {
-        return Err(internal("a change row has unexpected columns"));
-    };
-    let collection = Collection::from_ordinal(int_cell(collection)?).ok_or_else(|| internal("stored collection is unknown"))?;
-    let Cell::Text(tenant) = tenant else { return Err(internal("a change row lacks its tenant")) };
-    Ok(ChangeRecord {
-        seq: int_cell(seq)?,
-        position: u64::try_from(int_cell(pos)?).map_err(internal)?,
-        tenant: TenantId::from_stored(tenant.clone()),
-        id: uuid_cell(id)?.ok_or_else(|| internal("a change row lacks its id"))?,
-        kind: EntityKind::decode(collection, int_cell(kind)?)?,
-        change: ChangeType::from_ordinal(int_cell(change)?).ok_or_else(|| internal("stored change type is unknown"))?,
-        version: int_cell(version)?,
-        process_id: uuid_cell(process_id)?,
-        moved_from: uuid_cell(moved_from)?,
-        group_id: uuid_cell(group_id)?,
-        at: Timestamp::from_micros(int_cell(at)?),
-    })
 }
 
 /// The raw log of every tenant in the range, in `seq` order (for change notifications).
@@ -378,7 +368,7 @@ pub(crate) async fn log<T: Tx>(tx: &mut T, range: ChangeRange) -> StoreResult<Ve
         q.and_where(col("seq").gt(after));
     }
     q.order_by(Alias::new("seq"), Order::Asc).limit(u64::from(range.limit));
-    tx.cells(render(&q, T::DIALECT)).await?.iter().map(|r| decode_record(r)).collect()
+    tx.fetch(q).await
 }
 
 /// One page of a delta round: the entities of `collection` changed in the range, each once (by
@@ -403,13 +393,7 @@ pub(crate) async fn entity_changes<T: Tx>(
     }
     page.group_by_col(Alias::new("id"));
     page.order_by(Alias::new("last"), Order::Asc).limit(u64::from(range.limit) + 1);
-    let mut ids: Vec<String> = Vec::new();
-    for row in tx.cells(render(&page, T::DIALECT)).await? {
-        match row.first() {
-            Some(Cell::Text(id)) => ids.push(id.clone()),
-            _ => return Err(internal("a change page row lacks its id")),
-        }
-    }
+    let mut ids: Vec<String> = tx.fetch(page).await?;
     let more = ids.len() > range.limit as usize;
     ids.truncate(range.limit as usize);
     if ids.is_empty() {
@@ -421,14 +405,11 @@ pub(crate) async fn entity_changes<T: Tx>(
         .and_where(col("id").is_in(ids.iter().cloned()));
     in_range(&mut rows, T::DIALECT, &range);
     rows.order_by(Alias::new("seq"), Order::Asc);
-    let records: Vec<ChangeRecord> =
-        tx.cells(render(&rows, T::DIALECT)).await?.iter().map(|r| decode_record(r)).collect::<StoreResult<_>>()?;
+    let records: Vec<ChangeRecord> = tx.fetch(rows).await?;
     let uuids: Vec<Uuid> = ids.iter().filter_map(|i| Uuid::parse_str(i).ok()).collect();
     let current: Vec<Entity> = match collection {
-        Collection::Runs => {
-            tx.runs(render(&query::runs_by_ids(tenant, &uuids), T::DIALECT)).await?.into_iter().map(|r| Entity::Run(Box::new(r))).collect()
-        }
-        _ => tx.processes(render(&query::processes_by_ids(tenant, &uuids), T::DIALECT)).await?.into_iter().map(Entity::Process).collect(),
+        Collection::Runs => tx.fetch(query::runs_by_ids(tenant, &uuids)).await?.into_iter().map(|r| Entity::Run(Box::new(r))).collect(),
+        _ => tx.fetch(query::processes_by_ids(tenant, &uuids)).await?.into_iter().map(Entity::Process).collect(),
     };
     let mut out = Vec::with_capacity(uuids.len());
     for id in uuids {
@@ -466,8 +447,8 @@ pub(crate) async fn prune<T: Tx>(tx: &mut T, before: Timestamp, limit: u32) -> S
         .and_where(col("seq").in_subquery(oldest))
         .and_where(col("at").lt(before.micros()))
         .returning(Query::returning().expr(col(position_column(T::DIALECT))));
-    let gone = tx.integers(render(&delete, T::DIALECT)).await?;
-    let Some(max) = gone.iter().filter_map(|r| r.first().copied().flatten()).max() else { return Ok(0) };
+    let gone: Vec<i64> = tx.fetch(delete).await?;
+    let Some(max) = gone.iter().copied().max() else { return Ok(0) };
     let next = max.saturating_add(1);
     // The horizon only moves up: made once, then raised by a conditional update.
     let mut insert = Query::insert();
@@ -477,13 +458,13 @@ pub(crate) async fn prune<T: Tx>(tx: &mut T, before: Timestamp, limit: u32) -> S
         .values([1i64.into(), 0i64.into()])
         .map_err(internal)?
         .on_conflict(OnConflict::column(Alias::new("one")).do_nothing().to_owned());
-    tx.execute(render(&insert, T::DIALECT)).await?;
+    tx.execute(insert).await?;
     let mut raise = Query::update();
     raise
         .table(Alias::new("change_horizon"))
         .value(Alias::new("position"), Expr::val(next))
         .and_where(col("one").eq(1i64))
         .and_where(col("position").lt(next));
-    tx.execute(render(&raise, T::DIALECT)).await?;
+    tx.execute(raise).await?;
     Ok(gone.len())
 }

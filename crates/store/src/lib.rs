@@ -16,6 +16,7 @@ mod records;
 mod schedule;
 pub mod sqlite;
 pub mod telemetry;
+mod tx;
 mod upkeep;
 pub mod webhooks;
 

@@ -20,12 +20,33 @@ pub(crate) struct Sql {
     pub values: Values,
 }
 
-pub(crate) fn render(stmt: &impl QueryStatementWriter, dialect: Dialect) -> Sql {
-    let (text, values) = match dialect {
-        Dialect::Sqlite => stmt.build(SqliteQueryBuilder),
-        Dialect::Postgres => stmt.build(PostgresQueryBuilder),
-    };
-    Sql { text, values }
+impl Sql {
+    /// A statement written as SQL text, without bound values (for the few that sea-query cannot
+    /// express, each for one dialect).
+    pub fn text(text: &str) -> Self {
+        Self { text: text.to_owned(), values: Values(Vec::new()) }
+    }
+}
+
+/// A statement a [`crate::tx::Tx`] can run: rendered for the backend's dialect when it is run.
+pub(crate) trait Statement {
+    fn render(self, dialect: Dialect) -> Sql;
+}
+
+impl<S: QueryStatementWriter> Statement for S {
+    fn render(self, dialect: Dialect) -> Sql {
+        let (text, values) = match dialect {
+            Dialect::Sqlite => self.build(SqliteQueryBuilder),
+            Dialect::Postgres => self.build(PostgresQueryBuilder),
+        };
+        Sql { text, values }
+    }
+}
+
+impl Statement for Sql {
+    fn render(self, _: Dialect) -> Sql {
+        self
+    }
 }
 
 fn col(name: &str) -> Expr {
@@ -442,8 +463,8 @@ pub(crate) fn process_key(p: &Process, path: &str) -> Value {
 mod tests {
     use super::*;
 
-    fn text(stmt: &impl QueryStatementWriter, dialect: Dialect) -> String {
-        render(stmt, dialect).text
+    fn text(stmt: SelectStatement, dialect: Dialect) -> String {
+        stmt.render(dialect).text
     }
 
     /// Row locks are PostgreSQL's alone: SQLite's single writer needs (and knows) none.
@@ -451,10 +472,10 @@ mod tests {
     fn locks_render_for_postgres_only() {
         let (tenant, id) = (TenantId::default_tenant(), Uuid::nil());
         for (lock, clause) in [(Lock::Update, "FOR UPDATE"), (Lock::Share, "FOR SHARE")] {
-            assert!(text(&load_run(&tenant, id, lock, Dialect::Postgres), Dialect::Postgres).ends_with(clause));
-            assert!(!text(&load_run(&tenant, id, lock, Dialect::Sqlite), Dialect::Sqlite).contains(" FOR "));
+            assert!(text(load_run(&tenant, id, lock, Dialect::Postgres), Dialect::Postgres).ends_with(clause));
+            assert!(!text(load_run(&tenant, id, lock, Dialect::Sqlite), Dialect::Sqlite).contains(" FOR "));
         }
-        assert!(!text(&load_process(&tenant, id, Lock::No, Dialect::Postgres), Dialect::Postgres).contains(" FOR "));
+        assert!(!text(load_process(&tenant, id, Lock::No, Dialect::Postgres), Dialect::Postgres).contains(" FOR "));
     }
 
     /// One upsert for both engines, every value bound, the key never overwritten.
@@ -472,7 +493,7 @@ mod tests {
         .unwrap();
         let stmt = save_process(&TenantId::default_tenant(), &process).unwrap();
         for dialect in [Dialect::Sqlite, Dialect::Postgres] {
-            let sql = render(&stmt, dialect);
+            let sql = stmt.clone().render(dialect);
             assert!(sql.text.contains("ON CONFLICT (\"tenant\", \"id\") DO UPDATE SET"), "{}", sql.text);
             assert!(!sql.text.contains("\"id\" = \"excluded\".\"id\""), "{}", sql.text);
             assert!(!sql.text.contains("DROP TABLE"), "values are bound, never spliced: {}", sql.text);

@@ -12,9 +12,10 @@ use runhub_model::{DisplayName, GraphEnum, NewRun, Process, ProcessKind, Readine
 use sea_query::{Alias, Expr, ExprTrait, OnConflict, Query};
 
 use crate::columns::kind_in;
-use crate::ops::{self, Cell, Tx};
-use crate::query::{Lock, render};
+use crate::ops;
+use crate::query::Lock;
 use crate::records::{PROCESS_COLUMNS, internal};
+use crate::tx::Tx;
 use crate::{ScheduledStart, StartOutcome, StartPolicy, StoreResult};
 
 fn col(name: &str) -> Expr {
@@ -31,7 +32,7 @@ async fn startable_flows<T: Tx>(tx: &mut T, tenant: &TenantId, now: Timestamp) -
         .and_where(col("readiness_status").eq(ReadinessStatus::Ready.ordinal()))
         .order_by(Alias::new("display_name"), sea_query::Order::Asc)
         .order_by(Alias::new("id"), sea_query::Order::Asc);
-    let flows = tx.processes(render(&q, T::DIALECT)).await?;
+    let flows: Vec<Process> = tx.fetch(q).await?;
     // The window rule is the model's own (the same as runNow's).
     Ok(flows.into_iter().filter(|f| f.check_can_run_now(now).is_ok()).collect())
 }
@@ -71,7 +72,7 @@ async fn open_group<T: Tx>(tx: &mut T, tenant: &TenantId, name: &str, now: Times
         .columns([Alias::new("tenant"), Alias::new("at"), Alias::new("group_id"), Alias::new("scheduled")])
         .values([tenant.as_str().into(), now.micros().into(), group.id.to_string().into(), i64::from(scheduled).into()])
         .map_err(internal)?;
-    tx.execute(render(&insert, T::DIALECT)).await?;
+    tx.execute(insert).await?;
     let group = ops::load_group(tx, tenant, group.id, Lock::No).await?;
     Ok(Some(group))
 }
@@ -96,11 +97,8 @@ pub(crate) async fn start_on_demand<T: Tx>(
         .and_where(col("tenant").eq(tenant.as_str()))
         .and_where(col("scheduled").eq(0i64))
         .and_where(col("at").gt(since));
-    let rows = tx.integers(render(&q, T::DIALECT)).await?;
-    let (count, oldest) = match rows.first().map(Vec::as_slice) {
-        Some([count, oldest]) => (count.unwrap_or(0), *oldest),
-        _ => return Err(internal("COUNT(*) returned no row")),
-    };
+    let (count, oldest): (Option<i64>, Option<i64>) = tx.fetch_first(q).await?.ok_or_else(|| internal("COUNT(*) returned no row"))?;
+    let count = count.unwrap_or(0);
     if count >= i64::from(policy.max_starts) {
         let free_at = oldest.unwrap_or(now.micros()).saturating_add(policy.window_micros);
         let wait = Ord::max(free_at.saturating_sub(now.micros()), 0);
@@ -115,7 +113,7 @@ pub(crate) async fn start_on_demand<T: Tx>(
         .and_where(col("tenant").eq(tenant.as_str()))
         .and_where(col("next_due").gt(now.micros()))
         .and_where(col("next_due").sub(now.micros()).lt(policy.skip_horizon_micros));
-    tx.execute(render(&skip, T::DIALECT)).await?;
+    tx.execute(skip).await?;
     Ok(StartOutcome::Started(Box::new(group)))
 }
 
@@ -138,20 +136,16 @@ pub(crate) async fn claim_scheduled<T: Tx>(tx: &mut T, now: Timestamp, interval_
         .map_err(internal)?
         // Replicas ticking at once may both insert a tenant's first row: the first one stands.
         .on_conflict(OnConflict::column(Alias::new("tenant")).do_nothing().to_owned());
-    tx.execute(render(&insert, T::DIALECT)).await?;
+    tx.execute(insert).await?;
 
     let mut due = Query::select();
     due.columns([Alias::new("tenant"), Alias::new("next_due"), Alias::new("skip_due")])
         .from(Alias::new("run_schedules"))
         .and_where(col("next_due").lte(now.micros()))
         .order_by(Alias::new("tenant"), sea_query::Order::Asc);
-    let rows = tx.cells(render(&due, T::DIALECT)).await?;
+    let rows: Vec<(String, i64, Option<i64>)> = tx.fetch(due).await?;
     let mut out = Vec::new();
-    for row in rows {
-        let (tenant, old_due, skip_due) = match row.as_slice() {
-            [Cell::Text(t), Cell::Int(due), skip] => (t.clone(), *due, if let Cell::Int(s) = skip { Some(*s) } else { None }),
-            _ => return Err(internal("a run_schedules row has unexpected values")),
-        };
+    for (tenant, old_due, skip_due) in rows {
         // The next due time after now, on the same grid (a replica that was down does not catch up
         // with a burst of runs).
         let behind = now.micros().saturating_sub(old_due) / interval + 1;
@@ -164,7 +158,7 @@ pub(crate) async fn claim_scheduled<T: Tx>(tx: &mut T, now: Timestamp, interval_
             .and_where(col("tenant").eq(tenant.as_str()))
             .and_where(col("next_due").eq(old_due))
             .returning_col(Alias::new("next_due"));
-        if tx.integers(render(&claim, T::DIALECT)).await?.len() != 1 {
+        if tx.fetch::<i64>(claim).await?.len() != 1 {
             continue; // another replica claimed it
         }
         let tenant = TenantId::from_stored(tenant);

@@ -13,9 +13,9 @@ use sea_query::{Alias, Expr, ExprTrait, LockBehavior, LockType, Query, SelectSta
 
 use crate::columns::kind_in;
 use crate::dialect::Dialect;
-use crate::ops::{self, Cell, Tx};
-use crate::query::render;
+use crate::ops;
 use crate::records::internal;
+use crate::tx::Tx;
 use crate::{RunScope, StoreError, StoreResult};
 
 fn col(name: &str) -> Expr {
@@ -39,16 +39,8 @@ fn claim(q: &mut SelectStatement, dialect: Dialect) {
 }
 
 /// `(tenant, id, integer)` rows.
-fn keyed_rows(rows: Vec<Vec<Cell>>) -> StoreResult<Vec<(TenantId, Uuid, i64)>> {
-    rows.into_iter()
-        .map(|row| match row.as_slice() {
-            [Cell::Text(tenant), Cell::Text(id), Cell::Int(n)] => {
-                let id = Uuid::parse_str(id).map_err(|e| internal(format!("stored id '{id}' is not a UUID: {e}")))?;
-                Ok((TenantId::from_stored(tenant.clone()), id, *n))
-            }
-            _ => Err(internal("an upkeep row has unexpected values")),
-        })
-        .collect()
+fn keyed_rows(rows: Vec<(String, Uuid, i64)>) -> Vec<(TenantId, Uuid, i64)> {
+    rows.into_iter().map(|(tenant, id, n)| (TenantId::from_stored(tenant), id, n)).collect()
 }
 
 /// Says how long a run was idle, in words (`1h 5m 3s`).
@@ -77,7 +69,7 @@ pub(crate) async fn reap<T: Tx>(tx: &mut T, now: Timestamp, timeout_micros: i64,
         .order_by(Alias::new("last_activity"), sea_query::Order::Asc)
         .limit(u64::from(limit));
     claim(&mut q, T::DIALECT);
-    let candidates = keyed_rows(tx.cells(render(&q, T::DIALECT)).await?)?;
+    let candidates = keyed_rows(tx.fetch(q).await?);
     let mut reaped = Vec::new();
     for (tenant, id, last_activity) in candidates {
         let idle = now.micros().saturating_sub(last_activity);
@@ -119,7 +111,7 @@ pub(crate) async fn expire<T: Tx>(tx: &mut T, now: Timestamp, age_micros: i64, l
             .and_where(col("end_time").lt(cutoff))
             .limit(room);
         claim(&mut q, T::DIALECT);
-        for (tenant, id, _) in keyed_rows(tx.cells(render(&q, T::DIALECT)).await?)? {
+        for (tenant, id, _) in keyed_rows(tx.fetch(q).await?) {
             match ops::delete_run(tx, &tenant, &RunScope::all(), id, None).await {
                 Ok(()) => deleted += 1,
                 Err(StoreError::NotFound(_)) => {}
@@ -135,8 +127,8 @@ pub(crate) async fn runs_by_status<T: Tx>(tx: &mut T) -> StoreResult<Vec<(RunSta
     let mut q = Query::select();
     q.column(Alias::new("status")).expr(Expr::cust("COUNT(*)")).from(Alias::new("runs")).group_by_col(Alias::new("status"));
     let mut out: Vec<(RunStatus, u64)> = RunStatus::ALL.iter().map(|s| (*s, 0)).collect();
-    for row in tx.integers(render(&q, T::DIALECT)).await? {
-        if let [Some(status), Some(n)] = row[..] {
+    for (status, n) in tx.fetch::<(Option<i64>, Option<i64>)>(q).await? {
+        if let (Some(status), Some(n)) = (status, n) {
             let status = RunStatus::from_ordinal(status).ok_or_else(|| internal(format!("stored status {status} is unknown")))?;
             if let Some(slot) = out.iter_mut().find(|(s, _)| *s == status) {
                 slot.1 = u64::try_from(n).unwrap_or(0);

@@ -14,9 +14,9 @@ use runhub_model::{
 use sea_query::{Alias, Expr, ExprTrait, Func, LockBehavior, LockType, OnConflict, Order, Query};
 
 use crate::dialect::Dialect;
-use crate::ops::{Cell, Tx};
-use crate::query::{render, tenant_is};
+use crate::query::tenant_is;
 use crate::records::internal;
+use crate::tx::{FromRow, Row, Tx};
 use crate::{StoreError, StoreResult, changes};
 
 /// Where deriving notifications from the change log has got to: positions below `from` are done;
@@ -82,51 +82,41 @@ fn col(name: &str) -> Expr {
     Expr::col(Alias::new(name))
 }
 
-fn text(cell: &Cell) -> Option<String> {
-    match cell {
-        Cell::Text(t) => Some(t.clone()),
-        _ => None,
+impl FromRow for Subscription {
+    /// A row of [`SUBSCRIPTION_COLUMNS`].
+    fn from_row(mut row: Row) -> StoreResult<Self> {
+        let id = row.take()?;
+        let tenant = TenantId::from_stored(row.take::<String>()?);
+        let resource: String = row.take()?;
+        let change_types = ChangeTypes::from_bits(row.take()?);
+        let notification_url = NotificationUrl::from_stored(row.take::<String>()?);
+        let lifecycle_url = row.take::<Option<String>>()?.map(NotificationUrl::from_stored);
+        let client_state = row.take()?;
+        let expiration = Timestamp::from_micros(row.take()?);
+        let (application_id, creator_id) = (row.take()?, row.take()?);
+        let start_position: i64 = row.take()?;
+        Ok(Subscription {
+            id,
+            tenant,
+            spec: NewSubscription {
+                change_types,
+                notification_url,
+                lifecycle_url,
+                resource: SubscribedResource::parse(&resource).map_err(|e| internal(format!("stored resource '{resource}': {e}")))?,
+                expiration,
+                client_state,
+            },
+            application_id,
+            creator_id,
+            start_position: u64::try_from(start_position).map_err(internal)?,
+        })
     }
-}
-
-fn int(cell: &Cell) -> StoreResult<i64> {
-    match cell {
-        Cell::Int(n) => Ok(*n),
-        _ => Err(internal("a webhook row lacks a number")),
-    }
-}
-
-fn decode_subscription(row: &[Cell]) -> StoreResult<Subscription> {
-    let [id, tenant, resource, types, url, lifecycle, state, expiration, app, creator, start] = row else {
-        return Err(internal("a subscription row has unexpected columns"));
-    };
-    let need = |c: &Cell, what: &str| text(c).ok_or_else(|| internal(format!("a subscription row lacks its {what}")));
-    let resource = need(resource, "resource")?;
-    Ok(Subscription {
-        id: Uuid::parse_str(&need(id, "id")?).map_err(internal)?,
-        tenant: TenantId::from_stored(need(tenant, "tenant")?),
-        spec: NewSubscription {
-            change_types: ChangeTypes::from_bits(int(types)?),
-            notification_url: NotificationUrl::from_stored(need(url, "notification URL")?),
-            lifecycle_url: text(lifecycle).map(NotificationUrl::from_stored),
-            resource: SubscribedResource::parse(&resource).map_err(|e| internal(format!("stored resource '{resource}': {e}")))?,
-            expiration: Timestamp::from_micros(int(expiration)?),
-            client_state: text(state),
-        },
-        application_id: text(app),
-        creator_id: text(creator),
-        start_position: u64::try_from(int(start)?).map_err(internal)?,
-    })
 }
 
 fn select_subscriptions() -> sea_query::SelectStatement {
     let mut q = Query::select();
     q.columns(SUBSCRIPTION_COLUMNS.map(Alias::new)).from(Alias::new("subscriptions"));
     q
-}
-
-async fn subscriptions<T: Tx>(tx: &mut T, q: &sea_query::SelectStatement) -> StoreResult<Vec<Subscription>> {
-    tx.cells(render(q, T::DIALECT)).await?.iter().map(|r| decode_subscription(r)).collect()
 }
 
 fn not_found(id: Uuid) -> StoreError {
@@ -136,7 +126,7 @@ fn not_found(id: Uuid) -> StoreError {
 async fn count_where<T: Tx>(tx: &mut T, table: &str, expr: Expr, what: Expr) -> StoreResult<i64> {
     let mut q = Query::select();
     q.expr(what).from(Alias::new(table)).and_where(expr);
-    Ok(tx.integers(render(&q, T::DIALECT)).await?.first().and_then(|r| r.first().copied().flatten()).unwrap_or(0))
+    Ok(tx.fetch_first::<Option<i64>>(q).await?.flatten().unwrap_or(0))
 }
 
 /// Stores a new subscription (its `start_position` is set here: the change log's watermark), unless
@@ -168,28 +158,28 @@ pub(crate) async fn create<T: Tx>(tx: &mut T, mut sub: Subscription, limit: u64)
             i64::try_from(sub.start_position).map_err(internal)?.into(),
         ])
         .map_err(internal)?;
-    tx.execute(render(&q, T::DIALECT)).await?;
+    tx.execute(q).await?;
     Ok(sub)
 }
 
 pub(crate) async fn get<T: Tx>(tx: &mut T, tenant: &TenantId, id: Uuid) -> StoreResult<Subscription> {
     let mut q = select_subscriptions();
     q.and_where(tenant_is(tenant)).and_where(col("id").eq(id.to_string()));
-    subscriptions(tx, &q).await?.pop().ok_or_else(|| not_found(id))
+    tx.fetch(q).await?.pop().ok_or_else(|| not_found(id))
 }
 
 /// A tenant's subscriptions, oldest first.
 pub(crate) async fn list<T: Tx>(tx: &mut T, tenant: &TenantId) -> StoreResult<Vec<Subscription>> {
     let mut q = select_subscriptions();
     q.and_where(tenant_is(tenant)).order_by(Alias::new("id"), Order::Asc);
-    subscriptions(tx, &q).await
+    tx.fetch(q).await
 }
 
 /// Every tenant's subscriptions that have not expired at `now`.
 pub(crate) async fn active<T: Tx>(tx: &mut T, now: Timestamp) -> StoreResult<Vec<Subscription>> {
     let mut q = select_subscriptions();
     q.and_where(col("expiration").gt(now.micros()));
-    subscriptions(tx, &q).await
+    tx.fetch(q).await
 }
 
 pub(crate) async fn update<T: Tx>(tx: &mut T, tenant: &TenantId, id: Uuid, patch: SubscriptionPatch) -> StoreResult<Subscription> {
@@ -202,7 +192,7 @@ pub(crate) async fn update<T: Tx>(tx: &mut T, tenant: &TenantId, id: Uuid, patch
         q.value(Alias::new("notification_url"), url.as_str());
     }
     if patch.expiration.is_some() || patch.notification_url.is_some() {
-        tx.execute(render(&q, T::DIALECT)).await?;
+        tx.execute(q).await?;
     }
     get(tx, tenant, id).await
 }
@@ -213,10 +203,10 @@ async fn delete_outbox_of<T: Tx>(tx: &mut T, which: Expr) -> StoreResult<()> {
     rows.column(Alias::new("seq")).from(Alias::new("webhook_outbox")).and_where(which.clone());
     let mut payloads = Query::delete();
     payloads.from_table(Alias::new("webhook_payloads")).and_where(col("seq").in_subquery(rows));
-    tx.execute(render(&payloads, T::DIALECT)).await?;
+    tx.execute(payloads).await?;
     let mut q = Query::delete();
     q.from_table(Alias::new("webhook_outbox")).and_where(which);
-    tx.execute(render(&q, T::DIALECT)).await
+    tx.execute(q).await
 }
 
 /// Deletes a subscription and everything still owed for it.
@@ -225,19 +215,19 @@ pub(crate) async fn delete<T: Tx>(tx: &mut T, tenant: &TenantId, id: Uuid) -> St
     delete_outbox_of(tx, col("subscription_id").eq(id.to_string())).await?;
     let mut q = Query::delete();
     q.from_table(Alias::new("subscriptions")).and_where(tenant_is(tenant)).and_where(col("id").eq(id.to_string()));
-    tx.execute(render(&q, T::DIALECT)).await
+    tx.execute(q).await
 }
 
 /// Removes the subscriptions expired at `now` and what was still owed for them; how many went.
 pub(crate) async fn remove_expired<T: Tx>(tx: &mut T, now: Timestamp) -> StoreResult<usize> {
     let mut expired = Query::select();
     expired.column(Alias::new("id")).from(Alias::new("subscriptions")).and_where(col("expiration").lte(now.micros()));
-    let gone = tx.cells(render(&expired, T::DIALECT)).await?.len();
+    let gone = tx.fetch::<String>(expired.clone()).await?.len();
     if gone > 0 {
         delete_outbox_of(tx, col("subscription_id").in_subquery(expired)).await?;
         let mut q = Query::delete();
         q.from_table(Alias::new("subscriptions")).and_where(col("expiration").lte(now.micros()));
-        tx.execute(render(&q, T::DIALECT)).await?;
+        tx.execute(q).await?;
     }
     Ok(gone)
 }
@@ -263,13 +253,8 @@ fn cursor_value(p: u64) -> StoreResult<i64> {
 pub(crate) async fn cursor<T: Tx>(tx: &mut T) -> StoreResult<Option<FanoutCursor>> {
     let mut q = Query::select();
     q.columns(["from_pos", "to_pos", "after_seq"].map(Alias::new)).from(Alias::new("webhook_cursor")).and_where(col("one").eq(1));
-    let Some(row) = tx.integers(render(&q, T::DIALECT)).await?.into_iter().next() else { return Ok(None) };
-    let from = row.first().copied().flatten().ok_or_else(|| internal("the webhook cursor lacks its position"))?;
-    Ok(Some(FanoutCursor {
-        from: u64::try_from(from).map_err(internal)?,
-        to: row.get(1).copied().flatten().and_then(|t| u64::try_from(t).ok()),
-        after_seq: row.get(2).copied().flatten(),
-    }))
+    let Some((from, to, after_seq)) = tx.fetch_first::<(i64, Option<i64>, Option<i64>)>(q).await? else { return Ok(None) };
+    Ok(Some(FanoutCursor { from: u64::try_from(from).map_err(internal)?, to: to.and_then(|t| u64::try_from(t).ok()), after_seq }))
 }
 
 /// The derivation cursor, created at `start` on first use (the first subscription's start:
@@ -286,7 +271,7 @@ pub(crate) async fn cursor_or_start<T: Tx>(tx: &mut T, start: u64) -> StoreResul
         .values([1.into(), cursor_value(from)?.into()])
         .map_err(internal)?
         .on_conflict(OnConflict::column(Alias::new("one")).do_nothing().to_owned());
-    tx.execute(render(&insert, T::DIALECT)).await?;
+    tx.execute(insert).await?;
     cursor(tx).await?.ok_or_else(|| internal("the webhook cursor was not created"))
 }
 
@@ -309,15 +294,14 @@ async fn insert_batches<T: Tx>(tx: &mut T, batches: &[OutboxBatch], now: Timesta
             ])
             .map_err(internal)?
             .returning_col(Alias::new("seq"));
-        let seq = tx.integers(render(&q, T::DIALECT)).await?.first().and_then(|r| r.first().copied().flatten());
-        let seq = seq.ok_or_else(|| internal("an outbox insert returned no seq"))?;
+        let seq: i64 = tx.fetch_first(q).await?.ok_or_else(|| internal("an outbox insert returned no seq"))?;
         let mut payload = Query::insert();
         payload
             .into_table(Alias::new("webhook_payloads"))
             .columns(["seq", "items"].map(Alias::new))
             .values([seq.into(), b.items.clone().into()])
             .map_err(internal)?;
-        tx.execute(render(&payload, T::DIALECT)).await?;
+        tx.execute(payload).await?;
     }
     Ok(())
 }
@@ -347,7 +331,7 @@ pub(crate) async fn enqueue<T: Tx>(
         Some(a) => q.and_where(col("after_seq").eq(a)),
         None => q.and_where(col("after_seq").is_null()),
     };
-    if tx.integers(render(&q, T::DIALECT)).await?.len() != 1 {
+    if tx.fetch::<i64>(q).await?.len() != 1 {
         return Ok(false);
     }
     insert_batches(tx, batches, now).await?;
@@ -382,41 +366,33 @@ pub(crate) async fn claim<T: Tx>(
         .value(Alias::new("attempts"), col("attempts").add(1))
         .and_where(col("seq").in_subquery(due))
         .returning(Query::returning().columns(["seq", "subscription_id", "lifecycle", "count", "created_at", "attempts"].map(Alias::new)));
-    let rows = tx.cells(render(&q, T::DIALECT)).await?;
+    let rows: Vec<(i64, String, i64, i64, i64, i64)> = tx.fetch(q).await?;
     if rows.is_empty() {
         return Ok(Vec::new());
     }
-    let ids: Vec<String> = rows.iter().filter_map(|r| r.get(1).and_then(text)).collect();
+    let ids: Vec<String> = rows.iter().map(|r| r.1.clone()).collect();
     let mut subs = select_subscriptions();
     subs.and_where(col("id").is_in(ids));
-    let subs = subscriptions(tx, &subs).await?;
+    let subs = tx.fetch::<Subscription>(subs).await?;
     let mut payload_query = Query::select();
     payload_query
         .columns(["seq", "items"].map(Alias::new))
         .from(Alias::new("webhook_payloads"))
-        .and_where(col("seq").is_in(rows.iter().filter_map(|r| r.first().and_then(|c| int(c).ok()))));
-    let mut payloads = std::collections::HashMap::new();
-    for row in tx.cells(render(&payload_query, T::DIALECT)).await? {
-        if let [seq, items] = row.as_slice() {
-            payloads.insert(int(seq)?, text(items).unwrap_or_default());
-        }
-    }
+        .and_where(col("seq").is_in(rows.iter().map(|r| r.0)));
+    let payloads: std::collections::HashMap<i64, String> =
+        tx.fetch::<(i64, Option<String>)>(payload_query).await?.into_iter().map(|(seq, items)| (seq, items.unwrap_or_default())).collect();
     let mut out = Vec::with_capacity(rows.len());
-    for row in rows {
-        let [seq, sub_id, lifecycle, count, created_at, attempts] = row.as_slice() else {
-            return Err(internal("an outbox row has unexpected columns"));
-        };
-        let sub_id = text(sub_id).ok_or_else(|| internal("an outbox row lacks its subscription"))?;
+    for (seq, sub_id, lifecycle, count, created_at, attempts) in rows {
         // Its subscription went meanwhile (deleted or expired): nothing is owed any more.
         let Some(subscription) = subs.iter().find(|s| s.id.to_string() == sub_id).cloned() else { continue };
         out.push(Delivery {
-            seq: int(seq)?,
+            seq,
             subscription,
-            lifecycle: int(lifecycle)? != 0,
-            items: payloads.get(&int(seq)?).cloned().ok_or_else(|| internal("an outbox row lacks its payload"))?,
-            count: u32::try_from(int(count)?).map_err(internal)?,
-            created_at: Timestamp::from_micros(int(created_at)?),
-            attempts: u32::try_from(int(attempts)?).unwrap_or(u32::MAX),
+            lifecycle: lifecycle != 0,
+            items: payloads.get(&seq).cloned().ok_or_else(|| internal("an outbox row lacks its payload"))?,
+            count: u32::try_from(count).map_err(internal)?,
+            created_at: Timestamp::from_micros(created_at),
+            attempts: u32::try_from(attempts).unwrap_or(u32::MAX),
         });
     }
     Ok(out)
@@ -433,13 +409,13 @@ pub(crate) async fn settle<T: Tx>(tx: &mut T, outcomes: Vec<(i64, Settle)>, now:
                     .value(Alias::new("next_at"), next_at.micros())
                     .value(Alias::new("lease_until"), 0)
                     .and_where(col("seq").eq(seq));
-                tx.execute(render(&q, T::DIALECT)).await?;
+                tx.execute(q).await?;
             }
             Settle::Delivered => done.push(seq),
             Settle::GiveUp { missed } => {
                 let mut q = Query::delete();
                 q.from_table(Alias::new("webhook_outbox")).and_where(col("seq").eq(seq)).returning_col(Alias::new("seq"));
-                let deleted = !tx.integers(render(&q, T::DIALECT)).await?.is_empty();
+                let deleted = !tx.fetch::<i64>(q).await?.is_empty();
                 done.push(seq);
                 // Only the replica that removed the row enqueues its `missed` (a second one, whose
                 // lease had run out, finds it gone).

@@ -27,9 +27,10 @@ use tokio_postgres::{NoTls, Row};
 
 use crate::changes::{self, ChangeRange, ChangeRecord, Collection};
 use crate::dialect::Dialect;
-use crate::ops::{self, Cell, Tx};
+use crate::ops;
 use crate::query::Sql;
-use crate::records::{ProcessRecord, RunRecord, internal};
+use crate::records::internal;
+use crate::tx::{Cell, Tx};
 use crate::webhooks::{self, Delivery, FanoutCursor, OutboxBatch, Settle};
 use crate::{
     ChangePage, ListQuery, Page, Precondition, ProcessRef, RunScope, ScheduledStart, StartOutcome, StartPolicy, Store, StoreError,
@@ -275,73 +276,29 @@ fn signed(value: sea_query::Value) -> sea_query::Value {
     }
 }
 
-fn run_record(row: &Row) -> Result<RunRecord, tokio_postgres::Error> {
-    Ok(RunRecord {
-        id: row.try_get(0)?,
-        kind: row.try_get(1)?,
-        display_name: row.try_get(2)?,
-        start_time: row.try_get(3)?,
-        end_time: row.try_get(4)?,
-        status: row.try_get(5)?,
-        blocking_error: row.try_get(6)?,
-        statistics: row.try_get(7)?,
-        process_id: row.try_get(8)?,
-        group_id: row.try_get(9)?,
-        version: row.try_get(10)?,
-        own_start: row.try_get(11)?,
-        own_end: row.try_get(12)?,
-        own_status: row.try_get(13)?,
-        member_counts: row.try_get(14)?,
-    })
-}
-
-fn process_record(row: &Row) -> Result<ProcessRecord, tokio_postgres::Error> {
-    Ok(ProcessRecord {
-        id: row.try_get(0)?,
-        kind: row.try_get(1)?,
-        display_name: row.try_get(2)?,
-        readiness_status: row.try_get(3)?,
-        data_domain: row.try_get(4)?,
-        recurrence_start: row.try_get(5)?,
-        recurrence_end: row.try_get(6)?,
-        version: row.try_get(7)?,
-    })
+/// A PostgreSQL row as cells: the schema holds only TEXT and BIGINT values.
+fn cells(row: &Row) -> StoreResult<crate::tx::Row> {
+    (0..row.len())
+        .map(|i| {
+            let cell = if *row.columns()[i].type_() == Type::TEXT {
+                row.try_get::<_, Option<String>>(i).map(|v| v.map_or(Cell::Null, Cell::Text))
+            } else {
+                row.try_get::<_, Option<i64>>(i).map(|v| v.map_or(Cell::Null, Cell::Int))
+            };
+            cell.map_err(internal)
+        })
+        .collect::<StoreResult<Vec<Cell>>>()
+        .map(crate::tx::Row::new)
 }
 
 impl Tx for PgTx {
     const DIALECT: Dialect = Dialect::Postgres;
 
-    async fn runs(&mut self, sql: Sql) -> StoreResult<Vec<Run>> {
-        self.query(&sql).await?.iter().map(|r| run_record(r).map_err(internal)?.into_run()).collect()
+    async fn query_rendered(&mut self, sql: Sql) -> StoreResult<Vec<crate::tx::Row>> {
+        self.query(&sql).await?.iter().map(cells).collect()
     }
 
-    async fn processes(&mut self, sql: Sql) -> StoreResult<Vec<Process>> {
-        self.query(&sql).await?.iter().map(|r| process_record(r).map_err(internal)?.into_process()).collect()
-    }
-
-    async fn integers(&mut self, sql: Sql) -> StoreResult<Vec<Vec<Option<i64>>>> {
-        self.query(&sql).await?.iter().map(|r| (0..r.len()).map(|i| r.try_get::<_, Option<i64>>(i).map_err(internal)).collect()).collect()
-    }
-
-    async fn cells(&mut self, sql: Sql) -> StoreResult<Vec<Vec<Cell>>> {
-        let rows = self.query(&sql).await?;
-        rows.iter()
-            .map(|r| {
-                (0..r.len())
-                    .map(|i| {
-                        let cell = if *r.columns()[i].type_() == Type::TEXT {
-                            r.try_get::<_, Option<String>>(i).map(|v| v.map_or(Cell::Null, Cell::Text))
-                        } else {
-                            r.try_get::<_, Option<i64>>(i).map(|v| v.map_or(Cell::Null, Cell::Int))
-                        };
-                        cell.map_err(internal)
-                    })
-                    .collect()
-            })
-            .collect()
-    }
-
-    async fn execute(&mut self, sql: Sql) -> StoreResult<()> {
+    async fn execute_rendered(&mut self, sql: Sql) -> StoreResult<()> {
         self.query(&sql).await.map(|_| ())
     }
 
@@ -412,7 +369,7 @@ macro_rules! read_in_snapshot {
 #[async_trait]
 impl Store for PgStore {
     async fn health(&self) -> StoreResult<()> {
-        read!(self, |tx| async { tx.query(&Sql { text: "SELECT 1".into(), values: sea_query::Values(Vec::new()) }).await.map(|_| ()) })
+        read!(self, |tx| async { tx.query(&Sql::text("SELECT 1")).await.map(|_| ()) })
     }
 
     fn token_secret(&self) -> &[u8] {

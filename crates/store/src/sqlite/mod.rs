@@ -24,6 +24,7 @@ use self::tx::SqliteTx;
 use self::writer::Writer;
 use crate::changes::{self, ChangeRange, ChangeRecord, Collection};
 use crate::dialect::Dialect;
+use crate::query::Statement;
 use crate::records::internal;
 use crate::upkeep;
 use crate::webhooks::{self, Delivery, FanoutCursor, OutboxBatch, Settle};
@@ -56,7 +57,7 @@ impl Default for Options {
 pub const DATABASE_FILE: &str = "runhub.sqlite3";
 
 struct Readers {
-    conns: Mutex<Vec<Connection>>,
+    conns: Mutex<Vec<SqliteTx>>,
     permits: Semaphore,
 }
 
@@ -125,7 +126,7 @@ impl SqliteStore {
             .map(|_| {
                 let c = open_connection(&path, &options, true)?;
                 c.execute_batch("PRAGMA query_only = 1").map_err(internal)?;
-                Ok(c)
+                Ok(SqliteTx(c))
             })
             .collect::<StoreResult<Vec<_>>>()?;
         let permits = Semaphore::new(readers.len());
@@ -154,14 +155,14 @@ impl SqliteStore {
         query: &ListQuery,
     ) -> StoreResult<Vec<(String, Vec<String>)>> {
         let (tenant, scope, query) = (tenant.clone(), scope.clone(), query.clone());
-        self.read(move |c| {
+        self.read(move |tx| {
             let stmts =
                 crate::query::page_statements(crate::Table::Runs, &tenant, crate::query::scope_terms(&scope), &query, Dialect::Sqlite)?;
             let mut out = Vec::new();
             for stmt in std::iter::once(stmts.page).chain(stmts.count) {
-                let sql = crate::query::render(&stmt, Dialect::Sqlite);
+                let sql = stmt.render(Dialect::Sqlite);
                 let values = sea_query_rusqlite::RusqliteValues(sql.values.0.into_iter().map(sea_query_rusqlite::RusqliteValue).collect());
-                let mut explain = c.prepare(&format!("EXPLAIN QUERY PLAN {}", sql.text)).map_err(internal)?;
+                let mut explain = tx.0.prepare(&format!("EXPLAIN QUERY PLAN {}", sql.text)).map_err(internal)?;
                 let sql = sql.text;
                 let plan = explain
                     .query_map(&*values.as_params(), |r| r.get::<_, String>(3))
@@ -179,13 +180,13 @@ impl SqliteStore {
     async fn read<T, F>(&self, op: F) -> StoreResult<T>
     where
         T: Send + 'static,
-        F: FnOnce(&Connection) -> StoreResult<T> + Send + 'static,
+        F: FnOnce(&mut SqliteTx) -> StoreResult<T> + Send + 'static,
     {
         let _permit = self.readers.permits.acquire().await.map_err(|_| StoreError::Unavailable("the store is closed".into()))?;
-        let conn = self.readers.conns.lock().map_err(internal)?.pop().ok_or_else(|| internal("no read connection free"))?;
+        let mut conn = self.readers.conns.lock().map_err(internal)?.pop().ok_or_else(|| internal("no read connection free"))?;
         let readers = self.readers.clone();
         tokio::task::spawn_blocking(move || {
-            let result = op(&conn);
+            let result = op(&mut conn);
             if let Ok(mut pool) = readers.conns.lock() {
                 pool.push(conn);
             }
@@ -200,11 +201,11 @@ impl SqliteStore {
     /// whose cost grows with the data (lists, counts, scans) goes through [`Self::read`].
     async fn read_point<T, F>(&self, op: F) -> StoreResult<T>
     where
-        F: FnOnce(&Connection) -> StoreResult<T>,
+        F: FnOnce(&mut SqliteTx) -> StoreResult<T>,
     {
         let _permit = self.readers.permits.acquire().await.map_err(|_| StoreError::Unavailable("the store is closed".into()))?;
-        let conn = self.readers.conns.lock().map_err(internal)?.pop().ok_or_else(|| internal("no read connection free"))?;
-        let result = op(&conn);
+        let mut conn = self.readers.conns.lock().map_err(internal)?.pop().ok_or_else(|| internal("no read connection free"))?;
+        let result = op(&mut conn);
         if let Ok(mut pool) = self.readers.conns.lock() {
             pool.push(conn);
         }
@@ -227,23 +228,26 @@ fn token_secret(conn: &Connection) -> StoreResult<Vec<u8>> {
 
 /// Runs a shared operation on a connection: its futures never wait (see [`tx`]), so `block_on`
 /// returns at once.
-fn on<T>(conn: &Connection, op: impl AsyncFnOnce(&mut SqliteTx<'_>) -> StoreResult<T>) -> StoreResult<T> {
-    block_on(op(&mut SqliteTx(conn)))
+fn on<T>(tx: &mut SqliteTx, op: impl AsyncFnOnce(&mut SqliteTx) -> StoreResult<T>) -> StoreResult<T> {
+    block_on(op(tx))
 }
 
 /// Like [`on`], inside one read transaction: a page and its `@odata.count` come from one
 /// snapshot, whatever is written meanwhile.
-fn on_snapshot<T>(conn: &Connection, op: impl AsyncFnOnce(&mut SqliteTx<'_>) -> StoreResult<T>) -> StoreResult<T> {
-    let snapshot = conn.unchecked_transaction().map_err(internal)?;
-    let result = on(conn, op)?;
-    snapshot.finish().map_err(internal)?;
+fn on_snapshot<T>(tx: &mut SqliteTx, op: impl AsyncFnOnce(&mut SqliteTx) -> StoreResult<T>) -> StoreResult<T> {
+    tx.0.execute_batch("BEGIN DEFERRED").map_err(internal)?;
+    let result = on(tx, op);
+    // Nothing was written: ending the read transaction either way is the same.
+    let ended = tx.0.execute_batch("ROLLBACK").map_err(internal);
+    let result = result?;
+    ended?;
     Ok(result)
 }
 
 #[async_trait]
 impl Store for SqliteStore {
     async fn health(&self) -> StoreResult<()> {
-        self.read(|conn| conn.query_row("SELECT 1", [], |_| Ok(())).map_err(|e| StoreError::Unavailable(e.to_string()))).await
+        self.read(|tx| tx.0.query_row("SELECT 1", [], |_| Ok(())).map_err(|e| StoreError::Unavailable(e.to_string()))).await
     }
 
     fn token_secret(&self) -> &[u8] {
@@ -487,7 +491,7 @@ mod tests {
     async fn synchronous_of(durability: Durability) -> i64 {
         let dir = tempfile::tempdir().unwrap();
         let store = SqliteStore::open(dir.path(), Options { durability, ..Options::default() }).await.unwrap();
-        store.writer.write(|c| c.query_row("PRAGMA synchronous", [], |r| r.get::<_, i64>(0)).map_err(internal)).await.unwrap()
+        store.writer.write(|tx| tx.0.query_row("PRAGMA synchronous", [], |r| r.get::<_, i64>(0)).map_err(internal)).await.unwrap()
     }
 
     /// The default acknowledges only what is fsync'd (survives power loss, not just kill -9):
@@ -511,8 +515,8 @@ mod tests {
             tasks.push(tokio::spawn(async move {
                 store
                     .writer
-                    .write(move |c| {
-                        c.execute("INSERT INTO meta (key, value) VALUES (?1, x'00')", params![format!("k{i}")]).map_err(internal)?;
+                    .write(move |tx| {
+                        tx.0.execute("INSERT INTO meta (key, value) VALUES (?1, x'00')", params![format!("k{i}")]).map_err(internal)?;
                         if i % 3 == 0 { Err(StoreError::Internal("refused".into())) } else { Ok(i) }
                     })
                     .await
@@ -524,8 +528,10 @@ mod tests {
                 ok += 1;
             }
         }
-        let stored: i64 =
-            store.read(|c| c.query_row("SELECT COUNT(*) FROM meta WHERE key LIKE 'k%'", [], |r| r.get(0)).map_err(internal)).await.unwrap();
+        let stored: i64 = store
+            .read(|tx| tx.0.query_row("SELECT COUNT(*) FROM meta WHERE key LIKE 'k%'", [], |r| r.get(0)).map_err(internal))
+            .await
+            .unwrap();
         assert_eq!(ok, 133);
         assert_eq!(stored, 133, "exactly the acknowledged operations are stored");
     }

@@ -5,6 +5,7 @@
 //! something a caller can forget. Lifecycle rules come from `runhub-model`; the store
 //! only loads, applies and saves, inside one transaction per operation.
 
+mod backend;
 pub mod changes;
 mod columns;
 mod dialect;

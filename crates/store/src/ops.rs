@@ -16,10 +16,9 @@ use runhub_model::{
     RunStatus, TenantId, Timestamp, Uuid,
 };
 use runhub_odata::ast::Filter;
-use sea_query::Expr;
 
 use crate::changes::{self, ChangeType};
-use crate::columns::{Table, kind_in};
+use crate::columns::Table;
 use crate::query::{self, Lock};
 use crate::records::internal;
 use crate::tx::Tx;
@@ -457,18 +456,14 @@ pub(crate) async fn get_run<T: Tx>(tx: &mut T, tenant: &TenantId, scope: &RunSco
     load_scoped_run(tx, tenant, scope, id, Lock::No).await
 }
 
-fn process_kind_term(kind: ProcessKind) -> Expr {
-    kind_in(&[kind.ordinal()])
-}
-
 pub(crate) async fn list_processes<T: Tx>(tx: &mut T, tenant: &TenantId, kind: ProcessKind, q: &ListQuery) -> StoreResult<Page<Process>> {
-    let stmts = query::page_statements(Table::Processes, tenant, vec![process_kind_term(kind)], q, T::DIALECT)?;
+    let stmts = query::page_statements(Table::Processes, tenant, query::process_kind_terms(kind), q, T::DIALECT)?;
     let items = tx.fetch(stmts.page).await?;
     finish_page(tx, items, &stmts.keys, stmts.count, q.top, Table::Processes, query::process_key).await
 }
 
 pub(crate) async fn count_processes<T: Tx>(tx: &mut T, tenant: &TenantId, kind: ProcessKind, filter: Option<&Filter>) -> StoreResult<u64> {
-    count(tx, query::count_rows(Table::Processes, tenant, vec![process_kind_term(kind)], filter, T::DIALECT)?).await
+    count(tx, query::count_rows(Table::Processes, tenant, query::process_kind_terms(kind), filter, T::DIALECT)?).await
 }
 
 pub(crate) async fn processes_by_ids<T: Tx>(tx: &mut T, tenant: &TenantId, ids: &[Uuid]) -> StoreResult<Vec<Process>> {

@@ -1,7 +1,10 @@
 //! Every statement the stores run, built once as sea-query statements and rendered for a
-//! [`Dialect`]: SQLite and PostgreSQL execute the same SQL shape with the same bound values.
+//! [`Dialect`] when a [`crate::tx::Tx`] runs it: SQLite and PostgreSQL execute the same SQL shape
+//! with the same bound values. Runs and processes (pages, counts, loads and saves) are here; the
+//! change log, webhooks, scheduling and upkeep each have a module of their own, so the operations
+//! ([`crate::ops`], [`crate::changes`], …) read as steps over named statements.
 
-use runhub_model::{GraphEnum, Process, Run, RunKind, RunStatus, TenantId, Uuid};
+use runhub_model::{GraphEnum, Process, ProcessKind, Run, RunKind, RunStatus, TenantId, Uuid};
 use runhub_odata::ast::{Filter, OrderKey, Value};
 use sea_query::{
     Alias, DeleteStatement, Expr, ExprTrait, InsertStatement, LockType, OnConflict, PostgresQueryBuilder, Query, QueryStatementWriter,
@@ -13,6 +16,11 @@ use crate::dialect::Dialect;
 use crate::filter_sql::Compiler;
 use crate::records::{PROCESS_COLUMNS, RUN_COLUMNS, internal, process_values, run_values};
 use crate::{ListQuery, RunParent, RunScope, StoreResult, default_order};
+
+pub(crate) mod changes;
+pub(crate) mod schedule;
+pub(crate) mod upkeep;
+pub(crate) mod webhooks;
 
 /// A rendered statement: SQL text with placeholders, and the values bound to them.
 pub(crate) struct Sql {
@@ -250,6 +258,11 @@ pub(crate) fn member_summary(tenant: &TenantId, group: Uuid) -> SelectStatement 
         .and_where(col("group_id").eq(group.to_string()))
         .group_by_col(Alias::new("status"));
     q
+}
+
+/// The WHERE terms that pick the processes of a kind.
+pub(crate) fn process_kind_terms(kind: ProcessKind) -> Vec<Expr> {
+    vec![kind_in(&[kind.ordinal()])]
 }
 
 /// The WHERE terms that pick a scope's runs.

@@ -3,8 +3,9 @@
 //! the row locks a multi-writer engine needs), apply the domain's rules from `runhub-model`, and
 //! save; a returned error rolls the operation back.
 //!
-//! SQLite drives these futures with `futures_executor::block_on` on its writer thread (its `Tx`
-//! never awaits anything, so they complete at once); PostgreSQL awaits them inside a transaction.
+//! SQLite drives these futures with `futures_executor::block_on` on its writer thread or a pooled
+//! reader (its `Tx` never awaits anything, so they complete at once); PostgreSQL awaits them inside
+//! a transaction. How each runs is the [`crate::backend::Backend`]'s business.
 //!
 //! Lock order, so that concurrent writers through different replicas do not deadlock: a member run
 //! before its group; a process (shared) before the run created under it. Deleting a group locks it

@@ -1,5 +1,6 @@
 //! The PostgreSQL store: the same schema and the very same operations ([`crate::ops`]) as the
-//! SQLite store, over a pool of connections. Any number of runhub replicas may share one database:
+//! SQLite store, over a pool of connections (as a [`Backend`]: only how an operation gets its
+//! transaction is its own). Any number of runhub replicas may share one database:
 //! nothing lives in a replica's memory — not even the `$skiptoken` secret, which is in `meta` —
 //! and each write is one transaction whose row locks (`FOR UPDATE`, `FOR SHARE`) serialize exactly
 //! the writers that touch the same rows.

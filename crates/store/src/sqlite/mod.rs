@@ -1,5 +1,6 @@
 //! The embedded store: one SQLite database file in WAL mode. Writes go through one writer thread
-//! that commits in groups ([`writer`]); reads run on a small pool of connections in parallel.
+//! that commits in groups ([`writer`]); reads run on a small pool of connections in parallel. It is a
+//! [`Backend`]: it says how an operation gets a connection, and the shared `Store` methods do the rest.
 
 pub mod backup;
 mod schema;

@@ -15,13 +15,11 @@
 //! never misses a change, whatever order concurrent writers commit in.
 
 use runhub_model::{Process, ProcessKind, Run, RunKind, TenantId, Timestamp, Uuid};
-use sea_query::{Alias, Expr, ExprTrait, Func, OnConflict, Order, Query, SelectStatement};
 
 use crate::StoreResult;
-use crate::dialect::Dialect;
-use crate::ops::{Cell, Tx};
-use crate::query::{self, render};
+use crate::query::{self, changes as statements};
 use crate::records::internal;
+use crate::tx::{FromRow, Row, Tx};
 
 /// The collections whose changes are tracked (what a delta query is asked on).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -33,7 +31,7 @@ pub enum Collection {
 }
 
 impl Collection {
-    fn ordinal(self) -> i64 {
+    pub(crate) fn ordinal(self) -> i64 {
         match self {
             Collection::Runs => 0,
             Collection::IncomingFlows => 1,
@@ -63,7 +61,7 @@ pub enum ChangeType {
 }
 
 impl ChangeType {
-    fn ordinal(self) -> i64 {
+    pub(crate) fn ordinal(self) -> i64 {
         match self {
             ChangeType::Created => 0,
             ChangeType::Updated => 1,
@@ -99,7 +97,7 @@ impl EntityKind {
         }
     }
 
-    fn ordinal(self) -> i64 {
+    pub(crate) fn ordinal(self) -> i64 {
         match self {
             EntityKind::Run(k) => k.ordinal(),
             EntityKind::Process(k) => k.ordinal(),
@@ -176,36 +174,19 @@ pub struct EntityChange {
 }
 
 /// One change as the log records it.
-struct Logged {
-    id: Uuid,
-    kind: EntityKind,
-    change: ChangeType,
-    version: i64,
-    process_id: Option<Uuid>,
-    moved_from: Option<Uuid>,
-    group_id: Option<Uuid>,
+pub(crate) struct Logged {
+    pub id: Uuid,
+    pub kind: EntityKind,
+    pub change: ChangeType,
+    pub version: i64,
+    pub process_id: Option<Uuid>,
+    pub moved_from: Option<Uuid>,
+    pub group_id: Option<Uuid>,
 }
 
 /// Appends a change to the log, in the transaction of the change. The one place log rows are made.
 async fn record<T: Tx>(tx: &mut T, tenant: &TenantId, entry: Logged) -> StoreResult<()> {
-    let Logged { id, kind, change, version, process_id, moved_from, group_id } = entry;
-    let mut q = Query::insert();
-    q.into_table(Alias::new("changes"))
-        .columns(["tenant", "collection", "id", "kind", "change", "version", "process_id", "moved_from", "group_id", "at"].map(Alias::new))
-        .values([
-            tenant.as_str().into(),
-            kind.collection().ordinal().into(),
-            id.to_string().into(),
-            kind.ordinal().into(),
-            change.ordinal().into(),
-            version.into(),
-            process_id.map(|p| p.to_string()).into(),
-            moved_from.map(|p| p.to_string()).into(),
-            group_id.map(|g| g.to_string()).into(),
-            Timestamp::now().micros().into(),
-        ])
-        .map_err(internal)?;
-    tx.execute(render(&q, T::DIALECT)).await
+    tx.execute(statements::insert_change(tenant, &entry)?).await
 }
 
 /// Logs a run's change.
@@ -253,132 +234,53 @@ pub(crate) async fn record_process<T: Tx>(tx: &mut T, tenant: &TenantId, p: &Pro
 /// Logs the detaching of every member of a group (each member's version moves by one), before the
 /// members are detached: one `INSERT … SELECT` over the members.
 pub(crate) async fn record_detached_members<T: Tx>(tx: &mut T, tenant: &TenantId, group: Uuid) -> StoreResult<()> {
-    let mut members = Query::select();
-    members
-        .expr(Expr::col(Alias::new("tenant")))
-        .expr(Expr::val(Collection::Runs.ordinal()))
-        .expr(Expr::col(Alias::new("id")))
-        .expr(Expr::col(Alias::new("kind")))
-        .expr(Expr::val(ChangeType::Updated.ordinal()))
-        .expr(Expr::col(Alias::new("version")).add(1))
-        .expr(Expr::col(Alias::new("process_id")))
-        .expr(Expr::val(Timestamp::now().micros()))
-        .from(Alias::new("runs"))
-        .and_where(query::tenant_is(tenant))
-        .and_where(Expr::col(Alias::new("group_id")).eq(group.to_string()));
-    let mut q = Query::insert();
-    q.into_table(Alias::new("changes"))
-        .columns(["tenant", "collection", "id", "kind", "change", "version", "process_id", "at"].map(Alias::new))
-        .select_from(members)
-        .map_err(internal)?;
-    tx.execute(render(&q, T::DIALECT)).await
-}
-
-/// The column that holds a row's position in this dialect.
-fn position_column(dialect: Dialect) -> &'static str {
-    match dialect {
-        Dialect::Sqlite => "seq",
-        Dialect::Postgres => "xid",
-    }
-}
-
-fn col(name: &str) -> Expr {
-    Expr::col(Alias::new(name))
+    tx.execute(statements::insert_detached_members(tenant, group)?).await
 }
 
 /// The readable bound: every change at a position below it has committed (or never will), so
 /// the rows below it are final. Handing out `[from, watermark)` and continuing from the watermark
 /// misses nothing.
 pub(crate) async fn watermark<T: Tx>(tx: &mut T) -> StoreResult<u64> {
-    let text = match T::DIALECT {
-        // The next sequence number (AUTOINCREMENT never reuses one, even after pruning).
-        Dialect::Sqlite => "SELECT COALESCE((SELECT seq FROM sqlite_sequence WHERE name = 'changes'), 0) + 1",
-        // Every transaction with a smaller id has ended.
-        Dialect::Postgres => "SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint",
-    };
-    let rows = tx.integers(query::Sql { text: text.into(), values: sea_query::Values(Vec::new()) }).await?;
-    let w = rows.first().and_then(|r| r.first().copied().flatten()).ok_or_else(|| internal("the watermark query returned no row"))?;
+    let w: i64 = tx.fetch_first(statements::watermark(T::DIALECT)).await?.ok_or_else(|| internal("the watermark query returned no row"))?;
     u64::try_from(w).map_err(internal)
 }
 
 /// The lowest position a reader may still start from: changes below it may have been pruned.
 pub(crate) async fn horizon<T: Tx>(tx: &mut T) -> StoreResult<u64> {
-    let mut q = Query::select();
-    q.column(Alias::new("position")).from(Alias::new("change_horizon"));
-    let rows = tx.integers(render(&q, T::DIALECT)).await?;
-    Ok(rows.first().and_then(|r| r.first().copied().flatten()).and_then(|p| u64::try_from(p).ok()).unwrap_or(0))
+    let position: Option<Option<i64>> = tx.fetch_first(statements::horizon()).await?;
+    Ok(position.flatten().and_then(|p| u64::try_from(p).ok()).unwrap_or(0))
 }
 
-fn position_value(p: u64) -> i64 {
-    i64::try_from(p).unwrap_or(i64::MAX)
-}
-
-fn in_range(q: &mut SelectStatement, dialect: Dialect, range: &ChangeRange) {
-    let pos = position_column(dialect);
-    q.and_where(col(pos).gte(position_value(range.from))).and_where(col(pos).lt(position_value(range.to)));
-}
-
-const RECORD_COLUMNS: [&str; 12] =
-    ["seq", "pos", "tenant", "id", "kind", "change", "version", "process_id", "moved_from", "at", "collection", "group_id"];
-
-fn record_select(dialect: Dialect) -> SelectStatement {
-    let mut q = Query::select();
-    for c in RECORD_COLUMNS {
-        if c == "pos" {
-            q.expr_as(col(position_column(dialect)), Alias::new("pos"));
-        } else {
-            q.column(Alias::new(c));
-        }
+impl FromRow for ChangeRecord {
+    /// A row of the log, its columns in this order.
+    fn from_row(mut row: Row) -> StoreResult<Self> {
+        let seq = row.take()?;
+        let position: i64 = row.take()?;
+        let tenant = TenantId::from_stored(row.take::<String>()?);
+        let id = row.take()?;
+        let kind: i64 = row.take()?;
+        let change: i64 = row.take()?;
+        let (version, process_id, moved_from, at) = (row.take()?, row.take()?, row.take()?, row.take()?);
+        let collection = Collection::from_ordinal(row.take()?).ok_or_else(|| internal("stored collection is unknown"))?;
+        Ok(ChangeRecord {
+            seq,
+            position: u64::try_from(position).map_err(internal)?,
+            tenant,
+            id,
+            kind: EntityKind::decode(collection, kind)?,
+            change: ChangeType::from_ordinal(change).ok_or_else(|| internal("stored change type is unknown"))?,
+            version,
+            process_id,
+            moved_from,
+            group_id: row.take()?,
+            at: Timestamp::from_micros(at),
+        })
     }
-    q.from(Alias::new("changes"));
-    q
-}
-
-fn uuid_cell(cell: &Cell) -> StoreResult<Option<Uuid>> {
-    match cell {
-        Cell::Null => Ok(None),
-        Cell::Text(t) => Uuid::parse_str(t).map(Some).map_err(|e| internal(format!("stored id '{t}' is not a UUID: {e}"))),
-        Cell::Int(_) => Err(internal("a change row holds a number where an id belongs")),
-    }
-}
-
-fn int_cell(cell: &Cell) -> StoreResult<i64> {
-    match cell {
-        Cell::Int(n) => Ok(*n),
-        _ => Err(internal("a change row lacks a number")),
-    }
-}
-
-fn decode_record(row: &[Cell]) -> StoreResult<ChangeRecord> {
-    let [seq, pos, tenant, id, kind, change, version, process_id, moved_from, at, collection, group_id] = row else {
-        return Err(internal("a change row has unexpected columns"));
-    };
-    let collection = Collection::from_ordinal(int_cell(collection)?).ok_or_else(|| internal("stored collection is unknown"))?;
-    let Cell::Text(tenant) = tenant else { return Err(internal("a change row lacks its tenant")) };
-    Ok(ChangeRecord {
-        seq: int_cell(seq)?,
-        position: u64::try_from(int_cell(pos)?).map_err(internal)?,
-        tenant: TenantId::from_stored(tenant.clone()),
-        id: uuid_cell(id)?.ok_or_else(|| internal("a change row lacks its id"))?,
-        kind: EntityKind::decode(collection, int_cell(kind)?)?,
-        change: ChangeType::from_ordinal(int_cell(change)?).ok_or_else(|| internal("stored change type is unknown"))?,
-        version: int_cell(version)?,
-        process_id: uuid_cell(process_id)?,
-        moved_from: uuid_cell(moved_from)?,
-        group_id: uuid_cell(group_id)?,
-        at: Timestamp::from_micros(int_cell(at)?),
-    })
 }
 
 /// The raw log of every tenant in the range, in `seq` order (for change notifications).
 pub(crate) async fn log<T: Tx>(tx: &mut T, range: ChangeRange) -> StoreResult<Vec<ChangeRecord>> {
-    let mut q = record_select(T::DIALECT);
-    in_range(&mut q, T::DIALECT, &range);
-    if let Some(after) = range.after_seq {
-        q.and_where(col("seq").gt(after));
-    }
-    q.order_by(Alias::new("seq"), Order::Asc).limit(u64::from(range.limit));
-    tx.cells(render(&q, T::DIALECT)).await?.iter().map(|r| decode_record(r)).collect()
+    tx.fetch(statements::log(&range, T::DIALECT)).await
 }
 
 /// One page of a delta round: the entities of `collection` changed in the range, each once (by
@@ -389,46 +291,17 @@ pub(crate) async fn entity_changes<T: Tx>(
     collection: Collection,
     range: ChangeRange,
 ) -> StoreResult<(Vec<EntityChange>, bool)> {
-    let mut page = Query::select();
-    page.column(Alias::new("id"))
-        .expr_as(Func::max(col("seq")), Alias::new("last"))
-        .from(Alias::new("changes"))
-        .and_where(query::tenant_is(tenant))
-        .and_where(col("collection").eq(collection.ordinal()));
-    in_range(&mut page, T::DIALECT, &range);
-    // An entity not handed out yet has its last change after `after_seq`, so only rows after it are
-    // grouped: a page reads what is left of the round, not the whole round again.
-    if let Some(after) = range.after_seq {
-        page.and_where(col("seq").gt(after));
-    }
-    page.group_by_col(Alias::new("id"));
-    page.order_by(Alias::new("last"), Order::Asc).limit(u64::from(range.limit) + 1);
-    let mut ids: Vec<String> = Vec::new();
-    for row in tx.cells(render(&page, T::DIALECT)).await? {
-        match row.first() {
-            Some(Cell::Text(id)) => ids.push(id.clone()),
-            _ => return Err(internal("a change page row lacks its id")),
-        }
-    }
+    let mut ids: Vec<String> = tx.fetch(statements::changed_ids(tenant, collection, &range, T::DIALECT)).await?;
     let more = ids.len() > range.limit as usize;
     ids.truncate(range.limit as usize);
     if ids.is_empty() {
         return Ok((Vec::new(), more));
     }
-    let mut rows = record_select(T::DIALECT);
-    rows.and_where(query::tenant_is(tenant))
-        .and_where(col("collection").eq(collection.ordinal()))
-        .and_where(col("id").is_in(ids.iter().cloned()));
-    in_range(&mut rows, T::DIALECT, &range);
-    rows.order_by(Alias::new("seq"), Order::Asc);
-    let records: Vec<ChangeRecord> =
-        tx.cells(render(&rows, T::DIALECT)).await?.iter().map(|r| decode_record(r)).collect::<StoreResult<_>>()?;
+    let records: Vec<ChangeRecord> = tx.fetch(statements::changes_of(tenant, collection, &ids, &range, T::DIALECT)).await?;
     let uuids: Vec<Uuid> = ids.iter().filter_map(|i| Uuid::parse_str(i).ok()).collect();
     let current: Vec<Entity> = match collection {
-        Collection::Runs => {
-            tx.runs(render(&query::runs_by_ids(tenant, &uuids), T::DIALECT)).await?.into_iter().map(|r| Entity::Run(Box::new(r))).collect()
-        }
-        _ => tx.processes(render(&query::processes_by_ids(tenant, &uuids), T::DIALECT)).await?.into_iter().map(Entity::Process).collect(),
+        Collection::Runs => tx.fetch(query::runs_by_ids(tenant, &uuids)).await?.into_iter().map(|r| Entity::Run(Box::new(r))).collect(),
+        _ => tx.fetch(query::processes_by_ids(tenant, &uuids)).await?.into_iter().map(Entity::Process).collect(),
     };
     let mut out = Vec::with_capacity(uuids.len());
     for id in uuids {
@@ -457,33 +330,11 @@ pub(crate) async fn entity_changes<T: Tx>(
 /// past them. Returns how many were deleted. Small batches, oldest first: it never holds the
 /// writers up for long.
 pub(crate) async fn prune<T: Tx>(tx: &mut T, before: Timestamp, limit: u32) -> StoreResult<usize> {
-    // The oldest rows by seq (the primary key: no scan), of which those old enough go.
-    let mut oldest = Query::select();
-    oldest.column(Alias::new("seq")).from(Alias::new("changes")).order_by(Alias::new("seq"), Order::Asc).limit(u64::from(limit));
-    let mut delete = Query::delete();
-    delete
-        .from_table(Alias::new("changes"))
-        .and_where(col("seq").in_subquery(oldest))
-        .and_where(col("at").lt(before.micros()))
-        .returning(Query::returning().expr(col(position_column(T::DIALECT))));
-    let gone = tx.integers(render(&delete, T::DIALECT)).await?;
-    let Some(max) = gone.iter().filter_map(|r| r.first().copied().flatten()).max() else { return Ok(0) };
+    let gone: Vec<i64> = tx.fetch(statements::prune(before, limit, T::DIALECT)).await?;
+    let Some(max) = gone.iter().copied().max() else { return Ok(0) };
     let next = max.saturating_add(1);
     // The horizon only moves up: made once, then raised by a conditional update.
-    let mut insert = Query::insert();
-    insert
-        .into_table(Alias::new("change_horizon"))
-        .columns([Alias::new("one"), Alias::new("position")])
-        .values([1i64.into(), 0i64.into()])
-        .map_err(internal)?
-        .on_conflict(OnConflict::column(Alias::new("one")).do_nothing().to_owned());
-    tx.execute(render(&insert, T::DIALECT)).await?;
-    let mut raise = Query::update();
-    raise
-        .table(Alias::new("change_horizon"))
-        .value(Alias::new("position"), Expr::val(next))
-        .and_where(col("one").eq(1i64))
-        .and_where(col("position").lt(next));
-    tx.execute(render(&raise, T::DIALECT)).await?;
+    tx.execute(statements::add_horizon()?).await?;
+    tx.execute(statements::raise_horizon(next)).await?;
     Ok(gone.len())
 }

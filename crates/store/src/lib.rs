@@ -1,10 +1,14 @@
-//! Storage for runhub: the [`Store`] trait the HTTP layer talks to, and its two implementations —
-//! embedded SQLite and PostgreSQL — which share every operation ([`ops`]) and statement ([`query`]).
+//! Storage for runhub: the [`Store`] trait the HTTP layer talks to, implemented once
+//! ([`backend`]) for two backends — embedded SQLite and PostgreSQL. A backend only says how an
+//! operation gets its transaction and runs statements; every operation ([`ops`], [`changes`],
+//! [`webhooks`], …) is written once over [`tx::Tx`], every statement once in [`query`], and rows
+//! are decoded once per stored type ([`tx::FromRow`]). docs/architecture.md has the picture.
 //!
 //! Every method takes the caller's [`TenantId`]; every statement is scoped by it, so tenancy is not
 //! something a caller can forget. Lifecycle rules come from `runhub-model`; the store
 //! only loads, applies and saves, inside one transaction per operation.
 
+mod backend;
 pub mod changes;
 mod columns;
 mod dialect;
@@ -16,6 +20,7 @@ mod records;
 mod schedule;
 pub mod sqlite;
 pub mod telemetry;
+mod tx;
 mod upkeep;
 pub mod webhooks;
 
@@ -194,7 +199,8 @@ pub struct ChangePage {
     pub more: bool,
 }
 
-/// The operations the HTTP layer needs. Implementations: SQLite (embedded, the default) and PostgreSQL.
+/// The operations the HTTP layer needs, implemented once for every backend ([`backend`]): SQLite
+/// (embedded, the default) and PostgreSQL.
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
     /// Whether the database answers.

@@ -1,10 +1,11 @@
 //! Every store operation, written once for every backend, over a small [`Tx`]: the backend only
-//! executes rendered statements and decodes rows. The write operations load what they change (with
+//! executes statements and hands back rows of cells. The write operations load what they change (with
 //! the row locks a multi-writer engine needs), apply the domain's rules from `runhub-model`, and
 //! save; a returned error rolls the operation back.
 //!
-//! SQLite drives these futures with `futures_executor::block_on` on its writer thread (its `Tx`
-//! never awaits anything, so they complete at once); PostgreSQL awaits them inside a transaction.
+//! SQLite drives these futures with `futures_executor::block_on` on its writer thread or a pooled
+//! reader (its `Tx` never awaits anything, so they complete at once); PostgreSQL awaits them inside
+//! a transaction. How each runs is the [`crate::backend::Backend`]'s business.
 //!
 //! Lock order, so that concurrent writers through different replicas do not deadlock: a member run
 //! before its group; a process (shared) before the run created under it. Deleting a group locks it
@@ -17,46 +18,15 @@ use runhub_model::{
     RunStatus, TenantId, Timestamp, Uuid,
 };
 use runhub_odata::ast::Filter;
-use sea_query::Expr;
 
 use crate::changes::{self, ChangeType};
-use crate::columns::{Table, kind_in};
-use crate::dialect::Dialect;
-use crate::query::{self, Lock, Sql, render};
+use crate::columns::Table;
+use crate::query::{self, Lock};
 use crate::records::internal;
+use crate::tx::Tx;
 use crate::{ListQuery, Page, Precondition, ProcessRef, RunParent, RunScope, StoreError, StoreResult, etag};
 
 pub(crate) const BIND: &str = "process@odata.bind";
-
-/// What an operation needs from a backend: run statements inside the operation's transaction (or,
-/// for reads, on one connection) and decode their rows.
-pub(crate) trait Tx {
-    const DIALECT: Dialect;
-    /// Rows of [`crate::records::RUN_COLUMNS`].
-    async fn runs(&mut self, sql: Sql) -> StoreResult<Vec<Run>>;
-    /// Rows of [`crate::records::PROCESS_COLUMNS`].
-    async fn processes(&mut self, sql: Sql) -> StoreResult<Vec<Process>>;
-    /// Rows of nullable integers (counts, summaries).
-    async fn integers(&mut self, sql: Sql) -> StoreResult<Vec<Vec<Option<i64>>>>;
-    /// Rows of integers, text or nulls (a few bookkeeping queries).
-    async fn cells(&mut self, sql: Sql) -> StoreResult<Vec<Vec<Cell>>>;
-    /// Runs a statement that returns no rows.
-    async fn execute(&mut self, sql: Sql) -> StoreResult<()>;
-    /// Runs `f` once this operation's transaction has committed (never if it rolls back): for
-    /// what must only be reported about committed changes (metrics).
-    fn after_commit(&mut self, f: Box<dyn FnOnce() + Send>);
-    /// Takes a lock named `name` until the transaction ends, for work that has no row of its own
-    /// to lock (PostgreSQL: an advisory lock; SQLite's single writer needs none).
-    async fn lock_name(&mut self, name: &str) -> StoreResult<()>;
-}
-
-/// One value of a [`Tx::cells`] row.
-#[derive(Debug, Clone, PartialEq)]
-pub(crate) enum Cell {
-    Null,
-    Int(i64),
-    Text(String),
-}
 
 fn not_found(what: &str, id: Uuid) -> StoreError {
     StoreError::NotFound(format!("no {what} with id '{id}'"))
@@ -82,18 +52,18 @@ pub(crate) fn in_scope(run: &Run, scope: &RunScope) -> bool {
 }
 
 async fn load_run<T: Tx>(tx: &mut T, tenant: &TenantId, id: Uuid, lock: Lock) -> StoreResult<Option<Run>> {
-    Ok(tx.runs(render(&query::load_run(tenant, id, lock, T::DIALECT), T::DIALECT)).await?.into_iter().next())
+    tx.fetch_first(query::load_run(tenant, id, lock, T::DIALECT)).await
 }
 
 async fn load_process<T: Tx>(tx: &mut T, tenant: &TenantId, id: Uuid, lock: Lock) -> StoreResult<Option<Process>> {
-    Ok(tx.processes(render(&query::load_process(tenant, id, lock, T::DIALECT), T::DIALECT)).await?.into_iter().next())
+    tx.fetch_first(query::load_process(tenant, id, lock, T::DIALECT)).await
 }
 
 // Every write of a run or process row goes through these helpers, and each appends its change to
 // the change log in the same transaction (crate::changes).
 
 async fn insert_run<T: Tx>(tx: &mut T, tenant: &TenantId, run: &Run) -> StoreResult<()> {
-    tx.execute(render(&query::insert_run(tenant, run)?, T::DIALECT)).await?;
+    tx.execute(query::insert_run(tenant, run)?).await?;
     changes::record_run(tx, tenant, run, ChangeType::Created, None).await
 }
 
@@ -113,7 +83,7 @@ async fn write_run_update<T: Tx>(tx: &mut T, tenant: &TenantId, before: &Run, af
         None => changed,
     };
     if let Some(stmt) = stmt {
-        tx.execute(render(&stmt, T::DIALECT)).await?;
+        tx.execute(stmt).await?;
     }
     if is_change {
         let moved_from = if before.process_id != after.process_id { before.process_id } else { None };
@@ -123,19 +93,19 @@ async fn write_run_update<T: Tx>(tx: &mut T, tenant: &TenantId, before: &Run, af
 }
 
 async fn delete_run_row<T: Tx>(tx: &mut T, tenant: &TenantId, run: &Run) -> StoreResult<()> {
-    tx.execute(render(&query::delete_row(Table::Runs, tenant, run.id), T::DIALECT)).await?;
+    tx.execute(query::delete_row(Table::Runs, tenant, run.id)).await?;
     changes::record_run(tx, tenant, run, ChangeType::Deleted, None).await
 }
 
 async fn insert_process<T: Tx>(tx: &mut T, tenant: &TenantId, process: &Process) -> StoreResult<()> {
-    tx.execute(render(&query::insert_process(tenant, process)?, T::DIALECT)).await?;
+    tx.execute(query::insert_process(tenant, process)?).await?;
     changes::record_process(tx, tenant, process, ChangeType::Created).await
 }
 
 async fn update_process_row<T: Tx>(tx: &mut T, tenant: &TenantId, before: &Process, after: &Process) -> StoreResult<()> {
     match query::update_process(tenant, before, after) {
         Some(stmt) => {
-            tx.execute(render(&stmt, T::DIALECT)).await?;
+            tx.execute(stmt).await?;
             changes::record_process(tx, tenant, after, ChangeType::Updated).await
         }
         None => Ok(()),
@@ -143,13 +113,12 @@ async fn update_process_row<T: Tx>(tx: &mut T, tenant: &TenantId, before: &Proce
 }
 
 async fn delete_process_row<T: Tx>(tx: &mut T, tenant: &TenantId, process: &Process) -> StoreResult<()> {
-    tx.execute(render(&query::delete_row(Table::Processes, tenant, process.id), T::DIALECT)).await?;
+    tx.execute(query::delete_row(Table::Processes, tenant, process.id)).await?;
     changes::record_process(tx, tenant, process, ChangeType::Deleted).await
 }
 
 async fn count<T: Tx>(tx: &mut T, stmt: sea_query::SelectStatement) -> StoreResult<u64> {
-    let rows = tx.integers(render(&stmt, T::DIALECT)).await?;
-    let n = rows.first().and_then(|r| r.first().copied().flatten()).ok_or_else(|| internal("COUNT(*) returned no row"))?;
+    let n: i64 = tx.fetch_first(stmt).await?.ok_or_else(|| internal("COUNT(*) returned no row"))?;
     u64::try_from(n).map_err(internal)
 }
 
@@ -343,7 +312,7 @@ pub(crate) async fn delete_run<T: Tx>(
     if current.kind == RunKind::RunGroup {
         // Deleting a group keeps its members; they simply belong to no group now.
         changes::record_detached_members(tx, tenant, id).await?;
-        tx.execute(render(&query::detach_members(tenant, id), T::DIALECT)).await?;
+        tx.execute(query::detach_members(tenant, id)).await?;
     }
     delete_run_row(tx, tenant, &current).await?;
     if let Some(gid) = current.group_id {
@@ -439,10 +408,8 @@ pub(crate) async fn run_now<T: Tx>(tx: &mut T, tenant: &TenantId, flow: Uuid) ->
 pub(crate) async fn recompute_group<T: Tx>(tx: &mut T, tenant: &TenantId, group: Uuid) -> StoreResult<()> {
     let Some(mut run) = load_run(tx, tenant, group, Lock::Update).await? else { return Ok(()) };
     let mut summary = MemberSummary { counts: MemberCounts::default(), earliest_start: None, latest_end: None };
-    for row in tx.integers(render(&query::member_summary(tenant, group), T::DIALECT)).await? {
-        let [Some(status), Some(n), Some(min_start), max_end] = row[..] else {
-            return Err(internal("a member summary row has missing values"));
-        };
+    let rows: Vec<(i64, i64, i64, Option<i64>)> = tx.fetch(query::member_summary(tenant, group)).await?;
+    for (status, n, min_start, max_end) in rows {
         let status = RunStatus::from_ordinal(status).ok_or_else(|| internal(format!("stored status {status} is unknown")))?;
         summary.counts.add(status, n);
         let start = Timestamp::from_micros(min_start);
@@ -471,11 +438,11 @@ fn note_finished<T: Tx>(tx: &mut T, before: &Run, after: &Run) {
 /// without groups.
 pub(crate) async fn import<T: Tx>(tx: &mut T, tenant: &TenantId, processes: &[Process], runs: &[Run]) -> StoreResult<()> {
     for p in processes {
-        tx.execute(render(&query::save_process(tenant, p)?, T::DIALECT)).await?;
+        tx.execute(query::save_process(tenant, p)?).await?;
         changes::record_process(tx, tenant, p, ChangeType::Created).await?;
     }
     for r in runs {
-        tx.execute(render(&query::save_run(tenant, r)?, T::DIALECT)).await?;
+        tx.execute(query::save_run(tenant, r)?).await?;
         changes::record_run(tx, tenant, r, ChangeType::Created, None).await?;
     }
     Ok(())
@@ -491,32 +458,28 @@ pub(crate) async fn get_run<T: Tx>(tx: &mut T, tenant: &TenantId, scope: &RunSco
     load_scoped_run(tx, tenant, scope, id, Lock::No).await
 }
 
-fn process_kind_term(kind: ProcessKind) -> Expr {
-    kind_in(&[kind.ordinal()])
-}
-
 pub(crate) async fn list_processes<T: Tx>(tx: &mut T, tenant: &TenantId, kind: ProcessKind, q: &ListQuery) -> StoreResult<Page<Process>> {
-    let stmts = query::page_statements(Table::Processes, tenant, vec![process_kind_term(kind)], q, T::DIALECT)?;
-    let items = tx.processes(render(&stmts.page, T::DIALECT)).await?;
-    finish_page(tx, items, stmts, q.top, Table::Processes, query::process_key).await
+    let stmts = query::page_statements(Table::Processes, tenant, query::process_kind_terms(kind), q, T::DIALECT)?;
+    let items = tx.fetch(stmts.page).await?;
+    finish_page(tx, items, &stmts.keys, stmts.count, q.top, Table::Processes, query::process_key).await
 }
 
 pub(crate) async fn count_processes<T: Tx>(tx: &mut T, tenant: &TenantId, kind: ProcessKind, filter: Option<&Filter>) -> StoreResult<u64> {
-    count(tx, query::count_rows(Table::Processes, tenant, vec![process_kind_term(kind)], filter, T::DIALECT)?).await
+    count(tx, query::count_rows(Table::Processes, tenant, query::process_kind_terms(kind), filter, T::DIALECT)?).await
 }
 
 pub(crate) async fn processes_by_ids<T: Tx>(tx: &mut T, tenant: &TenantId, ids: &[Uuid]) -> StoreResult<Vec<Process>> {
     if ids.is_empty() {
         return Ok(Vec::new());
     }
-    tx.processes(render(&query::processes_by_ids(tenant, ids), T::DIALECT)).await
+    tx.fetch(query::processes_by_ids(tenant, ids)).await
 }
 
 pub(crate) async fn list_runs<T: Tx>(tx: &mut T, tenant: &TenantId, scope: &RunScope, q: &ListQuery) -> StoreResult<Page<Run>> {
     check_parent(tx, tenant, &scope.parent).await?;
     let stmts = query::page_statements(Table::Runs, tenant, query::scope_terms(scope), q, T::DIALECT)?;
-    let items = tx.runs(render(&stmts.page, T::DIALECT)).await?;
-    finish_page(tx, items, stmts, q.top, Table::Runs, query::run_key).await
+    let items = tx.fetch(stmts.page).await?;
+    finish_page(tx, items, &stmts.keys, stmts.count, q.top, Table::Runs, query::run_key).await
 }
 
 pub(crate) async fn count_runs<T: Tx>(tx: &mut T, tenant: &TenantId, scope: &RunScope, filter: Option<&Filter>) -> StoreResult<u64> {
@@ -528,15 +491,16 @@ pub(crate) async fn count_runs<T: Tx>(tx: &mut T, tenant: &TenantId, scope: &Run
 async fn finish_page<T: Tx, I>(
     tx: &mut T,
     mut items: Vec<I>,
-    stmts: query::PageStatements,
+    keys: &[runhub_odata::ast::OrderKey],
+    count_stmt: Option<sea_query::SelectStatement>,
     top: u32,
     table: Table,
     key: fn(&I, &str) -> runhub_odata::ast::Value,
 ) -> StoreResult<Page<I>> {
     let more = items.len() > top as usize;
     items.truncate(top as usize);
-    let next = if more { items.last().map(|last| query::cursor_of(&stmts.keys, table, |p| key(last, p))) } else { None };
-    let count = match stmts.count {
+    let next = if more { items.last().map(|last| query::cursor_of(keys, table, |p| key(last, p))) } else { None };
+    let count = match count_stmt {
         Some(c) => Some(count(tx, c).await?),
         None => None,
     };
@@ -564,7 +528,7 @@ pub(crate) async fn list_runs_of_parents<T: Tx>(
     }
     let ids: Vec<String> = parents.into_iter().map(|p| p.1).collect();
     let stmt = query::runs_of_parents(tenant, parent_col, &ids, kind, q, T::DIALECT)?;
-    let runs = tx.runs(render(&stmt, T::DIALECT)).await?;
+    let runs: Vec<Run> = tx.fetch(stmt).await?;
     let mut out: Vec<Vec<Run>> = vec![Vec::new(); ids.len()];
     for run in runs {
         let parent = if parent_col == "process_id" { run.process_id } else { run.group_id };
@@ -577,5 +541,5 @@ pub(crate) async fn list_runs_of_parents<T: Tx>(
 
 pub(crate) async fn group_problem_runs<T: Tx>(tx: &mut T, tenant: &TenantId, group: Uuid) -> StoreResult<Vec<Run>> {
     load_group(tx, tenant, group, Lock::No).await?;
-    tx.runs(render(&query::group_problem_runs(tenant, group), T::DIALECT)).await
+    tx.fetch(query::group_problem_runs(tenant, group)).await
 }

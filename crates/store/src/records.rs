@@ -1,7 +1,7 @@
-//! Rows ↔ domain values, once for every backend. A backend only reads a row's columns into a
-//! [`RunRecord`] / [`ProcessRecord`] (plain integers and strings, in [`RUN_COLUMNS`] /
-//! [`PROCESS_COLUMNS`] order); turning them into runs and processes — and runs and processes into
-//! column values — happens here.
+//! Rows ↔ domain values, once for every backend. A backend only hands out a row's cells; they are
+//! read into a [`RunRecord`] / [`ProcessRecord`] (plain integers and strings, in [`RUN_COLUMNS`] /
+//! [`PROCESS_COLUMNS`] order) and turned into runs and processes here ([`FromRow`]) — and runs and
+//! processes into column values.
 
 use runhub_model::{
     DisplayName, GraphEnum, GroupFacts, IncomingDomain, MemberCounts, OwnTimes, Process, ProcessKind, PublicError, ReadinessStatus, Run,
@@ -9,6 +9,7 @@ use runhub_model::{
 };
 
 use crate::StoreError;
+use crate::tx::{FromRow, Row};
 
 pub(crate) fn internal(e: impl std::fmt::Display) -> StoreError {
     StoreError::Internal(e.to_string())
@@ -38,7 +39,7 @@ pub(crate) const PROCESS_COLUMNS: [&str; 8] =
     ["id", "kind", "display_name", "readiness_status", "data_domain", "recurrence_start", "recurrence_end", "version"];
 
 /// One `runs` row as stored.
-pub(crate) struct RunRecord {
+struct RunRecord {
     pub id: String,
     pub kind: i64,
     pub display_name: String,
@@ -57,7 +58,7 @@ pub(crate) struct RunRecord {
 }
 
 /// One `processes` row as stored.
-pub(crate) struct ProcessRecord {
+struct ProcessRecord {
     pub id: String,
     pub kind: i64,
     pub display_name: String,
@@ -93,8 +94,47 @@ fn counts_from_text(text: &str) -> MemberCounts {
     }
 }
 
+impl FromRow for Run {
+    fn from_row(mut row: Row) -> Result<Self, StoreError> {
+        RunRecord {
+            id: row.take()?,
+            kind: row.take()?,
+            display_name: row.take()?,
+            start_time: row.take()?,
+            end_time: row.take()?,
+            status: row.take()?,
+            blocking_error: row.take()?,
+            statistics: row.take()?,
+            process_id: row.take()?,
+            group_id: row.take()?,
+            version: row.take()?,
+            own_start: row.take()?,
+            own_end: row.take()?,
+            own_status: row.take()?,
+            member_counts: row.take()?,
+        }
+        .into_run()
+    }
+}
+
+impl FromRow for Process {
+    fn from_row(mut row: Row) -> Result<Self, StoreError> {
+        ProcessRecord {
+            id: row.take()?,
+            kind: row.take()?,
+            display_name: row.take()?,
+            readiness_status: row.take()?,
+            data_domain: row.take()?,
+            recurrence_start: row.take()?,
+            recurrence_end: row.take()?,
+            version: row.take()?,
+        }
+        .into_process()
+    }
+}
+
 impl RunRecord {
-    pub fn into_run(self) -> Result<Run, StoreError> {
+    fn into_run(self) -> Result<Run, StoreError> {
         let kind = RunKind::from_ordinal(self.kind).ok_or_else(|| internal(format!("stored run kind {} is unknown", self.kind)))?;
         let group = if kind == RunKind::RunGroup {
             Some(GroupFacts {
@@ -126,7 +166,7 @@ impl RunRecord {
 }
 
 impl ProcessRecord {
-    pub fn into_process(self) -> Result<Process, StoreError> {
+    fn into_process(self) -> Result<Process, StoreError> {
         Ok(Process {
             id: uuid(&self.id)?,
             kind: ProcessKind::from_ordinal(self.kind).ok_or_else(|| internal(format!("stored process kind {} is unknown", self.kind)))?,

@@ -8,30 +8,17 @@
 //! replica's update changes nothing and it moves on (on PostgreSQL under READ COMMITTED the losing
 //! UPDATE waits for the winner's commit, re-reads the row and matches nothing).
 
-use runhub_model::{DisplayName, GraphEnum, NewRun, Process, ProcessKind, ReadinessStatus, Run, RunKind, RunStatus, TenantId, Timestamp};
-use sea_query::{Alias, Expr, ExprTrait, OnConflict, Query};
+use runhub_model::{DisplayName, NewRun, Process, Run, RunKind, RunStatus, TenantId, Timestamp};
 
-use crate::columns::kind_in;
-use crate::ops::{self, Cell, Tx};
-use crate::query::{Lock, render};
-use crate::records::{PROCESS_COLUMNS, internal};
+use crate::ops;
+use crate::query::{Lock, schedule as statements};
+use crate::records::internal;
+use crate::tx::Tx;
 use crate::{ScheduledStart, StartOutcome, StartPolicy, StoreResult};
-
-fn col(name: &str) -> Expr {
-    Expr::col(Alias::new(name))
-}
 
 /// The incomingFlows of a tenant that may start now: `ready` and inside their window.
 async fn startable_flows<T: Tx>(tx: &mut T, tenant: &TenantId, now: Timestamp) -> StoreResult<Vec<Process>> {
-    let mut q = Query::select();
-    q.columns(PROCESS_COLUMNS.iter().map(|c| Alias::new(*c)))
-        .from(Alias::new("processes"))
-        .and_where(col("tenant").eq(tenant.as_str()))
-        .and_where(kind_in(&[ProcessKind::IncomingFlow.ordinal()]))
-        .and_where(col("readiness_status").eq(ReadinessStatus::Ready.ordinal()))
-        .order_by(Alias::new("display_name"), sea_query::Order::Asc)
-        .order_by(Alias::new("id"), sea_query::Order::Asc);
-    let flows = tx.processes(render(&q, T::DIALECT)).await?;
+    let flows: Vec<Process> = tx.fetch(statements::ready_incoming_flows(tenant)).await?;
     // The window rule is the model's own (the same as runNow's).
     Ok(flows.into_iter().filter(|f| f.check_can_run_now(now).is_ok()).collect())
 }
@@ -65,13 +52,7 @@ async fn open_group<T: Tx>(tx: &mut T, tenant: &TenantId, name: &str, now: Times
     }
     ops::import(tx, tenant, &[], &runs).await?;
     ops::recompute_group(tx, tenant, group.id).await?;
-    let mut insert = Query::insert();
-    insert
-        .into_table(Alias::new("run_starts"))
-        .columns([Alias::new("tenant"), Alias::new("at"), Alias::new("group_id"), Alias::new("scheduled")])
-        .values([tenant.as_str().into(), now.micros().into(), group.id.to_string().into(), i64::from(scheduled).into()])
-        .map_err(internal)?;
-    tx.execute(render(&insert, T::DIALECT)).await?;
+    tx.execute(statements::insert_start(tenant, now, group.id, scheduled)?).await?;
     let group = ops::load_group(tx, tenant, group.id, Lock::No).await?;
     Ok(Some(group))
 }
@@ -89,18 +70,9 @@ pub(crate) async fn start_on_demand<T: Tx>(
     // on-demand starts take turns (a lock named after the tenant, held to the commit).
     tx.lock_name(&format!("runhub.start.{}", tenant.as_str())).await?;
     let since = now.micros().saturating_sub(policy.window_micros);
-    let mut q = Query::select();
-    q.expr(Expr::cust("COUNT(*)"))
-        .expr(Expr::cust("MIN(at)"))
-        .from(Alias::new("run_starts"))
-        .and_where(col("tenant").eq(tenant.as_str()))
-        .and_where(col("scheduled").eq(0i64))
-        .and_where(col("at").gt(since));
-    let rows = tx.integers(render(&q, T::DIALECT)).await?;
-    let (count, oldest) = match rows.first().map(Vec::as_slice) {
-        Some([count, oldest]) => (count.unwrap_or(0), *oldest),
-        _ => return Err(internal("COUNT(*) returned no row")),
-    };
+    let (count, oldest): (Option<i64>, Option<i64>) =
+        tx.fetch_first(statements::on_demand_starts_since(tenant, since)).await?.ok_or_else(|| internal("COUNT(*) returned no row"))?;
+    let count = count.unwrap_or(0);
     if count >= i64::from(policy.max_starts) {
         let free_at = oldest.unwrap_or(now.micros()).saturating_add(policy.window_micros);
         let wait = Ord::max(free_at.saturating_sub(now.micros()), 0);
@@ -109,13 +81,7 @@ pub(crate) async fn start_on_demand<T: Tx>(
         return Ok(StartOutcome::Throttled { retry_after_secs });
     }
     let Some(group) = open_group(tx, tenant, "On-demand run", now, false).await? else { return Ok(StartOutcome::NothingToStart) };
-    let mut skip = Query::update();
-    skip.table(Alias::new("run_schedules"))
-        .value(Alias::new("skip_due"), col("next_due"))
-        .and_where(col("tenant").eq(tenant.as_str()))
-        .and_where(col("next_due").gt(now.micros()))
-        .and_where(col("next_due").sub(now.micros()).lt(policy.skip_horizon_micros));
-    tx.execute(render(&skip, T::DIALECT)).await?;
+    tx.execute(statements::skip_next_scheduled(tenant, now, policy.skip_horizon_micros)).await?;
     Ok(StartOutcome::Started(Box::new(group)))
 }
 
@@ -123,51 +89,18 @@ pub(crate) async fn start_on_demand<T: Tx>(
 /// interval from now), then claims each due row by compare-and-set and starts (or skips) its run.
 pub(crate) async fn claim_scheduled<T: Tx>(tx: &mut T, now: Timestamp, interval_micros: i64) -> StoreResult<Vec<ScheduledStart>> {
     let interval = Ord::max(interval_micros, 1);
-    let mut tenants = Query::select();
-    tenants
-        .distinct()
-        .column(Alias::new("tenant"))
-        .expr(Expr::val(now.micros().saturating_add(interval)))
-        .from(Alias::new("processes"))
-        .and_where(kind_in(&[ProcessKind::IncomingFlow.ordinal()]));
-    let mut insert = Query::insert();
-    insert
-        .into_table(Alias::new("run_schedules"))
-        .columns([Alias::new("tenant"), Alias::new("next_due")])
-        .select_from(tenants)
-        .map_err(internal)?
-        // Replicas ticking at once may both insert a tenant's first row: the first one stands.
-        .on_conflict(OnConflict::column(Alias::new("tenant")).do_nothing().to_owned());
-    tx.execute(render(&insert, T::DIALECT)).await?;
-
-    let mut due = Query::select();
-    due.columns([Alias::new("tenant"), Alias::new("next_due"), Alias::new("skip_due")])
-        .from(Alias::new("run_schedules"))
-        .and_where(col("next_due").lte(now.micros()))
-        .order_by(Alias::new("tenant"), sea_query::Order::Asc);
-    let rows = tx.cells(render(&due, T::DIALECT)).await?;
+    tx.execute(statements::add_schedules(now.micros().saturating_add(interval))?).await?;
+    let rows: Vec<(String, i64, Option<i64>)> = tx.fetch(statements::due_schedules(now)).await?;
     let mut out = Vec::new();
-    for row in rows {
-        let (tenant, old_due, skip_due) = match row.as_slice() {
-            [Cell::Text(t), Cell::Int(due), skip] => (t.clone(), *due, if let Cell::Int(s) = skip { Some(*s) } else { None }),
-            _ => return Err(internal("a run_schedules row has unexpected values")),
-        };
+    for (tenant, old_due, skip_due) in rows {
         // The next due time after now, on the same grid (a replica that was down does not catch up
         // with a burst of runs).
         let behind = now.micros().saturating_sub(old_due) / interval + 1;
         let next_due = old_due.saturating_add(behind.saturating_mul(interval));
-        let mut claim = Query::update();
-        claim
-            .table(Alias::new("run_schedules"))
-            .value(Alias::new("next_due"), Expr::val(next_due))
-            .value(Alias::new("skip_due"), Expr::null())
-            .and_where(col("tenant").eq(tenant.as_str()))
-            .and_where(col("next_due").eq(old_due))
-            .returning_col(Alias::new("next_due"));
-        if tx.integers(render(&claim, T::DIALECT)).await?.len() != 1 {
+        let tenant = TenantId::from_stored(tenant);
+        if tx.fetch::<i64>(statements::claim_schedule(&tenant, old_due, next_due)).await?.len() != 1 {
             continue; // another replica claimed it
         }
-        let tenant = TenantId::from_stored(tenant);
         let due_at = Timestamp::from_micros(old_due);
         if skip_due == Some(old_due) {
             out.push(ScheduledStart { tenant, due: due_at, group: None, skipped: true });

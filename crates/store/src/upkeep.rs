@@ -9,18 +9,12 @@
 //! lock; SQLite's single writer runs one batch at a time anyway.
 
 use runhub_model::{GraphEnum, PublicError, RunKind, RunPatch, RunStatus, TenantId, Timestamp, Uuid};
-use sea_query::{Alias, Expr, ExprTrait, LockBehavior, LockType, Query, SelectStatement};
 
-use crate::columns::kind_in;
-use crate::dialect::Dialect;
-use crate::ops::{self, Cell, Tx};
-use crate::query::render;
+use crate::ops;
+use crate::query::upkeep as statements;
 use crate::records::internal;
+use crate::tx::Tx;
 use crate::{RunScope, StoreError, StoreResult};
-
-fn col(name: &str) -> Expr {
-    Expr::col(Alias::new(name))
-}
 
 /// A run the reaper finished.
 #[derive(Debug, Clone, PartialEq)]
@@ -31,24 +25,9 @@ pub struct ReapedRun {
     pub idle_micros: i64,
 }
 
-/// `FOR UPDATE SKIP LOCKED` where the dialect has row locks.
-fn claim(q: &mut SelectStatement, dialect: Dialect) {
-    if dialect == Dialect::Postgres {
-        q.lock_with_behavior(LockType::Update, LockBehavior::SkipLocked);
-    }
-}
-
 /// `(tenant, id, integer)` rows.
-fn keyed_rows(rows: Vec<Vec<Cell>>) -> StoreResult<Vec<(TenantId, Uuid, i64)>> {
-    rows.into_iter()
-        .map(|row| match row.as_slice() {
-            [Cell::Text(tenant), Cell::Text(id), Cell::Int(n)] => {
-                let id = Uuid::parse_str(id).map_err(|e| internal(format!("stored id '{id}' is not a UUID: {e}")))?;
-                Ok((TenantId::from_stored(tenant.clone()), id, *n))
-            }
-            _ => Err(internal("an upkeep row has unexpected values")),
-        })
-        .collect()
+fn keyed_rows(rows: Vec<(String, Uuid, i64)>) -> Vec<(TenantId, Uuid, i64)> {
+    rows.into_iter().map(|(tenant, id, n)| (TenantId::from_stored(tenant), id, n)).collect()
 }
 
 /// Says how long a run was idle, in words (`1h 5m 3s`).
@@ -67,17 +46,7 @@ pub fn idle_words(micros: i64) -> String {
 /// are not timed out themselves: they follow their members.
 pub(crate) async fn reap<T: Tx>(tx: &mut T, now: Timestamp, timeout_micros: i64, limit: u32) -> StoreResult<Vec<ReapedRun>> {
     let cutoff = now.micros().saturating_sub(timeout_micros);
-    let mut q = Query::select();
-    q.columns([Alias::new("tenant"), Alias::new("id"), Alias::new("last_activity")])
-        .from(Alias::new("runs"))
-        // A literal (our own enum's ordinal), so that the planner can use the partial index.
-        .and_where(Expr::cust(format!("\"status\" = {}", RunStatus::Running.ordinal())))
-        .and_where(kind_in(&[RunKind::IncomingFlowRun.ordinal(), RunKind::OutgoingFlowRun.ordinal()]))
-        .and_where(col("last_activity").lt(cutoff))
-        .order_by(Alias::new("last_activity"), sea_query::Order::Asc)
-        .limit(u64::from(limit));
-    claim(&mut q, T::DIALECT);
-    let candidates = keyed_rows(tx.cells(render(&q, T::DIALECT)).await?)?;
+    let candidates = keyed_rows(tx.fetch(statements::stale_runs(cutoff, limit, T::DIALECT)).await?);
     let mut reaped = Vec::new();
     for (tenant, id, last_activity) in candidates {
         let idle = now.micros().saturating_sub(last_activity);
@@ -111,15 +80,8 @@ pub(crate) async fn expire<T: Tx>(tx: &mut T, now: Timestamp, age_micros: i64, l
         if room == 0 {
             break;
         }
-        let mut q = Query::select();
-        q.columns([Alias::new("tenant"), Alias::new("id"), Alias::new("end_time")])
-            .from(Alias::new("runs"))
-            .and_where(kind_in(&kinds.iter().map(|k| k.ordinal()).collect::<Vec<_>>()))
-            .and_where(col("end_time").is_not_null())
-            .and_where(col("end_time").lt(cutoff))
-            .limit(room);
-        claim(&mut q, T::DIALECT);
-        for (tenant, id, _) in keyed_rows(tx.cells(render(&q, T::DIALECT)).await?)? {
+        let batch = tx.fetch(statements::ended_runs(kinds, cutoff, room, T::DIALECT)).await?;
+        for (tenant, id, _) in keyed_rows(batch) {
             match ops::delete_run(tx, &tenant, &RunScope::all(), id, None).await {
                 Ok(()) => deleted += 1,
                 Err(StoreError::NotFound(_)) => {}
@@ -132,11 +94,9 @@ pub(crate) async fn expire<T: Tx>(tx: &mut T, now: Timestamp, age_micros: i64, l
 
 /// How many runs (of every kind and tenant) have each status.
 pub(crate) async fn runs_by_status<T: Tx>(tx: &mut T) -> StoreResult<Vec<(RunStatus, u64)>> {
-    let mut q = Query::select();
-    q.column(Alias::new("status")).expr(Expr::cust("COUNT(*)")).from(Alias::new("runs")).group_by_col(Alias::new("status"));
     let mut out: Vec<(RunStatus, u64)> = RunStatus::ALL.iter().map(|s| (*s, 0)).collect();
-    for row in tx.integers(render(&q, T::DIALECT)).await? {
-        if let [Some(status), Some(n)] = row[..] {
+    for (status, n) in tx.fetch::<(Option<i64>, Option<i64>)>(statements::runs_by_status()).await? {
+        if let (Some(status), Some(n)) = (status, n) {
             let status = RunStatus::from_ordinal(status).ok_or_else(|| internal(format!("stored status {status} is unknown")))?;
             if let Some(slot) = out.iter_mut().find(|(s, _)| *s == status) {
                 slot.1 = u64::try_from(n).unwrap_or(0);

@@ -11,12 +11,10 @@
 use runhub_model::{
     ChangeTypes, NewSubscription, NotificationUrl, SubscribedResource, Subscription, SubscriptionPatch, TenantId, Timestamp, Uuid,
 };
-use sea_query::{Alias, Expr, ExprTrait, Func, LockBehavior, LockType, OnConflict, Order, Query};
 
-use crate::dialect::Dialect;
-use crate::ops::{Cell, Tx};
-use crate::query::{render, tenant_is};
+use crate::query::webhooks as statements;
 use crate::records::internal;
+use crate::tx::{FromRow, Row, Tx};
 use crate::{StoreError, StoreResult, changes};
 
 /// Where deriving notifications from the change log has got to: positions below `from` are done;
@@ -64,79 +62,39 @@ pub enum Settle {
     GiveUp { missed: Option<OutboxBatch> },
 }
 
-const SUBSCRIPTION_COLUMNS: [&str; 11] = [
-    "id",
-    "tenant",
-    "resource",
-    "change_types",
-    "notification_url",
-    "lifecycle_url",
-    "client_state",
-    "expiration",
-    "application_id",
-    "creator_id",
-    "start_position",
-];
-
-fn col(name: &str) -> Expr {
-    Expr::col(Alias::new(name))
-}
-
-fn text(cell: &Cell) -> Option<String> {
-    match cell {
-        Cell::Text(t) => Some(t.clone()),
-        _ => None,
+impl FromRow for Subscription {
+    /// A row of the subscriptions table, its columns in this order.
+    fn from_row(mut row: Row) -> StoreResult<Self> {
+        let id = row.take()?;
+        let tenant = TenantId::from_stored(row.take::<String>()?);
+        let resource: String = row.take()?;
+        let change_types = ChangeTypes::from_bits(row.take()?);
+        let notification_url = NotificationUrl::from_stored(row.take::<String>()?);
+        let lifecycle_url = row.take::<Option<String>>()?.map(NotificationUrl::from_stored);
+        let client_state = row.take()?;
+        let expiration = Timestamp::from_micros(row.take()?);
+        let (application_id, creator_id) = (row.take()?, row.take()?);
+        let start_position: i64 = row.take()?;
+        Ok(Subscription {
+            id,
+            tenant,
+            spec: NewSubscription {
+                change_types,
+                notification_url,
+                lifecycle_url,
+                resource: SubscribedResource::parse(&resource).map_err(|e| internal(format!("stored resource '{resource}': {e}")))?,
+                expiration,
+                client_state,
+            },
+            application_id,
+            creator_id,
+            start_position: u64::try_from(start_position).map_err(internal)?,
+        })
     }
-}
-
-fn int(cell: &Cell) -> StoreResult<i64> {
-    match cell {
-        Cell::Int(n) => Ok(*n),
-        _ => Err(internal("a webhook row lacks a number")),
-    }
-}
-
-fn decode_subscription(row: &[Cell]) -> StoreResult<Subscription> {
-    let [id, tenant, resource, types, url, lifecycle, state, expiration, app, creator, start] = row else {
-        return Err(internal("a subscription row has unexpected columns"));
-    };
-    let need = |c: &Cell, what: &str| text(c).ok_or_else(|| internal(format!("a subscription row lacks its {what}")));
-    let resource = need(resource, "resource")?;
-    Ok(Subscription {
-        id: Uuid::parse_str(&need(id, "id")?).map_err(internal)?,
-        tenant: TenantId::from_stored(need(tenant, "tenant")?),
-        spec: NewSubscription {
-            change_types: ChangeTypes::from_bits(int(types)?),
-            notification_url: NotificationUrl::from_stored(need(url, "notification URL")?),
-            lifecycle_url: text(lifecycle).map(NotificationUrl::from_stored),
-            resource: SubscribedResource::parse(&resource).map_err(|e| internal(format!("stored resource '{resource}': {e}")))?,
-            expiration: Timestamp::from_micros(int(expiration)?),
-            client_state: text(state),
-        },
-        application_id: text(app),
-        creator_id: text(creator),
-        start_position: u64::try_from(int(start)?).map_err(internal)?,
-    })
-}
-
-fn select_subscriptions() -> sea_query::SelectStatement {
-    let mut q = Query::select();
-    q.columns(SUBSCRIPTION_COLUMNS.map(Alias::new)).from(Alias::new("subscriptions"));
-    q
-}
-
-async fn subscriptions<T: Tx>(tx: &mut T, q: &sea_query::SelectStatement) -> StoreResult<Vec<Subscription>> {
-    tx.cells(render(q, T::DIALECT)).await?.iter().map(|r| decode_subscription(r)).collect()
 }
 
 fn not_found(id: Uuid) -> StoreError {
     StoreError::NotFound(format!("no subscription with id '{id}'"))
-}
-
-async fn count_where<T: Tx>(tx: &mut T, table: &str, expr: Expr, what: Expr) -> StoreResult<i64> {
-    let mut q = Query::select();
-    q.expr(what).from(Alias::new(table)).and_where(expr);
-    Ok(tx.integers(render(&q, T::DIALECT)).await?.first().and_then(|r| r.first().copied().flatten()).unwrap_or(0))
 }
 
 /// Stores a new subscription (its `start_position` is set here: the change log's watermark), unless
@@ -144,132 +102,73 @@ async fn count_where<T: Tx>(tx: &mut T, table: &str, expr: Expr, what: Expr) -> 
 pub(crate) async fn create<T: Tx>(tx: &mut T, mut sub: Subscription, limit: u64) -> StoreResult<Subscription> {
     // Serializes creates of one tenant, so two at once cannot both pass the limit.
     tx.lock_name(&format!("subscriptions:{}", sub.tenant.as_str())).await?;
-    let held = count_where(tx, "subscriptions", tenant_is(&sub.tenant), Expr::col(Alias::new("id")).count()).await?;
+    let held = tx.fetch_first::<Option<i64>>(statements::count_subscriptions(&sub.tenant)).await?.flatten().unwrap_or(0);
     if u64::try_from(held).unwrap_or(0) >= limit {
         return Err(StoreError::LimitReached(format!(
             "this tenant already holds {held} subscriptions, the most allowed ({limit}); delete one first"
         )));
     }
     sub.start_position = changes::watermark(tx).await?;
-    let mut q = Query::insert();
-    q.into_table(Alias::new("subscriptions"))
-        .columns(SUBSCRIPTION_COLUMNS.map(Alias::new))
-        .values([
-            sub.id.to_string().into(),
-            sub.tenant.as_str().into(),
-            sub.spec.resource.path().into(),
-            sub.spec.change_types.bits().into(),
-            sub.spec.notification_url.as_str().into(),
-            sub.spec.lifecycle_url.as_ref().map(|u| u.as_str().to_owned()).into(),
-            sub.spec.client_state.clone().into(),
-            sub.spec.expiration.micros().into(),
-            sub.application_id.clone().into(),
-            sub.creator_id.clone().into(),
-            i64::try_from(sub.start_position).map_err(internal)?.into(),
-        ])
-        .map_err(internal)?;
-    tx.execute(render(&q, T::DIALECT)).await?;
+    tx.execute(statements::insert_subscription(&sub)?).await?;
     Ok(sub)
 }
 
 pub(crate) async fn get<T: Tx>(tx: &mut T, tenant: &TenantId, id: Uuid) -> StoreResult<Subscription> {
-    let mut q = select_subscriptions();
-    q.and_where(tenant_is(tenant)).and_where(col("id").eq(id.to_string()));
-    subscriptions(tx, &q).await?.pop().ok_or_else(|| not_found(id))
+    tx.fetch(statements::subscription(tenant, id)).await?.pop().ok_or_else(|| not_found(id))
 }
 
 /// A tenant's subscriptions, oldest first.
 pub(crate) async fn list<T: Tx>(tx: &mut T, tenant: &TenantId) -> StoreResult<Vec<Subscription>> {
-    let mut q = select_subscriptions();
-    q.and_where(tenant_is(tenant)).order_by(Alias::new("id"), Order::Asc);
-    subscriptions(tx, &q).await
+    tx.fetch(statements::subscriptions_of(tenant)).await
 }
 
 /// Every tenant's subscriptions that have not expired at `now`.
 pub(crate) async fn active<T: Tx>(tx: &mut T, now: Timestamp) -> StoreResult<Vec<Subscription>> {
-    let mut q = select_subscriptions();
-    q.and_where(col("expiration").gt(now.micros()));
-    subscriptions(tx, &q).await
+    tx.fetch(statements::active_subscriptions(now)).await
 }
 
 pub(crate) async fn update<T: Tx>(tx: &mut T, tenant: &TenantId, id: Uuid, patch: SubscriptionPatch) -> StoreResult<Subscription> {
-    let mut q = Query::update();
-    q.table(Alias::new("subscriptions")).and_where(tenant_is(tenant)).and_where(col("id").eq(id.to_string()));
-    if let Some(at) = patch.expiration {
-        q.value(Alias::new("expiration"), at.micros());
-    }
-    if let Some(url) = &patch.notification_url {
-        q.value(Alias::new("notification_url"), url.as_str());
-    }
-    if patch.expiration.is_some() || patch.notification_url.is_some() {
-        tx.execute(render(&q, T::DIALECT)).await?;
+    if let Some(q) = statements::update_subscription(tenant, id, &patch) {
+        tx.execute(q).await?;
     }
     get(tx, tenant, id).await
 }
 
-/// Deletes the outbox rows `which` selects, and their payloads.
-async fn delete_outbox_of<T: Tx>(tx: &mut T, which: Expr) -> StoreResult<()> {
-    let mut rows = Query::select();
-    rows.column(Alias::new("seq")).from(Alias::new("webhook_outbox")).and_where(which.clone());
-    let mut payloads = Query::delete();
-    payloads.from_table(Alias::new("webhook_payloads")).and_where(col("seq").in_subquery(rows));
-    tx.execute(render(&payloads, T::DIALECT)).await?;
-    let mut q = Query::delete();
-    q.from_table(Alias::new("webhook_outbox")).and_where(which);
-    tx.execute(render(&q, T::DIALECT)).await
+/// Runs the two deletes of outbox rows: their payloads, then the rows.
+async fn delete_outbox<T: Tx>(tx: &mut T, [payloads, rows]: [sea_query::DeleteStatement; 2]) -> StoreResult<()> {
+    tx.execute(payloads).await?;
+    tx.execute(rows).await
 }
 
 /// Deletes a subscription and everything still owed for it.
 pub(crate) async fn delete<T: Tx>(tx: &mut T, tenant: &TenantId, id: Uuid) -> StoreResult<()> {
     get(tx, tenant, id).await?;
-    delete_outbox_of(tx, col("subscription_id").eq(id.to_string())).await?;
-    let mut q = Query::delete();
-    q.from_table(Alias::new("subscriptions")).and_where(tenant_is(tenant)).and_where(col("id").eq(id.to_string()));
-    tx.execute(render(&q, T::DIALECT)).await
+    delete_outbox(tx, statements::delete_outbox_of(id)).await?;
+    tx.execute(statements::delete_subscription(tenant, id)).await
 }
 
 /// Removes the subscriptions expired at `now` and what was still owed for them; how many went.
 pub(crate) async fn remove_expired<T: Tx>(tx: &mut T, now: Timestamp) -> StoreResult<usize> {
-    let mut expired = Query::select();
-    expired.column(Alias::new("id")).from(Alias::new("subscriptions")).and_where(col("expiration").lte(now.micros()));
-    let gone = tx.cells(render(&expired, T::DIALECT)).await?.len();
+    let gone = tx.fetch::<String>(statements::expired_subscriptions(now)).await?.len();
     if gone > 0 {
-        delete_outbox_of(tx, col("subscription_id").in_subquery(expired)).await?;
-        let mut q = Query::delete();
-        q.from_table(Alias::new("subscriptions")).and_where(col("expiration").lte(now.micros()));
-        tx.execute(render(&q, T::DIALECT)).await?;
+        delete_outbox(tx, statements::delete_outbox_of_expired(now)).await?;
+        tx.execute(statements::delete_expired_subscriptions(now)).await?;
     }
     Ok(gone)
 }
 
 /// How many notifications are still owed for a subscription (queued or being retried).
 pub(crate) async fn pending<T: Tx>(tx: &mut T, id: Uuid) -> StoreResult<u64> {
-    let n = count_where(
-        tx,
-        "webhook_outbox",
-        col("subscription_id").eq(id.to_string()).and(col("lifecycle").eq(0)),
-        // PostgreSQL's SUM of BIGINTs is NUMERIC.
-        Func::cast_as(Func::coalesce([Expr::from(Func::sum(col("count"))), Expr::val(0)]), Alias::new("BIGINT")).into(),
-    )
-    .await?;
+    let n = tx.fetch_first::<Option<i64>>(statements::pending(id)).await?.flatten().unwrap_or(0);
     Ok(u64::try_from(n).unwrap_or(0))
-}
-
-fn cursor_value(p: u64) -> StoreResult<i64> {
-    i64::try_from(p).map_err(internal)
 }
 
 /// The derivation cursor, once it exists.
 pub(crate) async fn cursor<T: Tx>(tx: &mut T) -> StoreResult<Option<FanoutCursor>> {
-    let mut q = Query::select();
-    q.columns(["from_pos", "to_pos", "after_seq"].map(Alias::new)).from(Alias::new("webhook_cursor")).and_where(col("one").eq(1));
-    let Some(row) = tx.integers(render(&q, T::DIALECT)).await?.into_iter().next() else { return Ok(None) };
-    let from = row.first().copied().flatten().ok_or_else(|| internal("the webhook cursor lacks its position"))?;
-    Ok(Some(FanoutCursor {
-        from: u64::try_from(from).map_err(internal)?,
-        to: row.get(1).copied().flatten().and_then(|t| u64::try_from(t).ok()),
-        after_seq: row.get(2).copied().flatten(),
-    }))
+    let Some((from, to, after_seq)) = tx.fetch_first::<(i64, Option<i64>, Option<i64>)>(statements::cursor()).await? else {
+        return Ok(None);
+    };
+    Ok(Some(FanoutCursor { from: u64::try_from(from).map_err(internal)?, to: to.and_then(|t| u64::try_from(t).ok()), after_seq }))
 }
 
 /// The derivation cursor, created at `start` on first use (the first subscription's start:
@@ -278,46 +177,17 @@ pub(crate) async fn cursor_or_start<T: Tx>(tx: &mut T, start: u64) -> StoreResul
     if let Some(c) = cursor(tx).await? {
         return Ok(c);
     }
-    let from = start;
-    let mut insert = Query::insert();
-    insert
-        .into_table(Alias::new("webhook_cursor"))
-        .columns(["one", "from_pos"].map(Alias::new))
-        .values([1.into(), cursor_value(from)?.into()])
-        .map_err(internal)?
-        .on_conflict(OnConflict::column(Alias::new("one")).do_nothing().to_owned());
-    tx.execute(render(&insert, T::DIALECT)).await?;
+    tx.execute(statements::add_cursor(start)?).await?;
     cursor(tx).await?.ok_or_else(|| internal("the webhook cursor was not created"))
 }
 
 async fn insert_batches<T: Tx>(tx: &mut T, batches: &[OutboxBatch], now: Timestamp) -> StoreResult<()> {
-    if batches.is_empty() {
-        return Ok(());
-    }
     // The payload lives apart from the row's delivery state: leasing and rescheduling rewrite the
     // small row only (SQLite rewrites a whole row on UPDATE, overflow pages included).
     for b in batches {
-        let mut q = Query::insert();
-        q.into_table(Alias::new("webhook_outbox"))
-            .columns(["subscription_id", "lifecycle", "count", "created_at", "next_at"].map(Alias::new))
-            .values([
-                b.subscription_id.to_string().into(),
-                i64::from(b.lifecycle).into(),
-                i64::from(b.count).into(),
-                now.micros().into(),
-                now.micros().into(),
-            ])
-            .map_err(internal)?
-            .returning_col(Alias::new("seq"));
-        let seq = tx.integers(render(&q, T::DIALECT)).await?.first().and_then(|r| r.first().copied().flatten());
-        let seq = seq.ok_or_else(|| internal("an outbox insert returned no seq"))?;
-        let mut payload = Query::insert();
-        payload
-            .into_table(Alias::new("webhook_payloads"))
-            .columns(["seq", "items"].map(Alias::new))
-            .values([seq.into(), b.items.clone().into()])
-            .map_err(internal)?;
-        tx.execute(render(&payload, T::DIALECT)).await?;
+        let seq: i64 =
+            tx.fetch_first(statements::insert_outbox_row(b, now)?).await?.ok_or_else(|| internal("an outbox insert returned no seq"))?;
+        tx.execute(statements::insert_payload(seq, &b.items)?).await?;
     }
     Ok(())
 }
@@ -331,23 +201,7 @@ pub(crate) async fn enqueue<T: Tx>(
     batches: &[OutboxBatch],
     now: Timestamp,
 ) -> StoreResult<bool> {
-    let mut q = Query::update();
-    q.table(Alias::new("webhook_cursor"))
-        .value(Alias::new("from_pos"), cursor_value(next.from)?)
-        .value(Alias::new("to_pos"), next.to.map(cursor_value).transpose()?)
-        .value(Alias::new("after_seq"), next.after_seq)
-        .and_where(col("one").eq(1))
-        .and_where(col("from_pos").eq(cursor_value(expected.from)?))
-        .returning_col(Alias::new("one"));
-    match expected.to {
-        Some(to) => q.and_where(col("to_pos").eq(cursor_value(to)?)),
-        None => q.and_where(col("to_pos").is_null()),
-    };
-    match expected.after_seq {
-        Some(a) => q.and_where(col("after_seq").eq(a)),
-        None => q.and_where(col("after_seq").is_null()),
-    };
-    if tx.integers(render(&q, T::DIALECT)).await?.len() != 1 {
+    if tx.fetch::<i64>(statements::move_cursor(expected, next)?).await?.len() != 1 {
         return Ok(false);
     }
     insert_batches(tx, batches, now).await?;
@@ -364,59 +218,30 @@ pub(crate) async fn claim<T: Tx>(
     limit: u32,
     skip: &[Uuid],
 ) -> StoreResult<Vec<Delivery>> {
-    let mut due = Query::select();
-    due.column(Alias::new("seq"))
-        .from(Alias::new("webhook_outbox"))
-        .and_where(col("next_at").lte(now.micros()))
-        .and_where(col("lease_until").lte(now.micros()));
-    if !skip.is_empty() {
-        due.and_where(col("subscription_id").is_not_in(skip.iter().map(ToString::to_string)));
-    }
-    due.order_by(Alias::new("next_at"), Order::Asc).limit(u64::from(limit));
-    if T::DIALECT == Dialect::Postgres {
-        due.lock_with_behavior(LockType::Update, LockBehavior::SkipLocked);
-    }
-    let mut q = Query::update();
-    q.table(Alias::new("webhook_outbox"))
-        .value(Alias::new("lease_until"), lease_until.micros())
-        .value(Alias::new("attempts"), col("attempts").add(1))
-        .and_where(col("seq").in_subquery(due))
-        .returning(Query::returning().columns(["seq", "subscription_id", "lifecycle", "count", "created_at", "attempts"].map(Alias::new)));
-    let rows = tx.cells(render(&q, T::DIALECT)).await?;
+    let rows: Vec<(i64, String, i64, i64, i64, i64)> = tx.fetch(statements::lease_due(now, lease_until, limit, skip, T::DIALECT)).await?;
     if rows.is_empty() {
         return Ok(Vec::new());
     }
-    let ids: Vec<String> = rows.iter().filter_map(|r| r.get(1).and_then(text)).collect();
-    let mut subs = select_subscriptions();
-    subs.and_where(col("id").is_in(ids));
-    let subs = subscriptions(tx, &subs).await?;
-    let mut payload_query = Query::select();
-    payload_query
-        .columns(["seq", "items"].map(Alias::new))
-        .from(Alias::new("webhook_payloads"))
-        .and_where(col("seq").is_in(rows.iter().filter_map(|r| r.first().and_then(|c| int(c).ok()))));
-    let mut payloads = std::collections::HashMap::new();
-    for row in tx.cells(render(&payload_query, T::DIALECT)).await? {
-        if let [seq, items] = row.as_slice() {
-            payloads.insert(int(seq)?, text(items).unwrap_or_default());
-        }
-    }
+    let ids: Vec<String> = rows.iter().map(|r| r.1.clone()).collect();
+    let subs = tx.fetch::<Subscription>(statements::subscriptions_by_ids(ids)).await?;
+    let payloads: std::collections::HashMap<i64, String> = tx
+        .fetch::<(i64, Option<String>)>(statements::payloads(rows.iter().map(|r| r.0)))
+        .await?
+        .into_iter()
+        .map(|(seq, items)| (seq, items.unwrap_or_default()))
+        .collect();
     let mut out = Vec::with_capacity(rows.len());
-    for row in rows {
-        let [seq, sub_id, lifecycle, count, created_at, attempts] = row.as_slice() else {
-            return Err(internal("an outbox row has unexpected columns"));
-        };
-        let sub_id = text(sub_id).ok_or_else(|| internal("an outbox row lacks its subscription"))?;
+    for (seq, sub_id, lifecycle, count, created_at, attempts) in rows {
         // Its subscription went meanwhile (deleted or expired): nothing is owed any more.
         let Some(subscription) = subs.iter().find(|s| s.id.to_string() == sub_id).cloned() else { continue };
         out.push(Delivery {
-            seq: int(seq)?,
+            seq,
             subscription,
-            lifecycle: int(lifecycle)? != 0,
-            items: payloads.get(&int(seq)?).cloned().ok_or_else(|| internal("an outbox row lacks its payload"))?,
-            count: u32::try_from(int(count)?).map_err(internal)?,
-            created_at: Timestamp::from_micros(int(created_at)?),
-            attempts: u32::try_from(int(attempts)?).unwrap_or(u32::MAX),
+            lifecycle: lifecycle != 0,
+            items: payloads.get(&seq).cloned().ok_or_else(|| internal("an outbox row lacks its payload"))?,
+            count: u32::try_from(count).map_err(internal)?,
+            created_at: Timestamp::from_micros(created_at),
+            attempts: u32::try_from(attempts).unwrap_or(u32::MAX),
         });
     }
     Ok(out)
@@ -427,19 +252,10 @@ pub(crate) async fn settle<T: Tx>(tx: &mut T, outcomes: Vec<(i64, Settle)>, now:
     let mut done = Vec::new();
     for (seq, outcome) in outcomes {
         match outcome {
-            Settle::Retry { next_at } => {
-                let mut q = Query::update();
-                q.table(Alias::new("webhook_outbox"))
-                    .value(Alias::new("next_at"), next_at.micros())
-                    .value(Alias::new("lease_until"), 0)
-                    .and_where(col("seq").eq(seq));
-                tx.execute(render(&q, T::DIALECT)).await?;
-            }
+            Settle::Retry { next_at } => tx.execute(statements::reschedule(seq, next_at)).await?,
             Settle::Delivered => done.push(seq),
             Settle::GiveUp { missed } => {
-                let mut q = Query::delete();
-                q.from_table(Alias::new("webhook_outbox")).and_where(col("seq").eq(seq)).returning_col(Alias::new("seq"));
-                let deleted = !tx.integers(render(&q, T::DIALECT)).await?.is_empty();
+                let deleted = !tx.fetch::<i64>(statements::take_outbox_row(seq)).await?.is_empty();
                 done.push(seq);
                 // Only the replica that removed the row enqueues its `missed` (a second one, whose
                 // lease had run out, finds it gone).
@@ -450,7 +266,7 @@ pub(crate) async fn settle<T: Tx>(tx: &mut T, outcomes: Vec<(i64, Settle)>, now:
         }
     }
     if !done.is_empty() {
-        delete_outbox_of(tx, col("seq").is_in(done)).await?;
+        delete_outbox(tx, statements::delete_outbox_rows(done)).await?;
     }
     Ok(())
 }

@@ -1,5 +1,6 @@
 //! The PostgreSQL store: the same schema and the very same operations ([`crate::ops`]) as the
-//! SQLite store, over a pool of connections. Any number of runhub replicas may share one database:
+//! SQLite store, over a pool of connections (as a [`Backend`]: only how an operation gets its
+//! transaction is its own). Any number of runhub replicas may share one database:
 //! nothing lives in a replica's memory — not even the `$skiptoken` secret, which is in `meta` —
 //! and each write is one transaction whose row locks (`FOR UPDATE`, `FOR SHARE`) serialize exactly
 //! the writers that touch the same rows.
@@ -14,29 +15,21 @@ use runhub_model::Code;
 use std::str::FromStr;
 use std::time::Duration;
 
-use async_trait::async_trait;
 use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, PoolError, RecyclingMethod, Runtime};
 use rand::RngCore;
-use runhub_model::{
-    NewProcess, NewRun, Process, ProcessKind, ProcessPatch, Run, RunPatch, Subscription, SubscriptionPatch, TenantId, Timestamp, Uuid,
-};
-use runhub_odata::ast::Filter;
+use runhub_model::{Process, Run, TenantId};
 use sea_query_postgres::{PostgresValue, PostgresValues};
 use tokio_postgres::error::SqlState;
 use tokio_postgres::types::Type;
 use tokio_postgres::{NoTls, Row};
 
-use crate::changes::{self, ChangeRange, ChangeRecord, Collection};
+use crate::backend::{Backend, Op, OpArgs, OpOutput};
 use crate::dialect::Dialect;
-use crate::ops::{self, Cell, Tx};
+use crate::ops;
 use crate::query::Sql;
-use crate::records::{ProcessRecord, RunRecord, internal};
-use crate::webhooks::{self, Delivery, FanoutCursor, OutboxBatch, Settle};
-use crate::{
-    ChangePage, ListQuery, Page, Precondition, ProcessRef, RunScope, ScheduledStart, StartOutcome, StartPolicy, Store, StoreError,
-    StoreResult,
-};
-use crate::{schedule, upkeep};
+use crate::records::internal;
+use crate::tx::{Cell, Tx};
+use crate::{StoreError, StoreResult};
 
 #[derive(Debug, Clone)]
 pub struct Options {
@@ -276,73 +269,29 @@ fn signed(value: sea_query::Value) -> sea_query::Value {
     }
 }
 
-fn run_record(row: &Row) -> Result<RunRecord, tokio_postgres::Error> {
-    Ok(RunRecord {
-        id: row.try_get(0)?,
-        kind: row.try_get(1)?,
-        display_name: row.try_get(2)?,
-        start_time: row.try_get(3)?,
-        end_time: row.try_get(4)?,
-        status: row.try_get(5)?,
-        blocking_error: row.try_get(6)?,
-        statistics: row.try_get(7)?,
-        process_id: row.try_get(8)?,
-        group_id: row.try_get(9)?,
-        version: row.try_get(10)?,
-        own_start: row.try_get(11)?,
-        own_end: row.try_get(12)?,
-        own_status: row.try_get(13)?,
-        member_counts: row.try_get(14)?,
-    })
-}
-
-fn process_record(row: &Row) -> Result<ProcessRecord, tokio_postgres::Error> {
-    Ok(ProcessRecord {
-        id: row.try_get(0)?,
-        kind: row.try_get(1)?,
-        display_name: row.try_get(2)?,
-        readiness_status: row.try_get(3)?,
-        data_domain: row.try_get(4)?,
-        recurrence_start: row.try_get(5)?,
-        recurrence_end: row.try_get(6)?,
-        version: row.try_get(7)?,
-    })
+/// A PostgreSQL row as cells: the schema holds only TEXT and BIGINT values.
+fn cells(row: &Row) -> StoreResult<crate::tx::Row> {
+    (0..row.len())
+        .map(|i| {
+            let cell = if *row.columns()[i].type_() == Type::TEXT {
+                row.try_get::<_, Option<String>>(i).map(|v| v.map_or(Cell::Null, Cell::Text))
+            } else {
+                row.try_get::<_, Option<i64>>(i).map(|v| v.map_or(Cell::Null, Cell::Int))
+            };
+            cell.map_err(internal)
+        })
+        .collect::<StoreResult<Vec<Cell>>>()
+        .map(crate::tx::Row::new)
 }
 
 impl Tx for PgTx {
     const DIALECT: Dialect = Dialect::Postgres;
 
-    async fn runs(&mut self, sql: Sql) -> StoreResult<Vec<Run>> {
-        self.query(&sql).await?.iter().map(|r| run_record(r).map_err(internal)?.into_run()).collect()
+    async fn query_rendered(&mut self, sql: Sql) -> StoreResult<Vec<crate::tx::Row>> {
+        self.query(&sql).await?.iter().map(cells).collect()
     }
 
-    async fn processes(&mut self, sql: Sql) -> StoreResult<Vec<Process>> {
-        self.query(&sql).await?.iter().map(|r| process_record(r).map_err(internal)?.into_process()).collect()
-    }
-
-    async fn integers(&mut self, sql: Sql) -> StoreResult<Vec<Vec<Option<i64>>>> {
-        self.query(&sql).await?.iter().map(|r| (0..r.len()).map(|i| r.try_get::<_, Option<i64>>(i).map_err(internal)).collect()).collect()
-    }
-
-    async fn cells(&mut self, sql: Sql) -> StoreResult<Vec<Vec<Cell>>> {
-        let rows = self.query(&sql).await?;
-        rows.iter()
-            .map(|r| {
-                (0..r.len())
-                    .map(|i| {
-                        let cell = if *r.columns()[i].type_() == Type::TEXT {
-                            r.try_get::<_, Option<String>>(i).map(|v| v.map_or(Cell::Null, Cell::Text))
-                        } else {
-                            r.try_get::<_, Option<i64>>(i).map(|v| v.map_or(Cell::Null, Cell::Int))
-                        };
-                        cell.map_err(internal)
-                    })
-                    .collect()
-            })
-            .collect()
-    }
-
-    async fn execute(&mut self, sql: Sql) -> StoreResult<()> {
+    async fn execute_rendered(&mut self, sql: Sql) -> StoreResult<()> {
         self.query(&sql).await.map(|_| ())
     }
 
@@ -356,64 +305,54 @@ impl Tx for PgTx {
     }
 }
 
-/// Runs a shared write operation in a transaction of its own, again (up to [`MAX_RETRIES`]) when
-/// it lost a serialization race, all within the store's timeout.
-macro_rules! write {
-    ($self:ident, |$tx:ident| $op:expr) => {
-        $self
-            .bounded(async {
-                let mut attempt = 0;
-                loop {
-                    let mut $tx = $self.begin().await?;
-                    let result = $op.await;
-                    let result = $tx.finish(result).await;
-                    match result {
-                        Err(_) if $tx.retry && attempt < MAX_RETRIES => {
-                            attempt += 1;
-                            tracing::debug!(attempt, "retrying a write that lost a serialization race");
-                        }
-                        other => break other,
+impl Backend for PgStore {
+    type Tx = PgTx;
+
+    const SNAPSHOTS_ARE_FREE: bool = false;
+
+    /// On a pooled connection, within the store's timeout.
+    async fn read<A: OpArgs, T: OpOutput>(&self, args: A, op: Op<PgTx, A, T>) -> StoreResult<T> {
+        self.bounded(async {
+            let mut tx = self.connection().await?;
+            op(&mut tx, &args).await
+        })
+        .await
+    }
+
+    /// In a read-only REPEATABLE READ transaction, within the store's timeout.
+    async fn read_snapshot<A: OpArgs, T: OpOutput>(&self, args: A, op: Op<PgTx, A, T>) -> StoreResult<T> {
+        self.bounded(async {
+            let mut tx = self.begin_snapshot().await?;
+            let result = op(&mut tx, &args).await;
+            tx.finish(result).await
+        })
+        .await
+    }
+
+    /// In a transaction of its own, again (up to [`MAX_RETRIES`]) when it lost a serialization
+    /// race, all within the store's timeout.
+    async fn write<A: OpArgs, T: OpOutput>(&self, args: A, op: Op<PgTx, A, T>) -> StoreResult<T> {
+        self.bounded(async {
+            let mut attempt = 0;
+            loop {
+                let mut tx = self.begin().await?;
+                let result = op(&mut tx, &args).await;
+                let result = tx.finish(result).await;
+                match result {
+                    Err(_) if tx.retry && attempt < MAX_RETRIES => {
+                        attempt += 1;
+                        tracing::debug!(attempt, "retrying a write that lost a serialization race");
                     }
+                    other => break other,
                 }
-            })
-            .await
-            .inspect(|_| $self.committed.send_modify(|n| *n = n.wrapping_add(1)))
-    };
-}
+            }
+        })
+        .await
+        .inspect(|_| self.committed.send_modify(|n| *n = n.wrapping_add(1)))
+    }
 
-/// Runs a shared read operation on a pooled connection, within the store's timeout.
-macro_rules! read {
-    ($self:ident, |$tx:ident| $op:expr) => {
-        $self
-            .bounded(async {
-                let mut $tx = $self.connection().await?;
-                $op.await
-            })
-            .await
-    };
-}
-
-/// Runs a shared read operation in one snapshot when `$one` holds (else as [`read!`]).
-macro_rules! read_in_snapshot {
-    ($self:ident, $one:expr, |$tx:ident| $op:expr) => {
-        if $one {
-            $self
-                .bounded(async {
-                    let mut $tx = $self.begin_snapshot().await?;
-                    let result = $op.await;
-                    $tx.finish(result).await
-                })
-                .await
-        } else {
-            read!($self, |$tx| $op)
-        }
-    };
-}
-
-#[async_trait]
-impl Store for PgStore {
     async fn health(&self) -> StoreResult<()> {
-        read!(self, |tx| async { tx.query(&Sql { text: "SELECT 1".into(), values: sea_query::Values(Vec::new()) }).await.map(|_| ()) })
+        self.bounded(async { self.connection().await?.query(&Sql::text("SELECT 1")).await.map(|_| ()) }).await
     }
 
     fn token_secret(&self) -> &[u8] {
@@ -424,196 +363,7 @@ impl Store for PgStore {
         self.pool.close();
     }
 
-    async fn create_process(&self, tenant: &TenantId, new: NewProcess) -> StoreResult<Process> {
-        write!(self, |tx| ops::create_process(&mut tx, tenant, new.clone()))
-    }
-
-    async fn get_process(&self, tenant: &TenantId, kind: ProcessKind, id: Uuid) -> StoreResult<Process> {
-        read!(self, |tx| ops::get_process(&mut tx, tenant, kind, id))
-    }
-
-    async fn update_process(
-        &self,
-        tenant: &TenantId,
-        kind: ProcessKind,
-        id: Uuid,
-        patch: ProcessPatch,
-        pre: Option<Precondition>,
-    ) -> StoreResult<Process> {
-        write!(self, |tx| ops::update_process(&mut tx, tenant, kind, id, patch.clone(), pre.clone()))
-    }
-
-    async fn delete_process(&self, tenant: &TenantId, kind: ProcessKind, id: Uuid, pre: Option<Precondition>) -> StoreResult<()> {
-        write!(self, |tx| ops::delete_process(&mut tx, tenant, kind, id, pre.clone()))
-    }
-
-    async fn list_processes(&self, tenant: &TenantId, kind: ProcessKind, query: &ListQuery) -> StoreResult<Page<Process>> {
-        // A page and its `@odata.count` from one snapshot.
-        read_in_snapshot!(self, query.count, |tx| ops::list_processes(&mut tx, tenant, kind, query))
-    }
-
-    async fn count_processes(&self, tenant: &TenantId, kind: ProcessKind, filter: Option<&Filter>) -> StoreResult<u64> {
-        read!(self, |tx| ops::count_processes(&mut tx, tenant, kind, filter))
-    }
-
-    async fn processes_by_ids(&self, tenant: &TenantId, ids: &[Uuid]) -> StoreResult<Vec<Process>> {
-        read!(self, |tx| ops::processes_by_ids(&mut tx, tenant, ids))
-    }
-
-    async fn create_run(&self, tenant: &TenantId, scope: &RunScope, new: NewRun, process: Option<ProcessRef>) -> StoreResult<Run> {
-        write!(self, |tx| ops::create_run(&mut tx, tenant, scope, new.clone(), process))
-    }
-
-    async fn get_run(&self, tenant: &TenantId, scope: &RunScope, id: Uuid) -> StoreResult<Run> {
-        read!(self, |tx| ops::get_run(&mut tx, tenant, scope, id))
-    }
-
-    async fn update_run(
-        &self,
-        tenant: &TenantId,
-        scope: &RunScope,
-        id: Uuid,
-        patch: RunPatch,
-        pre: Option<Precondition>,
-    ) -> StoreResult<Run> {
-        write!(self, |tx| ops::update_run(&mut tx, tenant, scope, id, patch.clone(), pre.clone()))
-    }
-
-    async fn delete_run(&self, tenant: &TenantId, scope: &RunScope, id: Uuid, pre: Option<Precondition>) -> StoreResult<()> {
-        write!(self, |tx| ops::delete_run(&mut tx, tenant, scope, id, pre.clone()))
-    }
-
-    async fn list_runs(&self, tenant: &TenantId, scope: &RunScope, query: &ListQuery) -> StoreResult<Page<Run>> {
-        read_in_snapshot!(self, query.count, |tx| ops::list_runs(&mut tx, tenant, scope, query))
-    }
-
-    async fn list_runs_of_parents(&self, tenant: &TenantId, scopes: &[RunScope], query: &ListQuery) -> StoreResult<Vec<Vec<Run>>> {
-        read!(self, |tx| ops::list_runs_of_parents(&mut tx, tenant, scopes, query))
-    }
-
-    async fn count_runs(&self, tenant: &TenantId, scope: &RunScope, filter: Option<&Filter>) -> StoreResult<u64> {
-        read!(self, |tx| ops::count_runs(&mut tx, tenant, scope, filter))
-    }
-
-    async fn set_run_process(&self, tenant: &TenantId, scope: &RunScope, id: Uuid, process: ProcessRef) -> StoreResult<Run> {
-        write!(self, |tx| ops::set_run_process(&mut tx, tenant, scope, id, process))
-    }
-
-    async fn add_group_member(&self, tenant: &TenantId, group: Uuid, run: Uuid) -> StoreResult<()> {
-        write!(self, |tx| ops::add_group_member(&mut tx, tenant, group, run))
-    }
-
-    async fn remove_group_member(&self, tenant: &TenantId, group: Uuid, run: Uuid) -> StoreResult<()> {
-        write!(self, |tx| ops::remove_group_member(&mut tx, tenant, group, run))
-    }
-
-    async fn run_now(&self, tenant: &TenantId, flow: Uuid) -> StoreResult<Run> {
-        write!(self, |tx| ops::run_now(&mut tx, tenant, flow))
-    }
-
-    async fn group_problem_runs(&self, tenant: &TenantId, group: Uuid) -> StoreResult<Vec<Run>> {
-        read!(self, |tx| ops::group_problem_runs(&mut tx, tenant, group))
-    }
-
-    async fn change_watermark(&self) -> StoreResult<u64> {
-        read!(self, |tx| changes::watermark(&mut tx))
-    }
-
-    async fn change_horizon(&self) -> StoreResult<u64> {
-        read!(self, |tx| changes::horizon(&mut tx))
-    }
-
-    async fn entity_changes(&self, tenant: &TenantId, collection: Collection, range: ChangeRange) -> StoreResult<ChangePage> {
-        let (items, more) = read!(self, |tx| changes::entity_changes(&mut tx, tenant, collection, range))?;
-        Ok(ChangePage { items, more })
-    }
-
-    async fn change_log(&self, range: ChangeRange) -> StoreResult<Vec<ChangeRecord>> {
-        read!(self, |tx| changes::log(&mut tx, range))
-    }
-
-    async fn prune_changes(&self, before: Timestamp, limit: u32) -> StoreResult<usize> {
-        write!(self, |tx| changes::prune(&mut tx, before, limit))
-    }
-
     fn change_signal(&self) -> tokio::sync::watch::Receiver<u64> {
         self.committed.subscribe()
-    }
-
-    async fn create_subscription(&self, sub: Subscription, limit: u64) -> StoreResult<Subscription> {
-        write!(self, |tx| webhooks::create(&mut tx, sub.clone(), limit))
-    }
-
-    async fn get_subscription(&self, tenant: &TenantId, id: Uuid) -> StoreResult<Subscription> {
-        read!(self, |tx| webhooks::get(&mut tx, tenant, id))
-    }
-
-    async fn list_subscriptions(&self, tenant: &TenantId) -> StoreResult<Vec<Subscription>> {
-        read!(self, |tx| webhooks::list(&mut tx, tenant))
-    }
-
-    async fn update_subscription(&self, tenant: &TenantId, id: Uuid, patch: SubscriptionPatch) -> StoreResult<Subscription> {
-        write!(self, |tx| webhooks::update(&mut tx, tenant, id, patch.clone()))
-    }
-
-    async fn delete_subscription(&self, tenant: &TenantId, id: Uuid) -> StoreResult<()> {
-        write!(self, |tx| webhooks::delete(&mut tx, tenant, id))
-    }
-
-    async fn pending_notifications(&self, id: Uuid) -> StoreResult<u64> {
-        read!(self, |tx| webhooks::pending(&mut tx, id))
-    }
-
-    async fn active_subscriptions(&self, now: Timestamp) -> StoreResult<Vec<Subscription>> {
-        read!(self, |tx| webhooks::active(&mut tx, now))
-    }
-
-    async fn remove_expired_subscriptions(&self, now: Timestamp) -> StoreResult<usize> {
-        write!(self, |tx| webhooks::remove_expired(&mut tx, now))
-    }
-
-    async fn webhook_cursor(&self, start: u64) -> StoreResult<FanoutCursor> {
-        match read!(self, |tx| webhooks::cursor(&mut tx))? {
-            Some(cursor) => Ok(cursor),
-            None => write!(self, |tx| webhooks::cursor_or_start(&mut tx, start)),
-        }
-    }
-
-    async fn enqueue_notifications(
-        &self,
-        expected: FanoutCursor,
-        next: FanoutCursor,
-        batches: Vec<OutboxBatch>,
-        now: Timestamp,
-    ) -> StoreResult<bool> {
-        write!(self, |tx| webhooks::enqueue(&mut tx, expected, next, &batches, now))
-    }
-
-    async fn claim_deliveries(&self, now: Timestamp, lease_until: Timestamp, limit: u32, skip: &[Uuid]) -> StoreResult<Vec<Delivery>> {
-        write!(self, |tx| webhooks::claim(&mut tx, now, lease_until, limit, skip))
-    }
-
-    async fn settle_deliveries(&self, outcomes: Vec<(i64, Settle)>, now: Timestamp) -> StoreResult<()> {
-        write!(self, |tx| webhooks::settle(&mut tx, outcomes.clone(), now))
-    }
-
-    async fn start_run_group(&self, tenant: &TenantId, now: Timestamp, policy: &StartPolicy) -> StoreResult<StartOutcome> {
-        write!(self, |tx| schedule::start_on_demand(&mut tx, tenant, now, policy))
-    }
-
-    async fn claim_scheduled_runs(&self, now: Timestamp, interval_micros: i64) -> StoreResult<Vec<ScheduledStart>> {
-        write!(self, |tx| schedule::claim_scheduled(&mut tx, now, interval_micros))
-    }
-
-    async fn reap_stale_runs(&self, now: Timestamp, timeout_micros: i64, limit: u32) -> StoreResult<Vec<crate::ReapedRun>> {
-        write!(self, |tx| upkeep::reap(&mut tx, now, timeout_micros, limit))
-    }
-
-    async fn expire_runs(&self, now: Timestamp, age_micros: i64, limit: u32) -> StoreResult<u64> {
-        write!(self, |tx| upkeep::expire(&mut tx, now, age_micros, limit))
-    }
-
-    async fn runs_by_status(&self) -> StoreResult<Vec<(runhub_model::RunStatus, u64)>> {
-        read!(self, |tx| upkeep::runs_by_status(&mut tx))
     }
 }

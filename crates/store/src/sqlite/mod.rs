@@ -1,5 +1,6 @@
 //! The embedded store: one SQLite database file in WAL mode. Writes go through one writer thread
-//! that commits in groups ([`writer`]); reads run on a small pool of connections in parallel.
+//! that commits in groups ([`writer`]); reads run on a small pool of connections in parallel. It is a
+//! [`Backend`]: it says how an operation gets a connection, and the shared `Store` methods do the rest.
 
 pub mod backup;
 mod schema;
@@ -9,26 +10,21 @@ mod writer;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
-use async_trait::async_trait;
 use futures_executor::block_on;
 use rand::RngCore;
-use runhub_model::{
-    NewProcess, NewRun, Process, ProcessKind, ProcessPatch, Run, RunPatch, Subscription, SubscriptionPatch, TenantId, Timestamp, Uuid,
-};
-use runhub_odata::ast::Filter;
+use runhub_model::{Process, Run, TenantId};
 use rusqlite::functions::FunctionFlags;
 use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 use tokio::sync::Semaphore;
 
 use self::tx::SqliteTx;
 use self::writer::Writer;
-use crate::changes::{self, ChangeRange, ChangeRecord, Collection};
+use crate::backend::{Backend, Op, OpArgs, OpOutput};
 use crate::dialect::Dialect;
+use crate::ops;
+use crate::query::Statement;
 use crate::records::internal;
-use crate::upkeep;
-use crate::webhooks::{self, Delivery, FanoutCursor, OutboxBatch, Settle};
-use crate::{ChangePage, ops, schedule};
-use crate::{ListQuery, Page, Precondition, ProcessRef, RunScope, Store, StoreError, StoreResult};
+use crate::{ListQuery, RunScope, StoreError, StoreResult};
 
 /// How much an acknowledged write is worth.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -56,7 +52,7 @@ impl Default for Options {
 pub const DATABASE_FILE: &str = "runhub.sqlite3";
 
 struct Readers {
-    conns: Mutex<Vec<Connection>>,
+    conns: Mutex<Vec<SqliteTx>>,
     permits: Semaphore,
 }
 
@@ -125,7 +121,7 @@ impl SqliteStore {
             .map(|_| {
                 let c = open_connection(&path, &options, true)?;
                 c.execute_batch("PRAGMA query_only = 1").map_err(internal)?;
-                Ok(c)
+                Ok(SqliteTx(c))
             })
             .collect::<StoreResult<Vec<_>>>()?;
         let permits = Semaphore::new(readers.len());
@@ -136,8 +132,10 @@ impl SqliteStore {
     /// the writer (for imports and benchmark datasets). Group derivation is not re-run: import
     /// groups with their derived values, or members without groups.
     pub async fn import(&self, tenant: &TenantId, processes: Vec<Process>, runs: Vec<Run>) -> StoreResult<()> {
-        let tenant = tenant.clone();
-        self.writer.write(move |c| on(c, async |tx| ops::import(tx, &tenant, &processes, &runs).await)).await
+        Backend::write(self, (tenant.clone(), processes, runs), |tx, (tenant, processes, runs)| {
+            Box::pin(ops::import(tx, tenant, processes, runs))
+        })
+        .await
     }
 
     pub fn path(&self) -> &Path {
@@ -154,14 +152,14 @@ impl SqliteStore {
         query: &ListQuery,
     ) -> StoreResult<Vec<(String, Vec<String>)>> {
         let (tenant, scope, query) = (tenant.clone(), scope.clone(), query.clone());
-        self.read(move |c| {
+        self.with_reader(move |tx| {
             let stmts =
                 crate::query::page_statements(crate::Table::Runs, &tenant, crate::query::scope_terms(&scope), &query, Dialect::Sqlite)?;
             let mut out = Vec::new();
             for stmt in std::iter::once(stmts.page).chain(stmts.count) {
-                let sql = crate::query::render(&stmt, Dialect::Sqlite);
+                let sql = stmt.render(Dialect::Sqlite);
                 let values = sea_query_rusqlite::RusqliteValues(sql.values.0.into_iter().map(sea_query_rusqlite::RusqliteValue).collect());
-                let mut explain = c.prepare(&format!("EXPLAIN QUERY PLAN {}", sql.text)).map_err(internal)?;
+                let mut explain = tx.0.prepare(&format!("EXPLAIN QUERY PLAN {}", sql.text)).map_err(internal)?;
                 let sql = sql.text;
                 let plan = explain
                     .query_map(&*values.as_params(), |r| r.get::<_, String>(3))
@@ -176,16 +174,16 @@ impl SqliteStore {
     }
 
     /// Runs `op` on a pooled read connection, off the async threads.
-    async fn read<T, F>(&self, op: F) -> StoreResult<T>
+    async fn with_reader<T, F>(&self, op: F) -> StoreResult<T>
     where
         T: Send + 'static,
-        F: FnOnce(&Connection) -> StoreResult<T> + Send + 'static,
+        F: FnOnce(&mut SqliteTx) -> StoreResult<T> + Send + 'static,
     {
         let _permit = self.readers.permits.acquire().await.map_err(|_| StoreError::Unavailable("the store is closed".into()))?;
-        let conn = self.readers.conns.lock().map_err(internal)?.pop().ok_or_else(|| internal("no read connection free"))?;
+        let mut conn = self.readers.conns.lock().map_err(internal)?.pop().ok_or_else(|| internal("no read connection free"))?;
         let readers = self.readers.clone();
         tokio::task::spawn_blocking(move || {
-            let result = op(&conn);
+            let result = op(&mut conn);
             if let Ok(mut pool) = readers.conns.lock() {
                 pool.push(conn);
             }
@@ -197,14 +195,14 @@ impl SqliteStore {
 
     /// Runs a point read — one row by primary key, tens of microseconds — on the calling task
     /// instead of handing it to the blocking pool: the hand-off costs more than the read. Anything
-    /// whose cost grows with the data (lists, counts, scans) goes through [`Self::read`].
-    async fn read_point<T, F>(&self, op: F) -> StoreResult<T>
+    /// whose cost grows with the data (lists, counts, scans) goes through [`Self::with_reader`].
+    async fn with_reader_here<T, F>(&self, op: F) -> StoreResult<T>
     where
-        F: FnOnce(&Connection) -> StoreResult<T>,
+        F: FnOnce(&mut SqliteTx) -> StoreResult<T>,
     {
         let _permit = self.readers.permits.acquire().await.map_err(|_| StoreError::Unavailable("the store is closed".into()))?;
-        let conn = self.readers.conns.lock().map_err(internal)?.pop().ok_or_else(|| internal("no read connection free"))?;
-        let result = op(&conn);
+        let mut conn = self.readers.conns.lock().map_err(internal)?.pop().ok_or_else(|| internal("no read connection free"))?;
+        let result = op(&mut conn);
         if let Ok(mut pool) = self.readers.conns.lock() {
             pool.push(conn);
         }
@@ -225,25 +223,42 @@ fn token_secret(conn: &Connection) -> StoreResult<Vec<u8>> {
     Ok(secret)
 }
 
-/// Runs a shared operation on a connection: its futures never wait (see [`tx`]), so `block_on`
-/// returns at once.
-fn on<T>(conn: &Connection, op: impl AsyncFnOnce(&mut SqliteTx<'_>) -> StoreResult<T>) -> StoreResult<T> {
-    block_on(op(&mut SqliteTx(conn)))
-}
+/// Shared operations run on a connection with `block_on`: a [`SqliteTx`]'s futures never wait
+/// (see [`tx`]), so it returns at once.
+impl Backend for SqliteStore {
+    type Tx = SqliteTx;
 
-/// Like [`on`], inside one read transaction: a page and its `@odata.count` come from one
-/// snapshot, whatever is written meanwhile.
-fn on_snapshot<T>(conn: &Connection, op: impl AsyncFnOnce(&mut SqliteTx<'_>) -> StoreResult<T>) -> StoreResult<T> {
-    let snapshot = conn.unchecked_transaction().map_err(internal)?;
-    let result = on(conn, op)?;
-    snapshot.finish().map_err(internal)?;
-    Ok(result)
-}
+    const SNAPSHOTS_ARE_FREE: bool = true;
 
-#[async_trait]
-impl Store for SqliteStore {
+    async fn read<A: OpArgs, T: OpOutput>(&self, args: A, op: Op<SqliteTx, A, T>) -> StoreResult<T> {
+        self.with_reader(move |tx| block_on(op(tx, &args))).await
+    }
+
+    async fn read_point<A: OpArgs, T: OpOutput>(&self, args: A, op: Op<SqliteTx, A, T>) -> StoreResult<T> {
+        self.with_reader_here(move |tx| block_on(op(tx, &args))).await
+    }
+
+    /// Inside one read transaction: a page and its `@odata.count` come from one snapshot,
+    /// whatever is written meanwhile.
+    async fn read_snapshot<A: OpArgs, T: OpOutput>(&self, args: A, op: Op<SqliteTx, A, T>) -> StoreResult<T> {
+        self.with_reader(move |tx| {
+            tx.0.execute_batch("BEGIN DEFERRED").map_err(internal)?;
+            let result = block_on(op(tx, &args));
+            // Nothing was written: ending the read transaction either way is the same.
+            let ended = tx.0.execute_batch("ROLLBACK").map_err(internal);
+            let result = result?;
+            ended?;
+            Ok(result)
+        })
+        .await
+    }
+
+    async fn write<A: OpArgs, T: OpOutput>(&self, args: A, op: Op<SqliteTx, A, T>) -> StoreResult<T> {
+        self.writer.write(move |tx| block_on(op(tx, &args))).await
+    }
+
     async fn health(&self) -> StoreResult<()> {
-        self.read(|conn| conn.query_row("SELECT 1", [], |_| Ok(())).map_err(|e| StoreError::Unavailable(e.to_string()))).await
+        self.with_reader(|tx| tx.0.query_row("SELECT 1", [], |_| Ok(())).map_err(|e| StoreError::Unavailable(e.to_string()))).await
     }
 
     fn token_secret(&self) -> &[u8] {
@@ -256,227 +271,8 @@ impl Store for SqliteStore {
         tokio::task::block_in_place(|| writer.close());
     }
 
-    async fn create_process(&self, tenant: &TenantId, new: NewProcess) -> StoreResult<Process> {
-        let tenant = tenant.clone();
-        self.writer.write(move |c| on(c, async |tx| ops::create_process(tx, &tenant, new).await)).await
-    }
-
-    async fn get_process(&self, tenant: &TenantId, kind: ProcessKind, id: Uuid) -> StoreResult<Process> {
-        let tenant = tenant.clone();
-        self.read_point(move |c| on(c, async |tx| ops::get_process(tx, &tenant, kind, id).await)).await
-    }
-
-    async fn update_process(
-        &self,
-        tenant: &TenantId,
-        kind: ProcessKind,
-        id: Uuid,
-        patch: ProcessPatch,
-        pre: Option<Precondition>,
-    ) -> StoreResult<Process> {
-        let tenant = tenant.clone();
-        self.writer.write(move |c| on(c, async |tx| ops::update_process(tx, &tenant, kind, id, patch, pre).await)).await
-    }
-
-    async fn delete_process(&self, tenant: &TenantId, kind: ProcessKind, id: Uuid, pre: Option<Precondition>) -> StoreResult<()> {
-        let tenant = tenant.clone();
-        self.writer.write(move |c| on(c, async |tx| ops::delete_process(tx, &tenant, kind, id, pre).await)).await
-    }
-
-    async fn list_processes(&self, tenant: &TenantId, kind: ProcessKind, query: &ListQuery) -> StoreResult<Page<Process>> {
-        let (tenant, query) = (tenant.clone(), query.clone());
-        self.read(move |c| on_snapshot(c, async |tx| ops::list_processes(tx, &tenant, kind, &query).await)).await
-    }
-
-    async fn count_processes(&self, tenant: &TenantId, kind: ProcessKind, filter: Option<&Filter>) -> StoreResult<u64> {
-        let (tenant, filter) = (tenant.clone(), filter.cloned());
-        self.read(move |c| on(c, async |tx| ops::count_processes(tx, &tenant, kind, filter.as_ref()).await)).await
-    }
-
-    async fn processes_by_ids(&self, tenant: &TenantId, ids: &[Uuid]) -> StoreResult<Vec<Process>> {
-        let (tenant, ids) = (tenant.clone(), ids.to_vec());
-        self.read(move |c| on(c, async |tx| ops::processes_by_ids(tx, &tenant, &ids).await)).await
-    }
-
-    async fn create_run(&self, tenant: &TenantId, scope: &RunScope, new: NewRun, process: Option<ProcessRef>) -> StoreResult<Run> {
-        let (tenant, scope) = (tenant.clone(), scope.clone());
-        self.writer.write(move |c| on(c, async |tx| ops::create_run(tx, &tenant, &scope, new, process).await)).await
-    }
-
-    async fn get_run(&self, tenant: &TenantId, scope: &RunScope, id: Uuid) -> StoreResult<Run> {
-        let (tenant, scope) = (tenant.clone(), scope.clone());
-        self.read_point(move |c| on(c, async |tx| ops::get_run(tx, &tenant, &scope, id).await)).await
-    }
-
-    async fn update_run(
-        &self,
-        tenant: &TenantId,
-        scope: &RunScope,
-        id: Uuid,
-        patch: RunPatch,
-        pre: Option<Precondition>,
-    ) -> StoreResult<Run> {
-        let (tenant, scope) = (tenant.clone(), scope.clone());
-        self.writer.write(move |c| on(c, async |tx| ops::update_run(tx, &tenant, &scope, id, patch, pre).await)).await
-    }
-
-    async fn delete_run(&self, tenant: &TenantId, scope: &RunScope, id: Uuid, pre: Option<Precondition>) -> StoreResult<()> {
-        let (tenant, scope) = (tenant.clone(), scope.clone());
-        self.writer.write(move |c| on(c, async |tx| ops::delete_run(tx, &tenant, &scope, id, pre).await)).await
-    }
-
-    async fn list_runs(&self, tenant: &TenantId, scope: &RunScope, query: &ListQuery) -> StoreResult<Page<Run>> {
-        let (tenant, scope, query) = (tenant.clone(), scope.clone(), query.clone());
-        self.read(move |c| on_snapshot(c, async |tx| ops::list_runs(tx, &tenant, &scope, &query).await)).await
-    }
-
-    async fn list_runs_of_parents(&self, tenant: &TenantId, scopes: &[RunScope], query: &ListQuery) -> StoreResult<Vec<Vec<Run>>> {
-        let (tenant, scopes, query) = (tenant.clone(), scopes.to_vec(), query.clone());
-        self.read(move |c| on(c, async |tx| ops::list_runs_of_parents(tx, &tenant, &scopes, &query).await)).await
-    }
-
-    async fn count_runs(&self, tenant: &TenantId, scope: &RunScope, filter: Option<&Filter>) -> StoreResult<u64> {
-        let (tenant, scope, filter) = (tenant.clone(), scope.clone(), filter.cloned());
-        self.read(move |c| on(c, async |tx| ops::count_runs(tx, &tenant, &scope, filter.as_ref()).await)).await
-    }
-
-    async fn set_run_process(&self, tenant: &TenantId, scope: &RunScope, id: Uuid, process: ProcessRef) -> StoreResult<Run> {
-        let (tenant, scope) = (tenant.clone(), scope.clone());
-        self.writer.write(move |c| on(c, async |tx| ops::set_run_process(tx, &tenant, &scope, id, process).await)).await
-    }
-
-    async fn add_group_member(&self, tenant: &TenantId, group: Uuid, run: Uuid) -> StoreResult<()> {
-        let tenant = tenant.clone();
-        self.writer.write(move |c| on(c, async |tx| ops::add_group_member(tx, &tenant, group, run).await)).await
-    }
-
-    async fn remove_group_member(&self, tenant: &TenantId, group: Uuid, run: Uuid) -> StoreResult<()> {
-        let tenant = tenant.clone();
-        self.writer.write(move |c| on(c, async |tx| ops::remove_group_member(tx, &tenant, group, run).await)).await
-    }
-
-    async fn run_now(&self, tenant: &TenantId, flow: Uuid) -> StoreResult<Run> {
-        let tenant = tenant.clone();
-        self.writer.write(move |c| on(c, async |tx| ops::run_now(tx, &tenant, flow).await)).await
-    }
-
-    async fn group_problem_runs(&self, tenant: &TenantId, group: Uuid) -> StoreResult<Vec<Run>> {
-        let tenant = tenant.clone();
-        self.read(move |c| on(c, async |tx| ops::group_problem_runs(tx, &tenant, group).await)).await
-    }
-
-    async fn change_watermark(&self) -> StoreResult<u64> {
-        self.read_point(|c| on(c, async |tx| changes::watermark(tx).await)).await
-    }
-
-    async fn change_horizon(&self) -> StoreResult<u64> {
-        self.read_point(|c| on(c, async |tx| changes::horizon(tx).await)).await
-    }
-
-    async fn entity_changes(&self, tenant: &TenantId, collection: Collection, range: ChangeRange) -> StoreResult<ChangePage> {
-        let tenant = tenant.clone();
-        let (items, more) = self.read(move |c| on(c, async |tx| changes::entity_changes(tx, &tenant, collection, range).await)).await?;
-        Ok(ChangePage { items, more })
-    }
-
-    async fn change_log(&self, range: ChangeRange) -> StoreResult<Vec<ChangeRecord>> {
-        self.read(move |c| on(c, async |tx| changes::log(tx, range).await)).await
-    }
-
-    async fn prune_changes(&self, before: runhub_model::Timestamp, limit: u32) -> StoreResult<usize> {
-        self.writer.write(move |c| on(c, async |tx| changes::prune(tx, before, limit).await)).await
-    }
-
     fn change_signal(&self) -> tokio::sync::watch::Receiver<u64> {
         self.writer.committed()
-    }
-
-    async fn create_subscription(&self, sub: Subscription, limit: u64) -> StoreResult<Subscription> {
-        self.writer.write(move |c| on(c, async |tx| webhooks::create(tx, sub, limit).await)).await
-    }
-
-    async fn get_subscription(&self, tenant: &TenantId, id: Uuid) -> StoreResult<Subscription> {
-        let tenant = tenant.clone();
-        self.read_point(move |c| on(c, async |tx| webhooks::get(tx, &tenant, id).await)).await
-    }
-
-    async fn list_subscriptions(&self, tenant: &TenantId) -> StoreResult<Vec<Subscription>> {
-        let tenant = tenant.clone();
-        self.read(move |c| on(c, async |tx| webhooks::list(tx, &tenant).await)).await
-    }
-
-    async fn update_subscription(&self, tenant: &TenantId, id: Uuid, patch: SubscriptionPatch) -> StoreResult<Subscription> {
-        let tenant = tenant.clone();
-        self.writer.write(move |c| on(c, async |tx| webhooks::update(tx, &tenant, id, patch).await)).await
-    }
-
-    async fn delete_subscription(&self, tenant: &TenantId, id: Uuid) -> StoreResult<()> {
-        let tenant = tenant.clone();
-        self.writer.write(move |c| on(c, async |tx| webhooks::delete(tx, &tenant, id).await)).await
-    }
-
-    async fn pending_notifications(&self, id: Uuid) -> StoreResult<u64> {
-        self.read_point(move |c| on(c, async |tx| webhooks::pending(tx, id).await)).await
-    }
-
-    async fn active_subscriptions(&self, now: Timestamp) -> StoreResult<Vec<Subscription>> {
-        self.read(move |c| on(c, async |tx| webhooks::active(tx, now).await)).await
-    }
-
-    async fn remove_expired_subscriptions(&self, now: Timestamp) -> StoreResult<usize> {
-        self.writer.write(move |c| on(c, async |tx| webhooks::remove_expired(tx, now).await)).await
-    }
-
-    async fn webhook_cursor(&self, start: u64) -> StoreResult<FanoutCursor> {
-        match self.read_point(|c| on(c, async |tx| webhooks::cursor(tx).await)).await? {
-            Some(cursor) => Ok(cursor),
-            None => self.writer.write(move |c| on(c, async |tx| webhooks::cursor_or_start(tx, start).await)).await,
-        }
-    }
-
-    async fn enqueue_notifications(
-        &self,
-        expected: FanoutCursor,
-        next: FanoutCursor,
-        batches: Vec<OutboxBatch>,
-        now: Timestamp,
-    ) -> StoreResult<bool> {
-        self.writer.write(move |c| on(c, async |tx| webhooks::enqueue(tx, expected, next, &batches, now).await)).await
-    }
-
-    async fn claim_deliveries(&self, now: Timestamp, lease_until: Timestamp, limit: u32, skip: &[Uuid]) -> StoreResult<Vec<Delivery>> {
-        let skip = skip.to_vec();
-        self.writer.write(move |c| on(c, async |tx| webhooks::claim(tx, now, lease_until, limit, &skip).await)).await
-    }
-
-    async fn settle_deliveries(&self, outcomes: Vec<(i64, Settle)>, now: Timestamp) -> StoreResult<()> {
-        self.writer.write(move |c| on(c, async |tx| webhooks::settle(tx, outcomes, now).await)).await
-    }
-
-    async fn start_run_group(
-        &self,
-        tenant: &TenantId,
-        now: runhub_model::Timestamp,
-        policy: &crate::StartPolicy,
-    ) -> StoreResult<crate::StartOutcome> {
-        let (tenant, policy) = (tenant.clone(), policy.clone());
-        self.writer.write(move |c| on(c, async |tx| schedule::start_on_demand(tx, &tenant, now, &policy).await)).await
-    }
-
-    async fn claim_scheduled_runs(&self, now: runhub_model::Timestamp, interval_micros: i64) -> StoreResult<Vec<crate::ScheduledStart>> {
-        self.writer.write(move |c| on(c, async |tx| schedule::claim_scheduled(tx, now, interval_micros).await)).await
-    }
-
-    async fn reap_stale_runs(&self, now: runhub_model::Timestamp, timeout_micros: i64, limit: u32) -> StoreResult<Vec<crate::ReapedRun>> {
-        self.writer.write(move |c| on(c, async |tx| upkeep::reap(tx, now, timeout_micros, limit).await)).await
-    }
-
-    async fn expire_runs(&self, now: runhub_model::Timestamp, age_micros: i64, limit: u32) -> StoreResult<u64> {
-        self.writer.write(move |c| on(c, async |tx| upkeep::expire(tx, now, age_micros, limit).await)).await
-    }
-
-    async fn runs_by_status(&self) -> StoreResult<Vec<(runhub_model::RunStatus, u64)>> {
-        self.read(move |c| on(c, async |tx| upkeep::runs_by_status(tx).await)).await
     }
 }
 
@@ -487,7 +283,7 @@ mod tests {
     async fn synchronous_of(durability: Durability) -> i64 {
         let dir = tempfile::tempdir().unwrap();
         let store = SqliteStore::open(dir.path(), Options { durability, ..Options::default() }).await.unwrap();
-        store.writer.write(|c| c.query_row("PRAGMA synchronous", [], |r| r.get::<_, i64>(0)).map_err(internal)).await.unwrap()
+        store.writer.write(|tx| tx.0.query_row("PRAGMA synchronous", [], |r| r.get::<_, i64>(0)).map_err(internal)).await.unwrap()
     }
 
     /// The default acknowledges only what is fsync'd (survives power loss, not just kill -9):
@@ -511,8 +307,8 @@ mod tests {
             tasks.push(tokio::spawn(async move {
                 store
                     .writer
-                    .write(move |c| {
-                        c.execute("INSERT INTO meta (key, value) VALUES (?1, x'00')", params![format!("k{i}")]).map_err(internal)?;
+                    .write(move |tx| {
+                        tx.0.execute("INSERT INTO meta (key, value) VALUES (?1, x'00')", params![format!("k{i}")]).map_err(internal)?;
                         if i % 3 == 0 { Err(StoreError::Internal("refused".into())) } else { Ok(i) }
                     })
                     .await
@@ -524,8 +320,10 @@ mod tests {
                 ok += 1;
             }
         }
-        let stored: i64 =
-            store.read(|c| c.query_row("SELECT COUNT(*) FROM meta WHERE key LIKE 'k%'", [], |r| r.get(0)).map_err(internal)).await.unwrap();
+        let stored: i64 = store
+            .with_reader(|tx| tx.0.query_row("SELECT COUNT(*) FROM meta WHERE key LIKE 'k%'", [], |r| r.get(0)).map_err(internal))
+            .await
+            .unwrap();
         assert_eq!(ok, 133);
         assert_eq!(stored, 133, "exactly the acknowledged operations are stored");
     }

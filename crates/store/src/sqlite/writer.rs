@@ -10,6 +10,7 @@ use std::time::Instant;
 use rusqlite::Connection;
 use tokio::sync::{mpsc, oneshot, watch};
 
+use super::tx::SqliteTx;
 use crate::{StoreError, StoreResult};
 
 /// The largest number of operations one transaction takes; bounds the latency of the first caller.
@@ -18,7 +19,7 @@ const MAX_BATCH: usize = 512;
 type Reply = Box<dyn FnOnce(StoreResult<()>) + Send>;
 /// An operation: runs against the connection inside the batch, returns whether it succeeded and
 /// how to answer its caller once the batch's fate is known.
-type Job = Box<dyn FnOnce(&Connection) -> (bool, Reply) + Send>;
+type Job = Box<dyn FnOnce(&mut SqliteTx) -> (bool, Reply) + Send>;
 
 thread_local! {
     /// What the operations of the batch being written asked to run once it commits.
@@ -46,7 +47,7 @@ impl Writer {
         let signal = committed.clone();
         let handle = std::thread::Builder::new()
             .name("runhub-writer".into())
-            .spawn(move || run(conn, rx, signal))
+            .spawn(move || run(SqliteTx(conn), rx, signal))
             .map_err(|e| StoreError::Internal(format!("cannot start the writer thread: {e}")))?;
         Ok(Self { jobs: std::sync::RwLock::new(Some(tx)), thread: std::sync::Mutex::new(Some(handle)), committed })
     }
@@ -72,7 +73,7 @@ impl Writer {
     pub async fn write<T, F>(&self, op: F) -> StoreResult<T>
     where
         T: Send + 'static,
-        F: FnOnce(&Connection) -> StoreResult<T> + Send + 'static,
+        F: FnOnce(&mut SqliteTx) -> StoreResult<T> + Send + 'static,
     {
         let (tx, rx) = oneshot::channel::<StoreResult<T>>();
         let job: Job = Box::new(move |conn| {
@@ -102,7 +103,7 @@ fn exec(conn: &Connection, sql: &str) -> StoreResult<()> {
     conn.prepare_cached(sql).and_then(|mut s| s.raw_execute()).map(|_| ()).map_err(|e| StoreError::Internal(format!("{sql}: {e}")))
 }
 
-fn run(conn: Connection, mut rx: mpsc::UnboundedReceiver<Job>, committed_signal: watch::Sender<u64>) {
+fn run(mut tx: SqliteTx, mut rx: mpsc::UnboundedReceiver<Job>, committed_signal: watch::Sender<u64>) {
     let mut batch: Vec<Job> = Vec::with_capacity(MAX_BATCH);
     while let Some(first) = rx.blocking_recv() {
         batch.push(first);
@@ -113,7 +114,7 @@ fn run(conn: Connection, mut rx: mpsc::UnboundedReceiver<Job>, committed_signal:
             }
         }
         let mut replies = Vec::with_capacity(batch.len());
-        if let Err(e) = exec(&conn, "BEGIN IMMEDIATE") {
+        if let Err(e) = exec(&tx.0, "BEGIN IMMEDIATE") {
             tracing::error!(error = %e, "cannot begin a write transaction");
             // Dropping a job drops its reply channel: its caller gets `Unavailable`.
             batch.clear();
@@ -121,21 +122,21 @@ fn run(conn: Connection, mut rx: mpsc::UnboundedReceiver<Job>, committed_signal:
         }
         let mut any_ok = false;
         for job in batch.drain(..) {
-            let savepoint = exec(&conn, "SAVEPOINT op");
+            let savepoint = exec(&tx.0, "SAVEPOINT op");
             let mark = AFTER_COMMIT.with(|hooks| hooks.borrow().len());
-            let (ok, reply) = job(&conn);
+            let (ok, reply) = job(&mut tx);
             any_ok |= ok;
             if !ok {
                 AFTER_COMMIT.with(|hooks| hooks.borrow_mut().truncate(mark));
             }
             if savepoint.is_ok() {
-                let _ = if ok { exec(&conn, "RELEASE op") } else { exec(&conn, "ROLLBACK TO op").and_then(|()| exec(&conn, "RELEASE op")) };
+                let _ = if ok { exec(&tx.0, "RELEASE op") } else { exec(&tx.0, "ROLLBACK TO op").and_then(|()| exec(&tx.0, "RELEASE op")) };
             }
             replies.push(reply);
         }
         let started = Instant::now();
-        let committed = exec(&conn, "COMMIT").inspect_err(|_| {
-            let _ = exec(&conn, "ROLLBACK");
+        let committed = exec(&tx.0, "COMMIT").inspect_err(|_| {
+            let _ = exec(&tx.0, "ROLLBACK");
         });
         let hooks = AFTER_COMMIT.with(|hooks| std::mem::take(&mut *hooks.borrow_mut()));
         if committed.is_ok() {
@@ -150,5 +151,5 @@ fn run(conn: Connection, mut rx: mpsc::UnboundedReceiver<Job>, committed_signal:
         }
     }
     // Channel closed: every sender is gone. Checkpoint so the next start has little WAL to replay.
-    let _ = conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE)");
+    let _ = tx.0.execute_batch("PRAGMA wal_checkpoint(TRUNCATE)");
 }

@@ -1,7 +1,10 @@
 //! Every statement the stores run, built once as sea-query statements and rendered for a
-//! [`Dialect`]: SQLite and PostgreSQL execute the same SQL shape with the same bound values.
+//! [`Dialect`] when a [`crate::tx::Tx`] runs it: SQLite and PostgreSQL execute the same SQL shape
+//! with the same bound values. Runs and processes (pages, counts, loads and saves) are here; the
+//! change log, webhooks, scheduling and upkeep each have a module of their own, so the operations
+//! ([`crate::ops`], [`crate::changes`], …) read as steps over named statements.
 
-use runhub_model::{GraphEnum, Process, Run, RunKind, RunStatus, TenantId, Uuid};
+use runhub_model::{GraphEnum, Process, ProcessKind, Run, RunKind, RunStatus, TenantId, Uuid};
 use runhub_odata::ast::{Filter, OrderKey, Value};
 use sea_query::{
     Alias, DeleteStatement, Expr, ExprTrait, InsertStatement, LockType, OnConflict, PostgresQueryBuilder, Query, QueryStatementWriter,
@@ -14,18 +17,44 @@ use crate::filter_sql::Compiler;
 use crate::records::{PROCESS_COLUMNS, RUN_COLUMNS, internal, process_values, run_values};
 use crate::{ListQuery, RunParent, RunScope, StoreResult, default_order};
 
+pub(crate) mod changes;
+pub(crate) mod schedule;
+pub(crate) mod upkeep;
+pub(crate) mod webhooks;
+
 /// A rendered statement: SQL text with placeholders, and the values bound to them.
 pub(crate) struct Sql {
     pub text: String,
     pub values: Values,
 }
 
-pub(crate) fn render(stmt: &impl QueryStatementWriter, dialect: Dialect) -> Sql {
-    let (text, values) = match dialect {
-        Dialect::Sqlite => stmt.build(SqliteQueryBuilder),
-        Dialect::Postgres => stmt.build(PostgresQueryBuilder),
-    };
-    Sql { text, values }
+impl Sql {
+    /// A statement written as SQL text, without bound values (for the few that sea-query cannot
+    /// express, each for one dialect).
+    pub fn text(text: &str) -> Self {
+        Self { text: text.to_owned(), values: Values(Vec::new()) }
+    }
+}
+
+/// A statement a [`crate::tx::Tx`] can run: rendered for the backend's dialect when it is run.
+pub(crate) trait Statement {
+    fn render(self, dialect: Dialect) -> Sql;
+}
+
+impl<S: QueryStatementWriter> Statement for S {
+    fn render(self, dialect: Dialect) -> Sql {
+        let (text, values) = match dialect {
+            Dialect::Sqlite => self.build(SqliteQueryBuilder),
+            Dialect::Postgres => self.build(PostgresQueryBuilder),
+        };
+        Sql { text, values }
+    }
+}
+
+impl Statement for Sql {
+    fn render(self, _: Dialect) -> Sql {
+        self
+    }
 }
 
 fn col(name: &str) -> Expr {
@@ -229,6 +258,11 @@ pub(crate) fn member_summary(tenant: &TenantId, group: Uuid) -> SelectStatement 
         .and_where(col("group_id").eq(group.to_string()))
         .group_by_col(Alias::new("status"));
     q
+}
+
+/// The WHERE terms that pick the processes of a kind.
+pub(crate) fn process_kind_terms(kind: ProcessKind) -> Vec<Expr> {
+    vec![kind_in(&[kind.ordinal()])]
 }
 
 /// The WHERE terms that pick a scope's runs.
@@ -442,8 +476,8 @@ pub(crate) fn process_key(p: &Process, path: &str) -> Value {
 mod tests {
     use super::*;
 
-    fn text(stmt: &impl QueryStatementWriter, dialect: Dialect) -> String {
-        render(stmt, dialect).text
+    fn text(stmt: SelectStatement, dialect: Dialect) -> String {
+        stmt.render(dialect).text
     }
 
     /// Row locks are PostgreSQL's alone: SQLite's single writer needs (and knows) none.
@@ -451,10 +485,10 @@ mod tests {
     fn locks_render_for_postgres_only() {
         let (tenant, id) = (TenantId::default_tenant(), Uuid::nil());
         for (lock, clause) in [(Lock::Update, "FOR UPDATE"), (Lock::Share, "FOR SHARE")] {
-            assert!(text(&load_run(&tenant, id, lock, Dialect::Postgres), Dialect::Postgres).ends_with(clause));
-            assert!(!text(&load_run(&tenant, id, lock, Dialect::Sqlite), Dialect::Sqlite).contains(" FOR "));
+            assert!(text(load_run(&tenant, id, lock, Dialect::Postgres), Dialect::Postgres).ends_with(clause));
+            assert!(!text(load_run(&tenant, id, lock, Dialect::Sqlite), Dialect::Sqlite).contains(" FOR "));
         }
-        assert!(!text(&load_process(&tenant, id, Lock::No, Dialect::Postgres), Dialect::Postgres).contains(" FOR "));
+        assert!(!text(load_process(&tenant, id, Lock::No, Dialect::Postgres), Dialect::Postgres).contains(" FOR "));
     }
 
     /// One upsert for both engines, every value bound, the key never overwritten.
@@ -472,7 +506,7 @@ mod tests {
         .unwrap();
         let stmt = save_process(&TenantId::default_tenant(), &process).unwrap();
         for dialect in [Dialect::Sqlite, Dialect::Postgres] {
-            let sql = render(&stmt, dialect);
+            let sql = stmt.clone().render(dialect);
             assert!(sql.text.contains("ON CONFLICT (\"tenant\", \"id\") DO UPDATE SET"), "{}", sql.text);
             assert!(!sql.text.contains("\"id\" = \"excluded\".\"id\""), "{}", sql.text);
             assert!(!sql.text.contains("DROP TABLE"), "values are bound, never spliced: {}", sql.text);

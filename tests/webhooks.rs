@@ -242,6 +242,20 @@ impl Hub {
         let prefix = format!("runhub_webhook_deliveries_total{{outcome=\"{outcome}\"}} ");
         text.lines().find_map(|l| l.strip_prefix(&prefix)).map(|v| v.trim().parse::<f64>().unwrap() as u64).unwrap_or(0)
     }
+
+    /// Waits (bounded) until the subscription's `pendingNotifications` is `n`: delivery outcomes are
+    /// recorded in batches a moment after the receiver answered.
+    async fn wait_pending(&self, sub: &Value, n: u64) {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let (_, one) = self.send(reqwest::Method::GET, &format!("subscriptions/{}", id(sub)), None).await;
+            if one["pendingNotifications"].as_u64() == Some(n) {
+                return;
+            }
+            assert!(Instant::now() < deadline, "never saw {n} pending: {one}");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
 }
 
 fn id(entity: &Value) -> String {
@@ -336,8 +350,7 @@ async fn created_updated_and_deleted_arrive_with_everything_graph_sends() {
     assert!(!ids_of(&got, "created").contains(&flow), "a runs subscription hears no flows");
     assert_eq!(hub.metric("failed").await, 0);
     assert!(hub.metric("delivered").await >= 1);
-    let (_, one) = hub.send(reqwest::Method::GET, &format!("subscriptions/{}", id(&sub)), None).await;
-    assert_eq!(one["pendingNotifications"], 0, "{one}");
+    hub.wait_pending(&sub, 0).await;
 }
 
 #[tokio::test]
@@ -410,15 +423,7 @@ async fn nothing_owed_is_lost_to_a_receiver_down_and_kill_9() {
         runs.insert(hub.run(&flow, &format!("run {i}")).await);
     }
     // Owed, and known to be owed, before the crash.
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        let (_, one) = hub.send(reqwest::Method::GET, &format!("subscriptions/{}", id(&sub)), None).await;
-        if one["pendingNotifications"].as_u64() == Some(5) {
-            break;
-        }
-        assert!(Instant::now() < deadline, "never saw 5 pending: {one}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    hub.wait_pending(&sub, 5).await;
     hub.kill();
     hub = Hub::start(&args);
     let more = hub.run(&flow, "after the restart").await;
@@ -533,8 +538,7 @@ async fn notifications_given_up_on_are_reported_missed() {
     );
     assert!(hub.metric("dropped").await >= 1);
     assert!(receiver.notifications().is_empty());
-    let (_, one) = hub.send(reqwest::Method::GET, &format!("subscriptions/{}", id(&sub)), None).await;
-    assert_eq!(one["pendingNotifications"], 0);
+    hub.wait_pending(&sub, 0).await;
 }
 
 fn jwt(secret: &[u8], tenant: &str, scopes: &str) -> String {

@@ -136,23 +136,32 @@ pub struct GroupFacts {
     pub members: MemberCounts,
 }
 
+/// What a run has by its kind: a flow run was caused by a flow and may belong to a runGroup; a
+/// runGroup has values of its own and member counts, and belongs to no group (groups do not nest).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum RunVariant {
+    /// An incomingFlowRun or outgoingFlowRun.
+    FlowRun {
+        flow: ProcessKind,
+        process_id: Uuid,
+        group_id: Option<Uuid>,
+    },
+    RunGroup(GroupFacts),
+}
+
 /// A stored run of any kind. For a runGroup, `start`/`end`/`status` are the derived values.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Run {
     pub id: Uuid,
-    pub kind: RunKind,
+    pub variant: RunVariant,
     pub display_name: DisplayName,
     pub start: Timestamp,
     pub end: Option<Timestamp>,
     pub status: RunStatus,
     pub blocking_error: Option<PublicError>,
     pub statistics: Statistics,
-    pub process_id: Option<Uuid>,
-    pub group_id: Option<Uuid>,
     /// Bumped on every change, including a group's derived values; rendered as the eTag.
     pub version: i64,
-    /// Present exactly when `kind` is `RunGroup`.
-    pub group: Option<GroupFacts>,
 }
 
 /// A run as a create request describes it (the server resolves `process@odata.bind` to `process_id`).
@@ -182,6 +191,13 @@ pub struct RunPatch {
 
 const MEMBER_RUNS: &str = "memberRuns";
 
+/// The body member that names a flow run's flow.
+pub const PROCESS_BIND: &str = "process@odata.bind";
+
+fn nested_group(target: &str, code: Code) -> FieldError {
+    FieldError::new(target, code, "a runGroup cannot be a member of another runGroup")
+}
+
 fn end_before_start(end: Timestamp, start: Timestamp) -> FieldError {
     FieldError::new("endDateTime", Code::EndBeforeStart, format!("'endDateTime' ({end}) is before 'startDateTime' ({start})"))
 }
@@ -206,6 +222,11 @@ fn check_group_statistics(kind: RunKind, statistics: Option<&Statistics>) -> Res
 }
 
 impl NewRun {
+    /// Refuses a runGroup as a member of a runGroup (groups do not nest).
+    pub fn check_can_join_group(&self) -> Result<(), FieldError> {
+        if self.kind == RunKind::RunGroup { Err(nested_group("@odata.type", Code::InvalidType)) } else { Ok(()) }
+    }
+
     /// Applies the create rules: status defaults to running, start to now — or to the
     /// given end when that is earlier, so a client whose clock runs a little behind the server's can
     /// say "it ended now" without the run ending before it started; a run created in a terminal status
@@ -223,40 +244,123 @@ impl NewRun {
         if let Some(end) = end.filter(|e| *e < start) {
             return Err(end_before_start(end, start));
         }
-        let group = (self.kind == RunKind::RunGroup)
-            .then_some(GroupFacts { own: OwnTimes { start, end, status }, members: MemberCounts::default() });
+        let variant = match (self.kind.process_kind(), process_id) {
+            (Some(flow), Some(process_id)) => RunVariant::FlowRun { flow, process_id, group_id },
+            (Some(_), None) => {
+                return Err(FieldError::new(
+                    PROCESS_BIND,
+                    Code::MissingProperty,
+                    format!("a {} needs '{PROCESS_BIND}': the URL of the process that caused it", self.kind.type_name()),
+                ));
+            }
+            (None, _) if group_id.is_some() => return Err(nested_group("@odata.type", Code::InvalidType)),
+            (None, _) => RunVariant::RunGroup(GroupFacts { own: OwnTimes { start, end, status }, members: MemberCounts::default() }),
+        };
         Ok(Run {
             id,
-            kind: self.kind,
+            variant,
             display_name: self.display_name,
             start,
             end,
             status,
             blocking_error: self.blocking_error,
             statistics: self.statistics.unwrap_or_default(),
-            process_id,
-            group_id,
             version: 1,
-            group,
         })
     }
 }
 
 impl Run {
+    pub fn kind(&self) -> RunKind {
+        match self.variant {
+            RunVariant::FlowRun { flow, .. } => RunKind::for_process(flow),
+            RunVariant::RunGroup(_) => RunKind::RunGroup,
+        }
+    }
+
+    /// The flow that caused it (flow runs).
+    pub fn process_id(&self) -> Option<Uuid> {
+        match self.variant {
+            RunVariant::FlowRun { process_id, .. } => Some(process_id),
+            RunVariant::RunGroup(_) => None,
+        }
+    }
+
+    /// The runGroup it belongs to (flow runs).
+    pub fn group_id(&self) -> Option<Uuid> {
+        match self.variant {
+            RunVariant::FlowRun { group_id, .. } => group_id,
+            RunVariant::RunGroup(_) => None,
+        }
+    }
+
+    /// A runGroup's own values and member counts.
+    pub fn group(&self) -> Option<&GroupFacts> {
+        match &self.variant {
+            RunVariant::RunGroup(facts) => Some(facts),
+            RunVariant::FlowRun { .. } => None,
+        }
+    }
+
     fn has_members(&self) -> bool {
-        self.group.is_some_and(|g| g.members.total > 0)
+        self.group().is_some_and(|g| g.members.total > 0)
+    }
+
+    /// Refuses to re-point a runGroup's process: it has none.
+    pub fn check_repointable(&self) -> Result<(), FieldError> {
+        match self.variant {
+            RunVariant::FlowRun { .. } => Ok(()),
+            RunVariant::RunGroup(_) => Err(FieldError::new("@odata.id", Code::InvalidBinding, "a runGroup has no process to re-point")),
+        }
+    }
+
+    /// The next version, pointing at another flow (`process/$ref`).
+    pub fn repoint_process(&self, to: Uuid) -> Result<Run, FieldError> {
+        self.check_repointable()?;
+        let RunVariant::FlowRun { flow, group_id, .. } = self.variant else { return Ok(self.clone()) };
+        Ok(Run { variant: RunVariant::FlowRun { flow, process_id: to, group_id }, version: self.version + 1, ..self.clone() })
+    }
+
+    /// The next version, a member of `group`; `None` when it already is one. A run belongs to at
+    /// most one group, and a runGroup to none.
+    pub fn join_group(&self, group: Uuid) -> Result<Option<Run>, FieldError> {
+        let RunVariant::FlowRun { flow, process_id, group_id } = self.variant else {
+            return Err(nested_group("@odata.id", Code::InvalidBinding));
+        };
+        match group_id {
+            Some(g) if g == group => Ok(None),
+            Some(g) => Err(FieldError::new(
+                "@odata.id",
+                Code::RunAlreadyInGroup,
+                format!("run '{}' already belongs to runGroup '{g}'; a run belongs to at most one group", self.id),
+            )),
+            None => Ok(Some(Run {
+                variant: RunVariant::FlowRun { flow, process_id, group_id: Some(group) },
+                version: self.version + 1,
+                ..self.clone()
+            })),
+        }
+    }
+
+    /// The next version, in no group.
+    pub fn leave_group(&self) -> Run {
+        let variant = match self.variant {
+            RunVariant::FlowRun { flow, process_id, .. } => RunVariant::FlowRun { flow, process_id, group_id: None },
+            group => group,
+        };
+        Run { variant, version: self.version + 1, ..self.clone() }
     }
 
     /// Applies a PATCH under lifecycle rules (docs/api.md), returning the next version.
     pub fn apply(&self, patch: RunPatch, now: Timestamp) -> Result<Run, FieldError> {
-        if let Some(kind) = patch.kind.filter(|k| *k != self.kind) {
+        if let Some(kind) = patch.kind.filter(|k| *k != self.kind()) {
             return Err(FieldError::new(
                 "@odata.type",
                 Code::TypeMismatch,
-                format!("this run is a {}; '@odata.type' cannot change it to {}", self.kind.type_name(), kind.type_name()),
+                format!("this run is a {}; '@odata.type' cannot change it to {}", self.kind().type_name(), kind.type_name()),
             ));
         }
-        check_group_statistics(self.kind, patch.statistics.as_ref())?;
+        check_group_statistics(self.kind(), patch.statistics.as_ref())?;
         let mut next = self.clone();
         next.version = self.version + 1;
         if let Some(name) = patch.display_name {
@@ -326,7 +430,9 @@ impl Run {
         if let Some(end) = next.end.filter(|e| *e < next.start) {
             return Err(end_before_start(end, next.start));
         }
-        if let Some(group) = next.group.as_mut().filter(|g| g.members.total == 0) {
+        if let RunVariant::RunGroup(group) = &mut next.variant
+            && group.members.total == 0
+        {
             group.own = OwnTimes { start: next.start, end: next.end, status: next.status };
         }
         Ok(next)
@@ -335,21 +441,25 @@ impl Run {
     /// Re-derives a runGroup's visible values from its members: status running while any
     /// member runs, else the worst member outcome; start the earliest of its own and its members';
     /// end the latest member end once all members are terminal. Without members, its own values.
-    pub fn derive_group(&mut self, summary: MemberSummary) {
-        let Some(group) = self.group.as_mut() else { return };
+    /// The next version (a flow run is returned as it is).
+    pub fn derive_group(&self, summary: MemberSummary) -> Run {
+        let mut next = self.clone();
+        let RunVariant::RunGroup(group) = &mut next.variant else { return next };
+        next.version += 1;
         group.members = summary.counts;
         match summary.counts.derived_status() {
             None => {
-                self.start = group.own.start;
-                self.end = group.own.end;
-                self.status = group.own.status;
+                next.start = group.own.start;
+                next.end = group.own.end;
+                next.status = group.own.status;
             }
             Some(status) => {
-                self.status = status;
-                self.start = summary.earliest_start.map_or(group.own.start, |s| s.min(group.own.start));
-                self.end = if status.is_terminal() { summary.latest_end } else { None };
+                next.status = status;
+                next.start = summary.earliest_start.map_or(group.own.start, |s| s.min(group.own.start));
+                next.end = if status.is_terminal() { summary.latest_end } else { None };
             }
         }
+        next
     }
 
     /// The `statistics` as rendered: the client's members, plus `memberRuns` on a runGroup.
@@ -359,7 +469,7 @@ impl Run {
         for (k, v) in self.statistics.as_map() {
             map.insert(k.clone(), v.clone());
         }
-        if let Some(group) = &self.group {
+        if let Some(group) = self.group() {
             map.insert(MEMBER_RUNS.to_owned(), group.members.to_json());
         }
         serde_json::Value::Object(map)
@@ -388,33 +498,33 @@ mod tests {
 
     #[test]
     fn create_defaults() {
-        let r = new_run(None, None, None).into_run(Uuid::nil(), None, None, t(100)).unwrap();
+        let r = new_run(None, None, None).into_run(Uuid::nil(), Some(Uuid::nil()), None, t(100)).unwrap();
         assert_eq!((r.status, r.start, r.end), (RunStatus::Running, t(100), None));
-        let r = new_run(Some(RunStatus::Completed), Some(50), None).into_run(Uuid::nil(), None, None, t(100)).unwrap();
+        let r = new_run(Some(RunStatus::Completed), Some(50), None).into_run(Uuid::nil(), Some(Uuid::nil()), None, t(100)).unwrap();
         assert_eq!(r.end, Some(t(100)));
-        let r = new_run(Some(RunStatus::Completed), Some(500), None).into_run(Uuid::nil(), None, None, t(100)).unwrap();
+        let r = new_run(Some(RunStatus::Completed), Some(500), None).into_run(Uuid::nil(), Some(Uuid::nil()), None, t(100)).unwrap();
         assert_eq!(r.end, Some(t(500)), "a future start ends no earlier than it starts");
     }
 
     #[test]
     fn an_end_without_a_start_starts_no_later_than_it_ends() {
-        let r = new_run(Some(RunStatus::Completed), None, Some(90)).into_run(Uuid::nil(), None, None, t(100)).unwrap();
+        let r = new_run(Some(RunStatus::Completed), None, Some(90)).into_run(Uuid::nil(), Some(Uuid::nil()), None, t(100)).unwrap();
         assert_eq!((r.start, r.end), (t(90), Some(t(90))), "an end behind the server's clock");
-        let r = new_run(Some(RunStatus::Completed), None, Some(500)).into_run(Uuid::nil(), None, None, t(100)).unwrap();
+        let r = new_run(Some(RunStatus::Completed), None, Some(500)).into_run(Uuid::nil(), Some(Uuid::nil()), None, t(100)).unwrap();
         assert_eq!((r.start, r.end), (t(100), Some(t(500))), "an end in the future starts now");
     }
 
     #[test]
     fn create_rejects_inconsistent_times() {
-        let e = new_run(None, Some(1), Some(2)).into_run(Uuid::nil(), None, None, t(100)).unwrap_err();
+        let e = new_run(None, Some(1), Some(2)).into_run(Uuid::nil(), Some(Uuid::nil()), None, t(100)).unwrap_err();
         assert_eq!(e.code, "endDateTimeWhileRunning");
-        let e = new_run(Some(RunStatus::Failed), Some(10), Some(5)).into_run(Uuid::nil(), None, None, t(100)).unwrap_err();
+        let e = new_run(Some(RunStatus::Failed), Some(10), Some(5)).into_run(Uuid::nil(), Some(Uuid::nil()), None, t(100)).unwrap_err();
         assert_eq!(e.code, "endBeforeStart");
     }
 
     #[test]
     fn finishing_sets_end_and_closes_the_record() {
-        let r = new_run(None, Some(10), None).into_run(Uuid::nil(), None, None, t(100)).unwrap();
+        let r = new_run(None, Some(10), None).into_run(Uuid::nil(), Some(Uuid::nil()), None, t(100)).unwrap();
         let done = r.apply(RunPatch { status: Some(RunStatus::Failed), ..Default::default() }, t(200)).unwrap();
         assert_eq!((done.status, done.end, done.version), (RunStatus::Failed, Some(t(200)), 2));
         let e = done.apply(RunPatch { status: Some(RunStatus::Running), ..Default::default() }, t(300)).unwrap_err();
@@ -433,20 +543,46 @@ mod tests {
 
     #[test]
     fn group_derivation() {
-        let mut g = NewRun { kind: RunKind::RunGroup, ..new_run(None, Some(50), None) }.into_run(Uuid::nil(), None, None, t(100)).unwrap();
+        let g = NewRun { kind: RunKind::RunGroup, ..new_run(None, Some(50), None) }.into_run(Uuid::nil(), None, None, t(100)).unwrap();
         let mut counts = MemberCounts::default();
         counts.add(RunStatus::Running, 1);
         counts.add(RunStatus::CompletedWithWarnings, 1);
-        g.derive_group(MemberSummary { counts, earliest_start: Some(t(20)), latest_end: Some(t(90)) });
+        let g = g.derive_group(MemberSummary { counts, earliest_start: Some(t(20)), latest_end: Some(t(90)) });
         assert_eq!((g.status, g.start, g.end), (RunStatus::Running, t(20), None));
         let mut counts = MemberCounts::default();
         counts.add(RunStatus::Completed, 1);
         counts.add(RunStatus::CompletedWithErrors, 1);
-        g.derive_group(MemberSummary { counts, earliest_start: Some(t(60)), latest_end: Some(t(90)) });
+        let g = g.derive_group(MemberSummary { counts, earliest_start: Some(t(60)), latest_end: Some(t(90)) });
         assert_eq!((g.status, g.start, g.end), (RunStatus::CompletedWithErrors, t(50), Some(t(90))));
         let e = g.apply(RunPatch { status: Some(RunStatus::Failed), ..Default::default() }, t(1)).unwrap_err();
         assert_eq!(e.code, "derivedProperty");
-        g.derive_group(MemberSummary::default());
+        let g = g.derive_group(MemberSummary::default());
         assert_eq!((g.status, g.start, g.end), (RunStatus::Running, t(50), None));
+        assert_eq!(g.version, 4, "each derivation is a new version");
+    }
+
+    #[test]
+    fn what_each_kind_has() {
+        let (flow, group) = (Uuid::from_u128(1), Uuid::from_u128(2));
+        let run = new_run(None, None, None).into_run(Uuid::nil(), Some(flow), None, t(100)).unwrap();
+        assert_eq!((run.kind(), run.process_id(), run.group_id(), run.group()), (RunKind::IncomingFlowRun, Some(flow), None, None));
+        let e = new_run(None, None, None).into_run(Uuid::nil(), None, None, t(100)).unwrap_err();
+        assert_eq!((e.code, e.target.as_str()), (Code::MissingProperty, PROCESS_BIND), "a flow run needs its flow");
+        let as_group = || NewRun { kind: RunKind::RunGroup, ..new_run(None, None, None) };
+        assert_eq!(as_group().into_run(Uuid::nil(), None, Some(group), t(100)).unwrap_err().code, Code::InvalidType, "groups do not nest");
+        assert_eq!(as_group().check_can_join_group().unwrap_err().code, Code::InvalidType);
+        let g = as_group().into_run(group, None, None, t(100)).unwrap();
+        assert!(g.group().is_some() && g.process_id().is_none());
+        // Joining, joining again, another group, leaving: each change a new version.
+        let member = run.join_group(group).unwrap().unwrap();
+        assert_eq!((member.group_id(), member.version), (Some(group), 2));
+        assert_eq!(member.join_group(group).unwrap(), None, "already a member");
+        assert_eq!(member.join_group(Uuid::from_u128(3)).unwrap_err().code, Code::RunAlreadyInGroup);
+        assert_eq!(g.join_group(Uuid::from_u128(3)).unwrap_err().code, Code::InvalidBinding);
+        let left = member.leave_group();
+        assert_eq!((left.group_id(), left.version), (None, 3));
+        let moved = left.repoint_process(Uuid::from_u128(4)).unwrap();
+        assert_eq!((moved.process_id(), moved.version), (Some(Uuid::from_u128(4)), 4));
+        assert_eq!(g.repoint_process(flow).unwrap_err().code, Code::InvalidBinding);
     }
 }

@@ -33,7 +33,7 @@ impl<'a> Members<'a> {
 }
 
 pub fn run(run: &Run, select: Option<&[&str]>) -> Map<String, Value> {
-    let mut m = Members::new(run_type(run.kind), etag(run.version), run.id.to_string(), select);
+    let mut m = Members::new(run_type(run.kind()), etag(run.version), run.id.to_string(), select);
     m.put("displayName", || json!(run.display_name.as_str()));
     m.put("startDateTime", || time(Some(run.start)));
     m.put("endDateTime", || time(run.end));

@@ -202,12 +202,12 @@ pub(crate) async fn record_run<T: Tx>(
         tenant,
         Logged {
             id: run.id,
-            kind: EntityKind::Run(run.kind),
+            kind: EntityKind::Run(run.kind()),
             change,
             version: run.version,
-            process_id: run.process_id,
+            process_id: run.process_id(),
             moved_from,
-            group_id: run.group_id,
+            group_id: run.group_id(),
         },
     )
     .await

@@ -41,13 +41,13 @@ fn check(pre: &Option<Precondition>, version: i64) -> StoreResult<()> {
 
 /// Whether a run belongs to the collection a URL addresses it through.
 pub(crate) fn in_scope(run: &Run, scope: &RunScope) -> bool {
-    if scope.kind.is_some_and(|k| k != run.kind) {
+    if scope.kind.is_some_and(|k| k != run.kind()) {
         return false;
     }
     match scope.parent {
         RunParent::All => true,
-        RunParent::Process(kind, id) => run.process_id == Some(id) && run.kind == RunKind::for_process(kind),
-        RunParent::Group(id) => run.group_id == Some(id),
+        RunParent::Process(kind, id) => run.process_id() == Some(id) && run.kind() == RunKind::for_process(kind),
+        RunParent::Group(id) => run.group_id() == Some(id),
     }
 }
 
@@ -86,7 +86,7 @@ async fn write_run_update<T: Tx>(tx: &mut T, tenant: &TenantId, before: &Run, af
         tx.execute(stmt).await?;
     }
     if is_change {
-        let moved_from = if before.process_id != after.process_id { before.process_id } else { None };
+        let moved_from = if before.process_id() != after.process_id() { before.process_id() } else { None };
         changes::record_run(tx, tenant, after, ChangeType::Updated, moved_from).await?;
     }
     Ok(())
@@ -133,7 +133,7 @@ pub(crate) async fn load_process_of_kind<T: Tx>(
 }
 
 pub(crate) async fn load_group<T: Tx>(tx: &mut T, tenant: &TenantId, id: Uuid, lock: Lock) -> StoreResult<Run> {
-    load_run(tx, tenant, id, lock).await?.filter(|r| r.kind == RunKind::RunGroup).ok_or_else(|| not_found("runGroup", id))
+    load_run(tx, tenant, id, lock).await?.filter(|r| r.kind() == RunKind::RunGroup).ok_or_else(|| not_found("runGroup", id))
 }
 
 pub(crate) async fn load_scoped_run<T: Tx>(tx: &mut T, tenant: &TenantId, scope: &RunScope, id: Uuid, lock: Lock) -> StoreResult<Run> {
@@ -248,9 +248,7 @@ pub(crate) async fn create_run<T: Tx>(
             // Locked now (it is recomputed below anyway) so that a concurrent delete of the group
             // cannot leave this new member pointing at nothing.
             load_group(tx, tenant, gid, Lock::Update).await?;
-            if kind == RunKind::RunGroup {
-                return Err(FieldError::new("@odata.type", Code::InvalidType, "a runGroup cannot be a member of another runGroup").into());
-            }
+            new.check_can_join_group()?;
             (None, Some(gid))
         }
         RunParent::All => (None, None),
@@ -258,14 +256,7 @@ pub(crate) async fn create_run<T: Tx>(
     let process_id = match (process_id, process) {
         (Some(id), _) => Some(id),
         (None, Some(p)) => Some(bound_process(tx, tenant, kind, BIND, p).await?),
-        (None, None) if kind.process_kind().is_some() => {
-            return Err(FieldError::new(
-                BIND,
-                Code::MissingProperty,
-                format!("a {} needs '{BIND}': the URL of the process that caused it", kind.type_name()),
-            )
-            .into());
-        }
+        // A flow run without its flow is refused by the model.
         (None, None) => None,
     };
     let run = new.into_run(runhub_model::new_id(), process_id, group_id, Timestamp::now())?;
@@ -294,7 +285,7 @@ pub(crate) async fn update_run<T: Tx>(
     let activity = (current.status == RunStatus::Running).then(|| now.micros());
     write_run_update(tx, tenant, &current, &next, activity).await?;
     note_finished(tx, &current, &next);
-    if let Some(gid) = next.group_id {
+    if let Some(gid) = next.group_id() {
         recompute_group(tx, tenant, gid).await?;
     }
     Ok(next)
@@ -309,13 +300,13 @@ pub(crate) async fn delete_run<T: Tx>(
 ) -> StoreResult<()> {
     let current = load_scoped_run(tx, tenant, scope, id, Lock::Update).await?;
     check(&pre, current.version)?;
-    if current.kind == RunKind::RunGroup {
+    if current.kind() == RunKind::RunGroup {
         // Deleting a group keeps its members; they simply belong to no group now.
         changes::record_detached_members(tx, tenant, id).await?;
         tx.execute(query::detach_members(tenant, id)).await?;
     }
     delete_run_row(tx, tenant, &current).await?;
-    if let Some(gid) = current.group_id {
+    if let Some(gid) = current.group_id() {
         recompute_group(tx, tenant, gid).await?;
     }
     Ok(())
@@ -328,20 +319,16 @@ pub(crate) async fn set_run_process<T: Tx>(
     id: Uuid,
     process: ProcessRef,
 ) -> StoreResult<Run> {
-    let mut run = load_scoped_run(tx, tenant, scope, id, Lock::Update).await?;
-    if run.kind == RunKind::RunGroup {
-        return Err(FieldError::new("@odata.id", Code::InvalidBinding, "a runGroup has no process to re-point").into());
-    }
-    let before = run.clone();
-    run.process_id = Some(bound_process(tx, tenant, run.kind, "@odata.id", process).await?);
-    run.version += 1;
-    update_run_row(tx, tenant, &before, &run).await?;
-    Ok(run)
+    let current = load_scoped_run(tx, tenant, scope, id, Lock::Update).await?;
+    current.check_repointable()?;
+    let next = current.repoint_process(bound_process(tx, tenant, current.kind(), "@odata.id", process).await?)?;
+    update_run_row(tx, tenant, &current, &next).await?;
+    Ok(next)
 }
 
 pub(crate) async fn add_group_member<T: Tx>(tx: &mut T, tenant: &TenantId, group: Uuid, member: Uuid) -> StoreResult<()> {
     load_group(tx, tenant, group, Lock::No).await?;
-    let Some(mut run) = load_run(tx, tenant, member, Lock::Update).await? else {
+    let Some(run) = load_run(tx, tenant, member, Lock::Update).await? else {
         return Err(FieldError::new(
             "@odata.id",
             Code::BindingTargetNotFound,
@@ -349,37 +336,17 @@ pub(crate) async fn add_group_member<T: Tx>(tx: &mut T, tenant: &TenantId, group
         )
         .into());
     };
-    if run.kind == RunKind::RunGroup {
-        return Err(FieldError::new("@odata.id", Code::InvalidBinding, "a runGroup cannot be a member of another runGroup").into());
-    }
-    match run.group_id {
-        Some(g) if g == group => return Ok(()),
-        Some(g) => {
-            return Err(FieldError::new(
-                "@odata.id",
-                Code::RunAlreadyInGroup,
-                format!("run '{member}' already belongs to runGroup '{g}'; a run belongs to at most one group"),
-            )
-            .into());
-        }
-        None => {}
-    }
+    let Some(next) = run.join_group(group)? else { return Ok(()) };
     // The member is locked; now the group, which must still exist when the member joins it.
     load_group(tx, tenant, group, Lock::Update).await?;
-    let before = run.clone();
-    run.group_id = Some(group);
-    run.version += 1;
-    update_run_row(tx, tenant, &before, &run).await?;
+    update_run_row(tx, tenant, &run, &next).await?;
     recompute_group(tx, tenant, group).await
 }
 
 pub(crate) async fn remove_group_member<T: Tx>(tx: &mut T, tenant: &TenantId, group: Uuid, member: Uuid) -> StoreResult<()> {
     load_group(tx, tenant, group, Lock::No).await?;
-    let mut run = load_scoped_run(tx, tenant, &RunScope { parent: RunParent::Group(group), kind: None }, member, Lock::Update).await?;
-    let before = run.clone();
-    run.group_id = None;
-    run.version += 1;
-    update_run_row(tx, tenant, &before, &run).await?;
+    let run = load_scoped_run(tx, tenant, &RunScope { parent: RunParent::Group(group), kind: None }, member, Lock::Update).await?;
+    update_run_row(tx, tenant, &run, &run.leave_group()).await?;
     recompute_group(tx, tenant, group).await
 }
 
@@ -406,7 +373,7 @@ pub(crate) async fn run_now<T: Tx>(tx: &mut T, tenant: &TenantId, flow: Uuid) ->
 /// members finishing at once through different replicas take turns here, and the second sums
 /// (in a fresh statement snapshot) with the first one's change committed — no lost update.
 pub(crate) async fn recompute_group<T: Tx>(tx: &mut T, tenant: &TenantId, group: Uuid) -> StoreResult<()> {
-    let Some(mut run) = load_run(tx, tenant, group, Lock::Update).await? else { return Ok(()) };
+    let Some(run) = load_run(tx, tenant, group, Lock::Update).await? else { return Ok(()) };
     let mut summary = MemberSummary { counts: MemberCounts::default(), earliest_start: None, latest_end: None };
     let rows: Vec<(i64, i64, i64, Option<i64>)> = tx.fetch(query::member_summary(tenant, group)).await?;
     for (status, n, min_start, max_end) in rows {
@@ -418,11 +385,9 @@ pub(crate) async fn recompute_group<T: Tx>(tx: &mut T, tenant: &TenantId, group:
             summary.latest_end = Some(summary.latest_end.map_or(end, |e| e.max(end)));
         }
     }
-    let before = run.clone();
-    run.derive_group(summary);
-    run.version += 1;
-    update_run_row(tx, tenant, &before, &run).await?;
-    note_finished(tx, &before, &run);
+    let next = run.derive_group(summary);
+    update_run_row(tx, tenant, &run, &next).await?;
+    note_finished(tx, &run, &next);
     Ok(())
 }
 
@@ -531,7 +496,7 @@ pub(crate) async fn list_runs_of_parents<T: Tx>(
     let runs: Vec<Run> = tx.fetch(stmt).await?;
     let mut out: Vec<Vec<Run>> = vec![Vec::new(); ids.len()];
     for run in runs {
-        let parent = if parent_col == "process_id" { run.process_id } else { run.group_id };
+        let parent = if parent_col == "process_id" { run.process_id() } else { run.group_id() };
         if let Some(i) = parent.and_then(|p| ids.iter().position(|id| *id == p.to_string())) {
             out[i].push(run);
         }

@@ -5,7 +5,7 @@
 
 use runhub_model::{
     DisplayName, GraphEnum, GroupFacts, IncomingDomain, MemberCounts, OwnTimes, Process, ProcessKind, PublicError, ReadinessStatus, Run,
-    RunKind, RunStatus, Statistics, Timestamp, Uuid,
+    RunKind, RunStatus, RunVariant, Statistics, Timestamp, Uuid,
 };
 
 use crate::StoreError;
@@ -136,31 +136,31 @@ impl FromRow for Process {
 impl RunRecord {
     fn into_run(self) -> Result<Run, StoreError> {
         let kind = RunKind::from_ordinal(self.kind).ok_or_else(|| internal(format!("stored run kind {} is unknown", self.kind)))?;
-        let group = if kind == RunKind::RunGroup {
-            Some(GroupFacts {
+        let variant = match kind.process_kind() {
+            Some(flow) => RunVariant::FlowRun {
+                flow,
+                process_id: uuid(self.process_id.as_deref().ok_or_else(|| internal(format!("flow run {} has no process", self.id)))?)?,
+                group_id: self.group_id.map(|t| uuid(&t)).transpose()?,
+            },
+            None => RunVariant::RunGroup(GroupFacts {
                 own: OwnTimes {
                     start: Timestamp::from_micros(self.own_start.unwrap_or(self.start_time)),
                     end: self.own_end.map(Timestamp::from_micros),
                     status: status(self.own_status.unwrap_or(self.status))?,
                 },
                 members: counts_from_text(self.member_counts.as_deref().unwrap_or("")),
-            })
-        } else {
-            None
+            }),
         };
         Ok(Run {
             id: uuid(&self.id)?,
-            kind,
+            variant,
             display_name: DisplayName::from_stored(self.display_name),
             start: Timestamp::from_micros(self.start_time),
             end: self.end_time.map(Timestamp::from_micros),
             status: status(self.status)?,
             blocking_error: self.blocking_error.and_then(|t| PublicError::from_stored(&t)),
             statistics: Statistics::from_stored(&self.statistics),
-            process_id: self.process_id.map(|t| uuid(&t)).transpose()?,
-            group_id: self.group_id.map(|t| uuid(&t)).transpose()?,
             version: self.version,
-            group,
         })
     }
 }
@@ -186,20 +186,20 @@ pub(crate) fn run_values(run: &Run) -> Vec<(&'static str, sea_query::Value)> {
     let error = run.blocking_error.as_ref();
     vec![
         ("id", run.id.to_string().into()),
-        ("kind", run.kind.ordinal().into()),
+        ("kind", run.kind().ordinal().into()),
         ("display_name", run.display_name.as_str().to_owned().into()),
         ("start_time", run.start.micros().into()),
         ("end_time", run.end.map(Timestamp::micros).into()),
         ("status", run.status.ordinal().into()),
         ("blocking_error", error.map(PublicError::to_json).into()),
         ("statistics", run.statistics.to_json().into()),
-        ("process_id", run.process_id.map(|p| p.to_string()).into()),
-        ("group_id", run.group_id.map(|g| g.to_string()).into()),
+        ("process_id", run.process_id().map(|p| p.to_string()).into()),
+        ("group_id", run.group_id().map(|g| g.to_string()).into()),
         ("version", run.version.into()),
-        ("own_start", run.group.map(|g| g.own.start.micros()).into()),
-        ("own_end", run.group.and_then(|g| g.own.end.map(Timestamp::micros)).into()),
-        ("own_status", run.group.map(|g| g.own.status.ordinal()).into()),
-        ("member_counts", run.group.map(|g| counts_to_text(&g.members)).into()),
+        ("own_start", run.group().map(|g| g.own.start.micros()).into()),
+        ("own_end", run.group().and_then(|g| g.own.end.map(Timestamp::micros)).into()),
+        ("own_status", run.group().map(|g| g.own.status.ordinal()).into()),
+        ("member_counts", run.group().map(|g| counts_to_text(&g.members)).into()),
         ("error_code", error.and_then(|e| e.code.clone()).into()),
         ("error_message", error.and_then(|e| e.message.clone()).into()),
         ("error_target", error.and_then(|e| e.target.clone()).into()),

@@ -22,7 +22,7 @@ pub(crate) fn finished(before: &Run, after: &Run) -> Option<Box<dyn FnOnce() + S
     if before.status != RunStatus::Running || !after.status.is_terminal() {
         return None;
     }
-    let (status, kind) = (after.status.as_str(), after.kind.type_name());
+    let (status, kind) = (after.status.as_str(), after.kind().type_name());
     let seconds = after.end.map_or(0.0, |end| end.micros().saturating_sub(after.start.micros()).max(0) as f64 / 1e6);
     Some(Box::new(move || {
         metrics::counter!(RUNS_FINISHED, "status" => status, "kind" => kind).increment(1);

@@ -363,7 +363,7 @@ pub(super) fn delta_item(change: &EntityChange, options: &QueryOptions, select: 
     let type_name = change.kind.type_name();
     let matched = |process: Option<Uuid>| options.filter.as_ref().is_none_or(|f| matches(f, type_name, process));
     match (&change.current, change.deleted) {
-        (Some(Entity::Run(run)), false) if matched(run.process_id) => Some(render::run(run, select)),
+        (Some(Entity::Run(run)), false) if matched(run.process_id()) => Some(render::run(run, select)),
         (Some(Entity::Process(p)), false) if matched(None) => Some(render::process(p, select)),
         // It exists but no longer matches: it was moved away (`$ref`) from a process that matched.
         (Some(_), false) => change.moved_from.iter().any(|m| matched(Some(*m))).then(|| removed(change, "changed")),

@@ -81,7 +81,7 @@ pub fn industry_data_run(run: &Run, select: Option<&[&str]>) -> Map<String, Valu
 
 /// A member run as an `inboundFlowActivity` / `outboundFlowActivity`.
 pub fn activity(run: &Run, select: Option<&[&str]>) -> Map<String, Value> {
-    let ty = if run.kind == RunKind::OutgoingFlowRun { "outboundFlowActivity" } else { "inboundFlowActivity" };
+    let ty = if run.kind() == RunKind::OutgoingFlowRun { "outboundFlowActivity" } else { "inboundFlowActivity" };
     let mut m = Map::new();
     m.insert("@odata.type".into(), json!(format!("{NS}{ty}")));
     m.insert("@odata.etag".into(), json!(etag(run.version)));
@@ -211,13 +211,13 @@ pub async fn get_activity(ctx: &Ctx) -> ApiResult<Response> {
 /// `$expand=activity`: each activity's flow.
 async fn expand_flows(ctx: &Ctx, options: &QueryOptions, runs: &[Run], items: &mut [Map<String, Value>]) -> ApiResult<()> {
     let Some(Expand::Activity(nested)) = &options.expand else { return Ok(()) };
-    let mut ids: Vec<Uuid> = runs.iter().filter_map(|r| r.process_id).collect();
+    let mut ids: Vec<Uuid> = runs.iter().filter_map(|r| r.process_id()).collect();
     ids.sort();
     ids.dedup();
     let found = if ids.is_empty() { Vec::new() } else { ctx.state.store.processes_by_ids(&ctx.tenant, &ids).await? };
     let select = nested.select.as_deref();
     for (run, item) in runs.iter().zip(items.iter_mut()) {
-        let flow = run.process_id.and_then(|pid| found.iter().find(|p| p.id == pid));
+        let flow = run.process_id().and_then(|pid| found.iter().find(|p| p.id == pid));
         item.insert("activity".into(), flow.map_or(Value::Null, |p| Value::Object(render::process(p, select))));
     }
     Ok(())
@@ -235,7 +235,7 @@ pub async fn activity_flow(ctx: &Ctx) -> ApiResult<Response> {
         .with_target("$expand"));
     }
     let run = load_activity(ctx, group, id).await?;
-    let Some(pid) = run.process_id else { return Ok(no_content()) };
+    let Some(pid) = run.process_id() else { return Ok(no_content()) };
     let Some(flow) = ctx.state.store.processes_by_ids(&ctx.tenant, &[pid]).await?.pop() else { return Ok(no_content()) };
     let mut body = Map::new();
     body.insert("@odata.context".into(), json!(format!("{}/$metadata#industryData/{}/$entity", ctx.root, flow.kind.entity_set())));
@@ -274,7 +274,7 @@ fn number(stats: &Value, key: &str) -> i64 {
 pub fn run_statistics(group: &Run, members: &[Run]) -> Value {
     let mut totals = [("errors", 0i64), ("warnings", 0), ("people", 0), ("groups", 0), ("memberships", 0), ("organizations", 0)];
     let mut activities = Vec::new();
-    for run in members.iter().filter(|r| r.kind == RunKind::IncomingFlowRun) {
+    for run in members.iter().filter(|r| r.kind() == RunKind::IncomingFlowRun) {
         let stats = run.statistics_json();
         for (key, total) in totals.iter_mut() {
             *total = total.saturating_add(number(&stats, key));

@@ -125,7 +125,7 @@ pub async fn delete(ctx: &Ctx) -> ApiResult<Response> {
 pub async fn get_process(ctx: &Ctx) -> ApiResult<Response> {
     let (scope, id) = ctx.path.run()?;
     let run = ctx.state.store.get_run(&ctx.tenant, scope, id).await?;
-    let Some(process_id) = run.process_id else { return Ok(no_content()) };
+    let Some(process_id) = run.process_id() else { return Ok(no_content()) };
     let process = ctx
         .state
         .store
@@ -147,7 +147,7 @@ pub async fn get_process(ctx: &Ctx) -> ApiResult<Response> {
 pub async fn get_process_ref(ctx: &Ctx) -> ApiResult<Response> {
     let (scope, id) = ctx.path.run()?;
     let run = ctx.state.store.get_run(&ctx.tenant, scope, id).await?;
-    let Some(process_id) = run.process_id else { return Ok(no_content()) };
+    let Some(process_id) = run.process_id() else { return Ok(no_content()) };
     let process = ctx.state.store.processes_by_ids(&ctx.tenant, &[process_id]).await?.pop();
     let Some(process) = process else { return Ok(no_content()) };
     let body = json!({
@@ -170,7 +170,7 @@ async fn expand(ctx: &Ctx, options: &QueryOptions, runs: &[Run], items: &mut [Ma
     match &options.expand {
         None => Ok(()),
         Some(Expand::Process(nested)) => {
-            let mut ids: Vec<Uuid> = runs.iter().filter_map(|r| r.process_id).collect();
+            let mut ids: Vec<Uuid> = runs.iter().filter_map(|r| r.process_id()).collect();
             ids.sort();
             ids.dedup();
             let found = match &nested.filter {
@@ -192,7 +192,7 @@ async fn expand(ctx: &Ctx, options: &QueryOptions, runs: &[Run], items: &mut [Ma
                         after: None,
                         count: false,
                     };
-                    let mut kinds: Vec<ProcessKind> = runs.iter().filter_map(|r| r.kind.process_kind()).collect();
+                    let mut kinds: Vec<ProcessKind> = runs.iter().filter_map(|r| r.kind().process_kind()).collect();
                     kinds.sort_by_key(|k| k.entity_set());
                     kinds.dedup();
                     let mut found = Vec::new();
@@ -204,7 +204,7 @@ async fn expand(ctx: &Ctx, options: &QueryOptions, runs: &[Run], items: &mut [Ma
             };
             let select = nested.select.as_deref();
             for (run, item) in runs.iter().zip(items.iter_mut()) {
-                let process = run.process_id.and_then(|pid| found.iter().find(|p| p.id == pid));
+                let process = run.process_id().and_then(|pid| found.iter().find(|p| p.id == pid));
                 item.insert("process".into(), process.map_or(Value::Null, |p| Value::Object(render::process(p, select))));
             }
             Ok(())

@@ -454,7 +454,7 @@ pub(crate) fn run_key(run: &Run, path: &str) -> Value {
         "blockingError/code" => opt_str(error.and_then(|e| e.code.as_ref())),
         "blockingError/message" => opt_str(error.and_then(|e| e.message.as_ref())),
         "blockingError/target" => opt_str(error.and_then(|e| e.target.as_ref())),
-        "process/id" => run.process_id.map_or(Value::Null, |p| Value::String(p.to_string())),
+        "process/id" => run.process_id().map_or(Value::Null, |p| Value::String(p.to_string())),
         _ => Value::Null,
     }
 }

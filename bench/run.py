@@ -161,7 +161,7 @@ def main():
 
     ensure_wrk()
     sh(["cargo", "build", "--release", "-p", "runhub-store", "--example", "bulk_load"], cwd=ROOT)
-    sh(["cargo", "build", "--release", "--bin", "runhub", "-p", "runhub-bench-bare"], cwd=ROOT)
+    sh(["cargo", "build", "--release", "-p", "runhub", "-p", "runhub-bench-bare", "--bins"], cwd=ROOT)
     data = tempfile.mkdtemp(prefix="runhub-bench-")
     t0 = time.time()
     if opts.database_url:

@@ -308,6 +308,46 @@ async fn json_log_lines_carry_the_request_id() {
     assert_eq!(line["fields"]["method"], "GET", "{line}");
 }
 
+/// The access log in text: one line per request with its request-id, method, path and status, every
+/// one written by the time the server has stopped cleanly; `runhub_server::access=off` silences it
+/// and nothing else.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_access_log_has_a_line_per_request_and_can_be_turned_off() {
+    for (filter, logged) in [("info", true), ("info,runhub_server::access=off", false)] {
+        let dir = tempfile::tempdir().unwrap();
+        let mut server = binary::spawn_logging(
+            &["--data-dir", dir.path().to_str().unwrap()],
+            &[("RUNHUB_SCHEDULE_INTERVAL", "0")],
+            filter,
+            Stdio::piped(),
+        );
+        let client = client();
+        let mut ids = Vec::new();
+        for i in 0..50 {
+            let path = if i % 2 == 0 { "/beta/industryData/runs" } else { "/beta/industryData/nothing" };
+            let response = client.get(format!("{}{path}", server.base)).send().await.unwrap();
+            ids.push((response.headers()["request-id"].to_str().unwrap().to_owned(), path, response.status().as_u16()));
+        }
+        unsafe {
+            libc::kill(server.child.id() as i32, libc::SIGTERM);
+        }
+        let stderr = server.child.stderr.take().unwrap();
+        let text = tokio::task::spawn_blocking(move || std::io::read_to_string(stderr).unwrap()).await.unwrap();
+        assert!(server.child.wait().unwrap().success());
+        let access: Vec<&str> = text.lines().filter(|l| l.contains("runhub_server::access")).collect();
+        if !logged {
+            assert!(access.is_empty(), "{text}");
+            assert!(text.contains("stopped cleanly"), "the other lines are still there: {text}");
+            continue;
+        }
+        assert_eq!(access.len(), ids.len(), "{text}");
+        for (line, (id, path, status)) in access.iter().zip(&ids) {
+            assert!(line.contains(&format!("request{{request_id={id}}}")), "{line}");
+            assert!(line.contains(&format!("method=GET path={path} status={status} latency_ms=")), "{line}");
+        }
+    }
+}
+
 /// Runs created finished, with their times in the past.
 fn finished_body(name: &str, flow: &str, ended_ago: chrono::Duration) -> Value {
     let end = chrono::Utc::now() - ended_ago;

@@ -62,7 +62,7 @@ pub async fn serve_as(method: &Method, path: &str, ids: RequestIds, serve: impl 
         headers.insert(CLIENT_REQUEST_ID.clone(), v);
     }
     headers.insert(ODATA_VERSION.clone(), HeaderValue::from_static("4.0"));
-    crate::telemetry::log_request(&span, method, path, response.status(), started);
+    crate::telemetry::log_request(&span, &request_id, method, path, response.status(), started);
     response
 }
 

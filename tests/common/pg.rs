@@ -101,7 +101,8 @@ impl TestDb {
             .batch_execute(&format!("CREATE SCHEMA \"{name}\""))
             .await
             .unwrap_or_else(|e| panic!("cannot create the test schema {name}: {e}"));
-        let url = with_database(&admin_url(), DATABASE, Some(&format!("options=-csearch_path%3D{name}")));
+        // The application name tells this schema's sessions apart when the schema is dropped.
+        let url = with_database(&admin_url(), DATABASE, Some(&format!("options=-csearch_path%3D{name}&application_name={name}")));
         Self { name, url }
     }
 }
@@ -114,6 +115,15 @@ impl Drop for TestDb {
             let Ok(rt) = tokio::runtime::Builder::new_current_thread().enable_all().build() else { return };
             rt.block_on(async move {
                 if let Ok(client) = connect(&with_database(&admin_url(), DATABASE, None)).await {
+                    // The test's runtime is blocked in this drop, so its own sessions can never end a
+                    // transaction they hold open (a background task's, cut off mid-way): end them
+                    // here, or the DROP would wait for their locks forever.
+                    let _ = client
+                        .execute(
+                            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = $1 AND pid <> pg_backend_pid()",
+                            &[&name],
+                        )
+                        .await;
                     let _ = client.batch_execute(&format!("DROP SCHEMA IF EXISTS \"{name}\" CASCADE")).await;
                 }
             });

@@ -36,9 +36,52 @@ struct Term {
     null: bool,
 }
 
-pub(crate) struct Compiler {
+pub(crate) struct Compiler<'a> {
     pub table: Table,
     pub dialect: Dialect,
+    /// SQLite: the `displayName` needles of substring tests worth looking up in the trigram index
+    /// first (see [`needles`]); the others, and every needle on PostgreSQL, are tested directly.
+    pub indexed: &'a [String],
+}
+
+/// The shortest needle the trigram index can find.
+pub(crate) const MIN_INDEXED_CHARS: usize = 3;
+
+/// The literal needles of `contains`/`startswith`/`endswith` on a run's `displayName` in `filter`,
+/// long enough for the trigram index.
+pub(crate) fn needles(filter: &Filter) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut stack = vec![filter];
+    while let Some(f) = stack.pop() {
+        match f {
+            Filter::And(a, b) | Filter::Or(a, b) => stack.extend([a.as_ref(), b.as_ref()]),
+            Filter::Not(a) => stack.push(a),
+            Filter::StringMatch {
+                haystack: Operand::Property { path: "displayName", .. },
+                needle: Operand::Literal(Value::String(s)),
+                ..
+            } if s.chars().count() >= MIN_INDEXED_CHARS && !s.contains('\0') && !out.contains(s) => out.push(s.clone()),
+            _ => {}
+        }
+    }
+    out
+}
+
+/// `s` as an FTS5 phrase: in double quotes, inner quotes doubled.
+fn fts_phrase(s: &str) -> String {
+    format!("\"{}\"", s.replace('"', "\"\""))
+}
+
+/// `s` as a LIKE pattern matching itself, `\\` escaping `%`, `_` and `\\`.
+fn like_literal(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    for c in s.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
 }
 
 fn unknown_path(path: &str) -> StoreError {
@@ -49,7 +92,7 @@ fn always(b: bool) -> Expr {
     Expr::cust(if b { "1 = 1" } else { "1 = 0" })
 }
 
-impl Compiler {
+impl Compiler<'_> {
     fn term(&self, operand: &Operand) -> Result<Term, StoreError> {
         Ok(match operand {
             Operand::Property { path, .. } => {
@@ -127,8 +170,27 @@ impl Compiler {
                         StringFn::EndsWith => "rh_endswith",
                         StringFn::Contains => "rh_contains",
                     };
-                    let pred = Expr::from(Func::cust(name).args([h.expr.clone(), n.expr.clone()])).eq(Expr::val(1));
+                    let mut pred = Expr::from(Func::cust(name).args([h.expr.clone(), n.expr.clone()])).eq(Expr::val(1));
+                    // The trigram index narrows the rows to those holding the needle anywhere; the
+                    // exact test above still decides, so the result is the same either way.
+                    if let (Table::Runs, Operand::Literal(Value::String(s))) = (self.table, needle)
+                        && self.indexed.contains(s)
+                    {
+                        let candidates =
+                            Expr::cust_with_values("runs.rowid IN (SELECT rowid FROM runs_name WHERE runs_name MATCH ?)", [fts_phrase(s)]);
+                        pred = candidates.and(pred);
+                    }
                     return Ok(Self::not_null_guarded(&[&h, &n], pred));
+                }
+                // A literal needle is a LIKE pattern, which the trigram index (pg_trgm) serves.
+                if let Operand::Literal(Value::String(s)) = needle {
+                    let pattern = match func {
+                        StringFn::StartsWith => format!("{}%", like_literal(s)),
+                        StringFn::EndsWith => format!("%{}", like_literal(s)),
+                        StringFn::Contains => format!("%{}%", like_literal(s)),
+                    };
+                    let pred = Expr::cust_with_exprs("$1 LIKE $2 ESCAPE '\\'", [h.expr.clone(), Expr::val(pattern)]);
+                    return Ok(Self::not_null_guarded(&[&h], pred));
                 }
                 let pred = match func {
                     StringFn::StartsWith => {

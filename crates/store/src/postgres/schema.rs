@@ -158,6 +158,25 @@ CREATE TABLE webhook_cursor (
     after_seq BIGINT
 );
 "#,
+    r#"
+-- Substring search on run names (docs/api.md, "Substring search"): a trigram index (contrib's
+-- pg_trgm) that `display_name LIKE '%…%'` can use. The extension is created in `public` when the
+-- role may; where it may not, substring filters scan the runs as before (same results, slower).
+DO $$
+BEGIN
+    CREATE EXTENSION IF NOT EXISTS pg_trgm SCHEMA public;
+EXCEPTION WHEN OTHERS THEN
+    RAISE NOTICE 'pg_trgm is not available (%); substring filters on displayName will scan', SQLERRM;
+END $$;
+DO $$
+DECLARE
+    trgm_schema TEXT := (SELECT extnamespace::regnamespace::text FROM pg_extension WHERE extname = 'pg_trgm');
+BEGIN
+    IF trgm_schema IS NOT NULL THEN
+        EXECUTE format('CREATE INDEX runs_by_name_trigrams ON runs USING gin (display_name %s.gin_trgm_ops)', trgm_schema);
+    END IF;
+END $$;
+"#,
 ];
 
 /// An arbitrary constant naming runhub's migration lock among the database's advisory locks.

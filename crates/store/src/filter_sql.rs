@@ -36,40 +36,9 @@ struct Term {
     null: bool,
 }
 
-pub(crate) struct Compiler<'a> {
+pub(crate) struct Compiler {
     pub table: Table,
     pub dialect: Dialect,
-    /// SQLite: the `displayName` needles of substring tests worth looking up in the trigram index
-    /// first (see [`needles`]); the others, and every needle on PostgreSQL, are tested directly.
-    pub indexed: &'a [String],
-}
-
-/// The shortest needle the trigram index can find.
-pub(crate) const MIN_INDEXED_CHARS: usize = 3;
-
-/// The literal needles of `contains`/`startswith`/`endswith` on a run's `displayName` in `filter`,
-/// long enough for the trigram index.
-pub(crate) fn needles(filter: &Filter) -> Vec<String> {
-    let mut out = Vec::new();
-    let mut stack = vec![filter];
-    while let Some(f) = stack.pop() {
-        match f {
-            Filter::And(a, b) | Filter::Or(a, b) => stack.extend([a.as_ref(), b.as_ref()]),
-            Filter::Not(a) => stack.push(a),
-            Filter::StringMatch {
-                haystack: Operand::Property { path: "displayName", .. },
-                needle: Operand::Literal(Value::String(s)),
-                ..
-            } if s.chars().count() >= MIN_INDEXED_CHARS && !s.contains('\0') && !out.contains(s) => out.push(s.clone()),
-            _ => {}
-        }
-    }
-    out
-}
-
-/// `s` as an FTS5 phrase: in double quotes, inner quotes doubled.
-fn fts_phrase(s: &str) -> String {
-    format!("\"{}\"", s.replace('"', "\"\""))
 }
 
 /// `s` as a LIKE pattern matching itself, `\\` escaping `%`, `_` and `\\`.
@@ -92,7 +61,7 @@ fn always(b: bool) -> Expr {
     Expr::cust(if b { "1 = 1" } else { "1 = 0" })
 }
 
-impl Compiler<'_> {
+impl Compiler {
     fn term(&self, operand: &Operand) -> Result<Term, StoreError> {
         Ok(match operand {
             Operand::Property { path, .. } => {
@@ -170,16 +139,7 @@ impl Compiler<'_> {
                         StringFn::EndsWith => "rh_endswith",
                         StringFn::Contains => "rh_contains",
                     };
-                    let mut pred = Expr::from(Func::cust(name).args([h.expr.clone(), n.expr.clone()])).eq(Expr::val(1));
-                    // The trigram index narrows the rows to those holding the needle anywhere; the
-                    // exact test above still decides, so the result is the same either way.
-                    if let (Table::Runs, Operand::Literal(Value::String(s))) = (self.table, needle)
-                        && self.indexed.contains(s)
-                    {
-                        let candidates =
-                            Expr::cust_with_values("runs.rowid IN (SELECT rowid FROM runs_name WHERE runs_name MATCH ?)", [fts_phrase(s)]);
-                        pred = candidates.and(pred);
-                    }
+                    let pred = Expr::from(Func::cust(name).args([h.expr.clone(), n.expr.clone()])).eq(Expr::val(1));
                     return Ok(Self::not_null_guarded(&[&h, &n], pred));
                 }
                 // A literal needle is a LIKE pattern, which the trigram index (pg_trgm) serves.

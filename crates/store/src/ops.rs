@@ -424,13 +424,13 @@ pub(crate) async fn get_run<T: Tx>(tx: &mut T, tenant: &TenantId, scope: &RunSco
 }
 
 pub(crate) async fn list_processes<T: Tx>(tx: &mut T, tenant: &TenantId, kind: ProcessKind, q: &ListQuery) -> StoreResult<Page<Process>> {
-    let stmts = query::page_statements(Table::Processes, tenant, query::process_kind_terms(kind), q, T::DIALECT, &[])?;
+    let stmts = query::page_statements(Table::Processes, tenant, query::process_kind_terms(kind), q, T::DIALECT)?;
     let items = tx.fetch(stmts.page).await?;
     finish_page(tx, items, &stmts.keys, stmts.count, q.top, Table::Processes, query::process_key).await
 }
 
 pub(crate) async fn count_processes<T: Tx>(tx: &mut T, tenant: &TenantId, kind: ProcessKind, filter: Option<&Filter>) -> StoreResult<u64> {
-    count(tx, query::count_rows(Table::Processes, tenant, query::process_kind_terms(kind), filter, T::DIALECT, &[])?).await
+    count(tx, query::count_rows(Table::Processes, tenant, query::process_kind_terms(kind), filter, T::DIALECT)?).await
 }
 
 pub(crate) async fn processes_by_ids<T: Tx>(tx: &mut T, tenant: &TenantId, ids: &[Uuid]) -> StoreResult<Vec<Process>> {
@@ -442,42 +442,14 @@ pub(crate) async fn processes_by_ids<T: Tx>(tx: &mut T, tenant: &TenantId, ids: 
 
 pub(crate) async fn list_runs<T: Tx>(tx: &mut T, tenant: &TenantId, scope: &RunScope, q: &ListQuery) -> StoreResult<Page<Run>> {
     check_parent(tx, tenant, &scope.parent).await?;
-    let indexed = indexed_needles(tx, q.filter.as_ref()).await?;
-    let stmts = query::page_statements(Table::Runs, tenant, query::scope_terms(scope), q, T::DIALECT, &indexed)?;
+    let stmts = query::page_statements(Table::Runs, tenant, query::scope_terms(scope), q, T::DIALECT)?;
     let items = tx.fetch(stmts.page).await?;
     finish_page(tx, items, &stmts.keys, stmts.count, q.top, Table::Runs, query::run_key).await
 }
 
 pub(crate) async fn count_runs<T: Tx>(tx: &mut T, tenant: &TenantId, scope: &RunScope, filter: Option<&Filter>) -> StoreResult<u64> {
     check_parent(tx, tenant, &scope.parent).await?;
-    let indexed = indexed_needles(tx, filter).await?;
-    count(tx, query::count_rows(Table::Runs, tenant, query::scope_terms(scope), filter, T::DIALECT, &indexed)?).await
-}
-
-/// A needle is worth looking up in SQLite's trigram index when one of its trigrams is held by
-/// at most this many runs: the lookup then costs at most that many postings. A needle made only of
-/// common trigrams is likely common itself, and the ordered scan finds a page of it sooner.
-const RARE_TRIGRAM_RUNS: i64 = 20_000;
-
-/// SQLite: the `displayName` needles in `filter` that one of their trigrams makes rare
-/// (`runs_name_terms` counts the runs holding each trigram). PostgreSQL's planner makes that
-/// choice itself, from its statistics.
-async fn indexed_needles<T: Tx>(tx: &mut T, filter: Option<&Filter>) -> StoreResult<Vec<String>> {
-    let Some(filter) = filter.filter(|_| T::DIALECT == crate::dialect::Dialect::Sqlite) else { return Ok(Vec::new()) };
-    let mut indexed = Vec::new();
-    for needle in crate::filter_sql::needles(filter) {
-        let chars: Vec<char> = needle.chars().collect();
-        let mut trigrams: Vec<String> = chars.windows(3).map(|w| w.iter().collect()).collect();
-        trigrams.sort();
-        trigrams.dedup();
-        let held: Vec<(String, i64)> = tx.fetch(query::trigram_runs(&trigrams)).await?;
-        // A trigram no run holds makes the needle match nothing: the index answers at once.
-        let rarest = if held.len() < trigrams.len() { 0 } else { held.iter().map(|(_, n)| *n).min().unwrap_or(0) };
-        if rarest <= RARE_TRIGRAM_RUNS {
-            indexed.push(needle);
-        }
-    }
-    Ok(indexed)
+    count(tx, query::count_rows(Table::Runs, tenant, query::scope_terms(scope), filter, T::DIALECT)?).await
 }
 
 /// Cuts the look-ahead row off a page, makes the cursor after its last item, and counts.

@@ -296,9 +296,8 @@ pub(crate) fn page_statements(
     terms: Vec<Expr>,
     query: &ListQuery,
     dialect: Dialect,
-    indexed: &[String],
 ) -> StoreResult<PageStatements> {
-    let compiler = Compiler { table, dialect, indexed };
+    let compiler = Compiler { table, dialect };
     let mut base = Query::select();
     base.from(Alias::new(table.name())).and_where(tenant_is(tenant));
     for t in terms {
@@ -339,7 +338,6 @@ pub(crate) fn count_rows(
     terms: Vec<Expr>,
     filter: Option<&Filter>,
     dialect: Dialect,
-    indexed: &[String],
 ) -> StoreResult<SelectStatement> {
     let mut q = Query::select();
     q.expr(Expr::cust("COUNT(*)")).from(Alias::new(table.name())).and_where(tenant_is(tenant));
@@ -347,18 +345,9 @@ pub(crate) fn count_rows(
         q.and_where(t);
     }
     if let Some(f) = filter {
-        q.and_where(Compiler { table, dialect, indexed }.filter(f)?);
+        q.and_where(Compiler { table, dialect }.filter(f)?);
     }
     Ok(q)
-}
-
-/// How many runs hold each of these trigrams (SQLite's `runs_name_terms`; absent: none).
-pub(crate) fn trigram_runs(trigrams: &[String]) -> SelectStatement {
-    let mut q = Query::select();
-    q.columns([Alias::new("term"), Alias::new("doc")])
-        .from(Alias::new("runs_name_terms"))
-        .and_where(col("term").is_in(trigrams.iter().map(String::as_str)));
-    q
 }
 
 pub(crate) fn processes_by_ids(tenant: &TenantId, ids: &[Uuid]) -> SelectStatement {
@@ -390,7 +379,7 @@ pub(crate) fn runs_of_parents(
     query: &ListQuery,
     dialect: Dialect,
 ) -> StoreResult<SelectStatement> {
-    let compiler = Compiler { table: Table::Runs, dialect, indexed: &[] };
+    let compiler = Compiler { table: Table::Runs, dialect };
     let keys = if query.orderby.is_empty() { default_order(Table::Runs) } else { query.orderby.clone() };
     // Column names come from the fixed schema map, never from the request. Nulls sort lowest:
     // SQLite's native order, spelled out for PostgreSQL, whose native order is the opposite.

@@ -153,14 +153,8 @@ impl SqliteStore {
     ) -> StoreResult<Vec<(String, Vec<String>)>> {
         let (tenant, scope, query) = (tenant.clone(), scope.clone(), query.clone());
         self.with_reader(move |tx| {
-            let stmts = crate::query::page_statements(
-                crate::Table::Runs,
-                &tenant,
-                crate::query::scope_terms(&scope),
-                &query,
-                Dialect::Sqlite,
-                &[],
-            )?;
+            let stmts =
+                crate::query::page_statements(crate::Table::Runs, &tenant, crate::query::scope_terms(&scope), &query, Dialect::Sqlite)?;
             let mut out = Vec::new();
             for stmt in std::iter::once(stmts.page).chain(stmts.count) {
                 let sql = stmt.render(Dialect::Sqlite);

@@ -162,28 +162,6 @@ CREATE TABLE webhook_cursor (
     after_seq INTEGER
 );
 "#,
-    r#"
--- Substring search on run names (docs/api.md, "Substring search"): an FTS5 index of every run's
--- displayName cut into trigrams, case-sensitive, kept in step with `runs` by triggers (an upsert
--- that rewrites the name fires the update trigger). `contains`/`startswith`/`endswith` with a
--- needle of 3 or more characters read it to find candidate rows; the exact test still decides.
--- `runs_name_terms` says how many runs hold each trigram, to tell a rare needle from a common one.
-CREATE VIRTUAL TABLE runs_name USING fts5(
-    display_name, content = 'runs', content_rowid = 'rowid', tokenize = 'trigram case_sensitive 1'
-);
-CREATE VIRTUAL TABLE runs_name_terms USING fts5vocab(runs_name, 'row');
-CREATE TRIGGER runs_name_insert AFTER INSERT ON runs BEGIN
-    INSERT INTO runs_name (rowid, display_name) VALUES (new.rowid, new.display_name);
-END;
-CREATE TRIGGER runs_name_delete AFTER DELETE ON runs BEGIN
-    INSERT INTO runs_name (runs_name, rowid, display_name) VALUES ('delete', old.rowid, old.display_name);
-END;
-CREATE TRIGGER runs_name_update AFTER UPDATE OF display_name ON runs BEGIN
-    INSERT INTO runs_name (runs_name, rowid, display_name) VALUES ('delete', old.rowid, old.display_name);
-    INSERT INTO runs_name (rowid, display_name) VALUES (new.rowid, new.display_name);
-END;
-INSERT INTO runs_name (runs_name) VALUES ('rebuild');
-"#,
 ];
 
 /// How many migrations this build knows: the newest schema version it can open.

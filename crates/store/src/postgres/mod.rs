@@ -11,6 +11,9 @@
 
 mod schema;
 
+/// The schema version this build migrates a database to.
+pub const SCHEMA_VERSION: usize = schema::KNOWN;
+
 use runhub_model::Code;
 use std::str::FromStr;
 use std::time::Duration;

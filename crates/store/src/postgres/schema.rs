@@ -179,6 +179,9 @@ END $$;
 "#,
 ];
 
+/// How many migrations this build knows: the newest schema version it makes.
+pub const KNOWN: usize = MIGRATIONS.len();
+
 /// An arbitrary constant naming runhub's migration lock among the database's advisory locks.
 const MIGRATION_LOCK: i64 = 0x7275_6e68_7562; // "runhub"
 

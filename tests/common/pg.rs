@@ -110,11 +110,14 @@ impl Drop for TestDb {
     fn drop(&mut self) {
         let name = self.name.clone();
         // Drop runs inside the test's runtime, which cannot block on itself: use a thread of our own.
+        // That blocks the runtime, so a transaction the app still has open on it (a background
+        // task's) can never end: the DROP waits only briefly for its locks, and a schema it leaves
+        // is dropped by the next run, once this process is gone.
         let _ = std::thread::spawn(move || {
             let Ok(rt) = tokio::runtime::Builder::new_current_thread().enable_all().build() else { return };
             rt.block_on(async move {
                 if let Ok(client) = connect(&with_database(&admin_url(), DATABASE, None)).await {
-                    let _ = client.batch_execute(&format!("DROP SCHEMA IF EXISTS \"{name}\" CASCADE")).await;
+                    let _ = client.batch_execute(&format!("SET lock_timeout = '2s'; DROP SCHEMA IF EXISTS \"{name}\" CASCADE")).await;
                 }
             });
         })

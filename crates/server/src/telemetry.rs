@@ -172,7 +172,10 @@ pub fn log_request(span: &tracing::Span, request_id: &str, method: &Method, path
             writeln!(out, " status={} latency_ms={latency_ms:.3}", status.as_u16())
         }
         LogFormat::Json => {
-            let _ = write!(out, "{{\"timestamp\":\"{now}\",\"level\":\"INFO\",\"fields\":{{\"message\":\"request\",\"method\":\"{method}\",\"path\":\"");
+            let _ = write!(
+                out,
+                "{{\"timestamp\":\"{now}\",\"level\":\"INFO\",\"fields\":{{\"message\":\"request\",\"method\":\"{method}\",\"path\":\""
+            );
             json_escaped(out, path);
             let _ = write!(out, "\",\"status\":{},\"latency_ms\":{latency_ms:.3}}},\"target\":\"runhub_server::access\",", status.as_u16());
             out.extend_from_slice(b"\"span\":{\"request_id\":\"");

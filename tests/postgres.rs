@@ -96,3 +96,74 @@ async fn migrations_apply_once_and_replicas_share_one_secret() {
         .collect();
     assert_eq!(collations, ["C"]);
 }
+
+/// Every key's run count as the rows say it, and as the stored counts' delta rows sum it.
+async fn run_counts(
+    client: &tokio_postgres::Client,
+) -> (Vec<(String, i64, i64, Option<String>, i64)>, Vec<(String, i64, i64, Option<String>, i64)>) {
+    let read = |sql: &'static str| async move {
+        client.query(sql, &[]).await.unwrap().iter().map(|r| (r.get(0), r.get(1), r.get(2), r.get(3), r.get(4))).collect::<Vec<_>>()
+    };
+    let rows = read("SELECT tenant, kind, status, process_id, COUNT(*) FROM runs GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4").await;
+    let sums = read(
+        "SELECT tenant, kind, status, process_id, SUM(n)::bigint FROM run_counts GROUP BY 1, 2, 3, 4 HAVING SUM(n) <> 0 ORDER BY 1, 2, 3, 4",
+    )
+    .await;
+    (rows, sums)
+}
+
+/// The counts kept by the writes equal the rows, and what the migration backfills from them.
+#[tokio::test]
+async fn stored_counts_equal_the_backfill() {
+    use runhub_model::{DisplayName, NewProcess, NewRun, ProcessKind, ReadinessStatus, RunKind, RunPatch, RunStatus, TenantId, Timestamp};
+    use runhub_store::{RunParent, RunScope, Store};
+
+    let db = pg::TestDb::create().await;
+    let store = runhub_store::postgres::PgStore::open(&db.url, Default::default()).await.unwrap();
+    let tenant = TenantId::default_tenant();
+    let new_flow = NewProcess {
+        kind: ProcessKind::IncomingFlow,
+        display_name: DisplayName::from_stored("flow".into()),
+        readiness_status: ReadinessStatus::Ready,
+        data_domain: None,
+        recurrence_start: None,
+        recurrence_end: None,
+    };
+    let flow = store.create_process(&tenant, new_flow).await.unwrap();
+    let under = RunScope { parent: RunParent::Process(flow.kind, flow.id), kind: None };
+    let new_run = |kind| NewRun {
+        kind,
+        display_name: DisplayName::from_stored("run".into()),
+        start: Some(Timestamp::now()),
+        end: None,
+        status: Some(RunStatus::Running),
+        blocking_error: None,
+        statistics: None,
+    };
+    let mut runs = Vec::new();
+    for _ in 0..5 {
+        runs.push(store.create_run(&tenant, &under, new_run(RunKind::IncomingFlowRun), None).await.unwrap());
+    }
+    let group = store.create_run(&tenant, &RunScope::all(), new_run(RunKind::RunGroup), None).await.unwrap();
+    store.add_group_member(&tenant, group.id, runs[0].id).await.unwrap();
+    let failed = RunPatch { status: Some(RunStatus::Failed), ..RunPatch::default() };
+    store.update_run(&tenant, &RunScope::all(), runs[0].id, failed.clone(), None).await.unwrap();
+    store.update_run(&tenant, &RunScope::all(), runs[1].id, failed, None).await.unwrap();
+    store.delete_run(&tenant, &RunScope::all(), runs[2].id, None).await.unwrap();
+    store.run_now(&tenant, flow.id).await.unwrap();
+
+    let (client, connection) = tokio_postgres::connect(&db.url, NoTls).await.unwrap();
+    tokio::spawn(connection);
+    let (rows, incremental) = run_counts(&client).await;
+    assert_eq!(incremental, rows, "the deltas sum to what the rows say");
+    assert!(rows.len() >= 3, "{rows:?}");
+    store.compact_counts(100).await.unwrap();
+    assert_eq!(run_counts(&client).await.1, rows, "compaction keeps every count");
+    store.close().await;
+
+    // Undo the migration (the last one) and open again: it runs once more and backfills from the rows.
+    client.batch_execute("DROP TABLE run_counts, process_counts; DELETE FROM runhub_migrations WHERE version = (SELECT MAX(version) FROM runhub_migrations)").await.unwrap();
+    let store = runhub_store::postgres::PgStore::open(&db.url, Default::default()).await.unwrap();
+    assert_eq!(run_counts(&client).await.1, rows);
+    store.close().await;
+}

@@ -217,6 +217,15 @@ async fn group_derivation_has_no_lost_update_when_members_finish_at_once_on_two_
         let latest = ends.iter().map(|e| runhub_model::Timestamp::parse(e).unwrap().micros()).max().unwrap();
         assert_eq!(runhub_model::Timestamp::parse(g["endDateTime"].as_str().unwrap()).unwrap().micros(), latest, "round {round}");
     }
+    // The stored counts kept up with both replicas' concurrent writes: they agree with a scan.
+    for status in ["running", "failed", "completed", "completedWithErrors", "completedWithWarnings"] {
+        for scope in ["runs", "runGroups", &format!("incomingFlows/{flow_id}/runs")] {
+            let counted = get(&c, format!("{}/beta/industryData/{scope}/$count?$filter=status eq '{status}'", a.base)).await;
+            let filter = format!("status eq '{status}' and displayName ne 'no-such-name'");
+            let scanned = get(&c, format!("{}/beta/industryData/{scope}/$count?$filter={filter}", b.base)).await;
+            assert_eq!(counted, scanned, "{scope}, {status}");
+        }
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

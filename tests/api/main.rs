@@ -4,6 +4,7 @@
 mod auth;
 mod bad_input;
 mod batch;
+mod counts;
 mod dashboard;
 mod defaults;
 mod delta;

@@ -1,7 +1,7 @@
 //! The background upkeep of `runhub serve` (docs/operations.md): the stale-run reaper
-//! (`--run-timeout`) and retention (`--retention`). Each works in bounded batches through the
-//! store, which claims rows so that replicas never work on the same ones; both stop, after the
-//! batch in hand, when the service shuts down.
+//! (`--run-timeout`), retention (`--retention`) and the compaction of the stored counts (always).
+//! Each works in bounded batches through the store, which claims rows so that replicas never work
+//! on the same ones; all stop, after the batch in hand, when the service shuts down.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -16,6 +16,11 @@ pub const REAP_BATCH: u32 = 100;
 /// Runs retention deletes in one transaction (each a delete through the normal path, with its
 /// group's re-derivation): a few milliseconds on SQLite — docs/operations.md has the figure.
 pub const RETENTION_BATCH: u32 = 20;
+/// Keys of the stored counts compacted in one transaction.
+pub const COMPACT_BATCH: u32 = 500;
+/// How often the stored counts are compacted: writes add delta rows at most this long before
+/// they are summed, which bounds what a count reads.
+const COMPACT_EVERY: Duration = Duration::from_secs(5);
 /// The pause between two full retention batches, so that other writes always get their turn.
 const RETENTION_PAUSE: Duration = Duration::from_millis(10);
 
@@ -103,10 +108,37 @@ pub async fn expire_once(store: &dyn Store, retention: Duration, stop: Option<&m
     total
 }
 
-/// Starts the tasks the flags ask for (none when both are off).
+/// One pass of compaction: batches until none is full. How many keys it compacted.
+pub async fn compact_once(store: &dyn Store) -> usize {
+    let mut total = 0;
+    loop {
+        match store.compact_counts(COMPACT_BATCH).await {
+            Ok(n) => {
+                total += n;
+                if n < COMPACT_BATCH as usize {
+                    return total;
+                }
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "compacting the stored counts failed; retrying at its next tick");
+                return total;
+            }
+        }
+    }
+}
+
+/// Starts compaction, and the tasks the flags ask for.
 pub fn spawn(store: Arc<dyn Store>, run_timeout: Option<Duration>, retention: Option<Duration>) -> Upkeep {
     let (stop, _) = watch::channel(false);
     let mut tasks = Vec::new();
+    {
+        let (store, mut stop) = (store.clone(), stop.subscribe());
+        tasks.push(tokio::spawn(async move {
+            while pause(&mut stop, COMPACT_EVERY).await {
+                compact_once(store.as_ref()).await;
+            }
+        }));
+    }
     if let Some(timeout) = run_timeout {
         let (store, mut stop) = (store.clone(), stop.subscribe());
         tasks.push(tokio::spawn(async move {

@@ -17,7 +17,7 @@ use crate::tx::Tx;
 use crate::webhooks::{self, Delivery, FanoutCursor, OutboxBatch, Settle};
 use crate::{
     ChangePage, ListQuery, Page, Precondition, ProcessRef, ReapedRun, RunScope, ScheduledStart, StartOutcome, StartPolicy, Store,
-    StoreResult, ops, schedule, upkeep,
+    StoreResult, counts, ops, schedule, upkeep,
 };
 
 /// The future of one operation over a backend's [`Tx`].
@@ -260,6 +260,10 @@ impl<B: Backend> Store for B {
 
     async fn runs_by_status(&self) -> StoreResult<Vec<(RunStatus, u64)>> {
         self.read((), |tx, ()| Box::pin(upkeep::runs_by_status(tx))).await
+    }
+
+    async fn compact_counts(&self, limit: u32) -> StoreResult<usize> {
+        self.write(limit, |tx, limit| Box::pin(counts::compact(tx, *limit))).await
     }
 
     async fn create_subscription(&self, sub: Subscription, limit: u64) -> StoreResult<Subscription> {

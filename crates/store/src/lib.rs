@@ -11,6 +11,7 @@
 mod backend;
 pub mod changes;
 mod columns;
+mod counts;
 mod dialect;
 mod filter_sql;
 mod ops;
@@ -303,9 +304,15 @@ pub trait Store: Send + Sync + 'static {
     async fn expire_runs(&self, _now: runhub_model::Timestamp, _age_micros: i64, _limit: u32) -> StoreResult<u64> {
         Err(StoreError::Internal("this store does not implement expire_runs".into()))
     }
-    /// How many runs of every tenant have each status (for metrics; a scan of the status index).
+    /// How many runs of every tenant have each status (for metrics; a sum of the stored counts).
     async fn runs_by_status(&self) -> StoreResult<Vec<(runhub_model::RunStatus, u64)>> {
         Err(StoreError::Internal("this store does not implement runs_by_status".into()))
+    }
+    /// Compacts the stored counts' delta rows: up to `limit` keys of each counted table, each
+    /// key's rows summed into one, in one transaction. How many keys (fewer than `limit`
+    /// when no more need it). Counts are exact either way; this keeps reading them cheap.
+    async fn compact_counts(&self, _limit: u32) -> StoreResult<usize> {
+        Err(StoreError::Internal("this store does not implement compact_counts".into()))
     }
     // ---- change notifications (crate::webhooks; docs/webhooks.md) ---------------------------------
 

@@ -18,10 +18,13 @@ use runhub_model::{
     RunStatus, TenantId, Timestamp, Uuid,
 };
 use runhub_odata::ast::Filter;
+use sea_query::SelectStatement;
 
 use crate::changes::{self, ChangeType};
 use crate::columns::Table;
-use crate::query::{self, Lock};
+use crate::counts;
+use crate::dialect::Dialect;
+use crate::query::{self, Lock, PageStatements};
 use crate::records::internal;
 use crate::tx::Tx;
 use crate::{ListQuery, Page, Precondition, ProcessRef, RunParent, RunScope, StoreError, StoreResult, etag};
@@ -60,10 +63,12 @@ async fn load_process<T: Tx>(tx: &mut T, tenant: &TenantId, id: Uuid, lock: Lock
 }
 
 // Every write of a run or process row goes through these helpers, and each appends its change to
-// the change log in the same transaction (crate::changes).
+// the change log and its delta to the stored counts in the same transaction (crate::changes,
+// crate::counts).
 
 async fn insert_run<T: Tx>(tx: &mut T, tenant: &TenantId, run: &Run) -> StoreResult<()> {
     tx.execute(query::insert_run(tenant, run)?).await?;
+    counts::run_changed(tx, tenant, None, Some(run)).await?;
     changes::record_run(tx, tenant, run, ChangeType::Created, None).await
 }
 
@@ -86,6 +91,7 @@ async fn write_run_update<T: Tx>(tx: &mut T, tenant: &TenantId, before: &Run, af
         tx.execute(stmt).await?;
     }
     if is_change {
+        counts::run_changed(tx, tenant, Some(before), Some(after)).await?;
         let moved_from = if before.process_id() != after.process_id() { before.process_id() } else { None };
         changes::record_run(tx, tenant, after, ChangeType::Updated, moved_from).await?;
     }
@@ -94,11 +100,13 @@ async fn write_run_update<T: Tx>(tx: &mut T, tenant: &TenantId, before: &Run, af
 
 async fn delete_run_row<T: Tx>(tx: &mut T, tenant: &TenantId, run: &Run) -> StoreResult<()> {
     tx.execute(query::delete_row(Table::Runs, tenant, run.id)).await?;
+    counts::run_changed(tx, tenant, Some(run), None).await?;
     changes::record_run(tx, tenant, run, ChangeType::Deleted, None).await
 }
 
 async fn insert_process<T: Tx>(tx: &mut T, tenant: &TenantId, process: &Process) -> StoreResult<()> {
     tx.execute(query::insert_process(tenant, process)?).await?;
+    counts::process_changed(tx, tenant, None, Some(process)).await?;
     changes::record_process(tx, tenant, process, ChangeType::Created).await
 }
 
@@ -106,6 +114,7 @@ async fn update_process_row<T: Tx>(tx: &mut T, tenant: &TenantId, before: &Proce
     match query::update_process(tenant, before, after) {
         Some(stmt) => {
             tx.execute(stmt).await?;
+            counts::process_changed(tx, tenant, Some(before), Some(after)).await?;
             changes::record_process(tx, tenant, after, ChangeType::Updated).await
         }
         None => Ok(()),
@@ -114,6 +123,7 @@ async fn update_process_row<T: Tx>(tx: &mut T, tenant: &TenantId, before: &Proce
 
 async fn delete_process_row<T: Tx>(tx: &mut T, tenant: &TenantId, process: &Process) -> StoreResult<()> {
     tx.execute(query::delete_row(Table::Processes, tenant, process.id)).await?;
+    counts::process_changed(tx, tenant, Some(process), None).await?;
     changes::record_process(tx, tenant, process, ChangeType::Deleted).await
 }
 
@@ -402,6 +412,10 @@ fn note_finished<T: Tx>(tx: &mut T, before: &Run, after: &Run) {
 /// datasets). Group derivation is not re-run: import groups with their derived values, or members
 /// without groups.
 pub(crate) async fn import<T: Tx>(tx: &mut T, tenant: &TenantId, processes: &[Process], runs: &[Run]) -> StoreResult<()> {
+    // The saves are upserts: what they overwrite leaves the counts.
+    let replaced_processes = counts::stored_processes(tx, tenant, &processes.iter().map(|p| p.id).collect::<Vec<_>>()).await?;
+    let replaced_runs = counts::stored_runs(tx, tenant, &runs.iter().map(|r| r.id).collect::<Vec<_>>()).await?;
+    counts::imported(tx, tenant, (&replaced_processes, &replaced_runs), (processes, runs)).await?;
     for p in processes {
         tx.execute(query::save_process(tenant, p)?).await?;
         changes::record_process(tx, tenant, p, ChangeType::Created).await?;
@@ -424,13 +438,32 @@ pub(crate) async fn get_run<T: Tx>(tx: &mut T, tenant: &TenantId, scope: &RunSco
 }
 
 pub(crate) async fn list_processes<T: Tx>(tx: &mut T, tenant: &TenantId, kind: ProcessKind, q: &ListQuery) -> StoreResult<Page<Process>> {
-    let stmts = query::page_statements(Table::Processes, tenant, query::process_kind_terms(kind), q, T::DIALECT)?;
+    let mut stmts = query::page_statements(Table::Processes, tenant, query::process_kind_terms(kind), q, T::DIALECT)?;
+    if stmts.count.is_some() {
+        stmts.count = Some(process_count_statement(tenant, kind, q.filter.as_ref(), T::DIALECT)?);
+    }
     let items = tx.fetch(stmts.page).await?;
     finish_page(tx, items, &stmts.keys, stmts.count, q.top, Table::Processes, query::process_key).await
 }
 
 pub(crate) async fn count_processes<T: Tx>(tx: &mut T, tenant: &TenantId, kind: ProcessKind, filter: Option<&Filter>) -> StoreResult<u64> {
-    count(tx, query::count_rows(Table::Processes, tenant, query::process_kind_terms(kind), filter, T::DIALECT)?).await
+    count(tx, process_count_statement(tenant, kind, filter, T::DIALECT)?).await
+}
+
+/// How the processes of a kind matching `filter` are counted: from the stored counts where they
+/// answer it (crate::counts), else by scan.
+fn process_count_statement(
+    tenant: &TenantId,
+    kind: ProcessKind,
+    filter: Option<&Filter>,
+    dialect: Dialect,
+) -> StoreResult<SelectStatement> {
+    let terms = query::process_kind_terms(kind);
+    if counts::answer_processes(filter) {
+        query::counts::sum(Table::Processes, tenant, terms, filter, dialect)
+    } else {
+        query::count_rows(Table::Processes, tenant, terms, filter, dialect)
+    }
 }
 
 pub(crate) async fn processes_by_ids<T: Tx>(tx: &mut T, tenant: &TenantId, ids: &[Uuid]) -> StoreResult<Vec<Process>> {
@@ -442,14 +475,35 @@ pub(crate) async fn processes_by_ids<T: Tx>(tx: &mut T, tenant: &TenantId, ids: 
 
 pub(crate) async fn list_runs<T: Tx>(tx: &mut T, tenant: &TenantId, scope: &RunScope, q: &ListQuery) -> StoreResult<Page<Run>> {
     check_parent(tx, tenant, &scope.parent).await?;
-    let stmts = query::page_statements(Table::Runs, tenant, query::scope_terms(scope), q, T::DIALECT)?;
+    let stmts = run_page_statements(tenant, scope, q, T::DIALECT)?;
     let items = tx.fetch(stmts.page).await?;
     finish_page(tx, items, &stmts.keys, stmts.count, q.top, Table::Runs, query::run_key).await
 }
 
 pub(crate) async fn count_runs<T: Tx>(tx: &mut T, tenant: &TenantId, scope: &RunScope, filter: Option<&Filter>) -> StoreResult<u64> {
     check_parent(tx, tenant, &scope.parent).await?;
-    count(tx, query::count_rows(Table::Runs, tenant, query::scope_terms(scope), filter, T::DIALECT)?).await
+    count(tx, run_count_statement(tenant, scope, filter, T::DIALECT)?).await
+}
+
+/// A run listing's statements: its page, and its count (when asked for) as
+/// [`run_count_statement`] makes it.
+pub(crate) fn run_page_statements(tenant: &TenantId, scope: &RunScope, q: &ListQuery, dialect: Dialect) -> StoreResult<PageStatements> {
+    let mut stmts = query::page_statements(Table::Runs, tenant, query::scope_terms(scope), q, dialect)?;
+    if stmts.count.is_some() {
+        stmts.count = Some(run_count_statement(tenant, scope, q.filter.as_ref(), dialect)?);
+    }
+    Ok(stmts)
+}
+
+/// How the runs of a scope matching `filter` are counted: from the stored counts where they answer
+/// it (crate::counts), else by scan.
+fn run_count_statement(tenant: &TenantId, scope: &RunScope, filter: Option<&Filter>, dialect: Dialect) -> StoreResult<SelectStatement> {
+    let terms = query::scope_terms(scope);
+    if counts::answer_runs(scope, filter) {
+        query::counts::sum(Table::Runs, tenant, terms, filter, dialect)
+    } else {
+        query::count_rows(Table::Runs, tenant, terms, filter, dialect)
+    }
 }
 
 /// Cuts the look-ahead row off a page, makes the cursor after its last item, and counts.

@@ -1,5 +1,5 @@
 //! Background upkeep, written once over [`Tx`] for both stores (docs/operations.md): the stale-run
-//! reaper, retention, and the run counts behind the `runhub_runs` gauge.
+//! reaper, retention, and the run counts behind the `runhub_runs` gauge (read from the stored counts).
 //!
 //! Both write tasks go through the normal write operations ([`ops::update_run`],
 //! [`ops::delete_run`]), so a group re-derives and every change is an ordinary change. Each call
@@ -92,10 +92,10 @@ pub(crate) async fn expire<T: Tx>(tx: &mut T, now: Timestamp, age_micros: i64, l
     Ok(deleted)
 }
 
-/// How many runs (of every kind and tenant) have each status.
+/// How many runs (of every kind and tenant) have each status, from the stored counts.
 pub(crate) async fn runs_by_status<T: Tx>(tx: &mut T) -> StoreResult<Vec<(RunStatus, u64)>> {
     let mut out: Vec<(RunStatus, u64)> = RunStatus::ALL.iter().map(|s| (*s, 0)).collect();
-    for (status, n) in tx.fetch::<(Option<i64>, Option<i64>)>(statements::runs_by_status()).await? {
+    for (status, n) in tx.fetch::<(Option<i64>, Option<i64>)>(crate::query::counts::runs_by_status()).await? {
         if let (Some(status), Some(n)) = (status, n) {
             let status = RunStatus::from_ordinal(status).ok_or_else(|| internal(format!("stored status {status} is unknown")))?;
             if let Some(slot) = out.iter_mut().find(|(s, _)| *s == status) {

@@ -177,6 +177,28 @@ BEGIN
     END IF;
 END $$;
 "#,
+    r#"
+-- Stored counts (the SQLite store's migration of the same name explains them): delta rows that
+-- writers only ever insert, so concurrent writes of one flow's runs never wait for a shared
+-- counter row; backfilled here from the rows already stored.
+CREATE TABLE run_counts (
+    tenant     TEXT COLLATE "C" NOT NULL,
+    kind       BIGINT NOT NULL,
+    status     BIGINT NOT NULL,
+    process_id TEXT COLLATE "C",
+    n          BIGINT NOT NULL
+);
+CREATE INDEX run_counts_by_key ON run_counts (tenant, process_id, kind, status, n);
+CREATE TABLE process_counts (
+    tenant TEXT COLLATE "C" NOT NULL,
+    kind   BIGINT NOT NULL,
+    n      BIGINT NOT NULL
+);
+CREATE INDEX process_counts_by_key ON process_counts (tenant, kind, n);
+INSERT INTO run_counts (tenant, kind, status, process_id, n)
+    SELECT tenant, kind, status, process_id, COUNT(*) FROM runs GROUP BY tenant, kind, status, process_id;
+INSERT INTO process_counts (tenant, kind, n) SELECT tenant, kind, COUNT(*) FROM processes GROUP BY tenant, kind;
+"#,
 ];
 
 /// How many migrations this build knows: the newest schema version it makes.

@@ -18,6 +18,7 @@ use crate::records::{PROCESS_COLUMNS, RUN_COLUMNS, internal, process_values, run
 use crate::{ListQuery, RunParent, RunScope, StoreResult, default_order};
 
 pub(crate) mod changes;
+pub(crate) mod counts;
 pub(crate) mod schedule;
 pub(crate) mod upkeep;
 pub(crate) mod webhooks;
@@ -339,8 +340,22 @@ pub(crate) fn count_rows(
     filter: Option<&Filter>,
     dialect: Dialect,
 ) -> StoreResult<SelectStatement> {
+    select_where("COUNT(*)", table.name(), table, tenant, terms, filter, dialect)
+}
+
+/// `SELECT what FROM from` a tenant's rows that the terms and the filter (compiled over `table`'s
+/// columns) pick.
+pub(crate) fn select_where(
+    what: &'static str,
+    from: &'static str,
+    table: Table,
+    tenant: &TenantId,
+    terms: Vec<Expr>,
+    filter: Option<&Filter>,
+    dialect: Dialect,
+) -> StoreResult<SelectStatement> {
     let mut q = Query::select();
-    q.expr(Expr::cust("COUNT(*)")).from(Alias::new(table.name())).and_where(tenant_is(tenant));
+    q.expr(Expr::cust(what)).from(Alias::new(from)).and_where(tenant_is(tenant));
     for t in terms {
         q.and_where(t);
     }

@@ -1,5 +1,5 @@
 //! The statements of background upkeep ([`crate::upkeep`]): picking the batches of the stale-run
-//! reaper and of retention, and the run counts by status.
+//! reaper and of retention.
 
 use runhub_model::{GraphEnum, RunKind, RunStatus};
 use sea_query::{Alias, Expr, ExprTrait, LockBehavior, LockType, Query, SelectStatement};
@@ -41,12 +41,5 @@ pub(crate) fn ended_runs(kinds: &[RunKind], cutoff: i64, limit: u64, dialect: Di
         .and_where(col("end_time").lt(cutoff))
         .limit(limit);
     claim(&mut q, dialect);
-    q
-}
-
-/// Every tenant's runs by status: `status, COUNT(*)`.
-pub(crate) fn runs_by_status() -> SelectStatement {
-    let mut q = Query::select();
-    q.column(Alias::new("status")).expr(Expr::cust("COUNT(*)")).from(Alias::new("runs")).group_by_col(Alias::new("status"));
     q
 }

@@ -153,8 +153,7 @@ impl SqliteStore {
     ) -> StoreResult<Vec<(String, Vec<String>)>> {
         let (tenant, scope, query) = (tenant.clone(), scope.clone(), query.clone());
         self.with_reader(move |tx| {
-            let stmts =
-                crate::query::page_statements(crate::Table::Runs, &tenant, crate::query::scope_terms(&scope), &query, Dialect::Sqlite)?;
+            let stmts = ops::run_page_statements(&tenant, &scope, &query, Dialect::Sqlite)?;
             let mut out = Vec::new();
             for stmt in std::iter::once(stmts.page).chain(stmts.count) {
                 let sql = stmt.render(Dialect::Sqlite);
@@ -326,5 +325,116 @@ mod tests {
             .unwrap();
         assert_eq!(ok, 133);
         assert_eq!(stored, 133, "exactly the acknowledged operations are stored");
+    }
+
+    /// Every key's count as the rows say it (a scan) or as the delta rows sum it, zeros left out.
+    type Counted = Vec<(String, i64, i64, Option<String>, i64)>;
+
+    async fn counts_of(store: &SqliteStore, from: &'static str) -> (Counted, Vec<(String, i64, i64)>) {
+        let (runs, processes) = match from {
+            "rows" => (
+                "SELECT tenant, kind, status, process_id, COUNT(*) FROM runs GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4",
+                "SELECT tenant, kind, COUNT(*) FROM processes GROUP BY 1, 2 ORDER BY 1, 2",
+            ),
+            _ => (
+                "SELECT tenant, kind, status, process_id, SUM(n) FROM run_counts GROUP BY 1, 2, 3, 4 HAVING SUM(n) <> 0 ORDER BY 1, 2, 3, 4",
+                "SELECT tenant, kind, SUM(n) FROM process_counts GROUP BY 1, 2 HAVING SUM(n) <> 0 ORDER BY 1, 2",
+            ),
+        };
+        store
+            .with_reader(move |tx| {
+                let mut q = tx.0.prepare(runs).map_err(internal)?;
+                let runs = q
+                    .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)))
+                    .map_err(internal)?
+                    .collect::<Result<Vec<_>, _>>()
+                    .map_err(internal)?;
+                let mut q = tx.0.prepare(processes).map_err(internal)?;
+                let processes = q
+                    .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+                    .map_err(internal)?
+                    .collect::<Result<Vec<_>, _>>()
+                    .map_err(internal)?;
+                Ok((runs, processes))
+            })
+            .await
+            .unwrap()
+    }
+
+    /// The counts the writes keep one by one equal a scan, before and after compaction, and equal
+    /// what the migration backfills from the same rows.
+    #[tokio::test(flavor = "multi_thread")]
+    async fn stored_counts_equal_the_backfill() {
+        use runhub_model::{DisplayName, NewProcess, NewRun, ProcessKind, ReadinessStatus, RunKind, RunPatch, RunStatus, Timestamp};
+
+        use crate::{ProcessRef, RunParent, Store};
+
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(dir.path(), Options::default()).await.unwrap();
+        let flow = |kind| NewProcess {
+            kind,
+            display_name: DisplayName::from_stored("flow".into()),
+            readiness_status: ReadinessStatus::Ready,
+            data_domain: None,
+            recurrence_start: None,
+            recurrence_end: None,
+        };
+        let run = |kind, status| NewRun {
+            kind,
+            display_name: DisplayName::from_stored("run".into()),
+            start: Some(Timestamp::now()),
+            end: None,
+            status: Some(status),
+            blocking_error: None,
+            statistics: None,
+        };
+        let patch = |status| RunPatch { status: Some(status), end: Some(Some(Timestamp::now())), ..RunPatch::default() };
+        for tenant in [TenantId::default_tenant(), TenantId::from_stored("other")] {
+            let incoming = store.create_process(&tenant, flow(ProcessKind::IncomingFlow)).await.unwrap();
+            let outgoing = store.create_process(&tenant, flow(ProcessKind::OutgoingFlow)).await.unwrap();
+            let spare = store.create_process(&tenant, flow(ProcessKind::OutgoingFlow)).await.unwrap();
+            store.delete_process(&tenant, ProcessKind::OutgoingFlow, spare.id, None).await.unwrap();
+            let under = |p: &Process| RunScope { parent: RunParent::Process(p.kind, p.id), kind: None };
+            let group = store.create_run(&tenant, &RunScope::all(), run(RunKind::RunGroup, RunStatus::Running), None).await.unwrap();
+            let mut runs = Vec::new();
+            for i in 0..6 {
+                let (p, kind) = if i % 2 == 0 { (&incoming, RunKind::IncomingFlowRun) } else { (&outgoing, RunKind::OutgoingFlowRun) };
+                runs.push(store.create_run(&tenant, &under(p), run(kind, RunStatus::Running), None).await.unwrap());
+            }
+            let members = RunScope { parent: RunParent::Group(group.id), kind: None };
+            let bound = Some(ProcessRef { kind: ProcessKind::IncomingFlow, id: incoming.id });
+            let member = store.create_run(&tenant, &members, run(RunKind::IncomingFlowRun, RunStatus::Running), bound).await.unwrap();
+            store.add_group_member(&tenant, group.id, runs[0].id).await.unwrap();
+            store.update_run(&tenant, &RunScope::all(), runs[0].id, patch(RunStatus::Failed), None).await.unwrap();
+            // The last running member finishes: the group derives `failed`.
+            store.update_run(&tenant, &RunScope::all(), member.id, patch(RunStatus::Completed), None).await.unwrap();
+            assert_eq!(store.get_run(&tenant, &RunScope::all(), group.id).await.unwrap().status, RunStatus::Failed);
+            store.update_run(&tenant, &RunScope::all(), runs[1].id, patch(RunStatus::Completed), None).await.unwrap();
+            store.delete_run(&tenant, &RunScope::all(), runs[2].id, None).await.unwrap();
+            store.run_now(&tenant, incoming.id).await.unwrap();
+            if tenant.as_str() == "other" {
+                store.delete_run(&tenant, &RunScope::all(), group.id, None).await.unwrap();
+            }
+            // The bulk path, overwriting a stored run with another status.
+            let mut replaced = store.get_run(&tenant, &RunScope::all(), runs[3].id).await.unwrap();
+            replaced.status = RunStatus::Completed;
+            store.import(&tenant, Vec::new(), vec![replaced]).await.unwrap();
+        }
+        let incremental = counts_of(&store, "counts").await;
+        assert_eq!(incremental, counts_of(&store, "rows").await, "the deltas sum to what the rows say");
+        assert!(incremental.0.len() > 8, "{incremental:?}");
+        assert!(store.compact_counts(1000).await.unwrap() > 0);
+        assert_eq!(store.compact_counts(1000).await.unwrap(), 0, "one row per key after one pass");
+        assert_eq!(counts_of(&store, "counts").await, incremental, "compaction keeps every count");
+        Store::close(&store).await;
+
+        // Undo the migration and open again: it runs once more and backfills from the rows.
+        let conn = Connection::open(dir.path().join(DATABASE_FILE)).unwrap();
+        conn.execute_batch(&format!("DROP TABLE run_counts; DROP TABLE process_counts; PRAGMA user_version = {};", schema::KNOWN - 1))
+            .unwrap();
+        drop(conn);
+        let store = SqliteStore::open(dir.path(), Options::default()).await.unwrap();
+        assert_eq!(counts_of(&store, "counts").await, incremental);
+        Store::close(&store).await;
     }
 }

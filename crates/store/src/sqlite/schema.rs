@@ -162,6 +162,29 @@ CREATE TABLE webhook_cursor (
     after_seq INTEGER
 );
 "#,
+    r#"
+-- Stored counts (docs/architecture.md, "Counts"), so that $count need not scan: delta rows, each
+-- standing for n runs (or processes) with these values; a row's count is the sum of its key's rows.
+-- Every write of a run or process row inserts its deltas in its own transaction; a background
+-- task sums each key's rows into one. Backfilled here from the rows already stored.
+CREATE TABLE run_counts (
+    tenant     TEXT    NOT NULL,
+    kind       INTEGER NOT NULL,         -- RunKind ordinal
+    status     INTEGER NOT NULL,         -- RunStatus ordinal (a runGroup's derived status)
+    process_id TEXT,                     -- NULL for a runGroup
+    n          INTEGER NOT NULL
+);
+CREATE INDEX run_counts_by_key ON run_counts (tenant, process_id, kind, status, n);
+CREATE TABLE process_counts (
+    tenant TEXT    NOT NULL,
+    kind   INTEGER NOT NULL,             -- ProcessKind ordinal
+    n      INTEGER NOT NULL
+);
+CREATE INDEX process_counts_by_key ON process_counts (tenant, kind, n);
+INSERT INTO run_counts (tenant, kind, status, process_id, n)
+    SELECT tenant, kind, status, process_id, COUNT(*) FROM runs GROUP BY tenant, kind, status, process_id;
+INSERT INTO process_counts (tenant, kind, n) SELECT tenant, kind, COUNT(*) FROM processes GROUP BY tenant, kind;
+"#,
 ];
 
 /// How many migrations this build knows: the newest schema version it can open.

@@ -308,16 +308,14 @@ impl Run {
 
     /// Refuses to re-point a runGroup's process: it has none.
     pub fn check_repointable(&self) -> Result<(), FieldError> {
-        match self.variant {
-            RunVariant::FlowRun { .. } => Ok(()),
-            RunVariant::RunGroup(_) => Err(FieldError::new("@odata.id", Code::InvalidBinding, "a runGroup has no process to re-point")),
-        }
+        self.repoint_process(self.id).map(|_| ())
     }
 
     /// The next version, pointing at another flow (`process/$ref`).
     pub fn repoint_process(&self, to: Uuid) -> Result<Run, FieldError> {
-        self.check_repointable()?;
-        let RunVariant::FlowRun { flow, group_id, .. } = self.variant else { return Ok(self.clone()) };
+        let RunVariant::FlowRun { flow, group_id, .. } = self.variant else {
+            return Err(FieldError::new("@odata.id", Code::InvalidBinding, "a runGroup has no process to re-point"));
+        };
         Ok(Run { variant: RunVariant::FlowRun { flow, process_id: to, group_id }, version: self.version + 1, ..self.clone() })
     }
 

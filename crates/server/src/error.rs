@@ -53,7 +53,7 @@ impl ApiError {
 
     /// The status the code is answered with.
     pub fn status(&self) -> StatusCode {
-        StatusCode::from_u16(self.code.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
+        status_of(self.code)
     }
 
     pub fn not_found(message: impl Into<String>) -> Self {
@@ -152,11 +152,16 @@ impl From<StoreError> for ApiError {
 
 pub type ApiResult<T> = Result<T, ApiError>;
 
+/// The HTTP status a code is answered with.
+fn status_of(code: Code) -> StatusCode {
+    StatusCode::from_u16(code.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
+}
+
 /// The error-code table of docs/api.md, one row per [`Code`], in the table's order.
 pub fn code_table() -> String {
     let mut table = String::from("| `innerError.code` | status | `code` | meaning |\n|---|---|---|---|\n");
     for code in Code::ALL {
-        let status = StatusCode::from_u16(code.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        let status = status_of(*code);
         table.push_str(&format!("| `{code}` | {} | `{}` | {} |\n", code.status(), graph_code(status), code.meaning()));
     }
     table

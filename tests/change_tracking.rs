@@ -30,27 +30,17 @@ const NS: &str = "#microsoft.graph.industryData";
 const WRITERS: usize = 6;
 const OPS_PER_WRITER: usize = 25;
 
+#[path = "common/http.rs"]
+mod http;
 #[path = "common/replica.rs"]
 mod replica;
+
+use http::send;
 
 use replica::Replica;
 
 async fn replica(store: Arc<dyn Store>) -> Replica {
     replica::serve(store).await
-}
-
-async fn send(c: &reqwest::Client, method: Method, url: &str, body: Option<Value>, headers: &[(&str, &str)]) -> (u16, Value) {
-    let mut req = c.request(method, url);
-    if let Some(body) = body {
-        req = req.json(&body);
-    }
-    for (k, v) in headers {
-        req = req.header(*k, *v);
-    }
-    let resp = req.send().await.unwrap();
-    let status = resp.status().as_u16();
-    let text = resp.text().await.unwrap();
-    (status, if text.is_empty() { Value::Null } else { serde_json::from_str(&text).unwrap_or(Value::String(text)) })
 }
 
 /// Every item of a listing, following nextLinks.

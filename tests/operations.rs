@@ -6,6 +6,8 @@
 
 #[path = "common/binary.rs"]
 mod binary;
+#[path = "common/http.rs"]
+mod http;
 #[path = "common/pg.rs"]
 #[allow(dead_code)]
 mod pg;
@@ -53,14 +55,7 @@ fn client() -> reqwest::Client {
 }
 
 async fn send(client: &reqwest::Client, method: reqwest::Method, url: String, body: Option<Value>) -> (u16, Value) {
-    let mut request = client.request(method, url);
-    if let Some(body) = body {
-        request = request.json(&body);
-    }
-    let response = request.send().await.unwrap();
-    let status = response.status().as_u16();
-    let text = response.text().await.unwrap();
-    (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
+    http::send(client, method, &url, body, &[]).await
 }
 
 async fn post(client: &reqwest::Client, url: String, body: Value) -> Value {

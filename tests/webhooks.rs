@@ -7,6 +7,8 @@
 
 #[path = "common/binary.rs"]
 mod binary;
+#[path = "common/http.rs"]
+mod http;
 #[path = "common/pg.rs"]
 #[allow(dead_code)]
 mod pg;
@@ -202,17 +204,9 @@ impl Hub {
     }
 
     async fn send(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> (u16, Value) {
-        let mut request = self.client.request(method, format!("{}/beta/{path}", self.base));
-        if let Some(t) = &self.token {
-            request = request.bearer_auth(t);
-        }
-        if let Some(body) = body {
-            request = request.json(&body);
-        }
-        let response = request.send().await.unwrap();
-        let status = response.status().as_u16();
-        let text = response.text().await.unwrap();
-        (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
+        let bearer = self.token.as_ref().map(|t| format!("Bearer {t}"));
+        let headers: Vec<(&str, &str)> = bearer.iter().map(|b| ("authorization", b.as_str())).collect();
+        http::send(&self.client, method, &format!("{}/beta/{path}", self.base), body, &headers).await
     }
 
     async fn post(&self, path: &str, body: Value) -> (u16, Value) {

@@ -1,19 +1,17 @@
 //! The application: shared state and the router with its layers.
 
-use runhub_model::Code;
 use std::sync::Arc;
 
 use axum::Router;
-use axum::response::IntoResponse;
 use axum::routing::{any, get};
 
 use crate::auth::Authenticator;
 use crate::error::ApiError;
 use crate::feed::Feed;
-use crate::limits::{self, Guard, Limits};
+use crate::limits::{Guard, Limits};
 pub use crate::metrics::MetricsSettings;
+use crate::routes;
 use crate::webhooks::Webhooks;
-use crate::{protocol, routes};
 
 pub use crate::state::AppState;
 
@@ -30,9 +28,8 @@ pub fn router(state: AppState) -> Router {
     router_with(state, Security::default())
 }
 
-/// The whole HTTP surface over a store. Layers, outermost first: request ids and the log line;
-/// panics → 500; URL and header sizes (414, 431); requests in flight (503); the request timeout
-/// (408); who is calling and how often (401, 429); then the routes, which check permissions (403).
+/// The whole HTTP surface over a store, inside the one layer every request passes (`crate::front`:
+/// ids, log line, metrics, limits, who is calling); the routes then check permissions (403).
 /// Outermost of all, the handle `$batch` sends its requests through: this service without it.
 pub fn router_with(state: AppState, security: Security) -> Router {
     router_full(state, security, Services::default())
@@ -66,18 +63,8 @@ pub fn router_full(state: AppState, security: Security, services: Services) -> R
             ApiError::not_found(format!("no resource at '{}'; the service root is /beta", request.uri().path()))
         })
         .method_not_allowed_fallback(|| async { ApiError::method_not_allowed(&["GET"]) })
-        .layer(axum::Extension(feed))
-        .layer(axum::Extension(webhooks))
-        .layer(axum::middleware::from_fn_with_state(guard.clone(), limits::access))
-        .layer(axum::middleware::from_fn_with_state(guard.clone(), limits::timeout))
-        .layer(axum::middleware::from_fn_with_state(guard.clone(), limits::concurrency))
-        .layer(axum::middleware::from_fn_with_state(guard, limits::sizes))
-        .layer(tower_http::catch_panic::CatchPanicLayer::custom(|_: Box<dyn std::any::Any + Send>| {
-            ApiError::new(Code::GeneralException, "the server failed while serving this request").into_response()
-        }))
-        .layer(axum::middleware::from_fn(crate::metrics::layer))
-        .layer(axum::middleware::from_fn(protocol::layer))
-        .with_state(state);
+        .layer(axum::middleware::from_fn_with_state(guard, crate::front::layer))
+        .with_state(AppState { feed, webhooks, ..state });
     // `$batch` sends each of its requests through this same service, layers and all (docs/batch.md).
     service.clone().layer(axum::Extension(routes::batch::ItemRouter(service)))
 }

@@ -99,7 +99,7 @@ impl Application {
         let feed = Feed::new(settings.feed.clone());
         let webhooks = Webhooks::new(settings.webhooks.clone());
         let router = crate::app::router_full(
-            AppState { store: store.clone(), public_url: settings.public_url.clone() },
+            AppState::new(store.clone(), settings.public_url.clone()),
             settings.security.clone(),
             Services { feed: feed.clone(), metrics: settings.metrics.clone(), webhooks: webhooks.clone() },
         );

@@ -1,5 +1,5 @@
 //! Who a request acts for, decided once per request by [`Authenticator::identify`] in the
-//! access layer (see `limits::access`), which puts an [`Identity`] into the request's extensions.
+//! access check (see `limits::check_access`), which puts an [`Identity`] into the request's extensions.
 //! Handlers and the store only ever see the [`TenantId`] that [`tenant`] hands them.
 //!
 //! - `--auth none` (the default, for a local single user): every request acts for the default tenant

@@ -8,6 +8,7 @@ pub mod dashboard;
 pub mod duration;
 pub mod error;
 pub mod feed;
+pub mod front;
 pub mod limits;
 pub mod metrics;
 pub mod paging;

@@ -1,18 +1,18 @@
-//! Limits against abuse, as layers around every route: request-line and header sizes (414, 431), a
+//! Limits against abuse, checked around every route (by `crate::front`): request-line and header sizes (414, 431), a
 //! cap on requests in flight (503), a request timeout (408), and the access layer — who is calling
 //! (401) and how often (429, per tenant, or per client IP when the caller is not authenticated).
 //! Connection-level limits (concurrent connections, the header read timeout) live in `serve`.
 
 use runhub_model::Code;
+use std::future::Future;
 use std::net::{IpAddr, SocketAddr};
 use std::num::NonZeroU32;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use axum::extract::{ConnectInfo, Request, State};
+use axum::extract::{ConnectInfo, Request};
 use axum::http::{HeaderValue, header};
-use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
@@ -119,48 +119,51 @@ fn with_close(mut response: Response) -> Response {
     response
 }
 
-/// 414 and 431, before anything else looks at the request.
-pub async fn sizes(State(guard): State<Arc<Guard>>, request: Request, next: Next) -> Response {
+/// 414 and 431, before anything else looks at the request: the refusal, if any.
+pub fn check_sizes(guard: &Guard, request: &Request) -> Option<Response> {
     let target = request.uri().path_and_query().map_or(0, |pq| pq.as_str().len());
     if target > guard.limits.max_url_bytes {
-        return with_close(
+        return Some(with_close(
             ApiError::new(
                 Code::UriTooLong,
                 format!("the request URL is {target} bytes long; at most {} are accepted", guard.limits.max_url_bytes),
             )
             .into_response(),
-        );
+        ));
     }
     let head: usize = request.headers().iter().map(|(k, v)| k.as_str().len() + v.len() + 4).sum();
     if head > guard.limits.max_header_bytes {
-        return with_close(
+        return Some(with_close(
             ApiError::new(
                 Code::RequestHeaderFieldsTooLarge,
                 format!("the request headers are {head} bytes long; at most {} are accepted", guard.limits.max_header_bytes),
             )
             .into_response(),
-        );
+        ));
     }
-    next.run(request).await
+    None
 }
 
-/// 503 with `Retry-After` when as many requests as allowed are already being served.
-pub async fn concurrency(State(guard): State<Arc<Guard>>, request: Request, next: Next) -> Response {
-    let Ok(_permit) = guard.in_flight.clone().try_acquire_owned() else {
-        return ApiError::new(
-            Code::TooManyConcurrentRequests,
-            format!("the service is serving its maximum of {} requests at once; retry shortly", guard.limits.max_concurrent_requests),
-        )
-        .with_header(header::RETRY_AFTER, "1")
-        .into_response();
-    };
-    next.run(request).await
+/// A place among the requests being served; `None` when as many requests as allowed are already
+/// being served (answer [`busy`]).
+pub fn admit(guard: &Guard) -> Option<tokio::sync::SemaphorePermit<'_>> {
+    guard.in_flight.try_acquire().ok()
 }
 
-/// 408 when the request (its body included) is not received and answered in time.
-pub async fn timeout(State(guard): State<Arc<Guard>>, request: Request, next: Next) -> Response {
+/// The 503, with `Retry-After`, of a request [`admit`] refused.
+pub fn busy(guard: &Guard) -> Response {
+    ApiError::new(
+        Code::TooManyConcurrentRequests,
+        format!("the service is serving its maximum of {} requests at once; retry shortly", guard.limits.max_concurrent_requests),
+    )
+    .with_header(header::RETRY_AFTER, "1")
+    .into_response()
+}
+
+/// `serve`, or 408 when the request (its body included) is not received and answered in time.
+pub async fn within_timeout(guard: &Guard, serve: impl Future<Output = Response>) -> Response {
     let limit = guard.limits.request_timeout;
-    match tokio::time::timeout(limit, next.run(request)).await {
+    match tokio::time::timeout(limit, serve).await {
         Ok(response) => response,
         Err(_) => with_close(
             ApiError::new(Code::RequestTimeout, format!("the request was not received and served within {} ms", limit.as_millis()))
@@ -169,10 +172,11 @@ pub async fn timeout(State(guard): State<Arc<Guard>>, request: Request, next: Ne
     }
 }
 
-/// The access layer: who is calling (401 when a token is required and not valid), then the rate
+/// The access check: who is calling (401 when a token is required and not valid), then the rate
 /// limit of that caller (429), keyed by tenant — or by client IP when there is no authenticated
-/// tenant (`--auth none`, a refused token, `/healthz`). Puts the [`crate::auth::Identity`] on the request.
-pub async fn access(State(guard): State<Arc<Guard>>, mut request: Request, next: Next) -> Response {
+/// tenant (`--auth none`, a refused token, `/healthz`). Puts the [`crate::auth::Identity`] on the
+/// request; returns the refusal, if any.
+pub fn check_access(guard: &Guard, request: &mut Request) -> Option<Response> {
     // Only the API below /beta holds anyone's data; probes (/healthz) and unknown paths (404) do not.
     let path = request.uri().path();
     let api = path == "/beta" || path.starts_with("/beta/");
@@ -191,12 +195,14 @@ pub async fn access(State(guard): State<Arc<Guard>>, mut request: Request, next:
                 RateKey::Tenant(_) => "this tenant",
                 RateKey::Ip(_) => "this client",
             };
-            return ApiError::new(
-                Code::TooManyRequests,
-                format!("{who} is sending requests faster than the service allows; retry after {} s", wait.max(1)),
-            )
-            .with_header(header::RETRY_AFTER, wait.max(1).to_string())
-            .into_response();
+            return Some(
+                ApiError::new(
+                    Code::TooManyRequests,
+                    format!("{who} is sending requests faster than the service allows; retry after {} s", wait.max(1)),
+                )
+                .with_header(header::RETRY_AFTER, wait.max(1).to_string())
+                .into_response(),
+            );
         }
     }
     match identity {
@@ -204,7 +210,7 @@ pub async fn access(State(guard): State<Arc<Guard>>, mut request: Request, next:
         Some(Ok(identity)) => {
             request.extensions_mut().insert(identity);
         }
-        Some(Err(failure)) => return failure.into_error().into_response(),
+        Some(Err(failure)) => return Some(failure.into_error().into_response()),
     }
-    next.run(request).await
+    None
 }

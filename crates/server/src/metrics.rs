@@ -10,9 +10,8 @@ use std::borrow::Cow;
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
-use axum::extract::{Request, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, Method, header};
-use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use runhub_model::{GraphEnum, RunKind, RunStatus};
@@ -197,16 +196,64 @@ fn template(parsed: &ResourcePath) -> String {
     format!("{base}{tail}{count}")
 }
 
-/// Counts and times every request, whatever its outcome (inside the request-id layer).
-pub async fn layer(request: Request, next: Next) -> Response {
-    let started = Instant::now();
-    let method = method_label(request.method());
-    let route = route_label(request.uri().path());
-    let response = next.run(request).await;
-    let status = response.status().as_u16().to_string();
-    metrics::counter!(HTTP_REQUESTS, "method" => method, "route" => route.clone(), "status" => status).increment(1);
-    metrics::histogram!(HTTP_DURATION, "route" => route).record(started.elapsed().as_secs_f64());
-    response
+/// The `route` label of a request, put on its reply by the code that parsed its path, so that the
+/// path is parsed once per request (see [`record_request`]).
+#[derive(Clone)]
+pub struct RouteLabel(pub Cow<'static, str>);
+
+impl RouteLabel {
+    /// The label of a parsed path below `/beta/`.
+    pub fn of(parsed: &ResourcePath) -> Self {
+        Self(Cow::Owned(template(parsed)))
+    }
+
+    pub fn unmatched() -> Self {
+        Self(Cow::Borrowed(UNMATCHED))
+    }
+}
+
+/// One route's metric handles, kept per thread: looking a labelled metric up in the recorder
+/// (building its key, hashing it, locking a shard) for every request cost more than the request.
+struct RouteHandles {
+    duration: metrics::Histogram,
+    requests: Vec<(&'static str, u16, metrics::Counter)>,
+}
+
+thread_local! {
+    static HANDLES: std::cell::RefCell<std::collections::HashMap<String, RouteHandles>> = Default::default();
+}
+
+/// Counts and times one request, whatever its outcome. `route` is its [`RouteLabel`] when the
+/// router put one on the reply, else the label of its path.
+pub fn record_request(method: &Method, path: &str, route: Option<&RouteLabel>, status: u16, elapsed: Duration) {
+    let method = method_label(method);
+    let computed;
+    let route: &str = match route {
+        Some(label) => &label.0,
+        None => {
+            computed = route_label(path);
+            &computed
+        }
+    };
+    HANDLES.with(|cell| {
+        let mut map = cell.borrow_mut();
+        if !map.contains_key(route) {
+            let duration = metrics::histogram!(HTTP_DURATION, "route" => route.to_owned());
+            map.insert(route.to_owned(), RouteHandles { duration, requests: Vec::new() });
+        }
+        let Some(handles) = map.get_mut(route) else { return };
+        let counter = match handles.requests.iter().position(|(m, s, _)| *m == method && *s == status) {
+            Some(i) => &handles.requests[i].2,
+            None => {
+                let counter =
+                    metrics::counter!(HTTP_REQUESTS, "method" => method, "route" => route.to_owned(), "status" => status.to_string());
+                handles.requests.push((method, status, counter));
+                &handles.requests[handles.requests.len() - 1].2
+            }
+        };
+        counter.increment(1);
+        handles.duration.record(elapsed.as_secs_f64());
+    });
 }
 
 /// What `/metrics` needs beside the recorder.

@@ -1,14 +1,11 @@
 //! What every reply carries: `request-id`, the echoed `client-request-id`, `OData-Version`; and
-//! each request served inside its span, with one log line (`crate::telemetry`).
+//! each request served under its ids, with one log line (`crate::telemetry`).
 
 use std::future::Future;
 use std::time::Instant;
 
-use axum::extract::Request;
 use axum::http::{HeaderMap, HeaderName, HeaderValue, Method};
-use axum::middleware::Next;
 use axum::response::Response;
-use tracing::Instrument;
 
 pub const JSON_CONTENT_TYPE: &str = "application/json;odata.metadata=minimal";
 pub static REQUEST_ID: HeaderName = HeaderName::from_static("request-id");
@@ -31,12 +28,9 @@ pub fn current_ids() -> RequestIds {
     IDS.try_with(Clone::clone).unwrap_or_default()
 }
 
-/// The outermost layer: ids, headers, and the log line.
-pub async fn layer(request: Request, next: Next) -> Response {
-    let method = request.method().clone();
-    let path = request.uri().path().to_owned();
-    let ids = new_ids(request.headers());
-    serve_as(&method, &path, ids, next.run(request)).await
+/// The `request-id` of the request being served on this task, if any (for log lines).
+pub fn current_request_id() -> Option<String> {
+    IDS.try_with(|ids| ids.request_id.clone()).ok()
 }
 
 /// Fresh ids for a request: a new `request-id`, and its `client-request-id` when it sent a usable one.
@@ -52,8 +46,7 @@ pub async fn serve_as(method: &Method, path: &str, ids: RequestIds, serve: impl 
     let started = Instant::now();
     let request_id = ids.request_id.clone();
     let client_request_id = ids.client_request_id.clone();
-    let span = crate::telemetry::request_span(&request_id);
-    let mut response = IDS.scope(ids, serve).instrument(span.clone()).await;
+    let mut response = IDS.scope(ids, serve).await;
     let headers = response.headers_mut();
     if let Ok(v) = HeaderValue::from_str(&request_id) {
         headers.insert(REQUEST_ID.clone(), v);
@@ -62,7 +55,7 @@ pub async fn serve_as(method: &Method, path: &str, ids: RequestIds, serve: impl 
         headers.insert(CLIENT_REQUEST_ID.clone(), v);
     }
     headers.insert(ODATA_VERSION.clone(), HeaderValue::from_static("4.0"));
-    crate::telemetry::log_request(&span, &request_id, method, path, response.status(), started);
+    crate::telemetry::log_request(&request_id, method, path, response.status(), started);
     response
 }
 

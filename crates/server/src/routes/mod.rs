@@ -25,6 +25,7 @@ use serde_json::{Map, Value};
 pub use service::{healthz, livez};
 
 use crate::error::{ApiError, ApiResult};
+use crate::metrics::RouteLabel;
 use crate::path::{self, Resource, ResourcePath};
 use crate::protocol::JSON_CONTENT_TYPE;
 use crate::state::AppState;
@@ -199,22 +200,25 @@ fn service_root(state: &AppState, parts: &axum::http::request::Parts) -> String 
 }
 
 /// Every request below `/beta`.
+/// The reply carries the request's metrics label (`RouteLabel`), taken from the path parsed here.
 pub async fn dispatch(State(state): State<AppState>, request: Request) -> Response {
-    match serve(state, request).await {
-        Ok(response) => response,
+    let full_path = request.uri().path();
+    let below_root = if full_path == SERVICE_ROOT { Some("") } else { full_path.strip_prefix("/beta/") };
+    let parsed = match below_root {
+        Some(below_root) => path::parse(below_root),
+        None => Err(ApiError::not_found(format!("no resource at '{full_path}'"))),
+    };
+    let label = parsed.as_ref().map_or_else(|_| RouteLabel::unmatched(), RouteLabel::of);
+    let mut response = match parsed {
+        Ok(path) => serve(state, path, request).await.unwrap_or_else(IntoResponse::into_response),
         Err(error) => error.into_response(),
-    }
+    };
+    response.extensions_mut().insert(label);
+    response
 }
 
-async fn serve(state: AppState, request: Request) -> ApiResult<Response> {
+async fn serve(state: AppState, path: ResourcePath, request: Request) -> ApiResult<Response> {
     let (parts, body) = request.into_parts();
-    let full_path = parts.uri.path();
-    let below_root = if full_path == SERVICE_ROOT {
-        ""
-    } else {
-        full_path.strip_prefix("/beta/").ok_or_else(|| ApiError::not_found(format!("no resource at '{full_path}'")))?
-    };
-    let path = path::parse(below_root)?;
     let query = QueryString::parse(parts.uri.query());
     let route = crate::router::route(path.endpoint(), &parts.method)?;
     // JSON resources refuse an Accept header that admits no JSON; `$metadata` (XML) and `/$count`
@@ -233,11 +237,9 @@ async fn serve(state: AppState, request: Request) -> ApiResult<Response> {
     crate::permissions::check(&identity.grants, route.access, &path, &parts.method, &query)?;
     let tenant = crate::auth::tenant(&parts)?;
     let body = read_body(&parts.headers, body).await?;
-    let feed = parts.extensions.get::<crate::feed::Feed>().cloned().unwrap_or_default();
-    let webhooks = parts.extensions.get::<crate::webhooks::Webhooks>().cloned().unwrap_or_default();
     let ctx = Ctx {
-        feed,
-        webhooks,
+        feed: state.feed.clone(),
+        webhooks: state.webhooks.clone(),
         root: service_root(&state, &parts),
         state,
         tenant,

@@ -594,20 +594,6 @@ async fn a_backup_taken_under_writes_restores_every_acknowledged_write() {
         }
     }
     assert!(missing.is_empty(), "{} acknowledged runs are missing from the backup: {missing:?}", missing.len());
-    // Substring search on the restored copy finds them: its name index still points at its rows.
-    for id in before.iter().step_by(25) {
-        let (_, run) = get(&client, format!("{}/beta/industryData/runs/{id}", server.base)).await;
-        let name = run["displayName"].as_str().unwrap();
-        let filter = format!("contains(displayName,'{name}')");
-        let url = reqwest::Url::parse_with_params(
-            &format!("{}/beta/industryData/runs", server.base),
-            [("$filter", filter.as_str()), ("$top", "999")],
-        )
-        .unwrap();
-        let (status, found) = get(&client, url.to_string()).await;
-        assert_eq!(status, 200, "{found}");
-        assert!(found["value"].as_array().unwrap().iter().any(|r| r["id"] == id.as_str()), "{name}: {found}");
-    }
 }
 
 fn digest_dir(dir: &Path) -> BTreeMap<String, Vec<u8>> {

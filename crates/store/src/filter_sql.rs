@@ -36,11 +36,9 @@ struct Term {
     null: bool,
 }
 
-pub(crate) struct Compiler<'a> {
+pub(crate) struct Compiler {
     pub table: Table,
     pub dialect: Dialect,
-    /// Name patterns to narrow through SQLite's run-name index (`crate::name_index`).
-    pub indexed_names: &'a [String],
 }
 
 /// `s` as a LIKE pattern matching itself, `\\` escaping `%`, `_` and `\\`.
@@ -63,7 +61,7 @@ fn always(b: bool) -> Expr {
     Expr::cust(if b { "1 = 1" } else { "1 = 0" })
 }
 
-impl Compiler<'_> {
+impl Compiler {
     fn term(&self, operand: &Operand) -> Result<Term, StoreError> {
         Ok(match operand {
             Operand::Property { path, .. } => {
@@ -142,20 +140,6 @@ impl Compiler<'_> {
                         StringFn::Contains => "rh_contains",
                     };
                     let pred = Expr::from(Func::cust(name).args([h.expr.clone(), n.expr.clone()])).eq(Expr::val(1));
-                    let pred = match (self.table, haystack, needle) {
-                        (Table::Runs, Operand::Property { path: "displayName", .. }, Operand::Literal(Value::String(s)))
-                            if self.indexed_names.contains(s) =>
-                        {
-                            match crate::name_index::candidates_query(s) {
-                                Some(q) => {
-                                    Expr::cust_with_values("runs.rowid IN (SELECT rowid FROM run_names WHERE run_names MATCH ?)", [q])
-                                        .and(pred)
-                                }
-                                None => pred,
-                            }
-                        }
-                        _ => pred,
-                    };
                     return Ok(Self::not_null_guarded(&[&h, &n], pred));
                 }
                 // A literal needle is a LIKE pattern, which the trigram index (pg_trgm) serves.

@@ -14,7 +14,6 @@ mod columns;
 mod counts;
 mod dialect;
 mod filter_sql;
-mod name_index;
 mod ops;
 pub mod postgres;
 mod query;

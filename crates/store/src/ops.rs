@@ -438,7 +438,7 @@ pub(crate) async fn get_run<T: Tx>(tx: &mut T, tenant: &TenantId, scope: &RunSco
 }
 
 pub(crate) async fn list_processes<T: Tx>(tx: &mut T, tenant: &TenantId, kind: ProcessKind, q: &ListQuery) -> StoreResult<Page<Process>> {
-    let mut stmts = query::page_statements(Table::Processes, tenant, query::process_kind_terms(kind), q, T::DIALECT, &[])?;
+    let mut stmts = query::page_statements(Table::Processes, tenant, query::process_kind_terms(kind), q, T::DIALECT)?;
     if stmts.count.is_some() {
         stmts.count = Some(process_count_statement(tenant, kind, q.filter.as_ref(), T::DIALECT)?);
     }
@@ -462,7 +462,7 @@ fn process_count_statement(
     if counts::answer_processes(filter) {
         query::counts::sum(Table::Processes, tenant, terms, filter, dialect)
     } else {
-        query::count_rows(Table::Processes, tenant, terms, filter, dialect, &[])
+        query::count_rows(Table::Processes, tenant, terms, filter, dialect)
     }
 }
 
@@ -475,57 +475,34 @@ pub(crate) async fn processes_by_ids<T: Tx>(tx: &mut T, tenant: &TenantId, ids: 
 
 pub(crate) async fn list_runs<T: Tx>(tx: &mut T, tenant: &TenantId, scope: &RunScope, q: &ListQuery) -> StoreResult<Page<Run>> {
     check_parent(tx, tenant, &scope.parent).await?;
-    let indexed = indexed_names(tx, q.filter.as_ref()).await?;
-    let stmts = run_page_statements(tenant, scope, q, T::DIALECT, &indexed)?;
+    let stmts = run_page_statements(tenant, scope, q, T::DIALECT)?;
     let items = tx.fetch(stmts.page).await?;
     finish_page(tx, items, &stmts.keys, stmts.count, q.top, Table::Runs, query::run_key).await
 }
 
 pub(crate) async fn count_runs<T: Tx>(tx: &mut T, tenant: &TenantId, scope: &RunScope, filter: Option<&Filter>) -> StoreResult<u64> {
     check_parent(tx, tenant, &scope.parent).await?;
-    let indexed = indexed_names(tx, filter).await?;
-    count(tx, run_count_statement(tenant, scope, filter, T::DIALECT, &indexed)?).await
-}
-
-/// The name patterns of `filter` that SQLite's run-name index answers (crate::name_index); none on
-/// PostgreSQL, whose planner chooses its trigram index by itself.
-pub(crate) async fn indexed_names<T: Tx>(tx: &mut T, filter: Option<&Filter>) -> StoreResult<Vec<String>> {
-    match T::DIALECT {
-        Dialect::Sqlite => crate::name_index::selective_patterns(tx, filter).await,
-        Dialect::Postgres => Ok(Vec::new()),
-    }
+    count(tx, run_count_statement(tenant, scope, filter, T::DIALECT)?).await
 }
 
 /// A run listing's statements: its page, and its count (when asked for) as
 /// [`run_count_statement`] makes it.
-pub(crate) fn run_page_statements(
-    tenant: &TenantId,
-    scope: &RunScope,
-    q: &ListQuery,
-    dialect: Dialect,
-    indexed_names: &[String],
-) -> StoreResult<PageStatements> {
-    let mut stmts = query::page_statements(Table::Runs, tenant, query::scope_terms(scope), q, dialect, indexed_names)?;
+pub(crate) fn run_page_statements(tenant: &TenantId, scope: &RunScope, q: &ListQuery, dialect: Dialect) -> StoreResult<PageStatements> {
+    let mut stmts = query::page_statements(Table::Runs, tenant, query::scope_terms(scope), q, dialect)?;
     if stmts.count.is_some() {
-        stmts.count = Some(run_count_statement(tenant, scope, q.filter.as_ref(), dialect, indexed_names)?);
+        stmts.count = Some(run_count_statement(tenant, scope, q.filter.as_ref(), dialect)?);
     }
     Ok(stmts)
 }
 
 /// How the runs of a scope matching `filter` are counted: from the stored counts where they answer
 /// it (crate::counts), else by scan.
-fn run_count_statement(
-    tenant: &TenantId,
-    scope: &RunScope,
-    filter: Option<&Filter>,
-    dialect: Dialect,
-    indexed_names: &[String],
-) -> StoreResult<SelectStatement> {
+fn run_count_statement(tenant: &TenantId, scope: &RunScope, filter: Option<&Filter>, dialect: Dialect) -> StoreResult<SelectStatement> {
     let terms = query::scope_terms(scope);
     if counts::answer_runs(scope, filter) {
         query::counts::sum(Table::Runs, tenant, terms, filter, dialect)
     } else {
-        query::count_rows(Table::Runs, tenant, terms, filter, dialect, indexed_names)
+        query::count_rows(Table::Runs, tenant, terms, filter, dialect)
     }
 }
 

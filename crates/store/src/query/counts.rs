@@ -53,8 +53,7 @@ pub(crate) fn sum(
     filter: Option<&Filter>,
     dialect: Dialect,
 ) -> StoreResult<SelectStatement> {
-    let compiler = crate::filter_sql::Compiler { table, dialect, indexed_names: &[] };
-    super::select_where("CAST(COALESCE(SUM(n), 0) AS BIGINT)", counts_table(table), tenant, terms, filter, compiler)
+    super::select_where("CAST(COALESCE(SUM(n), 0) AS BIGINT)", counts_table(table), table, tenant, terms, filter, dialect)
 }
 
 /// Every tenant's runs by status from the delta rows: `status, SUM(n)`.

@@ -297,9 +297,8 @@ pub(crate) fn page_statements(
     terms: Vec<Expr>,
     query: &ListQuery,
     dialect: Dialect,
-    indexed_names: &[String],
 ) -> StoreResult<PageStatements> {
-    let compiler = Compiler { table, dialect, indexed_names };
+    let compiler = Compiler { table, dialect };
     let mut base = Query::select();
     base.from(Alias::new(table.name())).and_where(tenant_is(tenant));
     for t in terms {
@@ -340,20 +339,20 @@ pub(crate) fn count_rows(
     terms: Vec<Expr>,
     filter: Option<&Filter>,
     dialect: Dialect,
-    indexed_names: &[String],
 ) -> StoreResult<SelectStatement> {
-    select_where("COUNT(*)", table.name(), tenant, terms, filter, Compiler { table, dialect, indexed_names })
+    select_where("COUNT(*)", table.name(), table, tenant, terms, filter, dialect)
 }
 
-/// `SELECT what FROM from` a tenant's rows that the terms and the filter (compiled by `compiler`,
-/// over its table's columns) pick.
+/// `SELECT what FROM from` a tenant's rows that the terms and the filter (compiled over `table`'s
+/// columns) pick.
 pub(crate) fn select_where(
     what: &'static str,
     from: &'static str,
+    table: Table,
     tenant: &TenantId,
     terms: Vec<Expr>,
     filter: Option<&Filter>,
-    compiler: Compiler,
+    dialect: Dialect,
 ) -> StoreResult<SelectStatement> {
     let mut q = Query::select();
     q.expr(Expr::cust(what)).from(Alias::new(from)).and_where(tenant_is(tenant));
@@ -361,7 +360,7 @@ pub(crate) fn select_where(
         q.and_where(t);
     }
     if let Some(f) = filter {
-        q.and_where(compiler.filter(f)?);
+        q.and_where(Compiler { table, dialect }.filter(f)?);
     }
     Ok(q)
 }
@@ -395,7 +394,7 @@ pub(crate) fn runs_of_parents(
     query: &ListQuery,
     dialect: Dialect,
 ) -> StoreResult<SelectStatement> {
-    let compiler = Compiler { table: Table::Runs, dialect, indexed_names: &[] };
+    let compiler = Compiler { table: Table::Runs, dialect };
     let keys = if query.orderby.is_empty() { default_order(Table::Runs) } else { query.orderby.clone() };
     // Column names come from the fixed schema map, never from the request. Nulls sort lowest:
     // SQLite's native order, spelled out for PostgreSQL, whose native order is the opposite.

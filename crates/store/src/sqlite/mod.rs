@@ -115,12 +115,6 @@ impl SqliteStore {
         let path = data_dir.join(DATABASE_FILE);
         let conn = open_connection(&path, &options, false)?;
         conn.query_row("PRAGMA journal_mode = WAL", [], |_| Ok(())).map_err(internal)?;
-        // The writer's statement journals may spill to a temporary file. Kept in memory, a
-        // statement journal is a list of chunks that SQLite walks from its start whenever a
-        // statement inside a savepoint ends — and every operation of a write batch runs in one,
-        // so a batch of statements that need a journal (those that fire the run-name triggers)
-        // cost time quadratic in the batch's size. Spilled past 64 KiB, ending one is free.
-        conn.execute_batch("PRAGMA temp_store = FILE").map_err(internal)?;
         schema::migrate(&conn)?;
         let secret = token_secret(&conn)?;
         let readers = (0..options.readers.max(1))
@@ -159,8 +153,7 @@ impl SqliteStore {
     ) -> StoreResult<Vec<(String, Vec<String>)>> {
         let (tenant, scope, query) = (tenant.clone(), scope.clone(), query.clone());
         self.with_reader(move |tx| {
-            let indexed = block_on(ops::indexed_names(tx, query.filter.as_ref()))?;
-            let stmts = ops::run_page_statements(&tenant, &scope, &query, Dialect::Sqlite, &indexed)?;
+            let stmts = ops::run_page_statements(&tenant, &scope, &query, Dialect::Sqlite)?;
             let mut out = Vec::new();
             for stmt in std::iter::once(stmts.page).chain(stmts.count) {
                 let sql = stmt.render(Dialect::Sqlite);
@@ -437,12 +430,8 @@ mod tests {
 
         // Undo the migration and open again: it runs once more and backfills from the rows.
         let conn = Connection::open(dir.path().join(DATABASE_FILE)).unwrap();
-        // (The counts are migration 7; 8, the run-name index, is undone and runs again too.)
-        conn.execute_batch(
-            "DROP TABLE run_counts; DROP TABLE process_counts; DROP TRIGGER run_names_on_insert; DROP TRIGGER run_names_on_rename;
-             DROP TRIGGER run_names_on_delete; DROP TABLE run_names; DROP TABLE run_names_pending; PRAGMA user_version = 6;",
-        )
-        .unwrap();
+        conn.execute_batch(&format!("DROP TABLE run_counts; DROP TABLE process_counts; PRAGMA user_version = {};", schema::KNOWN - 1))
+            .unwrap();
         drop(conn);
         let store = SqliteStore::open(dir.path(), Options::default()).await.unwrap();
         assert_eq!(counts_of(&store, "counts").await, incremental);

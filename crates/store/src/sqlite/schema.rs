@@ -185,39 +185,6 @@ INSERT INTO run_counts (tenant, kind, status, process_id, n)
     SELECT tenant, kind, status, process_id, COUNT(*) FROM runs GROUP BY tenant, kind, status, process_id;
 INSERT INTO process_counts (tenant, kind, n) SELECT tenant, kind, COUNT(*) FROM processes GROUP BY tenant, kind;
 "#,
-    r#"
--- Substring search on run names (docs/architecture.md, "Substring search"): an FTS5 trigram index
--- of display names, keyed by the runs row's rowid, holding no copy of the text (contentless). It
--- only narrows: every match is checked again against the name itself. Triggers note which runs
--- changed in run_names_pending (stale: the index holds an older name of the row); the writer
--- brings the index up to date from it once per transaction, just before COMMIT — not inside each
--- operation's savepoint, where FTS5 writes out its pending terms at every savepoint.
-CREATE VIRTUAL TABLE run_names USING fts5(
-    name, content = '', contentless_delete = 1, tokenize = 'trigram case_sensitive 1', detail = 'none'
-);
-CREATE TABLE run_names_pending (
-    rid   INTEGER PRIMARY KEY,          -- runs.rowid
-    stale INTEGER NOT NULL
-);
-CREATE TRIGGER run_names_on_insert AFTER INSERT ON runs BEGIN
-    INSERT INTO run_names_pending (rid, stale) VALUES (new.rowid, 0) ON CONFLICT (rid) DO NOTHING;
-END;
-CREATE TRIGGER run_names_on_rename AFTER UPDATE OF display_name ON runs WHEN new.display_name IS NOT old.display_name BEGIN
-    INSERT INTO run_names_pending (rid, stale) VALUES (new.rowid, 1) ON CONFLICT (rid) DO UPDATE SET stale = 1;
-END;
-CREATE TRIGGER run_names_on_delete AFTER DELETE ON runs BEGIN
-    INSERT INTO run_names_pending (rid, stale) VALUES (old.rowid, 1) ON CONFLICT (rid) DO UPDATE SET stale = 1;
-END;
-INSERT INTO run_names (rowid, name) SELECT rowid, display_name FROM runs;
-"#,
-];
-
-/// Brings the run-name index up to date with the runs written in this transaction (see the
-/// migration that creates it). The writer runs these before every COMMIT, in order.
-pub(crate) const SYNC_RUN_NAMES: [&str; 3] = [
-    "DELETE FROM run_names WHERE rowid IN (SELECT rid FROM run_names_pending WHERE stale = 1)",
-    "INSERT INTO run_names (rowid, name) SELECT r.rowid, r.display_name FROM run_names_pending p JOIN runs r ON r.rowid = p.rid",
-    "DELETE FROM run_names_pending",
 ];
 
 /// How many migrations this build knows: the newest schema version it can open.

@@ -135,8 +135,7 @@ fn run(mut tx: SqliteTx, mut rx: mpsc::UnboundedReceiver<Job>, committed_signal:
             replies.push(reply);
         }
         let started = Instant::now();
-        let committed = super::schema::SYNC_RUN_NAMES.iter().try_for_each(|sql| exec(&tx.0, sql)).and_then(|()| exec(&tx.0, "COMMIT"));
-        let committed = committed.inspect_err(|_| {
+        let committed = exec(&tx.0, "COMMIT").inspect_err(|_| {
             let _ = exec(&tx.0, "ROLLBACK");
         });
         let hooks = AFTER_COMMIT.with(|hooks| std::mem::take(&mut *hooks.borrow_mut()));

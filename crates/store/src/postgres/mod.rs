@@ -62,12 +62,33 @@ const MAX_RETRIES: u32 = 5;
 /// unprepared for good, and it costs only one extra round trip per statement still in use.
 const MAX_CACHED_STATEMENTS: usize = 256;
 
+/// Statements with more bound values than this are not prepared but sent as before, parsed and
+/// planned for each run: past this size they are the variable ones (an `IN` list of a page's or a
+/// bulk import's ids), which would mostly take a cache place and a round trip for one use. And a
+/// plan kept for one of those can go badly wrong: PostgreSQL settles on a generic plan after a
+/// few runs and keeps it until the table's statistics change, so an import's `id IN (1000 ids)`
+/// planned on a near-empty table kept scanning all of a tenant's rows (a bulk load took six
+/// times as long).
+const MAX_CACHED_VALUES: usize = 64;
+
+/// How long a pool keeps its prepared statements before preparing them again. A generic plan is
+/// made again only when the statistics of its tables change, that is after an ANALYZE (which
+/// autovacuum runs as tables grow, but a server may run without it): this bounds how long a plan
+/// made when a table was small outlives that. Preparing again costs each connection one round
+/// trip per statement in use.
+const PLAN_MAX_AGE: Duration = Duration::from_secs(60);
+
 pub struct PgStore {
     pool: Pool,
     secret: Vec<u8>,
     timeout: Duration,
     /// Grows after every committed write through this instance (the change log's wake-up).
     committed: tokio::sync::watch::Sender<u64>,
+    /// When the prepared statements of every connection were last dropped, in milliseconds since
+    /// `opened`; they are dropped again once they are older than `plan_max_age`.
+    plans_made: std::sync::atomic::AtomicU64,
+    opened: std::time::Instant,
+    plan_max_age: Duration,
 }
 
 /// A database error in words, without the connection details (the URL may carry a password).
@@ -138,7 +159,15 @@ impl PgStore {
         schema::migrate(&mut client).await?;
         let secret = token_secret(&client).await?;
         drop(client);
-        Ok(Self { pool, secret, timeout: options.timeout, committed: tokio::sync::watch::Sender::new(0) })
+        Ok(Self {
+            pool,
+            secret,
+            timeout: options.timeout,
+            committed: tokio::sync::watch::Sender::new(0),
+            plans_made: 0.into(),
+            opened: std::time::Instant::now(),
+            plan_max_age: PLAN_MAX_AGE,
+        })
     }
 
     /// Bounds `op` by the configured timeout. A transaction cut off here is dropped mid-way; its
@@ -160,8 +189,22 @@ impl PgStore {
     }
 
     async fn connection(&self) -> StoreResult<PgTx> {
+        self.expire_plans();
         let client = self.pool.get().await.map_err(classify_pool)?;
         Ok(PgTx { client: Some(client), begin: None, open: false, in_flight: false, retry: false, after_commit: Vec::new() })
+    }
+
+    /// Drops every connection's prepared statements once they are older than `plan_max_age`
+    /// (by whichever caller notices first).
+    fn expire_plans(&self) {
+        use std::sync::atomic::Ordering::Relaxed;
+        let now = u64::try_from(self.opened.elapsed().as_millis()).unwrap_or(u64::MAX);
+        let made = self.plans_made.load(Relaxed);
+        if now.saturating_sub(made) >= u64::try_from(self.plan_max_age.as_millis()).unwrap_or(u64::MAX)
+            && self.plans_made.compare_exchange(made, now, Relaxed, Relaxed).is_ok()
+        {
+            self.pool.manager().statement_caches.clear();
+        }
     }
 
     async fn begin(&self) -> StoreResult<PgTx> {
@@ -320,10 +363,16 @@ impl Drop for PgTx {
     }
 }
 
-/// Runs a statement on `client`, prepared once per connection: the first time its text is seen there
-/// it is prepared (one round trip more), after that only bound and executed — one round trip, and
-/// the server does not parse it again (nor plan it, once it settles on a generic plan).
+/// Runs a statement on `client`, prepared once per connection (but for those with many values):
+/// the first time its text is seen there it is prepared (one round trip more), after that only
+/// bound and executed — one round trip, and the server does not parse it again (nor plan it, once
+/// it settles on a generic plan).
 async fn run(client: &Object, text: &str, types: &[Type], params: &[&(dyn ToSql + Sync)]) -> Result<Vec<Row>, tokio_postgres::Error> {
+    if params.len() > MAX_CACHED_VALUES {
+        // Unnamed: parsed and planned for these values, in one round trip.
+        let typed: Vec<(&(dyn ToSql + Sync), Type)> = params.iter().copied().zip(types.iter().cloned()).collect();
+        return client.query_typed(text, &typed).await;
+    }
     let statement = client.prepare_typed_cached(text, types).await?;
     if client.statement_cache.size() > MAX_CACHED_STATEMENTS {
         // `statement` stays alive (and prepared on the server) until it has run.

@@ -22,11 +22,12 @@ fn one_connection() -> Options {
     Options { pool_size: 1, ..Options::default() }
 }
 
-/// A statement whose text is new for every `n`, as an `IN` list of `n` values makes one.
-fn distinct(n: usize) -> Sql {
-    let list: Vec<String> = (1..=n).map(|i| format!("${i}")).collect();
-    let values = sea_query::Values((0..n).map(|i| sea_query::Value::BigInt(Some(i as i64))).collect());
-    Sql { text: format!("SELECT 1 WHERE 0 IN ({})", list.join(", ")), values }
+/// A statement whose text is new for every `n` (as inlined literals and `IN` lists make them),
+/// with `values` bound values.
+fn distinct(n: usize, values: usize) -> Sql {
+    let list: Vec<String> = (1..=values).map(|i| format!("${i}")).collect();
+    let bound = sea_query::Values((0..values).map(|i| sea_query::Value::BigInt(Some(i as i64))).collect());
+    Sql { text: format!("SELECT {n} WHERE 0 IN ({})", list.join(", ")), values: bound }
 }
 
 #[tokio::test]
@@ -37,19 +38,43 @@ async fn a_connection_prepares_each_statement_once_and_keeps_a_bounded_number() 
     let cached = |tx: &PgTx| tx.client().unwrap().statement_cache.size();
 
     for _ in 0..3 {
-        tx.query(&distinct(1)).await.unwrap();
+        tx.query(&distinct(0, 1)).await.unwrap();
     }
     assert_eq!(cached(&tx), 1, "one statement, run three times, is prepared once");
 
     for n in 1..=2 * MAX_CACHED_STATEMENTS + 10 {
-        let rows = tx.query(&distinct(n)).await.unwrap();
+        let rows = tx.query(&distinct(n, 1 + n % 8)).await.unwrap();
         assert_eq!(rows.len(), 1);
         assert!(cached(&tx) <= MAX_CACHED_STATEMENTS, "{} statements cached after {n} distinct texts", cached(&tx));
     }
+    // A long IN list is sent unprepared.
+    let before = cached(&tx);
+    let rows = tx.query(&distinct(0, MAX_CACHED_VALUES + 1)).await.unwrap();
+    assert_eq!((rows.len(), cached(&tx)), (1, before), "a statement with {} values is not kept", MAX_CACHED_VALUES + 1);
     // The server holds no more than the cache: a statement dropped from it is closed there.
     let rows = tx.query(&Sql::text("SELECT COUNT(*) FROM pg_prepared_statements")).await.unwrap();
     let on_server: i64 = rows[0].get(0);
     assert!(on_server as usize <= MAX_CACHED_STATEMENTS + 1, "{on_server} statements prepared on the server");
+    drop(tx);
+    Backend::close(&store).await;
+}
+
+/// Prepared statements are dropped and prepared again once they are older than the plan age, so
+/// that a generic plan made while a table was small does not outlive that for good.
+#[tokio::test]
+async fn prepared_statements_are_prepared_again_after_a_while() {
+    let db = pg::TestDb::create().await;
+    let mut store = PgStore::open(&db.url, one_connection()).await.unwrap();
+    let cached = |tx: &PgTx| tx.client().unwrap().statement_cache.size();
+    let mut tx = store.connection().await.unwrap();
+    tx.query(&distinct(0, 1)).await.unwrap();
+    drop(tx);
+    let tx = store.connection().await.unwrap();
+    assert_eq!(cached(&tx), 1, "kept while young");
+    drop(tx);
+    store.plan_max_age = Duration::ZERO;
+    let tx = store.connection().await.unwrap();
+    assert_eq!(cached(&tx), 0, "dropped once old");
     drop(tx);
     Backend::close(&store).await;
 }

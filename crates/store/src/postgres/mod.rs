@@ -23,7 +23,7 @@ use rand::RngCore;
 use runhub_model::{Process, Run, TenantId};
 use sea_query_postgres::{PostgresValue, PostgresValues};
 use tokio_postgres::error::SqlState;
-use tokio_postgres::types::Type;
+use tokio_postgres::types::{ToSql, Type};
 use tokio_postgres::{NoTls, Row};
 
 use crate::backend::{Backend, Op, OpArgs, OpOutput};
@@ -53,12 +53,42 @@ impl Default for Options {
 /// failure) is tried again before the caller gets 503.
 const MAX_RETRIES: u32 = 5;
 
+/// The most prepared statements one pooled connection keeps (client side in deadpool's statement
+/// cache, server side as named statements). The fixed statements number far fewer than this, but
+/// a statement text also embeds the length of every `IN` list and the shape of every `$filter`,
+/// so a connection can see any number of distinct texts. When a new one takes the cache past
+/// this, the whole cache is cleared (dropping a statement closes it on the server): unlike a
+/// cache that stops admitting new texts once full, that can never leave a hot statement
+/// unprepared for good, and it costs only one extra round trip per statement still in use.
+const MAX_CACHED_STATEMENTS: usize = 256;
+
+/// Statements with more bound values than this are not prepared but sent as before, parsed and
+/// planned for each run: past this size they are the variable ones (an `IN` list of a page's or a
+/// bulk import's ids), which would mostly take a cache place and a round trip for one use. And a
+/// plan kept for one of those can go badly wrong: PostgreSQL settles on a generic plan after a
+/// few runs and keeps it until the table's statistics change, so an import's `id IN (1000 ids)`
+/// planned on a near-empty table kept scanning all of a tenant's rows (a bulk load took six
+/// times as long).
+const MAX_CACHED_VALUES: usize = 64;
+
+/// How long a pool keeps its prepared statements before preparing them again. A generic plan is
+/// made again only when the statistics of its tables change, that is after an ANALYZE (which
+/// autovacuum runs as tables grow, but a server may run without it): this bounds how long a plan
+/// made when a table was small outlives that. Preparing again costs each connection one round
+/// trip per statement in use.
+const PLAN_MAX_AGE: Duration = Duration::from_secs(60);
+
 pub struct PgStore {
     pool: Pool,
     secret: Vec<u8>,
     timeout: Duration,
     /// Grows after every committed write through this instance (the change log's wake-up).
     committed: tokio::sync::watch::Sender<u64>,
+    /// When the prepared statements of every connection were last dropped, in milliseconds since
+    /// `opened`; they are dropped again once they are older than `plan_max_age`.
+    plans_made: std::sync::atomic::AtomicU64,
+    opened: std::time::Instant,
+    plan_max_age: Duration,
 }
 
 /// A database error in words, without the connection details (the URL may carry a password).
@@ -71,7 +101,14 @@ pub(crate) fn describe(e: &tokio_postgres::Error) -> String {
 
 /// Whether an error means "try the whole transaction again".
 fn retryable(e: &tokio_postgres::Error) -> bool {
-    matches!(e.code(), Some(c) if *c == SqlState::T_R_SERIALIZATION_FAILURE || *c == SqlState::T_R_DEADLOCK_DETECTED)
+    matches!(e.code(), Some(c) if *c == SqlState::T_R_SERIALIZATION_FAILURE || *c == SqlState::T_R_DEADLOCK_DETECTED) || stale_statement(e)
+}
+
+/// Whether a prepared statement no longer fits its tables ("cached plan must not change result
+/// type": a migration changed a column it returns). Preparing it again fixes it. The server
+/// raises it from one place, named by the error's routine (unlike the message, not translated).
+fn stale_statement(e: &tokio_postgres::Error) -> bool {
+    e.as_db_error().is_some_and(|db| *db.code() == SqlState::FEATURE_NOT_SUPPORTED && db.routine() == Some("RevalidateCachedQuery"))
 }
 
 /// Maps a driver error: no SQLSTATE (I/O, a closed connection, a refused connect), connection
@@ -122,7 +159,15 @@ impl PgStore {
         schema::migrate(&mut client).await?;
         let secret = token_secret(&client).await?;
         drop(client);
-        Ok(Self { pool, secret, timeout: options.timeout, committed: tokio::sync::watch::Sender::new(0) })
+        Ok(Self {
+            pool,
+            secret,
+            timeout: options.timeout,
+            committed: tokio::sync::watch::Sender::new(0),
+            plans_made: 0.into(),
+            opened: std::time::Instant::now(),
+            plan_max_age: PLAN_MAX_AGE,
+        })
     }
 
     /// Bounds `op` by the configured timeout. A transaction cut off here is dropped mid-way; its
@@ -144,8 +189,22 @@ impl PgStore {
     }
 
     async fn connection(&self) -> StoreResult<PgTx> {
+        self.expire_plans();
         let client = self.pool.get().await.map_err(classify_pool)?;
-        Ok(PgTx { client: Some(client), open: false, in_flight: false, retry: false, after_commit: Vec::new() })
+        Ok(PgTx { client: Some(client), begin: None, open: false, in_flight: false, retry: false, after_commit: Vec::new() })
+    }
+
+    /// Drops every connection's prepared statements once they are older than `plan_max_age`
+    /// (by whichever caller notices first).
+    fn expire_plans(&self) {
+        use std::sync::atomic::Ordering::Relaxed;
+        let now = u64::try_from(self.opened.elapsed().as_millis()).unwrap_or(u64::MAX);
+        let made = self.plans_made.load(Relaxed);
+        if now.saturating_sub(made) >= u64::try_from(self.plan_max_age.as_millis()).unwrap_or(u64::MAX)
+            && self.plans_made.compare_exchange(made, now, Relaxed, Relaxed).is_ok()
+        {
+            self.pool.manager().statement_caches.clear();
+        }
     }
 
     async fn begin(&self) -> StoreResult<PgTx> {
@@ -157,11 +216,11 @@ impl PgStore {
         self.begin_with("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY").await
     }
 
-    async fn begin_with(&self, begin: &str) -> StoreResult<PgTx> {
+    /// A connection whose transaction starts with its first statement: `begin` is sent then,
+    /// in the same round trip when that statement allows it (see [`PgTx::query`]).
+    async fn begin_with(&self, begin: &'static str) -> StoreResult<PgTx> {
         let mut tx = self.connection().await?;
-        // Marked open before it is: if BEGIN never returns, the connection is discarded.
-        tx.open = true;
-        tx.client()?.batch_execute(begin).await.map_err(classify_plain)?;
+        tx.begin = Some(begin);
         Ok(tx)
     }
 }
@@ -182,7 +241,10 @@ async fn token_secret(client: &Object) -> StoreResult<Vec<u8>> {
 pub(crate) struct PgTx {
     /// `None` only after it was discarded.
     client: Option<Object>,
-    /// A transaction is open on the connection.
+    /// The `BEGIN …` of this transaction while it is not sent yet: it goes out with the first
+    /// statement. An operation that runs no statement sends neither it nor `COMMIT`.
+    begin: Option<&'static str>,
+    /// A transaction is open on the connection (or its `BEGIN` was sent).
     open: bool,
     /// A statement was sent and its answer not yet read (the operation was cut off by the timeout).
     in_flight: bool,
@@ -214,17 +276,57 @@ impl PgTx {
             .into());
         }
         let values = PostgresValues(sql.values.0.iter().cloned().map(|v| PostgresValue(signed(v))).collect());
-        // Typed parameters: one round trip (no separate prepare), and the value types sea-query
-        // bound are the types the server sees.
-        let params: Vec<_> = values.as_params().into_iter().zip(values.as_types()).collect();
+        // Prepared with the value types sea-query bound, so those are the types the server sees.
+        let types = values.as_types();
+        let params = values.as_params();
+        let begin = self.begin.take();
+        // Marked open before it is: if BEGIN never returns, the connection is discarded.
+        self.open |= begin.is_some();
         self.in_flight = true;
-        let result = self.client()?.query_typed(&sql.text, &params).await;
+        let client = self.client()?;
+        let result = match begin {
+            // BEGIN and the statement in one round trip: tokio-postgres queues requests issued
+            // together on one connection without waiting for the answers in between (`biased`:
+            // BEGIN is queued first). Only for a SELECT: should BEGIN fail, the statement runs on
+            // its own outside any transaction, which must leave nothing behind (a SELECT's row
+            // or advisory locks end with it). BEGIN's error is the one reported.
+            Some(begin) if sql.text.starts_with("SELECT ") => {
+                let (begun, result) = tokio::join!(biased; client.batch_execute(begin), run(client, &sql.text, &types, &params));
+                begun.and(result)
+            }
+            Some(begin) => match client.batch_execute(begin).await {
+                Ok(()) => run(client, &sql.text, &types, &params).await,
+                Err(e) => Err(e),
+            },
+            None => run(client, &sql.text, &types, &params).await,
+        };
+        let result = match result {
+            Err(e) if stale_statement(&e) => {
+                // The schema changed under the prepared statements: forget those of every
+                // connection of the pool, which were prepared against the same tables. Outside
+                // a transaction nothing was undone, so run it once more (prepared anew); inside
+                // one the transaction is aborted, and `retryable` makes a write start over.
+                match Object::pool(client) {
+                    Some(pool) => pool.manager().statement_caches.clear(),
+                    None => client.statement_cache.clear(),
+                }
+                if self.open { Err(e) } else { run(client, &sql.text, &types, &params).await }
+            }
+            other => other,
+        };
         self.in_flight = false;
         result.map_err(|e| self.fail(e))
     }
 
     /// Commits (if `result` is Ok) or rolls back, and gives the connection back to the pool.
     async fn finish<T>(&mut self, result: StoreResult<T>) -> StoreResult<T> {
+        if self.begin.take().is_some() {
+            // No statement ran, so no transaction was begun: nothing to end.
+            if result.is_ok() {
+                std::mem::take(&mut self.after_commit).into_iter().for_each(|hook| hook());
+            }
+            return result;
+        }
         let end = if result.is_ok() { "COMMIT" } else { "ROLLBACK" };
         let started = std::time::Instant::now();
         let ended = self.client()?.batch_execute(end).await;
@@ -259,6 +361,24 @@ impl Drop for PgTx {
             }
         }
     }
+}
+
+/// Runs a statement on `client`, prepared once per connection (but for those with many values):
+/// the first time its text is seen there it is prepared (one round trip more), after that only
+/// bound and executed — one round trip, and the server does not parse it again (nor plan it, once
+/// it settles on a generic plan).
+async fn run(client: &Object, text: &str, types: &[Type], params: &[&(dyn ToSql + Sync)]) -> Result<Vec<Row>, tokio_postgres::Error> {
+    if params.len() > MAX_CACHED_VALUES {
+        // Unnamed: parsed and planned for these values, in one round trip.
+        let typed: Vec<(&(dyn ToSql + Sync), Type)> = params.iter().copied().zip(types.iter().cloned()).collect();
+        return client.query_typed(text, &typed).await;
+    }
+    let statement = client.prepare_typed_cached(text, types).await?;
+    if client.statement_cache.size() > MAX_CACHED_STATEMENTS {
+        // `statement` stays alive (and prepared on the server) until it has run.
+        client.statement_cache.clear();
+    }
+    client.query(&statement, params).await
 }
 
 /// PostgreSQL has no unsigned integers, and sea-query-postgres declares a `u64` (`LIMIT`, `OFFSET`)
@@ -370,3 +490,6 @@ impl Backend for PgStore {
         self.committed.subscribe()
     }
 }
+
+#[cfg(test)]
+mod tests;

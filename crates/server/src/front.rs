@@ -23,11 +23,11 @@ use crate::metrics::{self, RouteLabel};
 use crate::protocol;
 
 pub async fn layer(State(guard): State<Arc<Guard>>, request: Request, next: Next) -> Response {
+    let started = Instant::now();
     let method = request.method().clone();
     let path = request.uri().path().to_owned();
     let ids = protocol::new_ids(request.headers());
-    protocol::serve_as(&method, &path, ids, async {
-        let started = Instant::now();
+    protocol::serve_as(&method, &path, ids, started, async {
         let mut response = match AssertUnwindSafe(guarded(&guard, request, next)).catch_unwind().await {
             Ok(response) => response,
             Err(_) => ApiError::new(Code::GeneralException, "the server failed while serving this request").into_response(),

@@ -7,7 +7,6 @@ use runhub_model::Code;
 use std::future::Future;
 use std::net::{IpAddr, SocketAddr};
 use std::num::NonZeroU32;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
@@ -103,13 +102,13 @@ pub struct Guard {
     pub limits: Limits,
     pub auth: Authenticator,
     pub rate: Option<RateLimit>,
-    pub in_flight: Arc<Semaphore>,
+    pub in_flight: Semaphore,
 }
 
 impl Guard {
     pub fn new(limits: Limits, auth: Authenticator) -> Self {
         let rate = limits.rate_limit.and_then(|r| RateLimit::new(r, limits.rate_burst));
-        let in_flight = Arc::new(Semaphore::new(limits.max_concurrent_requests.clamp(1, Semaphore::MAX_PERMITS)));
+        let in_flight = Semaphore::new(limits.max_concurrent_requests.clamp(1, Semaphore::MAX_PERMITS));
         Self { limits, auth, rate, in_flight }
     }
 }

@@ -42,8 +42,8 @@ pub fn new_ids(headers: &HeaderMap) -> RequestIds {
 /// Serves one request under its ids: error bodies name them, the reply carries them with
 /// `OData-Version`, and one log line records it. Used by the layer above, and for the requests of
 /// a batch that are answered without reaching the router (`crate::routes::batch`).
-pub async fn serve_as(method: &Method, path: &str, ids: RequestIds, serve: impl Future<Output = Response>) -> Response {
-    let started = Instant::now();
+/// `started`: when the request arrived, for the log line's latency.
+pub async fn serve_as(method: &Method, path: &str, ids: RequestIds, started: Instant, serve: impl Future<Output = Response>) -> Response {
     let request_id = ids.request_id.clone();
     let client_request_id = ids.client_request_id.clone();
     let mut response = IDS.scope(ids, serve).await;

@@ -291,7 +291,7 @@ mod tests {
 
     async fn a_request_that_logs() {
         let ids = RequestIds { request_id: "req-1".into(), client_request_id: None };
-        serve_as(&Method::GET, "/beta/x", ids, async {
+        serve_as(&Method::GET, "/beta/x", ids, std::time::Instant::now(), async {
             tracing::error!(code = "generalException", "request failed");
             axum::response::Response::default()
         })

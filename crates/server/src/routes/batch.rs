@@ -387,7 +387,7 @@ impl Outcome {
 async fn local_reply(ctx: &Ctx, headers: &HeaderMap, error: ApiError) -> Outcome {
     let ids = protocol::new_ids(headers);
     let path = format!("{SERVICE_ROOT}/{}", ctx.path.path);
-    Outcome::of(protocol::serve_as(&ctx.method, &path, ids, async move { error.into_response() }).await).await
+    Outcome::of(protocol::serve_as(&ctx.method, &path, ids, std::time::Instant::now(), async move { error.into_response() }).await).await
 }
 
 /// Serves a batch: refuses it whole or answers 200 with one reply per request, in request order.

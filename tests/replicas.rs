@@ -21,6 +21,9 @@ use serde_json::{Value, json};
 
 const NS: &str = "#microsoft.graph.industryData";
 
+#[path = "common/http.rs"]
+#[allow(dead_code)]
+mod http;
 #[path = "common/replica.rs"]
 mod replica;
 
@@ -42,18 +45,7 @@ async fn send(
     body: Option<Value>,
     headers: &[(&str, &str)],
 ) -> (StatusCode, reqwest::header::HeaderMap, Value) {
-    let mut req = c.request(method, url);
-    if let Some(body) = body {
-        req = req.json(&body);
-    }
-    for (k, v) in headers {
-        req = req.header(*k, *v);
-    }
-    let resp = req.send().await.unwrap();
-    let (status, headers) = (resp.status(), resp.headers().clone());
-    let text = resp.text().await.unwrap();
-    let body = if text.is_empty() { Value::Null } else { serde_json::from_str(&text).unwrap_or(Value::String(text)) };
-    (status, headers, body)
+    http::send_with_headers(c, method, &url, body, headers).await
 }
 
 async fn post(c: &reqwest::Client, url: String, body: Value) -> Value {

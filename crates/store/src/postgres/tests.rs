@@ -27,7 +27,7 @@ fn one_connection() -> Options {
 fn distinct(n: usize, values: usize) -> Sql {
     let list: Vec<String> = (1..=values).map(|i| format!("${i}")).collect();
     let bound = sea_query::Values((0..values).map(|i| sea_query::Value::BigInt(Some(i as i64))).collect());
-    Sql { text: format!("SELECT {n} WHERE 0 IN ({})", list.join(", ")), values: bound }
+    Sql { text: format!("SELECT {n} WHERE 0 IN ({})", list.join(", ")).into(), values: bound }
 }
 
 #[tokio::test]

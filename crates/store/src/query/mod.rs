@@ -4,6 +4,9 @@
 //! change log, webhooks, scheduling and upkeep each have a module of their own, so the operations
 //! ([`crate::ops`], [`crate::changes`], …) read as steps over named statements.
 
+use std::borrow::Cow;
+use std::sync::OnceLock;
+
 use runhub_model::{GraphEnum, Process, ProcessKind, Run, RunKind, RunStatus, TenantId, Uuid};
 use runhub_odata::ast::{Filter, OrderKey, Value};
 use sea_query::{
@@ -25,7 +28,7 @@ pub(crate) mod webhooks;
 
 /// A rendered statement: SQL text with placeholders, and the values bound to them.
 pub(crate) struct Sql {
-    pub text: String,
+    pub text: Cow<'static, str>,
     pub values: Values,
 }
 
@@ -33,7 +36,7 @@ impl Sql {
     /// A statement written as SQL text, without bound values (for the few that sea-query cannot
     /// express, each for one dialect).
     pub fn text(text: &str) -> Self {
-        Self { text: text.to_owned(), values: Values(Vec::new()) }
+        Self { text: Cow::Owned(text.to_owned()), values: Values(Vec::new()) }
     }
 }
 
@@ -48,7 +51,7 @@ impl<S: QueryStatementWriter> Statement for S {
             Dialect::Sqlite => self.build(SqliteQueryBuilder),
             Dialect::Postgres => self.build(PostgresQueryBuilder),
         };
-        Sql { text, values }
+        Sql { text: Cow::Owned(text), values }
     }
 }
 
@@ -67,7 +70,13 @@ pub(crate) fn tenant_is(tenant: &TenantId) -> Expr {
 }
 
 fn key_is(tenant: &TenantId, id: Uuid) -> [Expr; 2] {
-    [tenant_is(tenant), col("id").eq(id.to_string())]
+    let [tenant, id] = key_values(tenant, id);
+    [col("tenant").eq(tenant), col("id").eq(id)]
+}
+
+/// The values [`key_is`] binds, in its order.
+fn key_values(tenant: &TenantId, id: Uuid) -> [sea_query::Value; 2] {
+    [tenant.as_str().into(), id.to_string().into()]
 }
 
 /// A row lock held to the end of the transaction, where the dialect has row locks (PostgreSQL).
@@ -98,9 +107,20 @@ fn apply_lock(q: &mut SelectStatement, lock: Lock, dialect: Dialect) {
 }
 
 /// One run by id.
-pub(crate) fn load_run(tenant: &TenantId, id: Uuid, lock: Lock, dialect: Dialect) -> SelectStatement {
+pub(crate) fn load_run(tenant: &TenantId, id: Uuid, lock: Lock, dialect: Dialect) -> Sql {
+    static TEXTS: KeyReadTexts = KeyReadTexts::new();
+    TEXTS.sql(tenant, id, lock, dialect, || select_by_key("runs", &RUN_COLUMNS, tenant, id, lock, dialect))
+}
+
+/// One process by id.
+pub(crate) fn load_process(tenant: &TenantId, id: Uuid, lock: Lock, dialect: Dialect) -> Sql {
+    static TEXTS: KeyReadTexts = KeyReadTexts::new();
+    TEXTS.sql(tenant, id, lock, dialect, || select_by_key("processes", &PROCESS_COLUMNS, tenant, id, lock, dialect))
+}
+
+fn select_by_key(table: &str, columns: &[&str], tenant: &TenantId, id: Uuid, lock: Lock, dialect: Dialect) -> SelectStatement {
     let mut q = Query::select();
-    q.columns(RUN_COLUMNS.iter().map(|c| Alias::new(*c))).from(Alias::new("runs"));
+    q.columns(columns.iter().map(|c| Alias::new(*c))).from(Alias::new(table));
     for e in key_is(tenant, id) {
         q.and_where(e);
     }
@@ -108,14 +128,34 @@ pub(crate) fn load_run(tenant: &TenantId, id: Uuid, lock: Lock, dialect: Dialect
     q
 }
 
-pub(crate) fn load_process(tenant: &TenantId, id: Uuid, lock: Lock, dialect: Dialect) -> SelectStatement {
-    let mut q = Query::select();
-    q.columns(PROCESS_COLUMNS.iter().map(|c| Alias::new(*c))).from(Alias::new("processes"));
-    for e in key_is(tenant, id) {
-        q.and_where(e);
+/// The text of a read of one row by key, rendered once per dialect and lock: between calls only
+/// the key's bound values change, and building the statement again cost more than a point read
+/// on SQLite takes.
+struct KeyReadTexts([OnceLock<String>; 6]);
+
+impl KeyReadTexts {
+    const fn new() -> Self {
+        Self([const { OnceLock::new() }; 6])
     }
-    apply_lock(&mut q, lock, dialect);
-    q
+
+    fn sql(&'static self, tenant: &TenantId, id: Uuid, lock: Lock, dialect: Dialect, build: impl FnOnce() -> SelectStatement) -> Sql {
+        let dialect_at = match dialect {
+            Dialect::Sqlite => 0,
+            Dialect::Postgres => 3,
+        };
+        let lock_at = match lock {
+            Lock::No => 0,
+            Lock::Share => 1,
+            Lock::Update => 2,
+        };
+        let slot = &self.0[dialect_at + lock_at];
+        if let Some(text) = slot.get() {
+            return Sql { text: Cow::Borrowed(text.as_str()), values: Values(key_values(tenant, id).into()) };
+        }
+        let sql = build().render(dialect);
+        let _ = slot.set(sql.text.clone().into_owned());
+        sql
+    }
 }
 
 /// Inserts a whole row, or overwrites every column of the row with the same key (an upsert both
@@ -491,8 +531,27 @@ pub(crate) fn process_key(p: &Process, path: &str) -> Value {
 mod tests {
     use super::*;
 
-    fn text(stmt: SelectStatement, dialect: Dialect) -> String {
-        stmt.render(dialect).text
+    fn text(stmt: impl Statement, dialect: Dialect) -> String {
+        stmt.render(dialect).text.into_owned()
+    }
+
+    /// A key read's text is rendered once; every later call gives the same SQL with its own key.
+    #[test]
+    fn key_reads_render_once_with_their_own_values() {
+        let tenant = TenantId::parse("other").unwrap();
+        for dialect in [Dialect::Sqlite, Dialect::Postgres] {
+            for lock in [Lock::No, Lock::Share, Lock::Update] {
+                for _ in 0..2 {
+                    let id = Uuid::new_v4();
+                    let expected = select_by_key("runs", &RUN_COLUMNS, &tenant, id, lock, dialect).render(dialect);
+                    let got = load_run(&tenant, id, lock, dialect);
+                    assert_eq!((got.text, got.values), (expected.text, expected.values));
+                    let expected = select_by_key("processes", &PROCESS_COLUMNS, &tenant, id, lock, dialect).render(dialect);
+                    let got = load_process(&tenant, id, lock, dialect);
+                    assert_eq!((got.text, got.values), (expected.text, expected.values));
+                }
+            }
+        }
     }
 
     /// Row locks are PostgreSQL's alone: SQLite's single writer needs (and knows) none.

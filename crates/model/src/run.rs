@@ -461,16 +461,39 @@ impl Run {
     }
 
     /// The `statistics` as rendered: the client's members, plus `memberRuns` on a runGroup.
+    pub fn statistics_view(&self) -> StatisticsView<'_> {
+        StatisticsView(self)
+    }
+
+    /// [`Run::statistics_view`] as a JSON value.
     pub fn statistics_json(&self) -> serde_json::Value {
-        let mut map = serde_json::Map::new();
-        map.insert("@odata.type".to_owned(), serde_json::Value::String(crate::statistics::STATISTICS_ODATA_TYPE.to_owned()));
-        for (k, v) in self.statistics.as_map() {
-            map.insert(k.clone(), v.clone());
+        serde_json::to_value(self.statistics_view()).unwrap_or_default()
+    }
+}
+
+/// A run's `statistics` as replies show them, written straight from the stored members.
+pub struct StatisticsView<'a>(&'a Run);
+
+impl serde::Serialize for StatisticsView<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::Error;
+        let members = self.0.statistics.members_json();
+        let mut text = String::with_capacity(members.len() + 96);
+        text.push_str("{\"@odata.type\":\"");
+        text.push_str(crate::statistics::STATISTICS_ODATA_TYPE);
+        text.push('"');
+        if !members.is_empty() {
+            text.push(',');
+            text.push_str(members);
         }
-        if let Some(group) = self.group() {
-            map.insert(MEMBER_RUNS.to_owned(), group.members.to_json());
+        if let Some(group) = self.0.group() {
+            text.push_str(",\"");
+            text.push_str(MEMBER_RUNS);
+            text.push_str("\":");
+            text.push_str(&group.members.to_json().to_string());
         }
-        serde_json::Value::Object(map)
+        text.push('}');
+        serde_json::value::RawValue::from_string(text).map_err(S::Error::custom)?.serialize(serializer)
     }
 }
 
@@ -492,6 +515,18 @@ mod tests {
             blocking_error: None,
             statistics: None,
         }
+    }
+
+    #[test]
+    fn statistics_render_with_their_type_first_and_member_runs_on_groups() {
+        let mut new = new_run(None, None, None);
+        new.statistics = Some(Statistics::parse("statistics", &serde_json::json!({"people": 3, "note": "x"})).unwrap());
+        let run = new.into_run(Uuid::nil(), Some(Uuid::nil()), None, t(100)).unwrap();
+        let text = serde_json::to_string(&run.statistics_view()).unwrap();
+        assert_eq!(text, r##"{"@odata.type":"#microsoft.graph.industryData.runStatistics","people":3,"note":"x"}"##);
+        let group = NewRun { kind: RunKind::RunGroup, ..new_run(None, None, None) }.into_run(Uuid::nil(), None, None, t(100)).unwrap();
+        let text = serde_json::to_string(&group.statistics_view()).unwrap();
+        assert!(text.starts_with(r##"{"@odata.type":"#microsoft.graph.industryData.runStatistics","memberRuns":{"total":0,"##), "{text}");
     }
 
     #[test]

@@ -9,9 +9,26 @@ use crate::error::FieldError;
 pub const STATISTICS_MAX_BYTES: usize = 64 * 1024;
 pub const STATISTICS_ODATA_TYPE: &str = "#microsoft.graph.industryData.runStatistics";
 
-/// A client's statistics object, without the `@odata.type` annotation (added on output).
-#[derive(Debug, Clone, PartialEq, Default)]
-pub struct Statistics(Map<String, Value>);
+/// A client's statistics object, without the `@odata.type` annotation (added on output), held as
+/// the compact JSON text it is stored as: a reply splices it in without parsing it again.
+#[derive(Debug, Clone)]
+pub struct Statistics {
+    /// Always one JSON object.
+    json: String,
+}
+
+impl Default for Statistics {
+    fn default() -> Self {
+        Self { json: "{}".to_owned() }
+    }
+}
+
+/// Equal as JSON objects: the same members, in any order.
+impl PartialEq for Statistics {
+    fn eq(&self, other: &Self) -> bool {
+        self.json == other.json || self.to_map() == other.to_map()
+    }
+}
 
 impl Statistics {
     pub fn parse(property: &str, value: &Value) -> Result<Self, FieldError> {
@@ -34,8 +51,8 @@ impl Statistics {
                 ));
             }
         }
-        let stats = Self(map);
-        let size = stats.to_json().len();
+        let stats = Self { json: serde_json::to_string(&map).unwrap_or_else(|_| "{}".to_owned()) };
+        let size = stats.json.len();
         if size > STATISTICS_MAX_BYTES {
             return Err(FieldError::new(
                 property,
@@ -46,23 +63,57 @@ impl Statistics {
         Ok(stats)
     }
 
-    /// Reads back what [`Statistics::to_json`] stored.
-    pub fn from_stored(text: &str) -> Self {
-        match serde_json::from_str(text) {
-            Ok(Value::Object(map)) => Self(map),
-            _ => Self::default(),
-        }
+    /// Reads back what [`Statistics::as_json`] stored (checked to be one JSON object, else empty).
+    pub fn from_stored(text: String) -> Self {
+        let is_object = text.trim_start().starts_with('{') && serde_json::from_str::<&serde_json::value::RawValue>(&text).is_ok();
+        if is_object { Self { json: text } } else { Self::default() }
     }
 
-    pub fn to_json(&self) -> String {
-        serde_json::to_string(&self.0).unwrap_or_else(|_| "{}".to_owned())
+    /// The object as compact JSON text.
+    pub fn as_json(&self) -> &str {
+        &self.json
+    }
+
+    /// The object's members as JSON text, without the braces (empty for `{}`).
+    pub fn members_json(&self) -> &str {
+        let inner = self.json.trim();
+        inner.strip_prefix('{').and_then(|s| s.strip_suffix('}')).unwrap_or("").trim()
     }
 
     pub fn contains_key(&self, key: &str) -> bool {
-        self.0.contains_key(key)
+        self.to_map().contains_key(key)
     }
 
-    pub fn as_map(&self) -> &Map<String, Value> {
-        &self.0
+    pub fn to_map(&self) -> Map<String, Value> {
+        match serde_json::from_str(&self.json) {
+            Ok(Value::Object(map)) => map,
+            _ => Map::new(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn kept_as_stored_text_and_compared_as_objects() {
+        let stats =
+            Statistics::parse("statistics", &json!({"b": 2, "@odata.type": "#microsoft.graph.industryData.runStatistics", "a": [1]}))
+                .unwrap();
+        assert_eq!(stats.as_json(), r#"{"b":2,"a":[1]}"#);
+        assert_eq!(stats.members_json(), r#""b":2,"a":[1]"#);
+        let reordered = Statistics::from_stored(r#"{"a":[1],"b":2}"#.to_owned());
+        assert_eq!(stats, reordered, "the same members in another order");
+        assert_ne!(stats, Statistics::from_stored(r#"{"a":[1],"b":3}"#.to_owned()));
+        assert_eq!(Statistics::default().members_json(), "");
+    }
+
+    #[test]
+    fn stored_text_that_is_not_one_object_reads_as_empty() {
+        for bad in ["", "[1]", "{\"a\":", "{} {}", "null"] {
+            assert_eq!(Statistics::from_stored(bad.to_owned()).as_json(), "{}", "{bad:?}");
+        }
     }
 }

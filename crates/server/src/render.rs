@@ -1,60 +1,154 @@
-//! Domain values → Graph JSON: `@odata.type` and `@odata.etag` on every entity, also
-//! under `$select` and inside `$expand`; DateTimeOffsets in UTC with `Z`.
+//! Domain values → Graph JSON: `@odata.type` and `@odata.etag` on every entity, also under
+//! `$select` and inside `$expand`; DateTimeOffsets in UTC with `Z`.
+//!
+//! An [`Entity`] is a list of members that borrow from the run or process they describe, written
+//! straight into the reply by serde: no intermediate `serde_json::Map` per entity, no copies of
+//! names, ids or statistics. A page of 100 runs is most of a list reply's work.
 
-use runhub_model::{GraphEnum, Process, ProcessKind, Run, RunKind, Timestamp};
-use runhub_store::etag;
-use serde_json::{Map, Value, json};
+use std::fmt::Display;
 
-fn time(t: Option<Timestamp>) -> Value {
-    t.map_or(Value::Null, |t| Value::String(t.to_rfc3339()))
+use runhub_model::{GraphEnum, Process, ProcessKind, PublicError, Run, RunKind, Timestamp, Uuid};
+use serde::ser::{Serialize, SerializeMap, Serializer};
+use serde_json::{Map, Value};
+
+/// One member's value.
+pub enum Member<'a> {
+    Null,
+    Str(&'a str),
+    Text(String),
+    Id(Uuid),
+    /// An entity tag (the quoted version).
+    Etag(i64),
+    Time(Option<Timestamp>),
+    Error(Option<&'a PublicError>),
+    /// A run's `statistics`, with its `@odata.type` and, for a runGroup, `memberRuns`.
+    Statistics(&'a Run),
+    Json(Value),
 }
 
-/// Builds an entity's members in order, skipping those `$select` leaves out (the annotations and
-/// `id` always stay) before computing them: list replies render many entities.
-struct Members<'a> {
-    map: Map<String, Value>,
+/// An entity's members in order. Members `$select` leaves out are skipped before they are computed
+/// (the annotations and `id` always stay).
+pub struct Entity<'a> {
+    members: Vec<(&'static str, Member<'a>)>,
     select: Option<&'a [&'a str]>,
 }
 
-impl<'a> Members<'a> {
-    fn new(odata_type: &'static str, etag: String, id: String, select: Option<&'a [&'a str]>) -> Self {
-        let mut map = Map::with_capacity(12);
-        map.insert("@odata.type".into(), Value::String(odata_type.to_owned()));
-        map.insert("@odata.etag".into(), Value::String(etag));
-        map.insert("id".into(), Value::String(id));
-        Self { map, select: select.filter(|s| !s.contains(&"*")) }
+impl<'a> Entity<'a> {
+    pub fn new(odata_type: &'static str, version: i64, id: Uuid, select: Option<&'a [&'a str]>) -> Self {
+        let mut members = Vec::with_capacity(10);
+        members.push(("@odata.type", Member::Str(odata_type)));
+        members.push(("@odata.etag", Member::Etag(version)));
+        members.push(("id", Member::Id(id)));
+        Self { members, select: select.filter(|s| !s.contains(&"*")) }
     }
 
-    fn put(&mut self, name: &str, value: impl FnOnce() -> Value) {
+    /// A property, when the selection keeps it.
+    pub fn put(&mut self, name: &'static str, value: impl FnOnce() -> Member<'a>) {
         if self.select.is_none_or(|s| s.contains(&name)) {
-            self.map.insert(name.to_owned(), value());
+            self.members.push((name, value()));
+        }
+    }
+
+    /// A member that is not a selectable property (an expanded navigation, an annotation).
+    pub fn push(&mut self, name: &'static str, value: Member<'a>) {
+        self.members.push((name, value));
+    }
+
+    /// The entity as a JSON object, for callers that add members of their own afterwards.
+    pub fn into_map(self) -> Map<String, Value> {
+        match serde_json::to_value(&self) {
+            Ok(Value::Object(map)) => map,
+            _ => Map::new(),
+        }
+    }
+
+    /// Writes the members into an object the caller has opened (a reply adds its own first).
+    pub fn serialize_members<M: SerializeMap>(&self, map: &mut M) -> Result<(), M::Error> {
+        for (name, value) in &self.members {
+            map.serialize_entry(name, value)?;
+        }
+        Ok(())
+    }
+}
+
+impl Serialize for Entity<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut map = serializer.serialize_map(Some(self.members.len()))?;
+        self.serialize_members(&mut map)?;
+        map.end()
+    }
+}
+
+/// A string written through `Display`, without an intermediate `String`.
+fn display<S: Serializer>(serializer: S, value: &impl Display) -> Result<S::Ok, S::Error> {
+    serializer.collect_str(value)
+}
+
+impl Serialize for Member<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Member::Null | Member::Time(None) | Member::Error(None) => serializer.serialize_unit(),
+            Member::Str(s) => serializer.serialize_str(s),
+            Member::Text(s) => serializer.serialize_str(s),
+            Member::Id(id) => display(serializer, &id.hyphenated()),
+            Member::Etag(version) => display(serializer, &format_args!("\"{version}\"")),
+            Member::Time(Some(t)) => serializer.serialize_str(&t.to_rfc3339()),
+            Member::Error(Some(e)) => e.serialize(serializer),
+            Member::Statistics(run) => run.statistics_view().serialize(serializer),
+            Member::Json(v) => v.serialize(serializer),
         }
     }
 }
 
-pub fn run(run: &Run, select: Option<&[&str]>) -> Map<String, Value> {
-    let mut m = Members::new(run_type(run.kind()), etag(run.version), run.id.to_string(), select);
-    m.put("displayName", || json!(run.display_name.as_str()));
-    m.put("startDateTime", || time(Some(run.start)));
-    m.put("endDateTime", || time(run.end));
-    m.put("status", || json!(run.status.as_str()));
-    m.put("blockingError", || run.blocking_error.as_ref().map_or(Value::Null, |e| json!(e)));
-    m.put("statistics", || run.statistics_json());
-    m.map
+pub fn run<'a>(run: &'a Run, select: Option<&'a [&'a str]>) -> Entity<'a> {
+    let mut m = Entity::new(run_type(run.kind()), run.version, run.id, select);
+    m.put("displayName", || Member::Str(run.display_name.as_str()));
+    m.put("startDateTime", || Member::Time(Some(run.start)));
+    m.put("endDateTime", || Member::Time(run.end));
+    m.put("status", || Member::Str(run.status.as_str()));
+    m.put("blockingError", || Member::Error(run.blocking_error.as_ref()));
+    m.put("statistics", || Member::Statistics(run));
+    m
 }
 
-pub fn process(p: &Process, select: Option<&[&str]>) -> Map<String, Value> {
-    let tag = etag(p.version);
-    let mut m = Members::new(process_type(p.kind), tag.clone(), p.id.to_string(), select);
-    m.put("eTag", || Value::String(tag));
-    m.put("displayName", || json!(p.display_name.as_str()));
-    m.put("readinessStatus", || json!(p.readiness_status.as_str()));
+pub fn process<'a>(p: &'a Process, select: Option<&'a [&'a str]>) -> Entity<'a> {
+    let mut m = Entity::new(process_type(p.kind), p.version, p.id, select);
+    m.put("eTag", || Member::Etag(p.version));
+    m.put("displayName", || Member::Str(p.display_name.as_str()));
+    m.put("readinessStatus", || Member::Str(p.readiness_status.as_str()));
     if p.kind == ProcessKind::IncomingFlow {
-        m.put("dataDomain", || p.data_domain.map_or(Value::Null, |d| json!(d.as_str())));
-        m.put("recurrenceEffectiveDateTime", || time(p.recurrence_start));
-        m.put("recurrenceExpirationDateTime", || time(p.recurrence_end));
+        m.put("dataDomain", || p.data_domain.map_or(Member::Null, |d| Member::Str(d.as_str())));
+        m.put("recurrenceEffectiveDateTime", || Member::Time(p.recurrence_start));
+        m.put("recurrenceExpirationDateTime", || Member::Time(p.recurrence_end));
     }
-    m.map
+    m
+}
+
+/// An entity reply's body: `@odata.context`, then the entity's members.
+pub struct EntityBody<'a> {
+    pub context: String,
+    pub entity: Entity<'a>,
+}
+
+impl Serialize for EntityBody<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut map = serializer.serialize_map(Some(1 + self.entity.members.len()))?;
+        map.serialize_entry("@odata.context", &self.context)?;
+        self.entity.serialize_members(&mut map)?;
+        map.end()
+    }
+}
+
+/// A collection reply's body.
+#[derive(serde::Serialize)]
+pub struct CollectionBody<'a> {
+    #[serde(rename = "@odata.context")]
+    pub context: String,
+    #[serde(rename = "@odata.count", skip_serializing_if = "Option::is_none")]
+    pub count: Option<u64>,
+    pub value: Vec<Entity<'a>>,
+    #[serde(rename = "@odata.nextLink", skip_serializing_if = "Option::is_none")]
+    pub next_link: Option<String>,
 }
 
 fn run_type(kind: RunKind) -> &'static str {

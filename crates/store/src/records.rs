@@ -159,7 +159,7 @@ impl RunRecord {
             end: self.end_time.map(Timestamp::from_micros),
             status: status(self.status)?,
             blocking_error: self.blocking_error.and_then(|t| PublicError::from_stored(&t)),
-            statistics: Statistics::from_stored(&self.statistics),
+            statistics: Statistics::from_stored(self.statistics),
             version: self.version,
         })
     }
@@ -192,7 +192,7 @@ pub(crate) fn run_values(run: &Run) -> Vec<(&'static str, sea_query::Value)> {
         ("end_time", run.end.map(Timestamp::micros).into()),
         ("status", run.status.ordinal().into()),
         ("blocking_error", error.map(PublicError::to_json).into()),
-        ("statistics", run.statistics.to_json().into()),
+        ("statistics", run.statistics.as_json().into()),
         ("process_id", run.process_id().map(|p| p.to_string()).into()),
         ("group_id", run.group_id().map(|g| g.to_string()).into()),
         ("version", run.version.into()),

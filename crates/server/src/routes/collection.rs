@@ -6,11 +6,11 @@ use axum::response::{IntoResponse, Response};
 use runhub_odata::ast::Value as KeyValue;
 use runhub_odata::{EntitySet, QueryOptions, Target};
 use runhub_store::{ListQuery, Page, Table, default_order};
-use serde_json::{Map, Value, json};
 
 use super::{Ctx, json_reply};
 use crate::error::ApiResult;
 use crate::paging::{self, TokenScope};
+use crate::render::{CollectionBody, Entity};
 
 pub const DEFAULT_PAGE_SIZE: u32 = 100;
 
@@ -65,17 +65,14 @@ pub fn nested_query(nested: &QueryOptions) -> ListQuery {
 }
 
 /// The collection reply for a page whose items are already rendered.
-pub fn reply<T>(ctx: &Ctx, page: &Page<T>, items: Vec<Map<String, Value>>) -> Response {
-    let mut body = Map::new();
-    body.insert("@odata.context".into(), json!(ctx.context(false)));
-    if let Some(count) = page.count {
-        body.insert("@odata.count".into(), json!(count));
-    }
-    body.insert("value".into(), Value::Array(items.into_iter().map(Value::Object).collect()));
-    if let Some(cursor) = &page.next {
-        body.insert("@odata.nextLink".into(), json!(next_link(ctx, cursor)));
-    }
-    json_reply(StatusCode::OK, &Value::Object(body))
+pub fn reply<T>(ctx: &Ctx, page: &Page<T>, items: Vec<Entity<'_>>) -> Response {
+    let body = CollectionBody {
+        context: ctx.context(false),
+        count: page.count,
+        value: items,
+        next_link: page.next.as_ref().map(|cursor| next_link(ctx, cursor)),
+    };
+    json_reply(StatusCode::OK, &body)
 }
 
 fn next_link(ctx: &Ctx, cursor: &[KeyValue]) -> String {

@@ -324,11 +324,11 @@ async fn one_page(
         let (items, cursor) = match process_kind(collection) {
             None => {
                 let p = store.list_runs(&ctx.tenant, &RunScope::all(), &query).await?;
-                (p.items.iter().map(|r| render::run(r, select)).collect(), p.next)
+                (p.items.iter().map(|r| render::run(r, select).into_map()).collect(), p.next)
             }
             Some(kind) => {
                 let p = store.list_processes(&ctx.tenant, kind, &query).await?;
-                (p.items.iter().map(|r| render::process(r, select)).collect(), p.next)
+                (p.items.iter().map(|r| render::process(r, select).into_map()).collect(), p.next)
             }
         };
         let next = match cursor {
@@ -363,8 +363,8 @@ pub(super) fn delta_item(change: &EntityChange, options: &QueryOptions, select: 
     let type_name = change.kind.type_name();
     let matched = |process: Option<Uuid>| options.filter.as_ref().is_none_or(|f| matches(f, type_name, process));
     match (&change.current, change.deleted) {
-        (Some(Entity::Run(run)), false) if matched(run.process_id()) => Some(render::run(run, select)),
-        (Some(Entity::Process(p)), false) if matched(None) => Some(render::process(p, select)),
+        (Some(Entity::Run(run)), false) if matched(run.process_id()) => Some(render::run(run, select).into_map()),
+        (Some(Entity::Process(p)), false) if matched(None) => Some(render::process(p, select).into_map()),
         // It exists but no longer matches: it was moved away (`$ref`) from a process that matched.
         (Some(_), false) => change.moved_from.iter().any(|m| matched(Some(*m))).then(|| removed(change, "changed")),
         _ => matched(change.process_id).then(|| removed(change, "deleted")),

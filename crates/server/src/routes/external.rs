@@ -12,7 +12,7 @@
 use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use runhub_model::Code;
-use runhub_model::{Run, RunKind, RunStatus, Timestamp, Uuid};
+use runhub_model::{GraphEnum, Run, RunKind, RunStatus, Timestamp, Uuid};
 use runhub_odata::ast::Filter;
 use runhub_odata::{EntitySet, Expand, QueryOptions, Target};
 use runhub_store::{ListQuery, Page, RunParent, RunScope, StartOutcome, StartPolicy, Table, etag};
@@ -20,7 +20,7 @@ use serde_json::{Map, Value, json};
 
 use super::{Ctx, collection, entity_reply, json_reply, no_content};
 use crate::error::{ApiError, ApiResult};
-use crate::render;
+use crate::render::{self, Entity, EntityBody, Member};
 
 const NS: &str = "#microsoft.graph.industryData.";
 
@@ -46,50 +46,36 @@ pub async fn count_activities(ctx: &Ctx) -> ApiResult<Response> {
 
 // ---- rendering ----------------------------------------------------------------------------------
 
-fn time(t: Option<Timestamp>) -> Value {
-    t.map_or(Value::Null, |t| Value::String(t.to_rfc3339()))
-}
-
-fn selected(mut full: Map<String, Value>, select: Option<&[&str]>) -> Map<String, Value> {
-    if let Some(select) = select.filter(|s| !s.contains(&"*")) {
-        full.retain(|k, _| k.starts_with('@') || k == "id" || select.contains(&k.as_str()));
-    }
-    full
-}
-
 /// `industryDataActivityStatus` of a run status: `running` → `inProgress`, others by name.
-pub fn activity_status(status: RunStatus) -> String {
+pub fn activity_status(status: RunStatus) -> &'static str {
     match status {
-        RunStatus::Running => "inProgress".to_owned(),
-        other => other.to_string(),
+        RunStatus::Running => "inProgress",
+        other => other.as_str(),
     }
 }
 
 /// A runGroup as an `industryDataRun`.
-pub fn industry_data_run(run: &Run, select: Option<&[&str]>) -> Map<String, Value> {
-    let mut m = Map::new();
-    m.insert("@odata.type".into(), json!(format!("{NS}industryDataRun")));
-    m.insert("@odata.etag".into(), json!(etag(run.version)));
-    m.insert("id".into(), json!(run.id.to_string()));
-    m.insert("displayName".into(), json!(run.display_name.as_str()));
-    m.insert("startDateTime".into(), time(Some(run.start)));
-    m.insert("endDateTime".into(), time(run.end));
-    m.insert("status".into(), json!(run.status.to_string()));
-    m.insert("blockingError".into(), run.blocking_error.as_ref().map_or(Value::Null, |e| json!(e)));
-    selected(m, select)
+pub fn industry_data_run<'a>(run: &'a Run, select: Option<&'a [&'a str]>) -> Entity<'a> {
+    let mut m = Entity::new("#microsoft.graph.industryData.industryDataRun", run.version, run.id, select);
+    m.put("displayName", || Member::Str(run.display_name.as_str()));
+    m.put("startDateTime", || Member::Time(Some(run.start)));
+    m.put("endDateTime", || Member::Time(run.end));
+    m.put("status", || Member::Str(run.status.as_str()));
+    m.put("blockingError", || Member::Error(run.blocking_error.as_ref()));
+    m
 }
 
 /// A member run as an `inboundFlowActivity` / `outboundFlowActivity`.
-pub fn activity(run: &Run, select: Option<&[&str]>) -> Map<String, Value> {
-    let ty = if run.kind() == RunKind::OutgoingFlowRun { "outboundFlowActivity" } else { "inboundFlowActivity" };
-    let mut m = Map::new();
-    m.insert("@odata.type".into(), json!(format!("{NS}{ty}")));
-    m.insert("@odata.etag".into(), json!(etag(run.version)));
-    m.insert("id".into(), json!(run.id.to_string()));
-    m.insert("displayName".into(), json!(run.display_name.as_str()));
-    m.insert("status".into(), json!(activity_status(run.status)));
-    m.insert("blockingError".into(), run.blocking_error.as_ref().map_or(Value::Null, |e| json!(e)));
-    selected(m, select)
+pub fn activity<'a>(run: &'a Run, select: Option<&'a [&'a str]>) -> Entity<'a> {
+    let ty = match run.kind() {
+        RunKind::OutgoingFlowRun => "#microsoft.graph.industryData.outboundFlowActivity",
+        _ => "#microsoft.graph.industryData.inboundFlowActivity",
+    };
+    let mut m = Entity::new(ty, run.version, run.id, select);
+    m.put("displayName", || Member::Str(run.display_name.as_str()));
+    m.put("status", || Member::Str(activity_status(run.status)));
+    m.put("blockingError", || Member::Error(run.blocking_error.as_ref()));
+    m
 }
 
 // ---- query options ------------------------------------------------------------------------------
@@ -131,7 +117,7 @@ async fn count(ctx: &Ctx, set: EntitySet, scope: &RunScope) -> ApiResult<Respons
 }
 
 /// A page in OData collection form (shared paging: keyset `$skiptoken` bound to this collection).
-fn page_reply(ctx: &Ctx, page: &Page<Run>, items: Vec<Map<String, Value>>) -> Response {
+fn page_reply(ctx: &Ctx, page: &Page<Run>, items: Vec<Entity<'_>>) -> Response {
     collection::reply(ctx, page, items)
 }
 
@@ -153,7 +139,8 @@ pub async fn get_run(ctx: &Ctx) -> ApiResult<Response> {
     let run = ctx.state.store.get_run(&ctx.tenant, &groups(), id).await.map_err(|e| not_found_as(e, "industryDataRun", id))?;
     let mut items = vec![industry_data_run(&run, options.select.as_deref())];
     expand_activities(ctx, &options, std::slice::from_ref(&run), &mut items).await?;
-    Ok(entity_reply(ctx, StatusCode::OK, items.pop().unwrap_or_default(), &etag(run.version), None))
+    let entity = items.pop().ok_or_else(|| ApiError::internal("a rendered run went missing"))?;
+    Ok(entity_reply(ctx, StatusCode::OK, entity, &etag(run.version), None))
 }
 
 /// A 404 that names the published type rather than the store's.
@@ -165,7 +152,7 @@ fn not_found_as(e: runhub_store::StoreError, what: &str, id: Uuid) -> ApiError {
 }
 
 /// `$expand=activities` (with nested `$select $filter $orderby $top`), in one query for the page.
-async fn expand_activities(ctx: &Ctx, options: &QueryOptions, runs: &[Run], items: &mut [Map<String, Value>]) -> ApiResult<()> {
+async fn expand_activities(ctx: &Ctx, options: &QueryOptions, runs: &[Run], items: &mut [Entity<'_>]) -> ApiResult<()> {
     let Some(Expand::Activities(nested)) = &options.expand else { return Ok(()) };
     if runs.is_empty() {
         return Ok(());
@@ -175,7 +162,7 @@ async fn expand_activities(ctx: &Ctx, options: &QueryOptions, runs: &[Run], item
     let pages = ctx.state.store.list_runs_of_parents(&ctx.tenant, &scopes, &query).await?;
     let select = nested.select.as_deref();
     for (item, runs) in items.iter_mut().zip(pages) {
-        item.insert("activities".into(), Value::Array(runs.iter().map(|r| Value::Object(activity(r, select))).collect()));
+        item.push("activities", Member::Json(Value::Array(runs.iter().map(|r| Value::Object(activity(r, select).into_map())).collect())));
     }
     Ok(())
 }
@@ -205,11 +192,12 @@ pub async fn get_activity(ctx: &Ctx) -> ApiResult<Response> {
     let run = load_activity(ctx, group, id).await?;
     let mut items = vec![activity(&run, options.select.as_deref())];
     expand_flows(ctx, &options, std::slice::from_ref(&run), &mut items).await?;
-    Ok(entity_reply(ctx, StatusCode::OK, items.pop().unwrap_or_default(), &etag(run.version), None))
+    let entity = items.pop().ok_or_else(|| ApiError::internal("a rendered run went missing"))?;
+    Ok(entity_reply(ctx, StatusCode::OK, entity, &etag(run.version), None))
 }
 
 /// `$expand=activity`: each activity's flow.
-async fn expand_flows(ctx: &Ctx, options: &QueryOptions, runs: &[Run], items: &mut [Map<String, Value>]) -> ApiResult<()> {
+async fn expand_flows(ctx: &Ctx, options: &QueryOptions, runs: &[Run], items: &mut [Entity<'_>]) -> ApiResult<()> {
     let Some(Expand::Activity(nested)) = &options.expand else { return Ok(()) };
     let mut ids: Vec<Uuid> = runs.iter().filter_map(|r| r.process_id()).collect();
     ids.sort();
@@ -218,7 +206,7 @@ async fn expand_flows(ctx: &Ctx, options: &QueryOptions, runs: &[Run], items: &m
     let select = nested.select.as_deref();
     for (run, item) in runs.iter().zip(items.iter_mut()) {
         let flow = run.process_id().and_then(|pid| found.iter().find(|p| p.id == pid));
-        item.insert("activity".into(), flow.map_or(Value::Null, |p| Value::Object(render::process(p, select))));
+        item.push("activity", Member::Json(flow.map_or(Value::Null, |p| Value::Object(render::process(p, select).into_map()))));
     }
     Ok(())
 }
@@ -237,10 +225,8 @@ pub async fn activity_flow(ctx: &Ctx) -> ApiResult<Response> {
     let run = load_activity(ctx, group, id).await?;
     let Some(pid) = run.process_id() else { return Ok(no_content()) };
     let Some(flow) = ctx.state.store.processes_by_ids(&ctx.tenant, &[pid]).await?.pop() else { return Ok(no_content()) };
-    let mut body = Map::new();
-    body.insert("@odata.context".into(), json!(format!("{}/$metadata#industryData/{}/$entity", ctx.root, flow.kind.entity_set())));
-    body.append(&mut render::process(&flow, options.select.as_deref()));
-    let mut response = json_reply(StatusCode::OK, &Value::Object(body));
+    let context = format!("{}/$metadata#industryData/{}/$entity", ctx.root, flow.kind.entity_set());
+    let mut response = json_reply(StatusCode::OK, &EntityBody { context, entity: render::process(&flow, options.select.as_deref()) });
     if let Ok(v) = HeaderValue::from_str(&etag(flow.version)) {
         response.headers_mut().insert(header::ETAG, v);
     }

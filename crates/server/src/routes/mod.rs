@@ -28,6 +28,7 @@ use crate::error::{ApiError, ApiResult};
 use crate::metrics::RouteLabel;
 use crate::path::{self, Resource, ResourcePath};
 use crate::protocol::JSON_CONTENT_TYPE;
+use crate::render::{Entity, EntityBody};
 use crate::state::AppState;
 
 /// The largest request body accepted.
@@ -113,20 +114,27 @@ fn header_value(s: &str) -> HeaderValue {
 }
 
 /// A JSON reply with the OData content type.
-pub fn json_reply(status: StatusCode, body: &Value) -> Response {
-    json_text_reply(status, body.to_string())
+pub fn json_reply(status: StatusCode, body: &impl serde::Serialize) -> Response {
+    match serde_json::to_vec(body) {
+        Ok(json) => json_bytes_reply(status, json),
+        Err(e) => ApiError::internal(format!("cannot write the reply: {e}")).into_response(),
+    }
 }
 
-/// A reply of JSON text already written, with the OData content type.
-pub fn json_text_reply(status: StatusCode, json: String) -> Response {
+fn json_bytes_reply(status: StatusCode, json: Vec<u8>) -> Response {
     let mut response = (status, json).into_response();
     response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(JSON_CONTENT_TYPE));
     response
 }
 
+/// A reply of JSON text already written, with the OData content type.
+pub fn json_text_reply(status: StatusCode, json: String) -> Response {
+    json_bytes_reply(status, json.into_bytes())
+}
+
 /// One entity: `@odata.context`, the `ETag` header, `If-None-Match` → 304, and for creates `Location`
 /// (plus `OData-EntityId` when `Prefer: return=minimal` makes it a 204).
-pub fn entity_reply(ctx: &Ctx, status: StatusCode, mut entity: Map<String, Value>, etag: &str, location: Option<&str>) -> Response {
+pub fn entity_reply(ctx: &Ctx, status: StatusCode, entity: Entity<'_>, etag: &str, location: Option<&str>) -> Response {
     let mut response = if ctx.method == Method::GET && ctx.not_modified(etag) {
         StatusCode::NOT_MODIFIED.into_response()
     } else if ctx.method != Method::GET && ctx.prefers_minimal() && status != StatusCode::ACCEPTED {
@@ -137,10 +145,7 @@ pub fn entity_reply(ctx: &Ctx, status: StatusCode, mut entity: Map<String, Value
         }
         r
     } else {
-        let mut body = Map::new();
-        body.insert("@odata.context".into(), Value::String(ctx.context(true)));
-        body.append(&mut entity);
-        json_reply(status, &Value::Object(body))
+        json_reply(status, &EntityBody { context: ctx.context(true), entity })
     };
     response.headers_mut().insert(header::ETAG, header_value(etag));
     if let Some(location) = location {

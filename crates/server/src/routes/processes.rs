@@ -51,7 +51,7 @@ pub async fn get(ctx: &Ctx) -> ApiResult<Response> {
     let process = ctx.state.store.get_process(&ctx.tenant, kind, id).await?;
     let mut item = vec![render::process(&process, options.select.as_deref())];
     super::runs::expand_runs(ctx, &options, &mut item, |_| RunScope { parent: RunParent::Process(kind, id), kind: None }).await?;
-    let entity = item.pop().unwrap_or_default();
+    let entity = item.pop().ok_or_else(|| crate::error::ApiError::internal("a rendered process went missing"))?;
     Ok(entity_reply(ctx, StatusCode::OK, entity, &etag(process.version), None))
 }
 

@@ -8,10 +8,11 @@ use runhub_model::decode::{KindRule, PROCESS_BIND, decode_new_run, decode_refere
 use runhub_model::{FieldError, ProcessKind, Run, RunKind, Uuid};
 use runhub_odata::{EntitySet, Expand, QueryOptions, Target};
 use runhub_store::{ListQuery, ProcessRef, RunParent, RunScope, Table, etag};
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 
 use super::{Ctx, collection, entity_reply, json_reply, no_content};
 use crate::error::{ApiError, ApiResult};
+use crate::render::{Entity, EntityBody, Member};
 use crate::{path, render};
 
 pub fn entity_set(scope: &RunScope) -> EntitySet {
@@ -19,7 +20,7 @@ pub fn entity_set(scope: &RunScope) -> EntitySet {
 }
 
 /// An entity reply for a run.
-pub fn run_reply(ctx: &Ctx, status: StatusCode, run: &Run, location: Option<&str>, select: Option<&[&str]>) -> Response {
+pub fn run_reply<'a>(ctx: &Ctx, status: StatusCode, run: &'a Run, location: Option<&str>, select: Option<&'a [&'a str]>) -> Response {
     entity_reply(ctx, status, render::run(run, select), &etag(run.version), location)
 }
 
@@ -105,7 +106,8 @@ pub async fn get(ctx: &Ctx) -> ApiResult<Response> {
     let run = ctx.state.store.get_run(&ctx.tenant, scope, id).await?;
     let mut items = vec![render::run(&run, options.select.as_deref())];
     expand(ctx, &options, std::slice::from_ref(&run), &mut items).await?;
-    Ok(entity_reply(ctx, StatusCode::OK, items.pop().unwrap_or_default(), &etag(run.version), None))
+    let entity = items.pop().ok_or_else(|| ApiError::internal("a rendered run went missing"))?;
+    Ok(entity_reply(ctx, StatusCode::OK, entity, &etag(run.version), None))
 }
 
 pub async fn update(ctx: &Ctx) -> ApiResult<Response> {
@@ -133,10 +135,8 @@ pub async fn get_process(ctx: &Ctx) -> ApiResult<Response> {
         .await?
         .pop()
         .ok_or_else(|| ApiError::not_found(format!("the process '{process_id}' of run '{id}' does not exist")))?;
-    let mut body = Map::new();
-    body.insert("@odata.context".into(), json!(format!("{}/$metadata#industryData/{}/$entity", ctx.root, process.kind.entity_set())));
-    body.append(&mut render::process(&process, None));
-    let mut response = json_reply(StatusCode::OK, &Value::Object(body));
+    let context = format!("{}/$metadata#industryData/{}/$entity", ctx.root, process.kind.entity_set());
+    let mut response = json_reply(StatusCode::OK, &EntityBody { context, entity: render::process(&process, None) });
     if let Ok(v) = axum::http::HeaderValue::from_str(&etag(process.version)) {
         response.headers_mut().insert(axum::http::header::ETAG, v);
     }
@@ -166,7 +166,7 @@ pub async fn set_process_ref(ctx: &Ctx) -> ApiResult<Response> {
 }
 
 /// `$expand` on runs: `process` (runs' own), or `runs` (a runGroup's members).
-async fn expand(ctx: &Ctx, options: &QueryOptions, runs: &[Run], items: &mut [Map<String, Value>]) -> ApiResult<()> {
+async fn expand(ctx: &Ctx, options: &QueryOptions, runs: &[Run], items: &mut [Entity<'_>]) -> ApiResult<()> {
     match &options.expand {
         None => Ok(()),
         Some(Expand::Process(nested)) => {
@@ -205,7 +205,7 @@ async fn expand(ctx: &Ctx, options: &QueryOptions, runs: &[Run], items: &mut [Ma
             let select = nested.select.as_deref();
             for (run, item) in runs.iter().zip(items.iter_mut()) {
                 let process = run.process_id().and_then(|pid| found.iter().find(|p| p.id == pid));
-                item.insert("process".into(), process.map_or(Value::Null, |p| Value::Object(render::process(p, select))));
+                item.push("process", Member::Json(process.map_or(Value::Null, |p| Value::Object(render::process(p, select).into_map()))));
             }
             Ok(())
         }
@@ -217,7 +217,7 @@ async fn expand(ctx: &Ctx, options: &QueryOptions, runs: &[Run], items: &mut [Ma
 pub async fn expand_runs(
     ctx: &Ctx,
     options: &QueryOptions,
-    items: &mut [Map<String, Value>],
+    items: &mut [Entity<'_>],
     scope_of: impl Fn(usize) -> RunScope,
 ) -> ApiResult<()> {
     let Some(Expand::Runs(nested)) = &options.expand else { return Ok(()) };
@@ -226,7 +226,7 @@ pub async fn expand_runs(
     let pages = ctx.state.store.list_runs_of_parents(&ctx.tenant, &scopes, &query).await?;
     let select = nested.select.as_deref();
     for (item, runs) in items.iter_mut().zip(pages) {
-        item.insert("runs".into(), Value::Array(runs.iter().map(|r| Value::Object(render::run(r, select))).collect()));
+        item.push("runs", Member::Json(Value::Array(runs.iter().map(|r| Value::Object(render::run(r, select).into_map())).collect())));
     }
     Ok(())
 }

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Query benchmark (issue 3 §9): latency of the indexed queries over 1,000,000 runs in 1,000 flows.
+# Query benchmark: latency of a get, a count and the indexed queries over 1,000,000 runs in 1,000 flows.
 #
 #   bench/query.sh                 # RUNS=1000000 FLOWS=1000 DURATION=10 by default
 #   RUNS=100000 DURATION=3 bench/query.sh    # a quick look
@@ -101,6 +101,10 @@ for q in "${QUERIES[@]}"; do
   IFS='|' read -r name filter orderby extra flags <<<"$q"
   measure "$name" "$(url_of "$filter" "$orderby" "$extra")"
 done
+# One run by id, and the collection's size (answered from the stored counts).
+RUN=$(python3 -c 'import json, sys; d = json.load(open(sys.argv[1]))["runs"]; print(d[len(d) // 2])' "$DATA/dataset.json")
+measure "get one run by id" "$BASE/runs/$RUN"
+measure "/runs/\$count" "$BASE/runs/\$count"
 # The deep page: the nextLink of the page at $skip=DEEP carries a keyset token for that position.
 DEEP_URL=$(curl -sf "$BASE/runs?\$top=100&\$skip=$DEEP" | python3 -c 'import json, sys; print(json.load(sys.stdin)["@odata.nextLink"])')
 measure "deep page via \$skiptoken (row $DEEP)" "$DEEP_URL"

@@ -49,6 +49,15 @@ def sh(cmd, **kw):
     subprocess.run(cmd, check=True, **kw)
 
 
+def status_mb(pid, field):
+    """A memory figure of a process from /proc/PID/status (VmRSS, VmHWM, …), in MB."""
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith(field + ":"):
+                return int(line.split()[1]) / 1024
+    return float("nan")
+
+
 def free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -96,11 +105,7 @@ class Server:
         self.base = f"{'https' if tls else 'http'}://127.0.0.1:{self.port}"
 
     def rss_peak_mb(self):
-        with open(f"/proc/{self.proc.pid}/status") as f:
-            for line in f:
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1]) / 1024
-        return float("nan")
+        return status_mb(self.proc.pid, "VmHWM")
 
     def stop(self):
         self.proc.send_signal(signal.SIGTERM)

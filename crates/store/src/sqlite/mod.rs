@@ -8,6 +8,7 @@ mod tx;
 mod writer;
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use futures_executor::block_on;
@@ -53,8 +54,50 @@ impl Default for Options {
 pub const DATABASE_FILE: &str = "runhub.sqlite3";
 
 struct Readers {
-    conns: Mutex<Vec<SqliteTx>>,
+    conns: Mutex<Vec<Reader>>,
     permits: Semaphore,
+}
+
+/// A read connection, and what stops a read on it whose caller has gone away (the request timed
+/// out, the client disconnected): a scan over millions of runs would otherwise hold the connection
+/// for as long as it takes, after its reply was given up.
+struct Reader {
+    tx: SqliteTx,
+    uses: Arc<ReaderUses>,
+}
+
+/// Which use of a reader is running, and which one was abandoned; each use has its own number, so
+/// that a use abandoned just as it ended cannot stop the next one.
+#[derive(Default)]
+struct ReaderUses {
+    current: AtomicU64,
+    abandoned: AtomicU64,
+}
+
+/// How many SQLite virtual-machine steps run between checks for an abandoned read.
+const ABANDON_CHECK_STEPS: i32 = 10_000;
+
+static NEXT_READ: AtomicU64 = AtomicU64::new(1);
+
+/// Marks a use of a reader abandoned when dropped before [`Abandon::disarm`].
+struct Abandon {
+    uses: Arc<ReaderUses>,
+    id: u64,
+    armed: bool,
+}
+
+impl Abandon {
+    fn disarm(mut self) {
+        self.armed = false;
+    }
+}
+
+impl Drop for Abandon {
+    fn drop(&mut self) {
+        if self.armed {
+            self.uses.abandoned.store(self.id, Ordering::Relaxed);
+        }
+    }
 }
 
 pub struct SqliteStore {
@@ -132,7 +175,18 @@ impl SqliteStore {
             .map(|_| {
                 let c = open_connection(&path, &options, true)?;
                 c.execute_batch("PRAGMA query_only = 1").map_err(internal)?;
-                Ok(SqliteTx(c))
+                let uses = Arc::new(ReaderUses::default());
+                let seen = uses.clone();
+                // Returning true interrupts the running statement (SQLITE_INTERRUPT).
+                c.progress_handler(
+                    ABANDON_CHECK_STEPS,
+                    Some(move || {
+                        let current = seen.current.load(Ordering::Relaxed);
+                        current != 0 && seen.abandoned.load(Ordering::Relaxed) == current
+                    }),
+                )
+                .map_err(internal)?;
+                Ok(Reader { tx: SqliteTx(c), uses })
             })
             .collect::<StoreResult<Vec<_>>>()?;
         let permits = Semaphore::new(readers.len());
@@ -189,18 +243,28 @@ impl SqliteStore {
         T: Send + 'static,
         F: FnOnce(&mut SqliteTx) -> StoreResult<T> + Send + 'static,
     {
-        let _permit = self.readers.permits.acquire().await.map_err(|_| StoreError::Unavailable("the store is closed".into()))?;
-        let mut conn = self.readers.conns.lock().map_err(internal)?.pop().ok_or_else(|| internal("no read connection free"))?;
+        let permit = self.readers.permits.acquire().await.map_err(|_| StoreError::Unavailable("the store is closed".into()))?;
+        let mut reader = self.readers.conns.lock().map_err(internal)?.pop().ok_or_else(|| internal("no read connection free"))?;
+        // The permit goes back with the connection, not when this future ends: a caller that
+        // gives up early must not let another take a permit while the pool is still empty.
+        permit.forget();
+        let id = NEXT_READ.fetch_add(1, Ordering::Relaxed);
+        let abandon = Abandon { uses: reader.uses.clone(), id, armed: true };
         let readers = self.readers.clone();
-        tokio::task::spawn_blocking(move || {
-            let result = op(&mut conn);
+        let result = tokio::task::spawn_blocking(move || {
+            reader.uses.current.store(id, Ordering::Relaxed);
+            let result = op(&mut reader.tx);
+            reader.uses.current.store(0, Ordering::Relaxed);
             if let Ok(mut pool) = readers.conns.lock() {
-                pool.push(conn);
+                pool.push(reader);
             }
+            readers.permits.add_permits(1);
             result
         })
         .await
-        .map_err(internal)?
+        .map_err(internal)?;
+        abandon.disarm();
+        result
     }
 
     /// Runs a point read — one row by primary key, tens of microseconds — on the calling task
@@ -211,10 +275,10 @@ impl SqliteStore {
         F: FnOnce(&mut SqliteTx) -> StoreResult<T>,
     {
         let _permit = self.readers.permits.acquire().await.map_err(|_| StoreError::Unavailable("the store is closed".into()))?;
-        let mut conn = self.readers.conns.lock().map_err(internal)?.pop().ok_or_else(|| internal("no read connection free"))?;
-        let result = op(&mut conn);
+        let mut reader = self.readers.conns.lock().map_err(internal)?.pop().ok_or_else(|| internal("no read connection free"))?;
+        let result = op(&mut reader.tx);
         if let Ok(mut pool) = self.readers.conns.lock() {
-            pool.push(conn);
+            pool.push(reader);
         }
         result
     }
@@ -294,6 +358,33 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = SqliteStore::open(dir.path(), Options { durability, ..Options::default() }).await.unwrap();
         store.writer.write(|tx| tx.0.query_row("PRAGMA synchronous", [], |r| r.get::<_, i64>(0)).map_err(internal)).await.unwrap()
+    }
+
+    /// A read whose caller has gone (its request timed out) is interrupted: the connection comes
+    /// back for the next read instead of running on — here, forever — for a reply nobody awaits.
+    /// The runtime is built by hand so that a read left running cannot hold up the test's end.
+    #[test]
+    fn an_abandoned_read_is_interrupted_and_its_connection_comes_back() {
+        let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let outcome = runtime.block_on(async {
+            let store = SqliteStore::open(dir.path(), Options { readers: 1, ..Options::default() }).await.unwrap();
+            let endless = store.with_reader(|tx| {
+                let sql = "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) SELECT count(*) FROM c";
+                tx.0.query_row(sql, [], |r| r.get::<_, i64>(0)).map_err(internal)
+            });
+            if tokio::time::timeout(std::time::Duration::from_millis(200), endless).await.is_ok() {
+                return Err("an endless read ended".to_owned());
+            }
+            // There is one reader: this read waits for the abandoned one to give it back.
+            let next = store.with_reader(|tx| tx.0.query_row("SELECT 7", [], |r| r.get::<_, i64>(0)).map_err(internal));
+            let answer = tokio::time::timeout(std::time::Duration::from_secs(60), next).await;
+            let answer = answer.map_err(|_| "the abandoned read kept the only reader".to_owned())?.map_err(|e| e.to_string())?;
+            crate::Store::close(&store).await;
+            Ok(answer)
+        });
+        runtime.shutdown_timeout(std::time::Duration::from_secs(1));
+        assert_eq!(outcome, Ok(7));
     }
 
     /// The default acknowledges only what is fsync'd (survives power loss, not just kill -9):

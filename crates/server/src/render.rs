@@ -54,10 +54,15 @@ impl<'a> Entity<'a> {
         self.members.push((name, value));
     }
 
+    /// The entity as a JSON value, for an expanded navigation nested inside another entity.
+    pub fn into_value(self) -> Value {
+        serde_json::to_value(&self).unwrap_or_default()
+    }
+
     /// The entity as a JSON object, for callers that add members of their own afterwards.
     pub fn into_map(self) -> Map<String, Value> {
-        match serde_json::to_value(&self) {
-            Ok(Value::Object(map)) => map,
+        match self.into_value() {
+            Value::Object(map) => map,
             _ => Map::new(),
         }
     }

@@ -162,7 +162,7 @@ async fn expand_activities(ctx: &Ctx, options: &QueryOptions, runs: &[Run], item
     let pages = ctx.state.store.list_runs_of_parents(&ctx.tenant, &scopes, &query).await?;
     let select = nested.select.as_deref();
     for (item, runs) in items.iter_mut().zip(pages) {
-        item.push("activities", Member::Json(Value::Array(runs.iter().map(|r| Value::Object(activity(r, select).into_map())).collect())));
+        item.push("activities", Member::Json(Value::Array(runs.iter().map(|r| activity(r, select).into_value()).collect())));
     }
     Ok(())
 }
@@ -206,7 +206,7 @@ async fn expand_flows(ctx: &Ctx, options: &QueryOptions, runs: &[Run], items: &m
     let select = nested.select.as_deref();
     for (run, item) in runs.iter().zip(items.iter_mut()) {
         let flow = run.process_id().and_then(|pid| found.iter().find(|p| p.id == pid));
-        item.push("activity", Member::Json(flow.map_or(Value::Null, |p| Value::Object(render::process(p, select).into_map()))));
+        item.push("activity", Member::Json(flow.map_or(Value::Null, |p| render::process(p, select).into_value())));
     }
     Ok(())
 }

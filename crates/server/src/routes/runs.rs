@@ -205,7 +205,7 @@ async fn expand(ctx: &Ctx, options: &QueryOptions, runs: &[Run], items: &mut [En
             let select = nested.select.as_deref();
             for (run, item) in runs.iter().zip(items.iter_mut()) {
                 let process = run.process_id().and_then(|pid| found.iter().find(|p| p.id == pid));
-                item.push("process", Member::Json(process.map_or(Value::Null, |p| Value::Object(render::process(p, select).into_map()))));
+                item.push("process", Member::Json(process.map_or(Value::Null, |p| render::process(p, select).into_value())));
             }
             Ok(())
         }
@@ -226,7 +226,7 @@ pub async fn expand_runs(
     let pages = ctx.state.store.list_runs_of_parents(&ctx.tenant, &scopes, &query).await?;
     let select = nested.select.as_deref();
     for (item, runs) in items.iter_mut().zip(pages) {
-        item.push("runs", Member::Json(Value::Array(runs.iter().map(|r| Value::Object(render::run(r, select).into_map())).collect())));
+        item.push("runs", Member::Json(Value::Array(runs.iter().map(|r| render::run(r, select).into_value()).collect())));
     }
     Ok(())
 }

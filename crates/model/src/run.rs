@@ -464,11 +464,6 @@ impl Run {
     pub fn statistics_view(&self) -> StatisticsView<'_> {
         StatisticsView(self)
     }
-
-    /// [`Run::statistics_view`] as a JSON value.
-    pub fn statistics_json(&self) -> serde_json::Value {
-        serde_json::to_value(self.statistics_view()).unwrap_or_default()
-    }
 }
 
 /// A run's `statistics` as replies show them, written straight from the stored members.

@@ -252,7 +252,7 @@ async fn all_members(ctx: &Ctx, group: Uuid) -> ApiResult<Vec<Run>> {
     }
 }
 
-fn number(stats: &Value, key: &str) -> i64 {
+fn number(stats: &Map<String, Value>, key: &str) -> i64 {
     stats.get(key).and_then(|v| v.as_i64().or_else(|| v.as_f64().map(|f| f as i64))).unwrap_or(0)
 }
 
@@ -261,7 +261,7 @@ pub fn run_statistics(group: &Run, members: &[Run]) -> Value {
     let mut totals = [("errors", 0i64), ("warnings", 0), ("people", 0), ("groups", 0), ("memberships", 0), ("organizations", 0)];
     let mut activities = Vec::new();
     for run in members.iter().filter(|r| r.kind() == RunKind::IncomingFlowRun) {
-        let stats = run.statistics_json();
+        let stats = run.statistics.to_map();
         for (key, total) in totals.iter_mut() {
             *total = total.saturating_add(number(&stats, key));
         }

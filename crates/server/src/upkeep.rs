@@ -1,5 +1,6 @@
 //! The background upkeep of `runhub serve` (docs/operations.md): the stale-run reaper
-//! (`--run-timeout`), retention (`--retention`) and the compaction of the stored counts (always).
+//! (`--run-timeout`), retention (`--retention`), and always the compaction of the stored counts and
+//! the run-name index's catching up.
 //! Each works in bounded batches through the store, which claims rows so that replicas never work
 //! on the same ones; all stop, after the batch in hand, when the service shuts down.
 
@@ -21,6 +22,11 @@ pub const COMPACT_BATCH: u32 = 500;
 /// How often the stored counts are compacted: writes add delta rows at most this long before
 /// they are summed, which bounds what a count reads.
 const COMPACT_EVERY: Duration = Duration::from_secs(5);
+/// Runs the run-name index takes in one transaction (a few milliseconds of the writer's time).
+pub const NAME_INDEX_BATCH: u32 = 1_000;
+/// How often the run-name index catches up with writes. Runs written since are still found by a
+/// substring filter (each is tested directly), so this bounds how many it tests that way.
+const NAME_INDEX_EVERY: Duration = Duration::from_millis(250);
 /// The pause between two full retention batches, so that other writes always get their turn.
 const RETENTION_PAUSE: Duration = Duration::from_millis(10);
 
@@ -110,17 +116,32 @@ pub async fn expire_once(store: &dyn Store, retention: Duration, stop: Option<&m
 
 /// One pass of compaction: batches until none is full. How many keys it compacted.
 pub async fn compact_once(store: &dyn Store) -> usize {
+    until_short("compacting the stored counts", COMPACT_BATCH, || store.compact_counts(COMPACT_BATCH)).await
+}
+
+/// One pass of the run-name index: batches until it has caught up. How many runs it indexed.
+pub async fn index_names_once(store: &dyn Store) -> usize {
+    until_short("indexing run names", NAME_INDEX_BATCH, || store.index_run_names(NAME_INDEX_BATCH)).await
+}
+
+/// Runs `batch` until one handles fewer than `limit` items; a failure is logged and the rest is
+/// left to the task's next tick. How many items in all.
+async fn until_short<F, Fut>(what: &str, limit: u32, mut batch: F) -> usize
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = runhub_store::StoreResult<usize>>,
+{
     let mut total = 0;
     loop {
-        match store.compact_counts(COMPACT_BATCH).await {
+        match batch().await {
             Ok(n) => {
                 total += n;
-                if n < COMPACT_BATCH as usize {
+                if n < limit as usize {
                     return total;
                 }
             }
             Err(e) => {
-                tracing::warn!(error = %e, "compacting the stored counts failed; retrying at its next tick");
+                tracing::warn!(error = %e, "{what} failed; retrying at its next tick");
                 return total;
             }
         }
@@ -136,6 +157,14 @@ pub fn spawn(store: Arc<dyn Store>, run_timeout: Option<Duration>, retention: Op
         tasks.push(tokio::spawn(async move {
             while pause(&mut stop, COMPACT_EVERY).await {
                 compact_once(store.as_ref()).await;
+            }
+        }));
+    }
+    {
+        let (store, mut stop) = (store.clone(), stop.subscribe());
+        tasks.push(tokio::spawn(async move {
+            while pause(&mut stop, NAME_INDEX_EVERY).await {
+                index_names_once(store.as_ref()).await;
             }
         }));
     }

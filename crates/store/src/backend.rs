@@ -17,7 +17,7 @@ use crate::tx::Tx;
 use crate::webhooks::{self, Delivery, FanoutCursor, OutboxBatch, Settle};
 use crate::{
     ChangePage, ListQuery, Page, Precondition, ProcessRef, ReapedRun, RunScope, ScheduledStart, StartOutcome, StartPolicy, Store,
-    StoreResult, counts, ops, schedule, upkeep,
+    StoreResult, counts, names, ops, schedule, upkeep,
 };
 
 /// The future of one operation over a backend's [`Tx`].
@@ -180,7 +180,8 @@ impl<B: Backend> Store for B {
     }
 
     async fn count_runs(&self, tenant: &TenantId, scope: &RunScope, filter: Option<&Filter>) -> StoreResult<u64> {
-        self.read((tenant.clone(), scope.clone(), filter.cloned()), |tx, (tenant, scope, filter)| {
+        // A snapshot where it is free: a count may read the run-name index's candidates first.
+        read_page(self, false, (tenant.clone(), scope.clone(), filter.cloned()), |tx, (tenant, scope, filter)| {
             Box::pin(ops::count_runs(tx, tenant, scope, filter.as_ref()))
         })
         .await
@@ -264,6 +265,14 @@ impl<B: Backend> Store for B {
 
     async fn compact_counts(&self, limit: u32) -> StoreResult<usize> {
         self.write(limit, |tx, limit| Box::pin(counts::compact(tx, *limit))).await
+    }
+
+    async fn index_run_names(&self, limit: u32) -> StoreResult<usize> {
+        // PostgreSQL keeps its trigram index itself.
+        if <B::Tx as Tx>::DIALECT != crate::dialect::Dialect::Sqlite || !self.read((), |tx, ()| Box::pin(names::behind(tx))).await? {
+            return Ok(0);
+        }
+        self.write(limit, |tx, limit| Box::pin(names::index(tx, *limit))).await
     }
 
     async fn create_subscription(&self, sub: Subscription, limit: u64) -> StoreResult<Subscription> {

@@ -14,6 +14,7 @@ mod columns;
 mod counts;
 mod dialect;
 mod filter_sql;
+mod names;
 mod ops;
 pub mod postgres;
 mod query;
@@ -313,6 +314,12 @@ pub trait Store: Send + Sync + 'static {
     /// when no more need it). Counts are exact either way; this keeps reading them cheap.
     async fn compact_counts(&self, _limit: u32) -> StoreResult<usize> {
         Err(StoreError::Internal("this store does not implement compact_counts".into()))
+    }
+    /// Brings the run-name index (behind substring filters on SQLite) up to date by one batch of
+    /// up to `limit` runs, in one transaction; reads first and writes nothing when it is already
+    /// up to date. How many runs it indexed: less than `limit` once it has caught up.
+    async fn index_run_names(&self, _limit: u32) -> StoreResult<usize> {
+        Err(StoreError::Internal("this store does not implement index_run_names".into()))
     }
     // ---- change notifications (crate::webhooks; docs/webhooks.md) ---------------------------------
 

@@ -22,12 +22,12 @@ use sea_query::SelectStatement;
 
 use crate::changes::{self, ChangeType};
 use crate::columns::Table;
-use crate::counts;
 use crate::dialect::Dialect;
-use crate::query::{self, Lock, PageStatements};
+use crate::query::{self, Access, Lock, PageStatements};
 use crate::records::internal;
 use crate::tx::Tx;
 use crate::{ListQuery, Page, Precondition, ProcessRef, RunParent, RunScope, StoreError, StoreResult, etag};
+use crate::{counts, names};
 
 pub(crate) const BIND: &str = "process@odata.bind";
 
@@ -90,6 +90,9 @@ async fn write_run_update<T: Tx>(tx: &mut T, tenant: &TenantId, before: &Run, af
     if let Some(stmt) = stmt {
         tx.execute(stmt).await?;
     }
+    if before.display_name != after.display_name {
+        names::mark_stale(tx, tenant, &[after.id]).await?;
+    }
     if is_change {
         counts::run_changed(tx, tenant, Some(before), Some(after)).await?;
         let moved_from = if before.process_id() != after.process_id() { before.process_id() } else { None };
@@ -99,6 +102,7 @@ async fn write_run_update<T: Tx>(tx: &mut T, tenant: &TenantId, before: &Run, af
 }
 
 async fn delete_run_row<T: Tx>(tx: &mut T, tenant: &TenantId, run: &Run) -> StoreResult<()> {
+    names::mark_stale(tx, tenant, &[run.id]).await?;
     tx.execute(query::delete_row(Table::Runs, tenant, run.id)).await?;
     counts::run_changed(tx, tenant, Some(run), None).await?;
     changes::record_run(tx, tenant, run, ChangeType::Deleted, None).await
@@ -416,6 +420,7 @@ pub(crate) async fn import<T: Tx>(tx: &mut T, tenant: &TenantId, processes: &[Pr
     let replaced_processes = counts::stored_processes(tx, tenant, &processes.iter().map(|p| p.id).collect::<Vec<_>>()).await?;
     let replaced_runs = counts::stored_runs(tx, tenant, &runs.iter().map(|r| r.id).collect::<Vec<_>>()).await?;
     counts::imported(tx, tenant, (&replaced_processes, &replaced_runs), (processes, runs)).await?;
+    names::mark_stale(tx, tenant, &replaced_runs.iter().map(|r| r.id).collect::<Vec<_>>()).await?;
     for p in processes {
         tx.execute(query::save_process(tenant, p)?).await?;
         changes::record_process(tx, tenant, p, ChangeType::Created).await?;
@@ -438,7 +443,7 @@ pub(crate) async fn get_run<T: Tx>(tx: &mut T, tenant: &TenantId, scope: &RunSco
 }
 
 pub(crate) async fn list_processes<T: Tx>(tx: &mut T, tenant: &TenantId, kind: ProcessKind, q: &ListQuery) -> StoreResult<Page<Process>> {
-    let mut stmts = query::page_statements(Table::Processes, tenant, query::process_kind_terms(kind), q, T::DIALECT)?;
+    let mut stmts = query::page_statements(Table::Processes, tenant, Access::Indexes, query::process_kind_terms(kind), q, T::DIALECT)?;
     if stmts.count.is_some() {
         stmts.count = Some(process_count_statement(tenant, kind, q.filter.as_ref(), T::DIALECT)?);
     }
@@ -462,7 +467,7 @@ fn process_count_statement(
     if counts::answer_processes(filter) {
         query::counts::sum(Table::Processes, tenant, terms, filter, dialect)
     } else {
-        query::count_rows(Table::Processes, tenant, terms, filter, dialect)
+        query::count_rows(Table::Processes, tenant, Access::Indexes, terms, filter, dialect)
     }
 }
 
@@ -475,34 +480,57 @@ pub(crate) async fn processes_by_ids<T: Tx>(tx: &mut T, tenant: &TenantId, ids: 
 
 pub(crate) async fn list_runs<T: Tx>(tx: &mut T, tenant: &TenantId, scope: &RunScope, q: &ListQuery) -> StoreResult<Page<Run>> {
     check_parent(tx, tenant, &scope.parent).await?;
-    let stmts = run_page_statements(tenant, scope, q, T::DIALECT)?;
+    let access = run_access(tx, q.filter.as_ref()).await?;
+    let stmts = run_page_statements(tenant, scope, q, access, T::DIALECT)?;
     let items = tx.fetch(stmts.page).await?;
     finish_page(tx, items, &stmts.keys, stmts.count, q.top, Table::Runs, query::run_key).await
 }
 
 pub(crate) async fn count_runs<T: Tx>(tx: &mut T, tenant: &TenantId, scope: &RunScope, filter: Option<&Filter>) -> StoreResult<u64> {
     check_parent(tx, tenant, &scope.parent).await?;
-    count(tx, run_count_statement(tenant, scope, filter, T::DIALECT)?).await
+    let access = run_access(tx, filter).await?;
+    count(tx, run_count_statement(tenant, scope, filter, access, T::DIALECT)?).await
+}
+
+/// Where a run listing or count with `filter` starts: from the run-name index's candidates when
+/// its filter has a substring term they serve (crate::names), else the tenant's indexes.
+pub(crate) async fn run_access<T: Tx>(tx: &mut T, filter: Option<&Filter>) -> StoreResult<Access> {
+    Ok(match names::driver(tx, filter).await? {
+        Some(candidates) => Access::Candidates(candidates),
+        None => Access::Indexes,
+    })
 }
 
 /// A run listing's statements: its page, and its count (when asked for) as
 /// [`run_count_statement`] makes it.
-pub(crate) fn run_page_statements(tenant: &TenantId, scope: &RunScope, q: &ListQuery, dialect: Dialect) -> StoreResult<PageStatements> {
-    let mut stmts = query::page_statements(Table::Runs, tenant, query::scope_terms(scope), q, dialect)?;
+pub(crate) fn run_page_statements(
+    tenant: &TenantId,
+    scope: &RunScope,
+    q: &ListQuery,
+    access: Access,
+    dialect: Dialect,
+) -> StoreResult<PageStatements> {
+    let mut stmts = query::page_statements(Table::Runs, tenant, access.clone(), query::scope_terms(scope), q, dialect)?;
     if stmts.count.is_some() {
-        stmts.count = Some(run_count_statement(tenant, scope, q.filter.as_ref(), dialect)?);
+        stmts.count = Some(run_count_statement(tenant, scope, q.filter.as_ref(), access, dialect)?);
     }
     Ok(stmts)
 }
 
 /// How the runs of a scope matching `filter` are counted: from the stored counts where they answer
 /// it (crate::counts), else by scan.
-fn run_count_statement(tenant: &TenantId, scope: &RunScope, filter: Option<&Filter>, dialect: Dialect) -> StoreResult<SelectStatement> {
+fn run_count_statement(
+    tenant: &TenantId,
+    scope: &RunScope,
+    filter: Option<&Filter>,
+    access: Access,
+    dialect: Dialect,
+) -> StoreResult<SelectStatement> {
     let terms = query::scope_terms(scope);
     if counts::answer_runs(scope, filter) {
         query::counts::sum(Table::Runs, tenant, terms, filter, dialect)
     } else {
-        query::count_rows(Table::Runs, tenant, terms, filter, dialect)
+        query::count_rows(Table::Runs, tenant, access, terms, filter, dialect)
     }
 }
 

@@ -22,6 +22,7 @@ use crate::{ListQuery, RunParent, RunScope, StoreResult, default_order};
 
 pub(crate) mod changes;
 pub(crate) mod counts;
+pub(crate) mod names;
 pub(crate) mod schedule;
 pub(crate) mod upkeep;
 pub(crate) mod webhooks;
@@ -323,6 +324,28 @@ pub(crate) fn scope_terms(scope: &RunScope) -> Vec<Expr> {
     terms
 }
 
+/// Where a listing or count finds its rows.
+#[derive(Clone)]
+pub(crate) enum Access {
+    /// Through the tenant's indexes: the one that serves the filter and the order best.
+    Indexes,
+    /// From a small set of candidate rows (the run-name index's: crate::names), fetched by rowid
+    /// and then sorted. The tenant's indexes are kept out of the plan (`+tenant`): walking one in
+    /// page order, as SQLite's planner would otherwise choose, reads every row of the tenant when
+    /// few match.
+    Candidates(Expr),
+}
+
+impl Access {
+    /// The terms that pick the tenant's rows this way.
+    fn terms(self, tenant: &TenantId) -> Vec<Expr> {
+        match self {
+            Access::Indexes => vec![tenant_is(tenant)],
+            Access::Candidates(candidates) => vec![Expr::cust_with_values("+\"tenant\" = ?", [tenant.as_str()]), candidates],
+        }
+    }
+}
+
 /// A page query, its count query (when `$count=true`) and the effective ordering.
 pub(crate) struct PageStatements {
     pub page: SelectStatement,
@@ -334,14 +357,15 @@ pub(crate) struct PageStatements {
 pub(crate) fn page_statements(
     table: Table,
     tenant: &TenantId,
+    access: Access,
     terms: Vec<Expr>,
     query: &ListQuery,
     dialect: Dialect,
 ) -> StoreResult<PageStatements> {
     let compiler = Compiler { table, dialect };
     let mut base = Query::select();
-    base.from(Alias::new(table.name())).and_where(tenant_is(tenant));
-    for t in terms {
+    base.from(Alias::new(table.name()));
+    for t in access.terms(tenant).into_iter().chain(terms) {
         base.and_where(t);
     }
     if let Some(f) = &query.filter {
@@ -376,11 +400,13 @@ pub(crate) fn page_statements(
 pub(crate) fn count_rows(
     table: Table,
     tenant: &TenantId,
+    access: Access,
     terms: Vec<Expr>,
     filter: Option<&Filter>,
     dialect: Dialect,
 ) -> StoreResult<SelectStatement> {
-    select_where("COUNT(*)", table.name(), table, tenant, terms, filter, dialect)
+    let terms = access.terms(tenant).into_iter().chain(terms).collect();
+    select_from("COUNT(*)", table.name(), table, terms, filter, dialect)
 }
 
 /// `SELECT what FROM from` a tenant's rows that the terms and the filter (compiled over `table`'s
@@ -394,8 +420,20 @@ pub(crate) fn select_where(
     filter: Option<&Filter>,
     dialect: Dialect,
 ) -> StoreResult<SelectStatement> {
+    select_from(what, from, table, std::iter::once(tenant_is(tenant)).chain(terms).collect(), filter, dialect)
+}
+
+/// `SELECT what FROM from` the rows that the terms and the filter pick.
+fn select_from(
+    what: &'static str,
+    from: &'static str,
+    table: Table,
+    terms: Vec<Expr>,
+    filter: Option<&Filter>,
+    dialect: Dialect,
+) -> StoreResult<SelectStatement> {
     let mut q = Query::select();
-    q.expr(Expr::cust(what)).from(Alias::new(from)).and_where(tenant_is(tenant));
+    q.expr(Expr::cust(what)).from(Alias::new(from));
     for t in terms {
         q.and_where(t);
     }

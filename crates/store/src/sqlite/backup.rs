@@ -130,6 +130,7 @@ pub fn backup(data_dir: &Path, to: &Path) -> StoreResult<Summary> {
     let copy = open(&temp.0, OpenFlags::SQLITE_OPEN_READ_WRITE)?;
     // One self-contained file, whatever the source's journal mode.
     copy.query_row("PRAGMA journal_mode = DELETE", [], |_| Ok(())).map_err(|e| fail(&temp.0, e))?;
+    reset_run_names(&copy).map_err(|e| fail(&temp.0, e))?;
     let summary = check(&copy, &temp.0)?;
     drop(copy);
     sync_file(&temp.0)?;
@@ -138,6 +139,18 @@ pub fn backup(data_dir: &Path, to: &Path) -> StoreResult<Summary> {
     temp.1 = true;
     sync_dir(to.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new(".")))?;
     Ok(summary)
+}
+
+/// Empties the copy's run-name index, which the server rebuilds in the background: the index refers
+/// to runs by rowid, and SQLite does not promise that `VACUUM` keeps the rowids of a table without
+/// an `INTEGER PRIMARY KEY`. (A database from before the index has nothing to reset.)
+fn reset_run_names(conn: &Connection) -> rusqlite::Result<()> {
+    let indexed: Option<i64> =
+        conn.query_row("SELECT 1 FROM sqlite_master WHERE name = 'run_names_indexed'", [], |r| r.get(0)).optional()?;
+    match indexed {
+        Some(_) => conn.execute_batch(crate::query::names::RESET),
+        None => Ok(()),
+    }
 }
 
 /// Puts the backup `from` in place as the database of `data_dir`. Refuses a data directory that

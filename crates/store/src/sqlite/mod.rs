@@ -218,7 +218,8 @@ impl SqliteStore {
     ) -> StoreResult<Vec<(String, Vec<String>)>> {
         let (tenant, scope, query) = (tenant.clone(), scope.clone(), query.clone());
         self.with_reader(move |tx| {
-            let stmts = ops::run_page_statements(&tenant, &scope, &query, Dialect::Sqlite)?;
+            let access = block_on(ops::run_access(tx, query.filter.as_ref()))?;
+            let stmts = ops::run_page_statements(&tenant, &scope, &query, access, Dialect::Sqlite)?;
             let mut out = Vec::new();
             for stmt in std::iter::once(stmts.page).chain(stmts.count) {
                 let sql = stmt.render(Dialect::Sqlite);
@@ -530,13 +531,145 @@ mod tests {
         assert_eq!(counts_of(&store, "counts").await, incremental, "compaction keeps every count");
         Store::close(&store).await;
 
-        // Undo the migration and open again: it runs once more and backfills from the rows.
+        // Undo the migration (and the run-name index's, which came after it) and open again: it
+        // runs once more and backfills from the rows.
         let conn = Connection::open(dir.path().join(DATABASE_FILE)).unwrap();
-        conn.execute_batch(&format!("DROP TABLE run_counts; DROP TABLE process_counts; PRAGMA user_version = {};", schema::KNOWN - 1))
-            .unwrap();
+        conn.execute_batch(&format!(
+            "DROP TABLE run_counts; DROP TABLE process_counts; DROP TABLE run_names; DROP TABLE run_names_indexed; \
+             DROP TABLE run_names_stale; PRAGMA user_version = {};",
+            schema::KNOWN - 2
+        ))
+        .unwrap();
         drop(conn);
         let store = SqliteStore::open(dir.path(), Options::default()).await.unwrap();
         assert_eq!(counts_of(&store, "counts").await, incremental);
+        Store::close(&store).await;
+    }
+
+    /// Substring filters on a run's name answer exactly what a scan does whatever the run-name index
+    /// has caught up with: runs not indexed yet, renamed, overwritten by the bulk path, deleted —
+    /// also when SQLite gives a deleted run's rowid to the next run — and at every batch boundary.
+    #[tokio::test(flavor = "multi_thread")]
+    async fn substring_filters_agree_with_a_scan_at_every_stage_of_the_name_index() {
+        use std::collections::HashMap;
+
+        use runhub_model::{DisplayName, NewRun, RunKind, RunPatch, RunStatus, Timestamp, Uuid};
+        use runhub_odata::EntitySet;
+
+        use crate::{ListQuery, Store};
+
+        const NEEDLES: [&str; 9] = ["alpha", "pha", "lph", "Alp", "zzz", "日本語", "語 x", "a\"b", "ta r"];
+        const FUNCS: [&str; 3] = ["contains", "startswith", "endswith"];
+        let tenant = TenantId::default_tenant();
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(dir.path(), Options::default()).await.unwrap();
+        let mut names: HashMap<Uuid, String> = HashMap::new();
+        let all = RunScope::all();
+
+        async fn create(store: &SqliteStore, names: &mut HashMap<Uuid, String>, name: &str) -> Uuid {
+            let new = NewRun {
+                kind: RunKind::RunGroup,
+                display_name: DisplayName::from_stored(name.into()),
+                start: Some(Timestamp::now()),
+                end: None,
+                status: Some(RunStatus::Running),
+                blocking_error: None,
+                statistics: None,
+            };
+            let run = store.create_run(&TenantId::default_tenant(), &RunScope::all(), new, None).await.unwrap();
+            names.insert(run.id, name.to_owned());
+            run.id
+        }
+        // Every needle with every function: the listing (and its count) against the names held
+        // here. Returns how many listings the index drove.
+        async fn check(store: &SqliteStore, names: &HashMap<Uuid, String>, stage: &str) -> usize {
+            let mut driven = 0;
+            for needle in NEEDLES {
+                for func in FUNCS {
+                    let text = format!("{func}(displayName,'{}')", needle.replace('\'', "''"));
+                    let filter = runhub_odata::parse_filter(EntitySet::Runs, &text).unwrap();
+                    let query = ListQuery { filter: Some(filter.clone()), count: true, ..ListQuery::first_page(1000) };
+                    let page = store.list_runs(&TenantId::default_tenant(), &RunScope::all(), &query).await.unwrap();
+                    let mut got: Vec<Uuid> = page.items.iter().map(|r| r.id).collect();
+                    let mut want: Vec<Uuid> = names
+                        .iter()
+                        .filter(|(_, n)| match func {
+                            "contains" => n.contains(needle),
+                            "startswith" => n.starts_with(needle),
+                            _ => n.ends_with(needle),
+                        })
+                        .map(|(id, _)| *id)
+                        .collect();
+                    got.sort();
+                    want.sort();
+                    assert_eq!(got, want, "{stage}: {text}");
+                    assert_eq!(page.count, Some(want.len() as u64), "{stage}: {text}, $count");
+                    let counted = store.count_runs(&TenantId::default_tenant(), &RunScope::all(), Some(&filter)).await.unwrap();
+                    assert_eq!(counted, want.len() as u64, "{stage}: {text}, /$count");
+                    let plans = store.explain_list_runs(&TenantId::default_tenant(), &RunScope::all(), &query).await.unwrap();
+                    if plans[0].1.iter().any(|step| step.contains("json_each")) {
+                        driven += 1;
+                    }
+                }
+            }
+            driven
+        }
+        async fn catch_up(store: &SqliteStore, batch: u32) {
+            while store.index_run_names(batch).await.unwrap() >= batch as usize {}
+        }
+
+        let vocabulary = ["alpha", "Alpha beta", "beta run", "日本語 x", "a\"b alpha", "gamma", "alp", "zeta run"];
+        for i in 0..40 {
+            create(&store, &mut names, vocabulary[i % vocabulary.len()]).await;
+        }
+        assert_eq!(check(&store, &names, "nothing indexed yet").await, 27, "40 unindexed runs are few candidates");
+
+        // Half, in batches that end between runs.
+        for _ in 0..4 {
+            assert_eq!(store.index_run_names(5).await.unwrap(), 5);
+        }
+        check(&store, &names, "half indexed").await;
+        catch_up(&store, 7).await;
+        assert_eq!(store.index_run_names(100).await.unwrap(), 0, "caught up");
+        check(&store, &names, "all indexed").await;
+
+        // Renamed: stale until the index redoes them.
+        let ids: Vec<Uuid> = names.keys().copied().take(6).collect();
+        for (i, id) in ids.iter().enumerate() {
+            let name = ["zzz", "renamed alpha", "gamma"][i % 3];
+            let patch = RunPatch { display_name: Some(DisplayName::from_stored(name.into())), ..RunPatch::default() };
+            store.update_run(&tenant, &all, *id, patch, None).await.unwrap();
+            names.insert(*id, name.to_owned());
+        }
+        check(&store, &names, "renamed").await;
+        catch_up(&store, 4).await;
+        check(&store, &names, "renamed, indexed again").await;
+
+        // The newest run is deleted; the next run gets its rowid — after the index has caught up
+        // with the delete, and before.
+        for (caught_up, name) in [(true, "alpha zzz"), (false, "zzz alpha")] {
+            let newest = create(&store, &mut names, "gamma").await;
+            catch_up(&store, 100).await;
+            store.delete_run(&tenant, &all, newest, None).await.unwrap();
+            names.remove(&newest);
+            if caught_up {
+                catch_up(&store, 100).await;
+            }
+            create(&store, &mut names, name).await;
+            check(&store, &names, &format!("a deleted run's rowid reused (index caught up with the delete: {caught_up})")).await;
+            catch_up(&store, 100).await;
+            check(&store, &names, "reused rowid indexed").await;
+        }
+
+        // The bulk path overwrites a stored run under another name.
+        let id = *names.keys().next().unwrap();
+        let mut run = store.get_run(&tenant, &all, id).await.unwrap();
+        run.display_name = DisplayName::from_stored("imported alpha".into());
+        store.import(&tenant, Vec::new(), vec![run]).await.unwrap();
+        names.insert(id, "imported alpha".into());
+        check(&store, &names, "overwritten by the bulk path").await;
+        catch_up(&store, 100).await;
+        assert_eq!(check(&store, &names, "overwritten, indexed").await, 27, "every needle of three or more characters");
         Store::close(&store).await;
     }
 }

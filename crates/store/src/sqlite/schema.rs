@@ -185,6 +185,22 @@ INSERT INTO run_counts (tenant, kind, status, process_id, n)
     SELECT tenant, kind, status, process_id, COUNT(*) FROM runs GROUP BY tenant, kind, status, process_id;
 INSERT INTO process_counts (tenant, kind, n) SELECT tenant, kind, COUNT(*) FROM processes GROUP BY tenant, kind;
 "#,
+    r#"
+-- The run-name index (docs/architecture.md, "Substring search"): runs' display names in an FTS5
+-- trigram index (case-sensitive, like the filter functions), kept up to date by a background task
+-- after writes commit. Every run with rowid <= through is indexed under its current name unless
+-- its rowid is in run_names_stale; nothing past through is indexed. It starts empty and catches
+-- up with the runs already stored in the background.
+CREATE VIRTUAL TABLE run_names USING fts5(
+    display_name, content = '', contentless_delete = 1, tokenize = 'trigram case_sensitive 1'
+);
+CREATE TABLE run_names_indexed (
+    one     INTEGER PRIMARY KEY CHECK (one = 1),
+    through INTEGER NOT NULL
+);
+INSERT INTO run_names_indexed (one, through) VALUES (1, 0);
+CREATE TABLE run_names_stale (run INTEGER PRIMARY KEY);
+"#,
 ];
 
 /// How many migrations this build knows: the newest schema version it can open.

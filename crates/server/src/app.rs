@@ -64,7 +64,7 @@ pub fn router_full(state: AppState, security: Security, services: Services) -> R
         })
         .method_not_allowed_fallback(|| async { ApiError::method_not_allowed(&["GET"]) })
         .layer(axum::middleware::from_fn_with_state(guard, crate::front::layer))
-        .with_state(AppState { feed, webhooks, ..state });
+        .with_state(state.with_services(feed, webhooks));
     // `$batch` sends each of its requests through this same service, layers and all (docs/batch.md).
     service.clone().layer(axum::Extension(routes::batch::ItemRouter(service)))
 }

@@ -7,7 +7,7 @@ use crate::Code;
 use crate::enums::{GraphEnum, IncomingDomain, ReadinessStatus, RunStatus};
 use crate::error::{FieldError, json_kind};
 use crate::process::{NewProcess, ProcessKind, ProcessPatch};
-use crate::public_error::PublicError;
+use crate::public_error::{ErrorJson, PublicError};
 use crate::run::{NewRun, RunKind, RunPatch};
 use crate::statistics::Statistics;
 use crate::text::DisplayName;
@@ -159,7 +159,7 @@ pub fn decode_new_run(body: &Map<String, Value>, rule: KindRule) -> Result<RunCr
             "startDateTime" => run.start = Some(timestamp(key, not_null(key, value)?)?),
             "endDateTime" => run.end = nullable(value, |v| timestamp(key, v))?,
             "status" => run.status = Some(enum_member::<RunStatus>(key, not_null(key, value)?)?),
-            "blockingError" => run.blocking_error = nullable(value, |v| PublicError::parse(key, v))?,
+            "blockingError" => run.blocking_error = nullable(value, |v| PublicError::parse(key, v).map(ErrorJson::from))?,
             "statistics" => run.statistics = Some(Statistics::parse(key, not_null(key, value)?)?),
             PROCESS_BIND => {
                 if kind == RunKind::RunGroup {
@@ -192,7 +192,7 @@ pub fn decode_run_patch(body: &Map<String, Value>) -> Result<RunPatch, FieldErro
             "startDateTime" => patch.start = Some(timestamp(key, not_null(key, value)?)?),
             "endDateTime" => patch.end = Some(nullable(value, |v| timestamp(key, v))?),
             "status" => patch.status = Some(enum_member::<RunStatus>(key, not_null(key, value)?)?),
-            "blockingError" => patch.blocking_error = Some(nullable(value, |v| PublicError::parse(key, v))?),
+            "blockingError" => patch.blocking_error = Some(nullable(value, |v| PublicError::parse(key, v).map(ErrorJson::from))?),
             "statistics" => patch.statistics = Some(Statistics::parse(key, not_null(key, value)?)?),
             "id" => return Err(read_only(key)),
             PROCESS_BIND | "process" | "runs" => {

@@ -20,7 +20,7 @@ pub use code::Code;
 pub use enums::{GraphEnum, IncomingDomain, ReadinessStatus, RunStatus};
 pub use error::FieldError;
 pub use process::{NewProcess, Process, ProcessKind, ProcessPatch};
-pub use public_error::PublicError;
+pub use public_error::{ErrorJson, PublicError};
 pub use run::{GroupFacts, MemberCounts, MemberSummary, NewRun, OwnTimes, Run, RunKind, RunPatch, RunVariant};
 pub use statistics::Statistics;
 pub use subscription::{ChangeTypes, NewSubscription, NotificationUrl, SubscribedResource, Subscription, SubscriptionPatch};

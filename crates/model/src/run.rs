@@ -6,7 +6,7 @@ use uuid::Uuid;
 use crate::enums::RunStatus;
 use crate::error::FieldError;
 use crate::process::ProcessKind;
-use crate::public_error::PublicError;
+use crate::public_error::ErrorJson;
 use crate::statistics::Statistics;
 use crate::text::DisplayName;
 use crate::time::Timestamp;
@@ -158,7 +158,7 @@ pub struct Run {
     pub start: Timestamp,
     pub end: Option<Timestamp>,
     pub status: RunStatus,
-    pub blocking_error: Option<PublicError>,
+    pub blocking_error: Option<ErrorJson>,
     pub statistics: Statistics,
     /// Bumped on every change, including a group's derived values; rendered as the eTag.
     pub version: i64,
@@ -172,7 +172,7 @@ pub struct NewRun {
     pub start: Option<Timestamp>,
     pub end: Option<Timestamp>,
     pub status: Option<RunStatus>,
-    pub blocking_error: Option<PublicError>,
+    pub blocking_error: Option<ErrorJson>,
     pub statistics: Option<Statistics>,
 }
 
@@ -185,7 +185,7 @@ pub struct RunPatch {
     pub start: Option<Timestamp>,
     pub end: Option<Option<Timestamp>>,
     pub status: Option<RunStatus>,
-    pub blocking_error: Option<Option<PublicError>>,
+    pub blocking_error: Option<Option<ErrorJson>>,
     pub statistics: Option<Statistics>,
 }
 

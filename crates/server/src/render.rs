@@ -7,7 +7,7 @@
 
 use std::fmt::Display;
 
-use runhub_model::{GraphEnum, Process, ProcessKind, PublicError, Run, RunKind, Timestamp, Uuid};
+use runhub_model::{ErrorJson, GraphEnum, Process, ProcessKind, Run, RunKind, Timestamp, Uuid};
 use serde::ser::{Serialize, SerializeMap, Serializer};
 use serde_json::{Map, Value};
 
@@ -20,7 +20,7 @@ pub enum Member<'a> {
     /// An entity tag (the quoted version).
     Etag(i64),
     Time(Option<Timestamp>),
-    Error(Option<&'a PublicError>),
+    Error(Option<&'a ErrorJson>),
     /// A run's `statistics`, with its `@odata.type` and, for a runGroup, `memberRuns`.
     Statistics(&'a Run),
     Json(Value),

@@ -106,7 +106,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                 end: status.is_terminal().then(|| Timestamp::from_micros(start + rng.random_range(1_000_000..3_600_000_000))),
                 status: Some(status),
                 blocking_error: (status == RunStatus::Failed)
-                    .then(|| PublicError::with_code("sourceUnreachable", "the SIS did not answer")),
+                    .then(|| PublicError::with_code("sourceUnreachable", "the SIS did not answer").into()),
                 statistics: Some(Statistics::parse("statistics", &serde_json::json!({"people": rng.random_range(0..5000)}))?),
             };
             let flow = flow_ids[rng.random_range(0..flow_ids.len())];

@@ -4,7 +4,7 @@
 //! processes into column values.
 
 use runhub_model::{
-    DisplayName, GraphEnum, GroupFacts, IncomingDomain, MemberCounts, OwnTimes, Process, ProcessKind, PublicError, ReadinessStatus, Run,
+    DisplayName, ErrorJson, GraphEnum, GroupFacts, IncomingDomain, MemberCounts, OwnTimes, Process, ProcessKind, ReadinessStatus, Run,
     RunKind, RunStatus, RunVariant, Statistics, Timestamp, Uuid,
 };
 
@@ -158,7 +158,7 @@ impl RunRecord {
             start: Timestamp::from_micros(self.start_time),
             end: self.end_time.map(Timestamp::from_micros),
             status: status(self.status)?,
-            blocking_error: self.blocking_error.and_then(|t| PublicError::from_stored(&t)),
+            blocking_error: self.blocking_error.and_then(ErrorJson::from_stored),
             statistics: Statistics::from_stored(self.statistics),
             version: self.version,
         })
@@ -183,7 +183,9 @@ impl ProcessRecord {
 
 /// The column values a run is saved as: `(column, value)` in table order, `tenant` excluded.
 pub(crate) fn run_values(run: &Run) -> Vec<(&'static str, sea_query::Value)> {
-    let error = run.blocking_error.as_ref();
+    // The fields a filter can test are stored beside the error's JSON.
+    let error = run.blocking_error.as_ref().map(|e| e.error());
+    let error = error.as_ref();
     vec![
         ("id", run.id.to_string().into()),
         ("kind", run.kind().ordinal().into()),
@@ -191,7 +193,7 @@ pub(crate) fn run_values(run: &Run) -> Vec<(&'static str, sea_query::Value)> {
         ("start_time", run.start.micros().into()),
         ("end_time", run.end.map(Timestamp::micros).into()),
         ("status", run.status.ordinal().into()),
-        ("blocking_error", error.map(PublicError::to_json).into()),
+        ("blocking_error", run.blocking_error.as_ref().map(|e| e.as_json().to_owned()).into()),
         ("statistics", run.statistics.as_json().into()),
         ("process_id", run.process_id().map(|p| p.to_string()).into()),
         ("group_id", run.group_id().map(|g| g.to_string()).into()),

@@ -57,7 +57,7 @@ pub(crate) async fn reap<T: Tx>(tx: &mut T, now: Timestamp, timeout_micros: i64,
             idle_words(idle),
             idle_words(timeout_micros)
         ));
-        let patch = RunPatch { status: Some(RunStatus::Failed), blocking_error: Some(Some(error)), ..RunPatch::default() };
+        let patch = RunPatch { status: Some(RunStatus::Failed), blocking_error: Some(Some(error.into())), ..RunPatch::default() };
         match ops::update_run(tx, &tenant, &RunScope::all(), id, patch, None).await {
             Ok(_) => reaped.push(ReapedRun { tenant, id, idle_micros: idle }),
             // Finished or deleted meanwhile (a rule refusing leaves the transaction usable).

@@ -34,7 +34,8 @@ pub async fn errors_and_warnings(ctx: &Ctx) -> ApiResult<Response> {
     let write_err = |e: csv::Error| ApiError::internal(format!("cannot write CSV: {e}"));
     csv.write_record(["runId", "displayName", "status", "errorCode", "errorMessage"]).map_err(write_err)?;
     for run in &runs {
-        let error = run.blocking_error.as_ref();
+        let error = run.blocking_error.as_ref().map(|e| e.error());
+        let error = error.as_ref();
         csv.write_record([
             run.id.to_string().as_str(),
             run.display_name.as_str(),

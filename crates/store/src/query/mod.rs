@@ -537,7 +537,8 @@ pub(crate) fn cursor_of(keys: &[OrderKey], table: Table, get: impl Fn(&str) -> V
 
 pub(crate) fn run_key(run: &Run, path: &str) -> Value {
     let opt_str = |s: Option<&String>| s.map_or(Value::Null, |s| Value::String(s.clone()));
-    let error = run.blocking_error.as_ref();
+    let error = run.blocking_error.as_ref().map(|e| e.error());
+    let error = error.as_ref();
     match path {
         "id" => Value::String(run.id.to_string()),
         "displayName" => Value::String(run.display_name.as_str().to_owned()),

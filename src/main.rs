@@ -12,10 +12,21 @@ fn main() -> std::process::ExitCode {
         libmimalloc_sys::mi_option_set(MI_OPTION_ARENA_EAGER_COMMIT, 0);
         libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, 0);
     }
-    run()
+    // The blocking pool runs SQLite's reads (at most one per read connection at a time) and the
+    // odd DNS lookup. Tokio's default lets it grow to 512 threads, and it did grow to 20–30 under
+    // list loads, as a new read often arrives before the thread of the last one is idle again;
+    // each of those threads kept memory of its own: a peak RSS of 98–123 MB under gets and
+    // lists over 1,000,000 runs, against 83–85 MB with eight (bench/README.md, "Memory").
+    let blocking_threads = runhub_store::sqlite::Options::default().readers + 4;
+    match tokio::runtime::Builder::new_multi_thread().enable_all().max_blocking_threads(blocking_threads).build() {
+        Ok(runtime) => runtime.block_on(run()),
+        Err(e) => {
+            eprintln!("runhub: cannot start the async runtime: {e}");
+            std::process::ExitCode::FAILURE
+        }
+    }
 }
 
-#[tokio::main]
 async fn run() -> std::process::ExitCode {
     match runhub_server::cli::main().await {
         Ok(code) => code,

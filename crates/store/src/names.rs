@@ -73,10 +73,8 @@ pub(crate) async fn driver<T: Tx>(tx: &mut T, filter: Option<&Filter>) -> StoreR
             best = Some(rowids);
         }
     }
-    Ok(best.map(|rowids| {
-        let list: Vec<String> = rowids.iter().map(i64::to_string).collect();
-        statements::rowid_in(format!("[{}]", list.join(",")))
-    }))
+    // Were the list not to serialize, the listing would read in page order instead.
+    Ok(best.and_then(|rowids| serde_json::to_string(&rowids).ok()).map(statements::rowid_in))
 }
 
 /// Marks runs whose index entry a write is about to make wrong (renamed, overwritten, deleted).
@@ -113,7 +111,10 @@ pub(crate) async fn index<T: Tx>(tx: &mut T, limit: u32) -> StoreResult<usize> {
     let stale: Vec<i64> = tx.fetch(statements::stale(limit)).await?;
     for &rowid in &stale {
         tx.execute(statements::forget(rowid)).await?;
-        tx.execute(statements::reindex(rowid, through)).await?;
+        // A run past `through` is indexed when the indexed range reaches it.
+        if rowid <= through {
+            tx.execute(statements::index_range(rowid - 1, rowid)).await?;
+        }
         tx.execute(statements::unmark(rowid)).await?;
     }
     let mut handled = stale.len();

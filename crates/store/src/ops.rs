@@ -81,12 +81,7 @@ async fn update_run_row<T: Tx>(tx: &mut T, tenant: &TenantId, before: &Run, afte
 /// PATCH of a running run) `last_activity` is stamped too, even when nothing else changed — which
 /// alone is no change of the entity, so nothing is logged then.
 async fn write_run_update<T: Tx>(tx: &mut T, tenant: &TenantId, before: &Run, after: &Run, activity: Option<i64>) -> StoreResult<()> {
-    let changed = query::update_run(tenant, before, after);
-    let is_change = changed.is_some();
-    let stmt = match activity {
-        Some(at) => Some(query::update_run_active(tenant, before, after, at)),
-        None => changed,
-    };
+    let (stmt, is_change) = query::update_run(tenant, before, after, activity);
     if let Some(stmt) = stmt {
         tx.execute(stmt).await?;
     }

@@ -195,25 +195,24 @@ fn update_changed(
     before: Vec<(&'static str, sea_query::Value)>,
     after: Vec<(&'static str, sea_query::Value)>,
 ) -> Option<UpdateStatement> {
-    update_changed_and(table, tenant, id, before, after, Vec::new())
+    update_columns(table, tenant, id, changed_columns(before, after))
 }
 
-/// [`update_changed`], also setting `extra` (bookkeeping columns that are not part of the entity).
-fn update_changed_and(
-    table: &str,
-    tenant: &TenantId,
-    id: Uuid,
+/// The columns whose values differ, with their values in `after`.
+fn changed_columns(
     before: Vec<(&'static str, sea_query::Value)>,
     after: Vec<(&'static str, sea_query::Value)>,
-    extra: Vec<(&'static str, sea_query::Value)>,
-) -> Option<UpdateStatement> {
-    let mut changed: Vec<_> = before.into_iter().zip(after).filter(|((_, b), (_, a))| a != b).map(|(_, after)| after).collect();
-    changed.extend(extra);
-    if changed.is_empty() {
+) -> Vec<(&'static str, sea_query::Value)> {
+    before.into_iter().zip(after).filter(|((_, b), (_, a))| a != b).map(|(_, after)| after).collect()
+}
+
+/// `UPDATE table SET` these columns of the row with this key (`None` when there are none).
+fn update_columns(table: &str, tenant: &TenantId, id: Uuid, columns: Vec<(&'static str, sea_query::Value)>) -> Option<UpdateStatement> {
+    if columns.is_empty() {
         return None;
     }
     let mut q = Query::update();
-    q.table(Alias::new(table)).values(changed.into_iter().map(|(c, v)| (Alias::new(c), Expr::val(v))));
+    q.table(Alias::new(table)).values(columns.into_iter().map(|(c, v)| (Alias::new(c), Expr::val(v))));
     for e in key_is(tenant, id) {
         q.and_where(e);
     }
@@ -231,15 +230,16 @@ pub(crate) fn insert_run(tenant: &TenantId, run: &Run) -> StoreResult<InsertStat
     insert("runs", tenant, new_run_values(run))
 }
 
-pub(crate) fn update_run(tenant: &TenantId, before: &Run, after: &Run) -> Option<UpdateStatement> {
-    update_changed("runs", tenant, after.id, run_values(before), run_values(after))
-}
-
-/// Like [`update_run`], and records activity at `at` (microseconds) even when nothing else
-/// changed: every PATCH of a running run is a sign of life (the stale-run reaper's clock).
-pub(crate) fn update_run_active(tenant: &TenantId, before: &Run, after: &Run, at: i64) -> UpdateStatement {
-    let extra = vec![("last_activity", at.into())];
-    update_changed_and("runs", tenant, after.id, run_values(before), run_values(after), extra).expect("sets at least last_activity")
+/// What to write for a run going from `before` to `after`, and whether the run itself changed.
+/// With `activity` (microseconds) `last_activity` is stamped too, even when nothing else changed:
+/// every PATCH of a running run is a sign of life (the stale-run reaper's clock).
+pub(crate) fn update_run(tenant: &TenantId, before: &Run, after: &Run, activity: Option<i64>) -> (Option<UpdateStatement>, bool) {
+    let mut changed = changed_columns(run_values(before), run_values(after));
+    let is_change = !changed.is_empty();
+    if let Some(at) = activity {
+        changed.push(("last_activity", at.into()));
+    }
+    (update_columns("runs", tenant, after.id, changed), is_change)
 }
 
 pub(crate) fn insert_process(tenant: &TenantId, p: &Process) -> StoreResult<InsertStatement> {

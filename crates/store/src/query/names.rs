@@ -57,15 +57,6 @@ pub(crate) fn forget(rowid: i64) -> Sql {
     sql("DELETE FROM run_names WHERE rowid = ?1", vec![rowid.into()])
 }
 
-/// Indexes the run at `rowid` under its current name, if it is stored and within `through` (a
-/// run past `through` is indexed when the indexed range reaches it).
-pub(crate) fn reindex(rowid: i64, through: i64) -> Sql {
-    sql(
-        "INSERT INTO run_names (rowid, display_name) SELECT rowid, display_name FROM runs WHERE rowid = ?1 AND rowid <= ?2",
-        vec![rowid.into(), through.into()],
-    )
-}
-
 pub(crate) fn unmark(rowid: i64) -> Sql {
     sql("DELETE FROM run_names_stale WHERE run = ?1", vec![rowid.into()])
 }

@@ -97,8 +97,8 @@ mod sqlite_memory {
 
     /// Must run before SQLite is first used (`sqlite3_config` refuses afterwards).
     pub fn use_mimalloc() -> Result<(), String> {
-        // SAFETY: called once, before any connection exists; METHODS is static, so SQLite may keep
-        // the pointer (it copies the struct anyway).
+        // SAFETY: called before any connection exists; SQLite copies the table, whose functions
+        // live as long as the program.
         let rc = unsafe { ffi::sqlite3_config(ffi::SQLITE_CONFIG_MALLOC, &METHODS.0 as *const ffi::sqlite3_mem_methods) };
         if rc != ffi::SQLITE_OK {
             return Err(format!("sqlite3_config(SQLITE_CONFIG_MALLOC) returned {rc}"));

@@ -43,7 +43,7 @@ async fn run() -> std::process::ExitCode {
 /// SQLite's own allocations (page caches, prepared statements, sorter and FTS buffers) go to
 /// mimalloc too. Through the C library's allocator they were spread over an arena per thread that
 /// ran a statement, and freed memory stayed resident there: 40 of the 112 MB peak with 1,000,000
-/// runs (bench/README.md, "Memory"). SQLite's memory statistics are switched off as well: they
+/// runs (bench/README.md, "SQLite allocates from mimalloc"). SQLite's memory statistics are switched off as well: they
 /// take a global mutex around every allocation, and nothing here reads them.
 mod sqlite_memory {
     use std::ffi::{c_int, c_void};

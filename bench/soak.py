@@ -8,7 +8,8 @@ It builds the release binaries, fills a fresh data directory through the store's
 bench/run.py does), starts `runhub serve --durability full` on it and drives the mixed scenario of
 bench/run.py (80 % gets of a run by id, 20 % statistics PATCHes of running runs, 16 connections)
 for the whole time, in slices of --interval seconds, and reads the server's RSS (VmRSS) after each
-slice; the change log grows and is pruned by the service as in production. It prints one line per slice and a Markdown summary: RSS at the start (after the first slice), at the
+slice, after waiting out the server's one-time start-up work on the fresh data (as bench/run.py
+does); the change log grows and is pruned by the service as in production. It prints one line per slice and a Markdown summary: RSS at the start (after the first slice), at the
 end and at its peak, and the requests per second of the first and last slices.
 """
 
@@ -44,6 +45,8 @@ def main():
         write_ids(gets, dataset["runs"])
         write_ids(patches, dataset["running"][:20_000])
         server = Server(data, "full")
+        waited = server.settle()
+        print(f"start-up work done after {waited:.0f} s; RSS {status_mb(server.proc.pid, 'VmRSS'):.1f} MB", file=sys.stderr)
         samples = []  # (elapsed s, RSS MB, req/s, p99 ms, non-2xx)
         started = time.time()
         try:

@@ -15,6 +15,11 @@ fn main() -> std::process::ExitCode {
     if let Err(e) = sqlite_memory::use_mimalloc() {
         eprintln!("runhub: SQLite keeps the C library's allocator: {e}");
     }
+    // One page cache per SQLite connection: the read connections and the writer.
+    let connections = runhub_store::sqlite::Options::default().readers + 1;
+    if let Err(e) = sqlite_memory::use_page_pool(connections * sqlite_memory::PAGES_PER_CONNECTION) {
+        eprintln!("runhub: SQLite's page caches allocate each page: {e}");
+    }
     // The blocking pool runs SQLite's reads (at most one per read connection at a time) and the
     // odd DNS lookup. Tokio's default lets it grow to 512 threads, and it did grow to 20–30 under
     // list loads, as a new read often arrives before the thread of the last one is idle again;
@@ -95,6 +100,42 @@ mod sqlite_memory {
         pAppData: std::ptr::null_mut(),
     });
 
+    /// Pages a connection's cache holds: its `cache_size` of 4,000 KiB over a 4 KiB page and its
+    /// header.
+    pub const PAGES_PER_CONNECTION: usize = 960;
+
+    /// The database's page size (SQLite's default; the store does not change it).
+    const PAGE_SIZE: usize = 4096;
+
+    /// Page caches take their pages from one pool of `pages` slots, allocated once and never
+    /// returned, instead of allocating each page. In WAL mode a connection drops its whole page
+    /// cache when it starts a read after another connection has committed, so under a mixed load
+    /// every read refilled a freed cache: each page was a fresh allocation, a page fault, and a
+    /// purge when it was freed again (bench/README.md, "A pool for SQLite's pages"). Past the
+    /// pool, pages are allocated as before. Must run before SQLite is first used.
+    pub fn use_page_pool(pages: usize) -> Result<(), String> {
+        let mut header: c_int = 0;
+        // SAFETY: SQLite writes the per-page header size into the int it is given.
+        let rc = unsafe { ffi::sqlite3_config(ffi::SQLITE_CONFIG_PCACHE_HDRSZ, &mut header as *mut c_int) };
+        if rc != ffi::SQLITE_OK {
+            return Err(format!("sqlite3_config(SQLITE_CONFIG_PCACHE_HDRSZ) returned {rc}"));
+        }
+        // A slot holds a page and its header, rounded up to 8 bytes (SQLite's alignment).
+        let slot = (PAGE_SIZE + usize::try_from(header).unwrap_or(0)).div_ceil(8) * 8;
+        let (Ok(slot_bytes), Ok(count)) = (c_int::try_from(slot), c_int::try_from(pages)) else {
+            return Err(format!("a pool of {pages} slots of {slot} bytes is too large"));
+        };
+        // Zeroed and untouched: the system lends its pages only as slots are first used.
+        let pool: &'static mut [u64] = Box::leak(vec![0u64; slot / 8 * pages].into_boxed_slice());
+        // SAFETY: the pool is 8-byte aligned, `slot * pages` bytes long, and lives as long as the
+        // program; SQLite is not initialised yet.
+        let rc = unsafe { ffi::sqlite3_config(ffi::SQLITE_CONFIG_PAGECACHE, pool.as_mut_ptr().cast::<c_void>(), slot_bytes, count) };
+        if rc != ffi::SQLITE_OK {
+            return Err(format!("sqlite3_config(SQLITE_CONFIG_PAGECACHE) returned {rc}"));
+        }
+        Ok(())
+    }
+
     /// Must run before SQLite is first used (`sqlite3_config` refuses afterwards).
     pub fn use_mimalloc() -> Result<(), String> {
         // SAFETY: called before any connection exists; SQLite copies the table, whose functions
@@ -115,12 +156,29 @@ mod sqlite_memory {
 mod tests {
     use rusqlite::{Connection, ffi};
 
-    /// After `use_mimalloc`, what SQLite allocates comes from mimalloc's heap, and SQLite works on
-    /// it: statements, a sort and a value grown by reallocation.
+    /// After `use_mimalloc` and `use_page_pool`, what SQLite allocates comes from mimalloc's heap,
+    /// its pages from the pool, and SQLite works on them: statements, a table larger than the
+    /// pool, a sort and a value grown by reallocation. (One test: both must precede SQLite's first
+    /// use in this process.)
     #[test]
-    fn sqlite_allocates_from_mimalloc() {
+    fn sqlite_allocates_from_mimalloc_and_its_page_pool() {
         super::sqlite_memory::use_mimalloc().expect("configured before SQLite's first use");
-        let conn = Connection::open_in_memory().unwrap();
+        super::sqlite_memory::use_page_pool(64).expect("configured before SQLite's first use");
+        let dir = tempfile::tempdir().unwrap();
+        let conn = Connection::open(dir.path().join("pool.sqlite3")).unwrap();
+        conn.execute_batch(
+            "CREATE TABLE t (v TEXT);
+             WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 2000)
+             INSERT INTO t SELECT printf('%0500d', i) FROM n;",
+        )
+        .unwrap();
+        let (mut used, mut highwater) = (0, 0);
+        let rc = unsafe { ffi::sqlite3_status(ffi::SQLITE_STATUS_PAGECACHE_USED, &mut used, &mut highwater, 0) };
+        assert_eq!(rc, ffi::SQLITE_OK);
+        // SQLite keeps a few slots in reserve, and allocates the pages that do not fit.
+        assert!((32..=64).contains(&highwater), "the page cache used {highwater} of the pool's 64 slots");
+        let total: i64 = conn.query_row("SELECT sum(length(v)) FROM t", [], |r| r.get(0)).unwrap();
+        assert_eq!(total, 2000 * 500);
         let joined: String = conn
             .query_row(
                 "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 20000)

@@ -17,7 +17,7 @@ fn main() -> std::process::ExitCode {
     }
     // One page cache per SQLite connection: the read connections and the writer.
     let connections = runhub_store::sqlite::Options::default().readers + 1;
-    if let Err(e) = sqlite_memory::use_page_pool(connections * sqlite_memory::PAGES_PER_CONNECTION) {
+    if let Err(e) = sqlite_memory::use_page_pool(connections * runhub_store::sqlite::PAGE_CACHE_KIB * 1024) {
         eprintln!("runhub: SQLite's page caches allocate each page: {e}");
     }
     // The blocking pool runs SQLite's reads (at most one per read connection at a time) and the
@@ -100,20 +100,16 @@ mod sqlite_memory {
         pAppData: std::ptr::null_mut(),
     });
 
-    /// Pages a connection's cache holds: its `cache_size` of 4,000 KiB over a 4 KiB page and its
-    /// header.
-    pub const PAGES_PER_CONNECTION: usize = 960;
-
     /// The database's page size (SQLite's default; the store does not change it).
     const PAGE_SIZE: usize = 4096;
 
-    /// Page caches take their pages from one pool of `pages` slots, allocated once and never
-    /// returned, instead of allocating each page. In WAL mode a connection drops its whole page
+    /// Page caches take their pages from one pool of `bytes` (as many page slots as fit), allocated
+    /// once and never returned, instead of allocating each page. In WAL mode a connection drops its whole page
     /// cache when it starts a read after another connection has committed, so under a mixed load
     /// every read refilled a freed cache: each page was a fresh allocation, a page fault, and a
     /// purge when it was freed again (bench/README.md, "A pool for SQLite's pages"). Past the
     /// pool, pages are allocated as before. Must run before SQLite is first used.
-    pub fn use_page_pool(pages: usize) -> Result<(), String> {
+    pub fn use_page_pool(bytes: usize) -> Result<(), String> {
         let mut header: c_int = 0;
         // SAFETY: SQLite writes the per-page header size into the int it is given.
         let rc = unsafe { ffi::sqlite3_config(ffi::SQLITE_CONFIG_PCACHE_HDRSZ, &mut header as *mut c_int) };
@@ -122,6 +118,7 @@ mod sqlite_memory {
         }
         // A slot holds a page and its header, rounded up to 8 bytes (SQLite's alignment).
         let slot = (PAGE_SIZE + usize::try_from(header).unwrap_or(0)).div_ceil(8) * 8;
+        let pages = bytes / slot;
         let (Ok(slot_bytes), Ok(count)) = (c_int::try_from(slot), c_int::try_from(pages)) else {
             return Err(format!("a pool of {pages} slots of {slot} bytes is too large"));
         };
@@ -163,7 +160,7 @@ mod tests {
     #[test]
     fn sqlite_allocates_from_mimalloc_and_its_page_pool() {
         super::sqlite_memory::use_mimalloc().expect("configured before SQLite's first use");
-        super::sqlite_memory::use_page_pool(64).expect("configured before SQLite's first use");
+        super::sqlite_memory::use_page_pool(64 * 4300).expect("configured before SQLite's first use");
         let dir = tempfile::tempdir().unwrap();
         let conn = Connection::open(dir.path().join("pool.sqlite3")).unwrap();
         conn.execute_batch(
@@ -175,8 +172,9 @@ mod tests {
         let (mut used, mut highwater) = (0, 0);
         let rc = unsafe { ffi::sqlite3_status(ffi::SQLITE_STATUS_PAGECACHE_USED, &mut used, &mut highwater, 0) };
         assert_eq!(rc, ffi::SQLITE_OK);
-        // SQLite keeps a few slots in reserve, and allocates the pages that do not fit.
-        assert!((32..=64).contains(&highwater), "the page cache used {highwater} of the pool's 64 slots");
+        // The pool holds about 64 pages; SQLite keeps a few slots in reserve and allocates the pages
+        // that do not fit.
+        assert!((32..=64).contains(&highwater), "the page cache used {highwater} of the pool's 60-odd slots");
         let total: i64 = conn.query_row("SELECT sum(length(v)) FROM t", [], |r| r.get(0)).unwrap();
         assert_eq!(total, 2000 * 500);
         let joined: String = conn

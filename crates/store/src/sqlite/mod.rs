@@ -53,6 +53,10 @@ impl Default for Options {
 
 pub const DATABASE_FILE: &str = "runhub.sqlite3";
 
+/// Each connection's page cache, in KiB (`PRAGMA cache_size`). The binary sizes SQLite's page pool
+/// from it.
+pub const PAGE_CACHE_KIB: usize = 4000;
+
 struct Readers {
     conns: Mutex<Vec<Reader>>,
     permits: Semaphore,
@@ -122,7 +126,7 @@ fn open_connection(path: &Path, options: &Options, read_only: bool) -> StoreResu
         Durability::Relaxed => "NORMAL",
     };
     conn.execute_batch(&format!(
-        "PRAGMA busy_timeout = 5000; PRAGMA synchronous = {synchronous}; PRAGMA cache_size = -4000; PRAGMA temp_store = MEMORY;"
+        "PRAGMA busy_timeout = 5000; PRAGMA synchronous = {synchronous}; PRAGMA cache_size = -{PAGE_CACHE_KIB}; PRAGMA temp_store = MEMORY;"
     ))
     .map_err(internal)?;
     // Every statement shape the service runs stays prepared (rusqlite keeps 16 by default; the

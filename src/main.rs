@@ -15,9 +15,8 @@ fn main() -> std::process::ExitCode {
     if let Err(e) = sqlite_memory::use_mimalloc() {
         eprintln!("runhub: SQLite keeps the C library's allocator: {e}");
     }
-    // One page cache per SQLite connection: the read connections and the writer.
-    let connections = runhub_store::sqlite::Options::default().readers + 1;
-    if let Err(e) = sqlite_memory::use_page_pool(connections * runhub_store::sqlite::PAGE_CACHE_KIB * 1024) {
+    let sqlite = runhub_store::sqlite::Options::default();
+    if let Err(e) = sqlite_memory::use_page_pool(sqlite.page_cache_bytes()) {
         eprintln!("runhub: SQLite's page caches allocate each page: {e}");
     }
     // The blocking pool runs SQLite's reads (at most one per read connection at a time) and the
@@ -25,7 +24,7 @@ fn main() -> std::process::ExitCode {
     // list loads, as a new read often arrives before the thread of the last one is idle again;
     // each of those threads kept memory of its own: a peak RSS of 98–123 MB under gets and
     // lists over 1,000,000 runs, against 83–85 MB with eight (bench/README.md, "Memory").
-    let blocking_threads = runhub_store::sqlite::Options::default().readers + 4;
+    let blocking_threads = sqlite.readers + 4;
     match tokio::runtime::Builder::new_multi_thread().enable_all().max_blocking_threads(blocking_threads).build() {
         Ok(runtime) => runtime.block_on(run()),
         Err(e) => {

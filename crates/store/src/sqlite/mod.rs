@@ -51,6 +51,14 @@ impl Default for Options {
     }
 }
 
+impl Options {
+    /// The most a store opened with these options holds in page caches: one cache of
+    /// [`PAGE_CACHE_KIB`] per read connection and one for the writer.
+    pub fn page_cache_bytes(&self) -> usize {
+        (self.readers + 1) * PAGE_CACHE_KIB * 1024
+    }
+}
+
 pub const DATABASE_FILE: &str = "runhub.sqlite3";
 
 /// Each connection's page cache, in KiB (`PRAGMA cache_size`). The binary sizes SQLite's page pool
